@@ -1,0 +1,12 @@
+"""SQLAlchemy 2 typed models of the ledger and the engine/session set-up."""
+
+from models.audit import AuditRecord
+from models.base import Base
+from models.items import Evidence, Item, Measure, ProgressNote
+from models.people import Person
+from models.status import OPEN_STATUSES, Role, Status
+
+__all__ = [
+    "AuditRecord", "Base", "Evidence", "Item", "Measure", "OPEN_STATUSES", "Person",
+    "ProgressNote", "Role", "Status",
+]

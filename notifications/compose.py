@@ -1,0 +1,135 @@
+"""Render reminder e-mails from templates and assemble them as MIME messages.
+
+Each kind of e-mail is a folder `templates/<kind>/` holding `subject.txt`, `body.txt` and
+`body.html`. Only the .html templates are autoescaped: the text part must show an item's
+description verbatim, the HTML part must show it as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from notifications.headers import HeaderInjectionError, check_header
+
+KINDS = (
+    "due_soon",
+    "due_today",
+    "overdue_owner",
+    "overdue_leader",
+    "overdue_secretary",
+    "assigned",
+    "rejected",
+    "closed",
+    "delivery_failed",
+)
+
+KIND_LABELS = {
+    "due_soon": "到期前提醒",
+    "due_today": "到期当日提醒",
+    "overdue_owner": "逾期催办（责任人）",
+    "overdue_leader": "逾期提醒（责任领导）",
+    "overdue_secretary": "逾期通报（督查）",
+    "assigned": "交办通知",
+    "rejected": "销号退回通知",
+    "closed": "销号通知",
+    "delivery_failed": "投递失败通知",
+}
+
+
+@dataclass
+class Recipient:
+    name: str
+    email: str
+
+
+def _cn_date(value: dt.date | str | None) -> str:
+    """2026-12-31 -> 2026年12月31日; empty -> "—"."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return value  # already a phrase such as 长期坚持
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("notifications", "templates"),
+        # select_autoescape(["html"]) leaves .txt unescaped: subject and text part stay verbatim.
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cn_date"] = _cn_date
+    env.filters["kind_label"] = lambda kind: KIND_LABELS.get(kind, kind)
+    return env
+
+
+def render(kind: str, **ctx) -> tuple[str, str, str]:
+    """Return (subject, text, html) for one e-mail kind; the subject is a single line."""
+    if kind not in KINDS:
+        raise ValueError(f"未知的邮件类型：{kind!r}")
+    env = environment()
+    subject = env.get_template(f"{kind}/subject.txt").render(**ctx)
+    # Newlines from the template (or a value) become spaces, never a header break.
+    subject = " ".join(part.strip() for part in subject.splitlines() if part.strip())
+    text = env.get_template(f"{kind}/body.txt").render(**ctx)
+    html = env.get_template(f"{kind}/body.html").render(**ctx)
+    return subject, text, html
+
+
+def _address(name: str, email: str, field: str) -> Address:
+    check_header(name, f"{field}（姓名）")
+    check_header(email, f"{field}（地址）")
+    # Without SMTPUTF8 only an ASCII address can be sent; the name may be anything (RFC 2047).
+    if not email.isascii() or email.count("@") != 1 or " " in email:
+        raise HeaderInjectionError(f"邮件头“{field}”的地址无效：{email!r}")
+    try:
+        return Address(display_name=name, addr_spec=email)
+    except (ValueError, IndexError) as exc:
+        raise HeaderInjectionError(f"邮件头“{field}”的地址无效：{email!r}") from exc
+
+
+def build_message(
+    *,
+    sender: str,
+    to: list[Recipient],
+    cc: list[Recipient] = (),
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+) -> EmailMessage:
+    """Assemble a text+HTML message; every header value is checked before it is set."""
+    if not to:
+        raise ValueError("邮件至少需要一个收件人")
+    check_header(sender, "发件人")
+    sender_name, sender_addr = parseaddr(sender)
+    check_header(subject, "主题")
+    check_header(message_id, "Message-ID")
+    if not message_id.startswith("<"):
+        message_id = f"<{message_id}>"
+
+    msg = EmailMessage()  # default policy: non-ASCII headers are RFC 2047 encoded
+    msg["Subject"] = subject
+    msg["From"] = _address(sender_name, sender_addr, "发件人")
+    msg["To"] = [_address(r.name, r.email, "收件人") for r in to]
+    if cc:
+        msg["Cc"] = [_address(r.name, r.email, "抄送") for r in cc]
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = message_id
+    # base64 keeps the whole message 7-bit, so no 8BITMIME is needed from the server.
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    return msg

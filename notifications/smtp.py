@@ -1,0 +1,375 @@
+"""Deliver prepared messages over SMTP (or into an .eml outbox) and report each outcome.
+
+Outcomes, per message:
+
+* ``sent``    – the server accepted the message (250 after the end-of-data dot), or, in
+                outbox mode, the .eml file was written.
+* ``retry``   – a transient problem (4xx reply, connection refused/lost or timed out before
+                the message data had been sent). Retried here with exponential backoff up
+                to ``max_attempts``; after that the sweep tries again on its next run.
+* ``failed``  – a permanent refusal (5xx reply, every recipient refused with 5xx). Not
+                retried: sending the same thing again would get the same answer.
+* ``unknown`` – the whole message had been written and we lost the connection or timed out
+                while waiting for the reply to the end-of-data dot.
+
+Why ``unknown`` is not resent: RFC 5321 §4.1.1.4 puts the moment of responsibility at the
+server's reply to the dot. If that reply never reaches us, the server may well have queued
+the message already (RFC 1047 describes exactly this duplicate-message window). A reminder
+is recorded as "never sent twice", and a duplicate 催办 to a leader is worse than a late
+one, so we stop there; the sweep marks the row for the secretary to check by hand.
+
+aiosmtplib's ``send_message``/``data`` hide which half of DATA failed, so the transaction
+is driven step by step: MAIL, RCPT…, the DATA command (wait for 354), then the payload and
+its own reply. Only a failure in that last step can be ``unknown``.
+
+A connection is opened once per worker and reused for all its messages; at most
+``config.connections`` workers share the batch. If the server cannot be reached or
+logged into at all, the message being tried gets its outcome and the messages not yet
+tried are returned as ``retry`` with ``attempts=0`` instead of hammering the server.
+
+The password stays a SecretStr until the ``login`` call; it is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import logging
+import os
+import re
+import ssl
+from collections import deque
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Callable, Literal
+
+import aiosmtplib
+from aiosmtplib import (
+    SMTPDataError,
+    SMTPNotSupported,
+    SMTPRecipientRefused,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+    SMTPServerDisconnected,
+    SMTPTimeoutError,
+)
+from pydantic import SecretStr
+
+log = logging.getLogger(__name__)
+
+Status = Literal["sent", "retry", "failed", "unknown"]
+_SMTP_POLICY = email.policy.SMTP  # CRLF line endings, as they go on the wire
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+@dataclass
+class MailConfig:
+    host: str | None = None  # None: write .eml files to outbox_dir instead of sending
+    port: int | None = None  # None: 25 / 587 / 465 by security
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = 30.0
+    connections: int = 3
+    mail_from: str = "整改台账 <rectify@localhost>"
+    outbox_dir: Path = Path("outbox")
+    validate_certs: bool = True
+    ca_file: Path | None = None  # extra CA to trust, e.g. an internal or self-signed server
+
+
+@dataclass
+class OutgoingMail:
+    key: str
+    message: EmailMessage
+
+
+@dataclass
+class DeliveryResult:
+    key: str
+    status: Status
+    error: str | None
+    attempts: int
+
+
+_BLOCK_SECURITY = {"SSL": "tls", "STARTTLS": "starttls", "INSECURE": "none"}
+
+
+def mail_config(settings) -> MailConfig:
+    """Build the config from rectify Settings, or from a prefect-email block if named."""
+    config = MailConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        timeout=settings.smtp_timeout,
+        connections=settings.smtp_connections,
+        mail_from=settings.mail_from,
+        outbox_dir=Path(settings.outbox_dir),
+    )
+    if config.security not in ("none", "starttls", "tls"):
+        raise ValueError(f"邮件加密方式配置无效：{config.security!r}（应为 none、starttls 或 tls）")
+    if settings.email_block:
+        # Imported here so that importing notifications never pulls in prefect.
+        from prefect_email import EmailServerCredentials
+
+        block = EmailServerCredentials.load(settings.email_block, _sync=True)
+        config = config_from_block(block, config)
+    return config
+
+
+def config_from_block(block, base: MailConfig) -> MailConfig:
+    """Take server, port, security and login from an EmailServerCredentials block."""
+    server = getattr(block.smtp_server, "value", block.smtp_server)
+    smtp_type = block.smtp_type
+    password = block.password if block.password and block.password.get_secret_value() else None
+    return MailConfig(
+        host=str(server),
+        port=block.smtp_port or smtp_type.value,  # the enum values are the default ports
+        security=_BLOCK_SECURITY[smtp_type.name],
+        username=block.username,
+        password=password,
+        timeout=base.timeout,
+        connections=base.connections,
+        mail_from=base.mail_from,
+        outbox_dir=base.outbox_dir,
+        validate_certs=block.verify is not False,
+        ca_file=base.ca_file,
+    )
+
+
+async def deliver(
+    mails: list[OutgoingMail],
+    config: MailConfig,
+    *,
+    on_result: Callable[[DeliveryResult], None] | None = None,
+    max_attempts: int = 3,
+    backoff: float = 0.5,
+) -> list[DeliveryResult]:
+    """Deliver every mail; results come back in input order, and through on_result as known.
+
+    An exception raised by on_result stops the batch and propagates (a result the sweep
+    could not record must not be silently dropped).
+    """
+    if not mails:
+        return []
+    batch = _Batch(mails, config, on_result, max(1, max_attempts), backoff)
+    if config.host is None:
+        batch.write_outbox()
+    else:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(config.connections, len(mails)))):
+                group.create_task(batch.worker())
+    return batch.results
+
+
+class _Failure(Exception):
+    def __init__(self, status: Status, error: str):
+        super().__init__(error)
+        self.status, self.error = status, error
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+def _classify(exc: BaseException, *, data_sent: bool) -> _Failure:
+    if isinstance(exc, SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        detail = "；".join(f"{r.recipient}（{r.code} {_one_line(r.message)}）" for r in exc.recipients)
+        status = "retry" if any(400 <= c < 500 for c in codes) else "failed"
+        return _Failure(status, f"全部收件人被拒收：{detail}")
+    if isinstance(exc, SMTPResponseException):
+        status = "retry" if 400 <= exc.code < 500 else "failed"
+        return _Failure(status, f"邮件服务器拒绝（{exc.code}）：{_one_line(exc.message)}")
+    if isinstance(exc, (SMTPServerDisconnected, TimeoutError, OSError)):
+        if isinstance(exc, TimeoutError):
+            what = "等待邮件服务器响应超时"
+        else:
+            what = f"与邮件服务器的连接中断或无法建立（{_one_line(exc)}）"
+        if data_sent:
+            return _Failure(
+                "unknown",
+                f"邮件内容已全部发出，但{what}，无法确认服务器是否已接收；为免重复发送，未自动重发，请人工核实",
+            )
+        return _Failure("retry", what)
+    if isinstance(exc, SMTPNotSupported):
+        return _Failure("failed", f"邮件服务器不支持所需功能：{_one_line(exc)}")
+    return _Failure("unknown" if data_sent else "failed", f"投递出错：{_one_line(repr(exc))}")
+
+
+def _wire(message: EmailMessage) -> tuple[list[str], bytes]:
+    """Envelope recipients (To + Cc) and the dot-stuffed DATA payload, ending in CRLF.CRLF."""
+    rcpts = [a.addr_spec for field in ("To", "Cc") if (h := message[field]) for a in h.addresses]
+    if not rcpts:
+        raise ValueError("邮件没有收件人")
+    raw = message.as_bytes(policy=_SMTP_POLICY)
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    if b"\n." in raw or raw.startswith(b"."):
+        raw = _LEADING_DOT.sub(b"..", raw)
+    return rcpts, raw + b".\r\n"
+
+
+def _tls_context(config: MailConfig) -> ssl.SSLContext | None:
+    if config.security == "none":
+        return None
+    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    if not config.validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class _Batch:
+    def __init__(self, mails, config, on_result, max_attempts, backoff):
+        self.config, self.on_result = config, on_result
+        self.max_attempts, self.backoff = max_attempts, backoff
+        self.pending = deque(enumerate(mails))
+        self.results: list[DeliveryResult | None] = [None] * len(mails)
+        self.sender = parseaddr(config.mail_from)[1]
+        self.tls = _tls_context(config) if config.host else None
+        self.unreachable: str | None = None  # set once connecting itself has given up
+
+    def emit(self, index: int, result: DeliveryResult) -> None:
+        self.results[index] = result
+        if result.status != "sent":
+            log.warning("邮件 %s 未送达（%s）：%s", result.key, result.status, result.error)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    # --- outbox mode -------------------------------------------------------------------
+    def write_outbox(self) -> None:
+        outbox = Path(self.config.outbox_dir)
+        outbox.mkdir(parents=True, exist_ok=True)
+        for index, mail in self.pending:
+            key = str(mail.key)
+            try:
+                if not _SAFE_KEY.fullmatch(key):
+                    raise _Failure("failed", f"邮件编号不能用作文件名：{key!r}")
+                target = outbox / f"{key}.eml"
+                temp = outbox / f".{key}.{os.getpid()}.tmp"
+                temp.write_bytes(mail.message.as_bytes(policy=_SMTP_POLICY))
+                os.replace(temp, target)  # readers never see half a file; rewrite = same file
+                result = DeliveryResult(mail.key, "sent", None, 1)
+            except _Failure as failure:
+                result = DeliveryResult(mail.key, failure.status, failure.error, 1)
+            except OSError as exc:
+                result = DeliveryResult(mail.key, "retry", f"写入发件箱失败：{_one_line(exc)}", 1)
+            self.emit(index, result)
+
+    # --- SMTP mode ---------------------------------------------------------------------
+    async def worker(self) -> None:
+        c = self.config
+        smtp = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            timeout=c.timeout,
+            use_tls=c.security == "tls",
+            start_tls=c.security == "starttls",
+            tls_context=self.tls,
+        )
+        try:
+            while self.pending:
+                index, mail = self.pending.popleft()
+                if self.unreachable is not None:
+                    self.emit(index, DeliveryResult(mail.key, "retry", self.unreachable, 0))
+                else:
+                    self.emit(index, await self.send(smtp, mail))
+        finally:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit(timeout=min(c.timeout, 5.0))
+                except Exception:  # the batch is done; a failing QUIT changes nothing
+                    smtp.close()
+
+    async def connect(self, smtp: aiosmtplib.SMTP) -> None:
+        try:
+            await smtp.connect()
+            if self.config.username:
+                password = self.config.password
+                await smtp.login(
+                    self.config.username, password.get_secret_value() if password else ""
+                )
+        except BaseException:
+            smtp.close()
+            raise
+
+    async def send(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:
+        try:
+            rcpts, payload = _wire(mail.message)
+        except Exception as exc:
+            return DeliveryResult(mail.key, "failed", f"邮件无法编码：{_one_line(exc)}", 0)
+        attempts = 0
+        while True:
+            attempts += 1
+            connecting = not smtp.is_connected
+            try:
+                if connecting:
+                    await self.connect(smtp)
+                    connecting = False
+                refused = await self.transaction(smtp, rcpts, payload)
+            except _Failure as failure:
+                final = failure
+            except Exception as exc:  # raised while connecting / logging in
+                final = _classify(exc, data_sent=False)
+                final.error = f"连接或登录邮件服务器失败：{final.error}"
+            else:
+                error = None
+                if refused:
+                    error = "部分收件人被拒收：" + "；".join(
+                        f"{r.recipient}（{r.code} {_one_line(r.message)}）" for r in refused
+                    )
+                    log.warning("邮件 %s 已发出，%s", mail.key, error)
+                return DeliveryResult(mail.key, "sent", error, attempts)
+            if final.status == "retry" and attempts < self.max_attempts:
+                await asyncio.sleep(self.backoff * 2 ** (attempts - 1))
+                continue
+            if connecting:
+                self.unreachable = f"未尝试投递：{final.error}"
+            return DeliveryResult(mail.key, final.status, final.error, attempts)
+
+    async def transaction(self, smtp, rcpts: list[str], payload: bytes) -> list:
+        data_sent = False
+        try:
+            await smtp.mail(self.sender)
+            refused = []
+            for rcpt in rcpts:
+                try:
+                    await smtp.rcpt(rcpt)
+                except SMTPRecipientRefused as exc:
+                    refused.append(exc)
+            if len(refused) == len(rcpts):
+                raise SMTPRecipientsRefused(refused)
+            reply = await smtp.execute_command(b"DATA")
+            if reply.code != 354:
+                raise SMTPDataError(reply.code, reply.message)
+            protocol = smtp.protocol
+            if protocol is None:
+                raise SMTPServerDisconnected("Connection lost")
+            protocol.write(payload)
+            data_sent = True  # from here on the server may hold the complete message
+            try:
+                reply = await protocol.read_response(timeout=self.config.timeout)
+            except (SMTPServerDisconnected, SMTPTimeoutError):
+                smtp.close()  # the connection is out of step with the server now
+                raise
+            if reply.code != 250:
+                raise SMTPDataError(reply.code, reply.message)
+            return refused
+        except Exception as exc:
+            failure = _classify(exc, data_sent=data_sent)
+            if not data_sent and smtp.is_connected:
+                await _reset(smtp)
+            raise failure from exc
+
+
+async def _reset(smtp: aiosmtplib.SMTP) -> None:
+    """Clear a refused envelope so the connection can carry the next message."""
+    try:
+        await smtp.rset()
+    except Exception:
+        smtp.close()

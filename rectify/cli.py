@@ -1,0 +1,274 @@
+"""`rectify`: the ledger's command line. Role rules live in rectify.workflow, not here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rectify.cli_common import (AS_HELP, TODAY_HELP, actor_name, clip, errors, fail, ledger,
+                                parse_day, print_json, table)
+from rectify.settings import get_settings
+
+app = typer.Typer(
+    help="整改台账：问题整改清单的导入、交办、进展、销号审核与查询。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+Today = Annotated[Optional[str], typer.Option("--today", help=TODAY_HELP)]
+As = Annotated[Optional[str], typer.Option("--as", help=AS_HELP)]
+Json = Annotated[bool, typer.Option("--json", help="以 JSON 输出（格式见 README）")]
+
+
+def _calendar():
+    from rectify.workdays import get_calendar
+
+    return get_calendar(get_settings().calendar_override)
+
+
+@app.command()
+def init() -> None:
+    """创建或升级台账数据库结构（Alembic 迁移）。"""
+    from rectify.schema import current_revision, upgrade
+
+    url = get_settings().database_url
+    with errors():
+        upgrade(url)
+        typer.echo(f"台账数据库已就绪（结构版本 {current_revision(url)}）")
+
+
+@app.command("import")
+def import_(
+    paths: Annotated[list[Path], typer.Argument(help="整改清单和人员名单（.xlsx 或 .csv），可多个")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查并显示将发生的变化，不写入")] = False,
+    as_: As = None, today: Today = None, json_: Json = False,
+) -> None:
+    """导入整改清单（全部成功或全部不写入）；按序号重复导入会原地更新。"""
+    from rectify.importer import import_register
+
+    day = parse_day(today)
+    with ledger() as session, _progress_bar() as progress:
+        result = import_register(
+            session, paths, day=day, calendar=_calendar(),
+            immediate_days=get_settings().immediate_working_days,
+            actor=actor_name(as_), dry_run=dry_run, progress=progress,
+        )
+        if dry_run:
+            session.rollback()
+    if json_:
+        print_json(result.as_dict())
+        return
+    head = "（试运行，未写入）" if dry_run else ""
+    typer.echo(
+        f"导入完成{head}：新增事项{len(result.created)}项，更新{len(result.updated)}项，"
+        f"未变{len(result.unchanged)}项；新增人员{len(result.people_created)}人，"
+        f"更新人员{len(result.people_updated)}人"
+    )
+    for code in result.updated:
+        typer.echo(f"  已更新：{code}")
+
+
+class _progress_bar:
+    """A progress bar on a terminal for long imports; silent when piped."""
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("导入中", total=None)
+        return lambda done, total: self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if hasattr(self, "bar"):
+            self.bar.stop()
+
+
+@app.command("list")
+def list_(
+    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/submitted/closed/ongoing 或 待交办/整改中/待审核/已销号/长期坚持")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="只看逾期事项")] = False,
+    owner: Annotated[Optional[str], typer.Option(help="按责任人筛选")] = None,
+    leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,
+    today: Today = None, json_: Json = False,
+) -> None:
+    """列出整改事项。"""
+    from models.status import parse_status
+    from rectify.queries import list_items
+
+    day = parse_day(today)
+    try:
+        wanted = parse_status(status) if status else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    with ledger(write=False) as session:
+        rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader)
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("没有符合条件的整改事项")
+        return
+    typer.echo(table(
+        ["编号", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
+        [[r["code"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
+          r["leader"] or "-", r["owner"] or "-", r["deadline_label"], clip(r["description"], 40)]
+         for r in rows],
+    ))
+    overdue_n = sum(r["overdue"] for r in rows)
+    typer.echo(f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else ""))
+
+
+@app.command()
+def show(code: str, today: Today = None, json_: Json = False) -> None:
+    """查看一项整改事项的措施、进展、佐证材料和全部操作记录。"""
+    from rectify.queries import item_detail
+
+    day = parse_day(today)
+    with ledger(write=False) as session:
+        d = item_detail(session, code, day)
+    if json_:
+        print_json(d)
+        return
+    lines = [
+        f"{d['code']}  {d['status_label']}" + ("（逾期）" if d["overdue"] else ""),
+        f"问题来源：{d['source']}    问题类别：{d['category']}",
+        f"问题描述：{d['description']}",
+        f"责任领导：{d['leader'] or '-'}    责任部门：{d['department'] or '-'}    责任人：{d['owner'] or '-'}",
+        f"整改时限：{d['deadline_label']}",
+        "整改措施：",
+        *[f"  {i}. {m['text']}（{m['deadline_text']}"
+          + (f"，{m['deadline']}）" if m["deadline"] and m["deadline"] != m["deadline_text"] else "）")
+          for i, m in enumerate(d["measures"], 1)],
+    ]
+    if d["remark"]:
+        lines.append(f"备注：{d['remark']}")
+    if d["progress"]:
+        lines.append("整改进展：")
+        lines += [f"  {p['day']} {p['author'] or '台账'}：{p['note']}"
+                  + (f"（{p['percent']}%）" if p["percent"] is not None else "") for p in d["progress"]]
+    if d["evidence"]:
+        lines.append("佐证材料：")
+        lines += [f"  {e['day']} {e['ref']}" for e in d["evidence"]]
+    lines.append("操作记录：")
+    for a in d["audit"]:
+        move = f" {_label(a['from'])}→{_label(a['to'])}" if a["to"] and a["from"] != a["to"] else ""
+        comment = f"：{a['comment']}" if a["comment"] else ""
+        lines.append(f"  {a['day']} {a['actor']} {a['action_label']}{move}{comment}")
+    typer.echo("\n".join(lines))
+
+
+def _label(status: str | None) -> str:
+    from models.status import Status
+
+    return Status(status).label if status else "-"
+
+
+def _act(as_: str | None, today: str | None, action, code: str, **kwargs) -> None:
+    """Run one workflow function for the acting person in one transaction."""
+    from rectify.workflow import get_person
+
+    day = parse_day(today)
+    with ledger() as session:
+        actor = get_person(session, actor_name(as_))
+        item = action(session, code, actor, day, **kwargs)
+        label = item.status.label if hasattr(item, "status") else ""
+    typer.echo(f"{code}：已完成（当前状态：{label}）" if label else f"{code}：已记录")
+
+
+@app.command()
+def assign(
+    code: str,
+    owner: Annotated[str, typer.Option(help="责任人姓名")],
+    leader: Annotated[Optional[str], typer.Option(help="责任领导姓名")] = None,
+    department: Annotated[Optional[str], typer.Option(help="责任部门")] = None,
+    as_: As = None, today: Today = None,
+) -> None:
+    """交办：指定责任人（和责任领导、责任部门）。仅秘书可操作。"""
+    from rectify import workflow
+
+    def action(session, code, actor, day):
+        return workflow.assign(
+            session, code, actor, day, owner=workflow.get_person(session, owner),
+            leader=workflow.get_person(session, leader) if leader else None, department=department,
+        )
+
+    _act(as_, today, action, code)
+
+
+@app.command()
+def progress(
+    code: str,
+    note: Annotated[str, typer.Option("--note", help="进展说明")],
+    percent: Annotated[Optional[int], typer.Option(help="完成百分比 0-100")] = None,
+    as_: As = None, today: Today = None,
+) -> None:
+    """记录整改进展（责任人或责任领导）。"""
+    from rectify.workflow import add_progress
+
+    _act(as_, today, add_progress, code, note=note, percent=percent)
+
+
+@app.command()
+def submit(
+    code: str,
+    summary: Annotated[str, typer.Option(help="整改情况说明")],
+    evidence: Annotated[Optional[list[str]], typer.Option("--evidence", help="佐证材料路径或链接，可多次")] = None,
+    as_: As = None, today: Today = None,
+) -> None:
+    """申请销号（责任人或责任领导），附佐证材料。"""
+    from rectify.workflow import submit as do_submit
+
+    _act(as_, today, do_submit, code, summary=summary, evidence=evidence or [])
+
+
+@app.command()
+def review(
+    code: str,
+    approve: Annotated[bool, typer.Option("--approve", help="同意销号")] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="退回重新整改")] = False,
+    comment: Annotated[str, typer.Option(help="审核意见")] = "",
+    as_: As = None, today: Today = None,
+) -> None:
+    """审核销号申请：--approve 或 --reject（仅秘书，且不能审核自己提交的申请）。"""
+    from rectify import workflow
+
+    if approve == reject:
+        raise fail("请在 --approve 和 --reject 中选择一个")
+    action = workflow.approve if approve else workflow.reject
+    _act(as_, today, action, code, comment=comment)
+
+
+@app.command()
+def reopen(
+    code: str,
+    reason: Annotated[str, typer.Option(help="回头看发现的问题（必填）")],
+    as_: As = None, today: Today = None,
+) -> None:
+    """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
+    from rectify.workflow import reopen as do_reopen
+
+    _act(as_, today, do_reopen, code, reason=reason)
+
+
+@app.command()
+def ongoing(
+    code: str,
+    comment: Annotated[str, typer.Option(help="说明")] = "",
+    as_: As = None, today: Today = None,
+) -> None:
+    """转为长期坚持：措施持续执行，不再计为逾期（仅秘书）。"""
+    from rectify.workflow import mark_ongoing
+
+    _act(as_, today, mark_ongoing, code, comment=comment)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

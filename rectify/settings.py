@@ -1,0 +1,54 @@
+"""Settings from environment variables (prefix RECTIFY_) and an optional `.env` file.
+
+The embedded default needs no settings at all: a SQLite ledger in the working directory,
+`.eml` files in ./outbox instead of SMTP.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RECTIFY_", env_file=".env", extra="ignore")
+
+    # Ledger
+    database_url: str = "sqlite:///rectify.db"
+
+    # Acting person for the command line (RECTIFY_USER); --as overrides it.
+    user: str | None = None
+
+    # Calendar
+    timezone: str = "Asia/Shanghai"
+    immediate_working_days: int = 5  # 立行立改
+    calendar_override: Path | None = None  # JSON/CSV file with holidays and 调休 working days
+
+    # Reminder ladder (working days)
+    remind_before_days: tuple[int, ...] = (5, 1)
+    escalate_leader_after_days: int = 3
+    escalate_secretary_after_days: int = 10
+    stalled_after_days: int = 30  # no progress for this many calendar days = stalled
+
+    # Mail
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str = "none"  # none | starttls | tls
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 30.0
+    smtp_connections: int = 3
+    mail_from: str = "整改台账 <rectify@localhost>"
+    outbox_dir: Path = Path("outbox")
+    email_block: str | None = None  # name of a prefect-email EmailServerCredentials block
+
+    # Reports
+    report_dir: Path = Path("reports")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,113 @@
+"""Shared fixtures: a fresh ledger per test on SQLite and (where CI started it) PostgreSQL,
+and one Prefect test harness for the whole session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from models.base import Base
+from models.db import get_engine, session_factory
+from rectify.schema import upgrade
+from rectify.settings import get_settings
+
+PG_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("RECTIFY_TEST_REQUIRE_POSTGRES") == "1"
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """Migrate once, copy the file per test: Alembic on every test would cost seconds."""
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    upgrade(f"sqlite:///{path}")
+    get_engine(f"sqlite:///{path}").dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("RECTIFY_TEST_POSTGRES_URL is required in CI")
+        pytest.skip("PostgreSQL not configured (set RECTIFY_TEST_POSTGRES_URL; .ci/run does)")
+    with get_engine(PG_URL).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(PG_URL)
+    return PG_URL
+
+
+def _truncate_pg(url: str) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path, sqlite_template) -> str:
+    """A fresh, migrated, empty ledger on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_migrated")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    """SQLite only, for tests whose backend does not matter."""
+    path = tmp_path / "ledger.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def session_maker(db_url):
+    return session_factory(db_url)
+
+
+@pytest.fixture
+def session(session_maker) -> Session:
+    with session_maker() as s:
+        yield s
+
+
+@pytest.fixture
+def settings_env(monkeypatch, tmp_path):
+    """Point the app's settings (RECTIFY_*) at a test ledger; returns a setter."""
+
+    def apply(db_url: str, **extra: str) -> None:
+        monkeypatch.setenv("RECTIFY_DATABASE_URL", db_url)
+        monkeypatch.setenv("RECTIFY_OUTBOX_DIR", str(tmp_path / "outbox"))
+        monkeypatch.setenv("RECTIFY_REPORT_DIR", str(tmp_path / "reports"))
+        for key, value in extra.items():
+            monkeypatch.setenv(f"RECTIFY_{key.upper()}", value)
+        get_settings.cache_clear()
+
+    yield apply
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test harness (temporary API server and database) for every flow test."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+TODAY = date(2026, 11, 30)  # a Monday; the ledger's tests run on fixed business days
