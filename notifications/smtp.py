@@ -33,7 +33,6 @@ The password stays a SecretStr until the ``login`` call; it is never logged.
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import logging
 import os
 import re
@@ -57,11 +56,11 @@ from aiosmtplib import (
 )
 from pydantic import SecretStr
 
+from notifications.wire import WIRE_POLICY, wire_payload
+
 log = logging.getLogger(__name__)
 
 Status = Literal["sent", "retry", "failed", "unknown"]
-_SMTP_POLICY = email.policy.SMTP  # CRLF line endings, as they go on the wire
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -102,13 +101,15 @@ def mail_config(settings) -> MailConfig:
     config = MailConfig(
         host=settings.smtp_host,
         port=settings.smtp_port,
-        security=settings.smtp_security,
+        security=settings.smtp_security.lower(),
         username=settings.smtp_username,
         password=settings.smtp_password,
         timeout=settings.smtp_timeout,
         connections=settings.smtp_connections,
         mail_from=settings.mail_from,
         outbox_dir=Path(settings.outbox_dir),
+        validate_certs=settings.smtp_validate_certs,
+        ca_file=settings.smtp_ca_file,
     )
     if config.security not in ("none", "starttls", "tls"):
         raise ValueError(f"邮件加密方式配置无效：{config.security!r}（应为 none、starttls 或 tls）")
@@ -116,6 +117,8 @@ def mail_config(settings) -> MailConfig:
         # Imported here so that importing notifications never pulls in prefect.
         from prefect_email import EmailServerCredentials
 
+        # _sync=True: a plain block (sync API client) even when called inside an async flow,
+        # where load() would otherwise hand back a coroutine.
         block = EmailServerCredentials.load(settings.email_block, _sync=True)
         config = config_from_block(block, config)
     return config
@@ -201,23 +204,12 @@ def _classify(exc: BaseException, *, data_sent: bool) -> _Failure:
     return _Failure("unknown" if data_sent else "failed", f"投递出错：{_one_line(repr(exc))}")
 
 
-def _wire(message: EmailMessage) -> tuple[list[str], bytes]:
-    """Envelope recipients (To + Cc) and the dot-stuffed DATA payload, ending in CRLF.CRLF."""
-    rcpts = [a.addr_spec for field in ("To", "Cc") if (h := message[field]) for a in h.addresses]
-    if not rcpts:
-        raise ValueError("邮件没有收件人")
-    raw = message.as_bytes(policy=_SMTP_POLICY)
-    if not raw.endswith(b"\r\n"):
-        raw += b"\r\n"
-    if b"\n." in raw or raw.startswith(b"."):
-        raw = _LEADING_DOT.sub(b"..", raw)
-    return rcpts, raw + b".\r\n"
-
-
 def _tls_context(config: MailConfig) -> ssl.SSLContext | None:
     if config.security == "none":
         return None
-    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+    context = ssl.create_default_context()
+    if config.ca_file:
+        context.load_verify_locations(cafile=str(config.ca_file))  # in addition to the system CAs
     if not config.validate_certs:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -231,8 +223,12 @@ class _Batch:
         self.pending = deque(enumerate(mails))
         self.results: list[DeliveryResult | None] = [None] * len(mails)
         self.sender = parseaddr(config.mail_from)[1]
+        if config.host and "@" not in self.sender:
+            raise ValueError(f"发件人地址配置无效：{config.mail_from!r}")
         self.tls = _tls_context(config) if config.host else None
         self.unreachable: str | None = None  # set once connecting itself has given up
+        if config.host and config.username and config.security == "none":
+            log.warning("正在未加密的连接上登录邮件服务器 %s，密码可能被截获", config.host)
 
     def emit(self, index: int, result: DeliveryResult) -> None:
         self.results[index] = result
@@ -252,12 +248,13 @@ class _Batch:
                     raise _Failure("failed", f"邮件编号不能用作文件名：{key!r}")
                 target = outbox / f"{key}.eml"
                 temp = outbox / f".{key}.{os.getpid()}.tmp"
-                temp.write_bytes(mail.message.as_bytes(policy=_SMTP_POLICY))
+                temp.write_bytes(mail.message.as_bytes(policy=WIRE_POLICY))
                 os.replace(temp, target)  # readers never see half a file; rewrite = same file
                 result = DeliveryResult(mail.key, "sent", None, 1)
             except _Failure as failure:
                 result = DeliveryResult(mail.key, failure.status, failure.error, 1)
             except OSError as exc:
+                temp.unlink(missing_ok=True)
                 result = DeliveryResult(mail.key, "retry", f"写入发件箱失败：{_one_line(exc)}", 1)
             self.emit(index, result)
 
@@ -300,7 +297,7 @@ class _Batch:
 
     async def send(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:
         try:
-            rcpts, payload = _wire(mail.message)
+            rcpts, payload = wire_payload(mail.message)
         except Exception as exc:
             return DeliveryResult(mail.key, "failed", f"邮件无法编码：{_one_line(exc)}", 0)
         attempts = 0

@@ -33,7 +33,8 @@ class DeadlineError(ValueError):
         self.text = text
 
 
-_BEFORE = r"(?:前|之前|以前)?"
+# "2021年12月底前完成" is how many offices phrase it; the trailing 完成 adds nothing.
+_BEFORE = r"(?:前|之前|以前)?(?:完成)?"
 # Separators must agree (2021-12/31 is more likely a typo than a date); a time part appears
 # when a date cell went through CSV or pandas ("2021-12-31 00:00:00", spaces already removed).
 _DATE_SEP = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:T?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?" + _BEFORE)

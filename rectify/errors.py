@@ -19,3 +19,11 @@ class InvalidTransition(RectifyError):
 
 class ConcurrentChange(RectifyError):
     """Someone else changed the item between our read and our write."""
+
+
+class ImportRejected(RectifyError):
+    """The whole register is refused; nothing was written. `problems` lists every bad cell."""
+
+    def __init__(self, problems: list):
+        self.problems = problems
+        super().__init__(f"导入被拒绝：发现{len(problems)}处问题，台账未作任何修改")

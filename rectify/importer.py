@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import Item, Measure, Person, ProgressNote, Role, Status
 from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
-from rectify.errors import Forbidden, RectifyError
+from rectify.errors import Forbidden, ImportRejected, RectifyError
 from rectify.sheets import Sheet, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.workflow import SYSTEM, record
@@ -74,14 +74,6 @@ class Problem:
         return f"{where}{shown}：{self.message}"
 
 
-class ImportRejected(RectifyError):
-    """The whole file is refused; nothing was written."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__(f"导入被拒绝：发现{len(problems)}处问题，台账未作任何修改")
-
-
 @dataclass
 class PersonRow:
     row: int
@@ -90,6 +82,7 @@ class PersonRow:
     department: str
     email: str
     role: Role
+    origin: str = "人员名单"  # the file (and sheet) it came from, for problem messages
 
 
 @dataclass
@@ -112,6 +105,7 @@ class ItemRow:
     progress: str = ""
     remark: str = ""
     measures: list[MeasureRow] = field(default_factory=list)
+    origin: str = "整改清单"  # the file (and sheet) it came from, for problem messages
 
     @property
     def deadline(self) -> date | None:
@@ -229,7 +223,7 @@ def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: lis
             bad = True
         if not bad:
             parsed.people.append(PersonRow(rownum, values["name"], values["title"],
-                                           values["department"], values["email"], role))
+                                           values["department"], values["email"], role, source))
 
 
 def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: list[Problem],
@@ -245,17 +239,20 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
             if pattern.search(v):
                 problems.append(Problem(source, rownum, COLUMN_LABELS[f], v, "含有控制字符"))
         code = text.get("code", "")
-        # A measure row of the same problem: merged cells repeat the code, unmerged ones leave
-        # the problem's columns empty.
+        # A measure row of the same problem: merged cells repeat the code (and the description),
+        # unmerged ones leave the problem's columns empty. The same code with a different
+        # description is a second problem with a copy-pasted code, not a continuation.
+        description = text.get("description", "")
         continuation = current is not None and (
-            code == current.code or (not code and not text.get("description"))
+            (code == current.code and description in ("", current.description))
+            or (not code and not description)
         )
         if not continuation:
             if not code:
                 problems.append(Problem(source, rownum, "序号", "", "序号为空"))
                 current = None
                 continue
-            current = ItemRow(rownum, code)
+            current = ItemRow(rownum, code, origin=source)
             for f in ("source", "category", "description", "department", "leader", "progress", "remark"):
                 setattr(current, f, text.get(f, ""))
             owners = [n for n in NAME_SPLIT_RE.split(text.get("owner", "")) if n]
@@ -283,13 +280,13 @@ def _check_duplicates(parsed: ParsedRegister, problems: list[Problem]) -> None:
     seen: dict[str, int] = {}
     for item in parsed.items:
         if item.code in seen:
-            problems.append(Problem("整改清单", item.row, "序号", item.code,
+            problems.append(Problem(item.origin, item.row, "序号", item.code,
                                     f"序号重复（第{seen[item.code]}行已使用）"))
         seen.setdefault(item.code, item.row)
     names: dict[str, int] = {}
     for p in parsed.people:
         if p.name in names:
-            problems.append(Problem("人员名单", p.row, "姓名", p.name, f"姓名重复（第{names[p.name]}行已出现）"))
+            problems.append(Problem(p.origin, p.row, "姓名", p.name, f"姓名重复（第{names[p.name]}行已出现）"))
         names.setdefault(p.name, p.row)
 
 
@@ -300,7 +297,7 @@ def _check_references(session: Session, parsed: ParsedRegister, problems: list[P
         for column, names in (("责任领导", [item.leader]), ("责任人", [item.owner, *item.co_owners])):
             for name in names:
                 if name and name not in known and name not in sheet_names:
-                    problems.append(Problem("整改清单", item.row, column, name, "不在人员名单中"))
+                    problems.append(Problem(item.origin, item.row, column, name, "不在人员名单中"))
     return known
 
 
@@ -331,7 +328,8 @@ def import_register(session: Session, paths: list[Path], *, day: date, calendar:
     _check_actor(actor, known, parsed)
     result = ImportResult(dry_run=dry_run)
     people = _apply_people(session, parsed.people, known, result)
-    _apply_items(session, parsed.items, people, day, actor or SYSTEM, result, progress)
+    _apply_items(session, parsed.items, people, day, actor or SYSTEM, result, progress,
+                 calendar, immediate_days)
     session.flush()
     return result
 
@@ -371,8 +369,22 @@ def _measure_values(row: ItemRow) -> list[tuple[str, date | None, str]]:
     return [(m.text, m.deadline.due, m.deadline.text) for m in row.measures]
 
 
+def _rebase(row: ItemRow, register_date: date, calendar: WorkCalendar, immediate_days: int) -> None:
+    """Relative phrases (N个工作日内, 立行立改, 12月底前) count from the item's own register date.
+
+    Re-importing the same register weeks later must not move its deadlines: the phrases were
+    parsed against the import day, so parse them again against the day the item was registered.
+    """
+    row.measures = [
+        MeasureRow(m.text, m.deadline if m.deadline.ongoing else
+                   parse_deadline(m.deadline.text, register_date, calendar, immediate_days))
+        for m in row.measures
+    ]
+
+
 def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person], day: date,
-                 actor: str, result: ImportResult, progress) -> None:
+                 actor: str, result: ImportResult, progress, calendar: WorkCalendar,
+                 immediate_days: int) -> None:
     codes = [r.code for r in rows]
     existing: dict[str, Item] = {}
     for chunk in range(0, len(codes), 500):  # stay under SQLite's bound-parameter limit
@@ -382,8 +394,10 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
     names = {p.id: n for n, p in people.items()}
     fresh: list[tuple[Item, ItemRow]] = []
     for n, row in enumerate(rows, 1):
-        values = _item_values(row, people)
         item = existing.get(row.code)
+        if item is not None and item.register_date != day:
+            _rebase(row, item.register_date, calendar, immediate_days)
+        values = _item_values(row, people)
         if item is None:
             ongoing = all(m.deadline.ongoing for m in row.measures)
             item = Item(code=row.code, status=Status.ongoing if ongoing else Status.new,

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout: float = 30.0
+    smtp_validate_certs: bool = True
+    smtp_ca_file: Path | None = None  # an internal CA to trust besides the system ones
     smtp_connections: int = 3
     mail_from: str = "整改台账 <rectify@localhost>"
     outbox_dir: Path = Path("outbox")

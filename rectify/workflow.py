@@ -38,7 +38,9 @@ ACTION_LABELS = {
 def get_item(session: Session, code: str, *, lock: bool = False) -> Item:
     stmt = select(Item).where(Item.code == code)
     if lock:
-        stmt = stmt.with_for_update()
+        # populate_existing: the row read under the lock wins over whatever this session loaded
+        # earlier, so the checks below judge the current state (SQLAlchemy's documented pairing).
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     item = session.scalars(stmt).one_or_none()
     if item is None:
         raise NotFound(f"没有编号为“{code}”的整改事项")

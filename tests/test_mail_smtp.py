@@ -75,8 +75,21 @@ async def test_plain_batch_uses_one_connection():
     parsed = email.message_from_bytes(first.content, policy=email.policy.default)
     assert parsed["Message-ID"] == "<reminder-m0@rectify>"
     assert parsed["Subject"] == "【整改催办】第0封"
-    # dot-stuffing was undone by the server: the line starting with "." survived intact
     assert ".以点开头的行" in parsed.get_body(("plain",)).get_content()
+
+
+async def test_lines_starting_with_a_dot_are_stuffed():
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "rectify@localhost", "a@example.org", "dots"
+    msg.set_content(".\n.hidden\nend\n", cte="7bit")  # a lone "." would end DATA early
+    handler = RecordingHandler()
+    with plain_server(handler) as server:
+        results = await deliver([OutgoingMail("d", msg)], config(server))
+    assert results[0].status == "sent"
+    body = email.message_from_bytes(handler.messages[0].content, policy=email.policy.default).get_content()
+    assert body.replace("\r\n", "\n") == ".\n.hidden\nend\n"
 
 
 async def test_connections_are_shared_out():
@@ -207,24 +220,24 @@ async def test_drop_after_data_is_unknown_and_not_resent():
 
 
 async def test_stall_after_data_is_unknown():
-    handler = ScriptedHandler(data=[Stall(1.5)])
+    handler = ScriptedHandler(data=[Stall(2.0)])
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.3), **FAST)
+        results = await deliver(mails(1), config(server, timeout=0.5), **FAST)
     assert (results[0].status, results[0].attempts) == ("unknown", 1)
     assert "超时" in results[0].error
 
 
 async def test_stall_before_data_is_retried():
-    handler = ScriptedHandler(mail=[Stall(1.5)])
+    handler = ScriptedHandler(mail=[Stall(2.0)])
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.3), **FAST)
+        results = await deliver(mails(1), config(server, timeout=0.5), **FAST)
     assert (results[0].status, results[0].attempts) == ("sent", 2)
 
 
 async def test_stall_before_data_forever_gives_retry():
-    handler = ScriptedHandler(rcpt=itertools.repeat(Stall(1.0)))
+    handler = ScriptedHandler(rcpt=itertools.repeat(Stall(1.5)))
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.2), max_attempts=2, **FAST)
+        results = await deliver(mails(1), config(server, timeout=0.5), max_attempts=2, **FAST)
     assert (results[0].status, results[0].attempts) == ("retry", 2) and "超时" in results[0].error
 
 
@@ -296,3 +309,35 @@ def test_config_from_prefect_email_block(smtp_type, port, security, expected_por
     assert (cfg.host, cfg.port, cfg.security) == ("mail.example.org", expected_port, security)
     assert cfg.password.get_secret_value() == PASSWORD and cfg.validate_certs is False
     assert cfg.timeout == 7.0 and PASSWORD not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    "subject,names",
+    [
+        ("【整改催办】2项整改事项将于5个工作日内到期", ["张三"]),
+        ("ZG-2021-007 整改" + "很长的主题" * 30, ["张三"] * 12),
+        ("Plain ASCII subject " * 8, ['Zhang, "San"', "王五", ""]),
+        ("催办", ["欧阳" * 30]),  # an overlong name goes the stdlib way
+    ],
+)
+def test_wire_serialisation_matches_stdlib(subject, names):
+    from notifications.wire import WIRE_POLICY
+
+    msg = build_message(
+        sender="整改台账 <rectify@localhost>",
+        to=[Recipient(n, f"user{i}@example.org") for i, n in enumerate(names)],
+        cc=[Recipient("李四", "lisi@example.org")],
+        subject=subject, text="正文", html="<p>正文</p>", message_id="<m@rectify>",
+    )
+    ours = msg.as_bytes(policy=WIRE_POLICY)
+    theirs = msg.as_bytes(policy=email.policy.SMTP)
+    a = email.message_from_bytes(ours, policy=email.policy.default)
+    b = email.message_from_bytes(theirs, policy=email.policy.default)
+    assert [(k, str(v)) for k, v in a.items()] == [(k, str(v)) for k, v in b.items()]
+    assert a["Subject"] == subject
+    if max(map(len, names)) < 20:  # the stdlib itself adds spaces decoding a split long name
+        assert [x.display_name for x in a["To"].addresses] == names
+    assert a.get_body(("plain",)).get_content() == b.get_body(("plain",)).get_content()
+    head = ours.split(b"\r\n\r\n", 1)[0]
+    assert ours.count(b"\n") == ours.count(b"\r\n") and ours.isascii()
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if b"?=" in line or b"@" in line)

@@ -1,0 +1,353 @@
+"""The `rectify` command line end to end, in a temporary directory.
+
+Error behaviour (one `错误：` line on stderr, non-zero exit, never a traceback) is checked through
+real subprocesses of .venv/bin/rectify; the long happy path runs in-process with typer's
+CliRunner (a subprocess costs ~0.5 s of imports per command).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from ledger_helpers import build_big_ledger, dump
+from models.db import get_engine
+from rectify.cli import app
+from rectify.schema import alembic_config
+
+RECTIFY = Path(sys.executable).parent / "rectify"
+REG_DAY = "2026-11-02"
+TODAY = "2026-11-30"
+LIST_KEYS = {"code", "status", "status_label", "category", "source", "department", "description",
+             "owner", "leader", "deadline", "deadline_label", "overdue"}
+SHOW_KEYS = LIST_KEYS - {"owner", "leader"} | {
+    "owner", "leader", "remark", "register_date", "closed_on", "flow_run_id", "measures", "progress",
+    "evidence", "audit"}
+AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details"}
+
+
+def head_revision(url: str) -> str:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def env_for(url: str, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    env.update(RECTIFY_DATABASE_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
+    return env
+
+
+def sh(cwd: Path, url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RECTIFY), *args], cwd=cwd, env=env_for(url, **extra),
+                          capture_output=True, text=True, timeout=60)
+
+
+def assert_one_error(result, *, problem_lines: int = 0) -> str:
+    """Non-zero exit, exactly one 错误： line (plus the import's per-problem lines), no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("提示：")]
+    errors = [line for line in lines if line.startswith("错误：")]
+    assert len(errors) == 1, result.stderr
+    assert len(lines) == 1 + problem_lines, result.stderr
+    assert lines[-1] == errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def cli(workdir, sqlite_url, settings_env):
+    """In-process `rectify` on a migrated SQLite ledger in the working directory."""
+    settings_env(sqlite_url, user="陈静")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.stdout + result.stderr
+        return result
+
+    run.url = sqlite_url
+    return run
+
+
+@pytest.fixture
+def demo_xlsx(workdir) -> Path:
+    from demo.register import build
+
+    return build(workdir / "xx局问题整改清单.xlsx")
+
+
+def as_json(result):
+    return json.loads(result.stdout)
+
+
+# --- init -----------------------------------------------------------------------------
+
+
+def test_init_on_a_new_sqlite_file_is_rerunnable(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    for _ in range(2):
+        result = sh(tmp_path, url, "init")
+        assert result.returncode == 0, result.stderr
+        assert "台账数据库已就绪" in result.stdout
+    with get_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(url)
+        assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
+
+
+def test_init_embedded_default_in_the_working_directory(tmp_path):
+    env = env_for("unused")
+    del env["RECTIFY_DATABASE_URL"]
+    result = subprocess.run([str(RECTIFY), "init"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "rectify.db").exists()
+
+
+@pytest.mark.postgres
+def test_init_on_postgres_creates_and_upgrades(tmp_path, pg_migrated):
+    url = pg_migrated
+    with get_engine(url).begin() as conn:  # start from an empty database
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    get_engine(url).dispose()
+    for _ in range(2):
+        result = sh(tmp_path, url.replace("postgresql+psycopg://", "postgresql://"), "init")
+        assert result.returncode == 0, result.stderr
+    with get_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(url)
+        assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
+
+
+# --- the happy path ---------------------------------------------------------------------
+
+
+def test_import_dry_run_then_import(cli, demo_xlsx):
+    before = dump(cli.url)
+    result = cli("import", demo_xlsx.name, "--dry-run", "--today", REG_DAY)
+    assert "试运行，未写入" in result.stdout and "新增事项12项" in result.stdout
+    assert dump(cli.url) == before
+    result = cli("import", demo_xlsx.name, "--today", REG_DAY, "--json")
+    data = as_json(result)
+    assert len(data["created"]) == 12 and data["dry_run"] is False
+    result = cli("import", demo_xlsx.name, "--today", TODAY)
+    assert "新增事项0项，更新0项，未变12项" in result.stdout
+
+
+def test_list_filters_and_json(cli, demo_xlsx):
+    cli("import", demo_xlsx.name, "--today", REG_DAY)
+    rows = as_json(cli("list", "--json", "--today", TODAY))
+    assert len(rows) == 12
+    assert all(set(r) == LIST_KEYS for r in rows)
+    assert [r["code"] for r in rows] == sorted(r["code"] for r in rows)
+    by_code = {r["code"]: r for r in rows}
+    assert by_code["ZG-2026-009"]["deadline"] is None and by_code["ZG-2026-009"]["deadline_label"] == "长期坚持"
+    assert by_code["ZG-2026-009"]["status"] == "ongoing" and not by_code["ZG-2026-009"]["overdue"]
+    overdue = {r["code"] for r in rows if r["overdue"]}
+    assert overdue == {"ZG-2026-005", "ZG-2026-007", "ZG-2026-011"}  # deadlines 11-20, 11-13, 11-25
+
+    assert {r["code"] for r in as_json(cli("list", "--overdue", "--json", "--today", TODAY))} == overdue
+    assert as_json(cli("list", "--overdue", "--json", "--today", "2026-11-01")) == []
+    for word in ("ongoing", "长期坚持"):
+        assert [r["code"] for r in as_json(cli("list", "--status", word, "--json"))] == ["ZG-2026-009"]
+    assert len(as_json(cli("list", "--status", "待交办", "--json"))) == 11
+    assert {r["code"] for r in as_json(cli("list", "--owner", "孙丽", "--json"))} == {
+        "ZG-2026-004", "ZG-2026-005", "ZG-2026-006"}
+    assert {r["leader"] for r in as_json(cli("list", "--leader", "郑永强", "--json"))} == {"郑永强"}
+    assert len(as_json(cli("list", "--leader", "郑永强", "--owner", "刘洋", "--json"))) == 0
+
+    table = cli("list", "--today", TODAY).stdout
+    assert table.splitlines()[0].split() == ["编号", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"]
+    assert "待交办·逾期" in table and table.rstrip().endswith("共12项，其中逾期3项")
+    assert "没有符合条件" in cli("list", "--owner", "无名氏").stdout
+
+
+def test_the_whole_life_of_an_item(cli, demo_xlsx, workdir):
+    cli("import", demo_xlsx.name, "--today", REG_DAY)
+    code = "ZG-2026-012"
+    out = cli("assign", code, "--owner", "钱敏", "--department", "人事科", "--today", REG_DAY).stdout
+    assert "当前状态：整改中" in out
+    cli("progress", code, "--note", "制度修订稿已完成", "--percent", "80", "--as", "钱敏", "--today", "2026-11-20")
+    evidence = workdir / "制度.pdf"
+    evidence.write_bytes(b"%PDF-1.4")
+    out = cli("submit", code, "--summary", "已修订并印发", "--evidence", str(evidence),
+              "--evidence", "https://oa.example.gov.cn/doc/1", "--as", "钱敏", "--today", "2026-11-25").stdout
+    assert "待审核" in out
+    cli("review", code, "--reject", "--comment", "缺少印发文件", "--today", "2026-11-26")
+    cli("submit", code, "--summary", "补充印发文件", "--as", "吴海燕", "--today", "2026-11-27")  # the leader
+    cli("review", code, "--approve", "--comment", "同意销号", "--today", TODAY)
+    cli("reopen", code, "--reason", "回头看发现记录仍不规范", "--today", "2026-12-10")
+
+    d = as_json(cli("show", code, "--json", "--today", "2026-12-10"))
+    assert set(d) == SHOW_KEYS
+    assert d["status"] == "in_progress" and d["status_label"] == "整改中" and d["closed_on"] is None
+    assert d["department"] == "人事科" and d["owner"] == "钱敏"
+    assert all(set(a) == AUDIT_KEYS for a in d["audit"])
+    assert [(a["action"], a["actor"], a["day"]) for a in d["audit"]] == [
+        ("import", "陈静", REG_DAY), ("assign", "陈静", REG_DAY), ("progress", "钱敏", "2026-11-20"),
+        ("submit", "钱敏", "2026-11-25"), ("reject", "陈静", "2026-11-26"), ("submit", "吴海燕", "2026-11-27"),
+        ("approve", "陈静", TODAY), ("reopen", "陈静", "2026-12-10"),
+    ]
+    assert [e["ref"] for e in d["evidence"]] == [str(evidence), "https://oa.example.gov.cn/doc/1"]
+    assert [(p["author"], p["percent"]) for p in d["progress"]] == [("钱敏", 80)]
+    assert {m["deadline_text"] for m in d["measures"]} == {"2026年12月底前", "5个工作日内"}
+
+    shown = cli("show", code, "--today", "2026-12-10").stdout
+    assert "回头看（重新整改）" in shown and "已销号→整改中" in shown and "缺少印发文件" in shown
+
+
+def test_ongoing_command(cli, demo_xlsx):
+    cli("import", demo_xlsx.name, "--today", REG_DAY)
+    cli("ongoing", "ZG-2026-001", "--comment", "常态化推进")
+    assert as_json(cli("show", "ZG-2026-001", "--json"))["status"] == "ongoing"
+
+
+# --- errors a person sees -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_ledger_template(tmp_path_factory, sqlite_template) -> Path:
+    """The demo register imported once (in-process); copied for every error test."""
+    from demo.register import build
+    from models.db import session_factory
+    from rectify.importer import import_register
+    from rectify.workdays import get_calendar
+
+    folder = tmp_path_factory.mktemp("demo-ledger")
+    shutil.copy(sqlite_template, folder / "ledger.db")
+    build(folder / "demo.xlsx")
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    with session_factory(url).begin() as s:
+        import_register(s, [folder / "demo.xlsx"], day=date(2026, 11, 2), calendar=get_calendar(None),
+                        actor="陈静")
+    get_engine(url).dispose()
+    return folder
+
+
+@pytest.fixture
+def ledger_dir(tmp_path, demo_ledger_template):
+    for name in ("ledger.db", "demo.xlsx"):
+        shutil.copy(demo_ledger_template / name, tmp_path / name)
+    return tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+BAD_COMMANDS = [
+    (["show", "ZG-404"], "没有编号为“ZG-404”"),
+    (["list", "--today", "2026-13-01"], "格式不正确"),
+    (["list", "--status", "done"], "未知的状态"),
+    (["assign", "ZG-2026-001", "--owner", "刘洋", "--as", "刘洋"], "无权交办"),
+    (["review", "ZG-2026-001", "--approve", "--comment", "同意", "--as", "陈静"], "不能审核通过"),
+    (["review", "ZG-2026-001", "--comment", "同意", "--as", "陈静"], "--approve"),
+    (["progress", "ZG-2026-001", "--note", "x", "--as", "孙丽"], "不是事项"),
+    (["reopen", "ZG-2026-001", "--reason", "x", "--as", "无名氏"], "人员名单中没有“无名氏”"),
+    (["submit", "ZG-2026-001", "--summary", "完成"], "未指定操作人"),
+    (["import", "missing.xlsx", "--as", "陈静"], "文件不存在"),
+    (["import", "demo.xlsx", "--as", "刘洋"], "无权导入"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_COMMANDS, ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(BAD_COMMANDS)])
+def test_bad_input_is_one_line(ledger_dir, args, message):
+    cwd, url = ledger_dir
+    before = dump(url)
+    line = assert_one_error(sh(cwd, url, *args))
+    assert message in line
+    assert dump(url) == before
+
+
+def test_uninitialised_ledger(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    for args in (["list"], ["assign", "ZG-1", "--owner", "x", "--as", "y"]):
+        assert "请先运行 rectify init" in assert_one_error(sh(tmp_path, url, *args))
+
+
+def test_rejected_import_lists_every_problem(ledger_dir):
+    cwd, url = ledger_dir
+    (cwd / "bad.csv").write_text(
+        "序号,问题描述,整改措施,责任领导,责任人,整改时限\n"
+        "ZG-1,问题一,措施一,周建国,李四,2026-12-31\n"
+        "ZG-2,问题二,措施二,周建国,刘洋,尽快\n"
+        "ZG-1,问题三,措施三,周建国,刘洋,年底前\n", encoding="utf-8")
+    before = dump(url)
+    result = sh(cwd, url, "import", "bad.csv", "--as", "陈静", "--today", TODAY)
+    line = assert_one_error(result, problem_lines=3)
+    assert "发现3处问题" in line
+    problems = result.stderr.splitlines()[:3]
+    assert any("第2行 责任人“李四”" in p for p in problems)
+    assert any("第3行 整改时限“尽快”" in p for p in problems)
+    assert any("第4行 序号“ZG-1”" in p for p in problems)
+    assert dump(url) == before
+
+
+def test_unreadable_file_and_wrong_type(ledger_dir):
+    cwd, url = ledger_dir
+    (cwd / "broken.xlsx").write_bytes(b"not a zip")
+    assert "无法读取" in assert_one_error(sh(cwd, url, "import", "broken.xlsx", "--as", "陈静"))
+    (cwd / "notes.docx").write_bytes(b"x")
+    assert "不支持的文件类型" in assert_one_error(sh(cwd, url, "import", "notes.docx", "--as", "陈静"))
+
+
+# --- read commands are light ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def big_ledger(tmp_path_factory, sqlite_template) -> str:
+    path = tmp_path_factory.mktemp("big") / "ledger.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    build_big_ledger(url, 10_000)
+    return url
+
+
+PROBE = """
+import contextlib, io, sys, time
+start = time.perf_counter()
+from rectify.cli import app
+times = {"import": time.perf_counter() - start}
+out = io.StringIO()
+for args in (["list", "--today", "2026-11-30"], ["list", "--json"], ["list", "--overdue"],
+             ["show", "ZG-05000", "--json"]):
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        try:
+            app(args)
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+    times[" ".join(args[:2])] = time.perf_counter() - start
+loaded = sorted(m for m in sys.modules if m == "prefect" or m.startswith("prefect."))
+print("PREFECT_MODULES=" + ",".join(loaded))
+print("LINES=%d" % out.getvalue().count("\\n"))
+for key, value in times.items():
+    print("TIME %s=%.3f" % (key, value))
+"""
+
+
+def test_list_and_show_do_not_import_prefect_and_are_fast(big_ledger, tmp_path):
+    """One subprocess on a 10,000-item ledger: no Prefect module is loaded by list/show, and each
+    command's own work (query and rendering, after start-up imports) is well under a second.
+    bench/bench_cli.py reports the full wall-clock numbers."""
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env_for(big_ledger),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "PREFECT_MODULES=" in lines, [line for line in lines if line.startswith("PREFECT")]
+    assert int(next(line for line in lines if line.startswith("LINES=")).split("=")[1]) > 20_000
+    times = {k.removeprefix("TIME "): float(v) for k, v in
+             (line.split("=") for line in lines if line.startswith("TIME "))}
+    print(times)
+    assert all(t < 1.0 for key, t in times.items() if key != "import"), times

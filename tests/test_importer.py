@@ -1,0 +1,506 @@
+"""Register import as offices really write registers, on SQLite and PostgreSQL.
+
+Workbooks are built with openpyxl the way a real office sheet looks: two title rows, problem
+cells merged over their measure rows, Excel date cells beside deadlines typed as text, and a
+people sheet with Chinese or English roles. A bad file is refused whole, every problem named by
+row, column and value, and the database is byte-for-byte what it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl import Workbook
+from sqlalchemy import select
+
+from models import AuditRecord, Item, Person, ProgressNote, Role, Status
+from models.db import session_factory
+from rectify.errors import Forbidden
+from rectify.importer import ImportRejected, import_register, parse_files
+from rectify.workdays import get_calendar
+from ledger_helpers import dump
+
+DAY = date(2026, 11, 2)  # the register's date (a Monday)
+LATER = date(2026, 11, 30)
+CAL = get_calendar(None)
+HEAD = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门", "责任人",
+        "整改时限", "整改进展", "备注"]
+HEAD_EN = ["code", "source", "category", "description", "measure", "leader", "department", "owner",
+           "deadline", "progress", "remark"]
+PEOPLE_HEAD = ["姓名", "职务", "部门", "邮箱", "角色"]
+PEOPLE = [
+    ["陈静", "办公室主任", "办公室", "chenjing@xxj.example.gov.cn", "秘书/督查"],
+    ["周建国", "党组书记、局长", "局领导", "zhoujianguo@xxj.example.gov.cn", "责任领导"],
+    ["吴海燕", "副局长", "局领导", "wuhaiyan@xxj.example.gov.cn", "分管领导"],
+    ["郑永强", "副局长", "局领导", "zhengyq@xxj.example.gov.cn", "leader"],
+    ["刘洋", "综合科科长", "综合科", "liuyang@xxj.example.gov.cn", "责任人"],
+    ["孙丽", "企业服务科科长", "企业服务科", "sunli@xxj.example.gov.cn", "owner"],
+    ["王芳", "督查员", "办公室", "wangfang@xxj.example.gov.cn", "secretary"],
+]
+ROLES = {"陈静": Role.secretary, "周建国": Role.leader, "吴海燕": Role.leader, "郑永强": Role.leader,
+         "刘洋": Role.owner, "孙丽": Role.owner, "王芳": Role.secretary}
+
+
+def messy_items() -> list[dict]:
+    """Every deadline form of DOMAIN.md, with the due date each means for a register of DAY."""
+    return [
+        dict(code="ZG-2026-001", source="专题组织生活会", category="班子问题",
+             description="学习形式还不够丰富，学习方式较为单一。", leader="周建国", department="机关党支部",
+             owner="刘洋", progress="学习方案已起草。", remark="",
+             measures=[("制定年度学习方案", datetime(2026, 12, 15), date(2026, 12, 15)),
+                       ("每周推送学习资料", "立行立改", date(2026, 11, 9)),
+                       ("每季度召开研讨会", "长期坚持", None)]),
+        dict(code="ZG-2026-002", source="对照检查", category="班子问题",
+             description="学用结合不足。", leader="周建国", department="办公室", owner="刘洋",
+             progress="", remark="",
+             measures=[("班子成员每人确定1个调研课题", "2026-12-31", date(2026, 12, 31)),
+                       ("建立调研成果转化清单", "2026/12/20", date(2026, 12, 20)),
+                       ("通报转化进度", "2026.12.10", date(2026, 12, 10))]),
+        dict(code="ZG-2026-003", source="调研走访", category="服务对象反映问题",
+             description="企业反映用工难。", leader="郑永强", department="企业服务科", owner="孙丽",
+             progress="", remark="调研走访发现",
+             measures=[("举办专场招聘会", "2027年3月31日", date(2027, 3, 31)),
+                       ("建立用工需求台账", "10个工作日内", date(2026, 11, 16))]),
+        dict(code="ZG-2026-004", source="调研走访", category="服务对象反映问题",
+             description="企业反映融资难、融资贵。", leader="郑永强", department="企业服务科",
+             owner="孙丽、刘洋", progress="", remark="",
+             measures=[("召开银企对接会", "2027年1月底前", date(2027, 1, 31)),
+                       ("梳理融资需求清单", "12月底前", date(2026, 12, 31))]),
+        dict(code="ZG-2026-005", source="专题组织生活会", category="个人问题",
+             description="理论学习系统性不够。", leader="吴海燕", department="局领导", owner="刘洋",
+             progress="", remark="", measures=[("制定个人学习计划", "年底前", date(2026, 12, 31))]),
+        dict(code="ZG-2026-006", source="专题组织生活会", category="个人问题",
+             description="谈心谈话不够深入。", leader="吴海燕", department="机关党支部", owner="刘洋",
+             progress="", remark="", measures=[("逐一开展谈心谈话", "2026年底前", date(2026, 12, 31)),
+                                               ("撰写谈话记录", "三个工作日内", date(2026, 11, 5))]),
+        dict(code="ZG-2026-007", source="上级反馈", category="服务对象反映问题",
+             description="涉企政策宣传不到位。", leader="吴海燕", department="综合科", owner="刘洋",
+             progress="", remark="", measures=[("编印惠企政策汇编", "2026年12月31日", date(2026, 12, 31)),
+                                               ("送达重点企业", "2026年12月底前", date(2026, 12, 31))]),
+        dict(code="ZG-2026-008", source="专题组织生活会", category="个人问题",
+             description="联系服务企业不够经常。", leader="周建国", department="局领导", owner="孙丽",
+             progress="", remark="", measures=[("每月走访企业2家", "长期坚持", None)]),
+    ]
+
+
+def write_xlsx(path: Path, items: list[dict], people=PEOPLE, *, header=HEAD, people_header=PEOPLE_HEAD,
+               title_rows: int = 2, merge: bool = True) -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "问题整改清单"
+    if title_rows >= 1:
+        ws.append(["xx局问题整改清单"])
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(header))
+    if title_rows >= 2:
+        ws.append(["填报单位：xx局党组（盖章）"] + [None] * 7 + ["填报日期：2026年11月"])
+    ws.append(header)
+    for it in items:
+        first = ws.max_row + 1
+        for i, (measure, deadline, _) in enumerate(it["measures"]):
+            head = [it["code"], it["source"], it["category"], it["description"]] if i == 0 else [None] * 4
+            tail = [it["leader"], it["department"], it["owner"]] if i == 0 else [None] * 3
+            extra = [it["progress"], it["remark"]] if i == 0 else [None, None]
+            ws.append(head + [measure] + tail + [deadline] + extra)
+            if isinstance(deadline, datetime):
+                ws.cell(ws.max_row, 9).number_format = "yyyy-mm-dd"
+        last = ws.max_row
+        if merge and last > first:
+            for col in (1, 2, 3, 4, 6, 7, 8, 10, 11):
+                ws.merge_cells(start_row=first, start_column=col, end_row=last, end_column=col)
+    if people is not None:
+        ps = wb.create_sheet("人员名单")
+        ps.append(people_header)
+        for row in people:
+            ps.append(list(row))
+    wb.save(path)
+    return path
+
+
+def write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "utf-8-sig") -> Path:
+    with path.open("w", encoding=encoding, newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in rows:
+            w.writerow(["" if v is None else v for v in r])
+    return path
+
+
+def register_rows(items: list[dict]) -> list[list]:
+    rows = []
+    for it in items:
+        for i, (measure, deadline, _) in enumerate(it["measures"]):
+            if isinstance(deadline, datetime):
+                deadline = deadline.date().isoformat()
+            if i == 0:
+                rows.append([it["code"], it["source"], it["category"], it["description"], measure,
+                             it["leader"], it["department"], it["owner"], deadline, it["progress"], it["remark"]])
+            else:
+                rows.append([None] * 4 + [measure] + [None] * 3 + [deadline, None, None])
+    return rows
+
+
+def run_import(url: str, paths, *, day=DAY, actor=None, dry_run=False):
+    """What `rectify import` does: one transaction; rolled back on error or dry run."""
+    with session_factory(url)() as s:
+        with s.begin():
+            result = import_register(s, list(paths), day=day, calendar=CAL, actor=actor, dry_run=dry_run)
+            if dry_run:
+                s.rollback()
+    return result
+
+
+def check_ledger(url: str, items: list[dict]) -> None:
+    with session_factory(url)() as s:
+        got = {i.code: i for i in s.scalars(select(Item))}
+        assert sorted(got) == sorted(it["code"] for it in items)
+        for it in items:
+            item = got[it["code"]]
+            assert item.description == it["description"]
+            assert (item.source, item.category, item.department) == (it["source"], it["category"], it["department"])
+            assert item.leader.name == it["leader"]
+            assert item.owner.name == it["owner"].split("、")[0]
+            assert [(m.text, m.deadline) for m in item.measures] == [(t, due) for t, _, due in it["measures"]]
+            dues = [due for _, _, due in it["measures"] if due]
+            assert item.deadline == (max(dues) if dues else None)
+            assert item.status is (Status.new if dues else Status.ongoing)
+            assert item.register_date == DAY and item.deadline_changed_on == DAY
+
+
+@pytest.fixture
+def messy(tmp_path) -> Path:
+    return write_xlsx(tmp_path / "xx局问题整改清单.xlsx", messy_items())
+
+
+# --- messy real-world registers -----------------------------------------------------------
+
+
+def test_messy_workbook_imports_every_deadline_form(db_url, messy):
+    result = run_import(db_url, [messy])
+    items = messy_items()
+    assert result.created == [it["code"] for it in items]
+    assert sorted(result.people_created) == sorted(ROLES)
+    check_ledger(db_url, items)
+    with session_factory(db_url)() as s:
+        assert {p.name: p.role for p in s.scalars(select(Person))} == ROLES
+        item4 = s.scalars(select(Item).where(Item.code == "ZG-2026-004")).one()
+        assert "协办：刘洋" in item4.remark  # a second owner named in the cell is kept, not lost
+        item1 = s.scalars(select(Item).where(Item.code == "ZG-2026-001")).one()
+        assert [m.deadline_text for m in item1.measures] == ["2026-12-15", "立行立改", "长期坚持"]
+        assert [n.note for n in item1.progress_notes] == ["学习方案已起草。"]
+        assert item1.last_progress_on == DAY
+        # one audit record per new item, from the importer
+        recs = s.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
+        assert [(r.action, r.actor, r.to_status) for r in recs] == [
+            ("import", "系统", "new" if any(d for *_, d in it["measures"]) else "ongoing") for it in items]
+
+
+def test_unmerged_sheet_with_blank_continuation_rows(db_url, tmp_path):
+    path = write_xlsx(tmp_path / "清单.xlsx", messy_items(), merge=False, title_rows=1)
+    run_import(db_url, [path])
+    check_ledger(db_url, messy_items())
+
+
+def test_immediate_counts_working_days_across_national_day(db_url, tmp_path):
+    items = [dict(messy_items()[4], measures=[("立行立改", "立行立改", date(2026, 10, 10))])]
+    path = write_xlsx(tmp_path / "清单.xlsx", items)
+    run_import(db_url, [path], day=date(2026, 9, 28))
+    with session_factory(db_url)() as s:
+        # 10-01..10-07 are holidays; Saturday 10-10 is a 调休 working day.
+        assert s.scalars(select(Item)).one().deadline == date(2026, 10, 10)
+
+
+def test_english_headers_and_roles(db_url, tmp_path):
+    people = [[n, "", "", f"p{i}@example.gov.cn", r.value] for i, (n, r) in enumerate(ROLES.items())]
+    path = write_xlsx(tmp_path / "register.xlsx", messy_items(), people, header=HEAD_EN,
+                      people_header=["name", "title", "department", "email", "role"], title_rows=0)
+    run_import(db_url, [path])
+    check_ledger(db_url, messy_items())
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8", "gb18030"])
+def test_csv_register_and_people(db_url, tmp_path, encoding):
+    items = messy_items()
+    items[0]["description"] = "学习形式单一，\n读书班以集中领学为主。"  # Alt+Enter inside a cell
+    reg = write_csv(tmp_path / "清单.csv", HEAD, register_rows(items), encoding)
+    ppl = write_csv(tmp_path / "人员.csv", PEOPLE_HEAD, PEOPLE, encoding)
+    if encoding == "gb18030":
+        with pytest.raises(UnicodeDecodeError):
+            reg.read_bytes().decode("utf-8")  # really not UTF-8: the fallback is exercised
+    result = run_import(db_url, [reg, ppl])
+    assert len(result.created) == len(items)
+    check_ledger(db_url, items)
+
+
+def test_demo_register_imports_cleanly(db_url, tmp_path):
+    from demo.register import ITEMS, PEOPLE, build
+
+    path = build(tmp_path / "demo.xlsx")
+    result = run_import(db_url, [path], actor="陈静")
+    assert len(result.created) == 12 == len(ITEMS)
+    assert len(result.people_created) == len(PEOPLE)
+    with session_factory(db_url)() as s:
+        items = {i.code: i for i in s.scalars(select(Item))}
+        assert items["ZG-2026-002"].measures[0].deadline == date(2026, 12, 1)  # an Excel date cell
+        assert items["ZG-2026-009"].status is Status.ongoing and items["ZG-2026-009"].deadline is None
+        assert items["ZG-2026-004"].deadline == date(2027, 3, 31)
+        assert all(i.owner and i.leader for i in items.values())
+
+
+# --- all or nothing ---------------------------------------------------------------------
+
+# Each mutation of the clean register, and the problem it must produce: (row, column, value).
+# Rows: 1-2 title rows, 3 header, register data from 4; the people sheet's data from 2.
+def _unknown_person(items, people):
+    items[1]["owner"] = "李四"
+    return ("bad.xlsx[问题整改清单] 第7行", "责任人", "李四")
+
+
+def _bad_email(items, people):
+    people[4][3] = "liuyang@xxj"
+    return ("bad.xlsx[人员名单] 第6行", "邮箱", "liuyang@xxj")
+
+
+def _bad_deadline(items, people):
+    items[2]["measures"][1] = ("建立用工需求台账", "尽快完成", None)
+    return ("bad.xlsx[问题整改清单] 第11行", "整改时限", "尽快完成")
+
+
+def _duplicate_code(items, people):
+    items[4]["code"] = "ZG-2026-001"
+    return ("bad.xlsx[问题整改清单] 第14行", "序号", "ZG-2026-001")
+
+
+def _adjacent_duplicate_code(items, people):
+    items[5]["code"] = items[4]["code"]  # copy-pasted code on the next problem (different description)
+    return ("bad.xlsx[问题整改清单] 第15行", "序号", items[4]["code"])
+
+
+def _newline_in_name(items, people):
+    people[5][0] = "孙\n丽"
+    return ("bad.xlsx[人员名单] 第7行", "姓名", "孙\\n丽")
+
+
+def _cr_in_title(items, people):
+    people[1][1] = "党组书记\r局长"
+    return ("bad.xlsx[人员名单] 第3行", "职务", "党组书记\\r局长")
+
+
+def _newline_in_register_owner(items, people):
+    items[7]["owner"] = "孙\r\n丽"
+    return ("bad.xlsx[问题整改清单] 第19行", "责任人", "孙\\r\\n丽")
+
+
+def _unknown_role(items, people):
+    people[6][4] = "主任"
+    return ("bad.xlsx[人员名单] 第8行", "角色", "主任")
+
+
+def _blank_description(items, people):
+    items[6]["description"] = ""
+    return ("bad.xlsx[问题整改清单] 第17行", "问题描述", "")
+
+
+MUTATIONS = [_unknown_person, _bad_email, _bad_deadline, _duplicate_code, _adjacent_duplicate_code,
+             _newline_in_name, _cr_in_title, _newline_in_register_owner, _unknown_role, _blank_description]
+
+
+def _seeded(db_url, tmp_path) -> dict:
+    """A ledger that already holds an import and a little history, so 'unchanged' means something."""
+    first = write_xlsx(tmp_path / "first.xlsx", messy_items()[:3])
+    run_import(db_url, [first])
+    return dump(db_url)
+
+
+def _assert_problem(problems, where, column, value):
+    lines = [str(p) for p in problems]
+    shown = f"“{value}”" if value else ""
+    assert any(where in line and f"{column}{shown}：" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("mutate", MUTATIONS, ids=lambda f: f.__name__.strip("_"))
+def test_a_bad_row_rejects_the_whole_file(db_url, tmp_path, mutate):
+    before = _seeded(db_url, tmp_path)
+    items, people = messy_items(), [list(p) for p in PEOPLE]
+    where, column, value = mutate(items, people)
+    path = write_xlsx(tmp_path / "bad.xlsx", items, people)
+    with pytest.raises(ImportRejected) as exc:
+        run_import(db_url, [path], day=LATER, actor="陈静")
+    _assert_problem(exc.value.problems, where, column, value)
+    assert "台账未作任何修改" in str(exc.value)
+    assert dump(db_url) == before
+
+
+def test_every_problem_is_listed_at_once(db_url, tmp_path):
+    before = _seeded(db_url, tmp_path)
+    items, people = messy_items(), [list(p) for p in PEOPLE]
+    expected = [m(items, people) for m in (_unknown_person, _bad_email, _bad_deadline,
+                                            _newline_in_name, _cr_in_title, _unknown_role)]
+    path = write_xlsx(tmp_path / "bad.xlsx", items, people)
+    with pytest.raises(ImportRejected) as exc:
+        run_import(db_url, [path], day=LATER, actor="陈静")
+    for where, column, value in expected:
+        _assert_problem(exc.value.problems, where, column, value)
+    assert dump(db_url) == before
+
+
+def test_a_non_secretary_cannot_import(db_url, tmp_path, messy):
+    before = _seeded(db_url, tmp_path)
+    for actor, match in (("刘洋", "仅秘书"), ("李四", "没有“李四”"), (None, "须由秘书操作")):
+        with pytest.raises(Forbidden, match=match):
+            run_import(db_url, [messy], day=LATER, actor=actor)
+        assert dump(db_url) == before
+
+
+def test_the_first_import_may_name_its_secretary_from_the_sheet(db_url, messy):
+    run_import(db_url, [messy], actor="王芳")
+    with session_factory(db_url)() as s:
+        assert {r.actor for r in s.scalars(select(AuditRecord))} == {"王芳"}
+
+
+def test_missing_file_and_headerless_file(db_url, tmp_path):
+    from rectify.errors import RectifyError
+
+    before = dump(db_url)
+    with pytest.raises(RectifyError, match="文件不存在"):
+        run_import(db_url, [tmp_path / "nope.xlsx"])
+    junk = tmp_path / "junk.csv"
+    junk.write_text("a,b,c\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(ImportRejected) as exc:
+        run_import(db_url, [junk])
+    assert "找不到表头" in str(exc.value.problems[0])
+    assert dump(db_url) == before
+
+
+def test_dry_run_changes_nothing(db_url, tmp_path, messy):
+    before = _seeded(db_url, tmp_path)
+    result = run_import(db_url, [messy], day=LATER, actor="陈静", dry_run=True)
+    assert result.dry_run
+    assert sorted(result.created) == [f"ZG-2026-00{i}" for i in range(4, 9)]
+    assert dump(db_url) == before
+
+
+# --- re-import ------------------------------------------------------------------------
+
+
+def test_reimport_is_idempotent(db_url, messy):
+    run_import(db_url, [messy])
+    before = dump(db_url)
+    result = run_import(db_url, [messy], day=LATER, actor="陈静")
+    assert result.created == [] and result.updated == [] and result.people_updated == []
+    assert result.unchanged == [it["code"] for it in messy_items()]
+    assert dump(db_url) == before  # not one row touched, no audit record added
+
+
+def test_updated_register_updates_in_place_and_audits(db_url, tmp_path, messy):
+    run_import(db_url, [messy])
+    with session_factory(db_url)() as s:
+        ids = {i.code: i.id for i in s.scalars(select(Item))}
+    items = messy_items()
+    items[1]["measures"][0] = ("班子成员每人确定1个调研课题", "2027年1月15日", date(2027, 1, 15))
+    items[2]["description"] = "企业反映用工难，技能人才短缺。"
+    items[4]["measures"].append(("撰写学习体会", "2027-02-28", date(2027, 2, 28)))
+    items[5]["progress"] = "已谈话12人。"
+    people = [list(p) for p in PEOPLE]
+    people[4][3] = "liuyang2@xxj.example.gov.cn"
+    updated = write_xlsx(tmp_path / "updated.xlsx", items, people)
+    result = run_import(db_url, [updated], day=LATER, actor="陈静")
+    assert sorted(result.updated) == ["ZG-2026-002", "ZG-2026-003", "ZG-2026-005", "ZG-2026-006"]
+    assert result.people_updated == ["刘洋"] and result.created == []
+    with session_factory(db_url)() as s:
+        got = {i.code: i for i in s.scalars(select(Item))}
+        assert {c: i.id for c, i in got.items()} == ids  # in place, same rows
+        assert got["ZG-2026-002"].deadline == date(2027, 1, 15)
+        assert got["ZG-2026-002"].deadline_changed_on == LATER  # the reminder ladder restarts
+        assert got["ZG-2026-003"].deadline_changed_on == DAY  # description only: ladder untouched
+        assert got["ZG-2026-003"].description == "企业反映用工难，技能人才短缺。"
+        assert got["ZG-2026-005"].deadline == date(2027, 2, 28) and got["ZG-2026-005"].deadline_changed_on == LATER
+        assert got["ZG-2026-006"].last_progress_on == LATER
+        notes = s.scalars(select(ProgressNote).where(ProgressNote.item_id == ids["ZG-2026-006"])).all()
+        assert [n.note for n in notes] == ["已谈话12人。"]
+        audits = {r.item_id: r for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "update"))}
+        assert set(audits) == {ids[c] for c in result.updated}
+        rec = audits[ids["ZG-2026-002"]]
+        assert (rec.actor, rec.day, rec.from_status, rec.to_status) == ("陈静", LATER, "new", "new")
+        assert rec.details["changes"]["deadline"] == ["2026-12-31", "2027-01-15"]
+        assert "measures" in rec.details["changes"]
+        assert audits[ids["ZG-2026-003"]].details["changes"] == {
+            "description": ["企业反映用工难。", "企业反映用工难，技能人才短缺。"]}
+        assert s.get(Person, s.scalars(select(Person.id).where(Person.name == "刘洋")).one()).email == \
+            "liuyang2@xxj.example.gov.cn"
+    # and importing the updated register again changes nothing more
+    before = dump(db_url)
+    again = run_import(db_url, [updated], day=LATER, actor="陈静")
+    assert again.updated == [] and dump(db_url) == before
+
+
+# --- property tests -------------------------------------------------------------------
+
+SAFE_TEXT = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), min_size=1, max_size=30) \
+    .map(str.strip).filter(bool)
+DEADLINES = st.one_of(
+    st.dates(date(2026, 1, 1), date(2028, 12, 31)).flatmap(lambda d: st.sampled_from([
+        (d.isoformat(), d), (f"{d.year}/{d.month}/{d.day}", d), (f"{d.year}.{d.month}.{d.day}", d),
+        (f"{d.year}年{d.month}月{d.day}日", d)])),
+    st.integers(1, 60).map(lambda n: (f"{n}个工作日内", CAL.add_workdays(DAY, n))),
+    st.just(("长期坚持", None)), st.just(("年底前", date(2026, 12, 31))),
+)
+
+
+@st.composite
+def registers(draw):
+    n = draw(st.integers(1, 6))
+    codes = draw(st.lists(st.from_regex(r"ZG-[0-9]{3}", fullmatch=True), min_size=n, max_size=n, unique=True))
+    items = []
+    for code in codes:
+        measures = draw(st.lists(st.tuples(SAFE_TEXT, DEADLINES), min_size=1, max_size=3,
+                                 unique_by=lambda m: m[0]))
+        items.append(dict(code=code, source=draw(SAFE_TEXT), category=draw(SAFE_TEXT),
+                          description=draw(SAFE_TEXT), leader=draw(st.sampled_from(["周建国", "吴海燕"])),
+                          department=draw(SAFE_TEXT), owner=draw(st.sampled_from(["刘洋", "孙丽"])),
+                          progress="", remark="", measures=[(t, dl[0], dl[1]) for t, dl in measures]))
+    return items
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=registers(), encoding=st.sampled_from(["utf-8-sig", "gb18030"]))
+def test_random_valid_registers_round_trip(tmp_path, sqlite_template, items, encoding):
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    shutil.copy(sqlite_template, folder / "ledger.db")
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    try:
+        texts = "".join(str(v) for it in items for v in it.values())
+        texts.encode(encoding.replace("-sig", ""))
+    except UnicodeEncodeError:
+        encoding = "utf-8-sig"
+    reg = write_csv(folder / "清单.csv", HEAD, register_rows(items), encoding)
+    ppl = write_csv(folder / "人员.csv", PEOPLE_HEAD, PEOPLE, encoding)
+    result = run_import(url, [reg, ppl])
+    assert sorted(result.created) == sorted(it["code"] for it in items)
+    check_ledger(url, items)
+    before = dump(url)
+    run_import(url, [reg, ppl], day=LATER, actor="陈静")
+    assert dump(url) == before
+
+
+GARBAGE = st.text(st.sampled_from(list("abcxyz尽快待定上中下旬季度完成前后!?—（）")), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=GARBAGE, position=st.integers(0, 7))
+def test_garbage_deadline_is_rejected_with_its_row(tmp_path, garbage, position):
+    items = messy_items()
+    rows = register_rows(items)
+    rows[position][8] = garbage
+    reg = write_csv(tmp_path / "清单.csv", HEAD, rows)
+    ppl = write_csv(tmp_path / "人员.csv", PEOPLE_HEAD, PEOPLE)
+    parsed, problems = parse_files([reg, ppl], DAY, CAL, 5)
+    deadline_problems = [p for p in problems if p.column == "整改时限"]
+    assert [(p.row, p.value) for p in deadline_problems] == [(position + 2, garbage.strip())]
+    assert f"第{position + 2}行 整改时限" in str(deadline_problems[0])
