@@ -1,0 +1,196 @@
+"""Deliver the outbox: claim a chunk, send it over one batch of SMTP connections, record each
+outcome, repeat. No Prefect here; tasks/reminders.py wraps it with retries and artifacts.
+
+Order of events for every email, each step committed before the next:
+    recorded (pending) -> claimed (sending, lease) -> sent to the server -> marked
+
+* killed before claiming: the row is pending, the next sweep sends it;
+* killed between claiming and sending: the row stays "sending" until its lease expires, then
+  the next sweep claims and sends it, once;
+* killed between the server's reply and the mark: the next sweep after the lease sends it
+  again, with the same Message-ID (so mail clients can fold the duplicate). Results are
+  committed every `flush_every` messages or half a second to keep that window small.
+
+Delivery outcomes and the unknown-outcome policy are notifications/smtp.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from email.utils import parseaddr
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.base import utcnow
+from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
+from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable, final_status,
+                               mark_result, new_worker_id, queue_failure_notices)
+
+log = logging.getLogger("rectify.delivery")
+
+
+@dataclass
+class DeliveryReport:
+    worker: str
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    unknown: int = 0
+    notices: int = 0  # delivery_failed notices queued for the secretary
+    lost_lease: int = 0
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.retry + self.failed + self.unknown
+
+    @property
+    def nothing_delivered(self) -> bool:
+        return self.attempted > 0 and self.sent == 0
+
+    def as_dict(self) -> dict:
+        return {"worker": self.worker, "attempted": self.attempted, "sent": self.sent,
+                "retry": self.retry, "failed": self.failed, "unknown": self.unknown,
+                "notices": self.notices, "lost_lease": self.lost_lease}
+
+
+def mail_key(row: OutboxMail) -> str:
+    """File-name-safe and stable: the .eml file name in outbox mode."""
+    return f"{row.day:%Y%m%d}-{row.id:06d}-{row.kind}"
+
+
+def message_id(row: OutboxMail, mail_from: str) -> str:
+    """Stable across retries, so a duplicate after an unknown outcome can be recognised."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "rectify.local"
+    return f"<rectify.{row.id}.{row.day:%Y%m%d}@{domain}>"
+
+
+def _run(coro):
+    """asyncio.run, also when called from a thread that already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+class _Marker:
+    """Buffers outcomes and commits them in small transactions while the batch is sending."""
+
+    def __init__(self, session_maker, worker, rows, mail_from, report, flush_every):
+        self.session_maker, self.worker, self.report = session_maker, worker, report
+        self.rows = rows  # key -> OutboxMail
+        self.mail_from, self.flush_every = mail_from, flush_every
+        self.buffer: list = []
+        self.last_flush = time.monotonic()
+
+    def __call__(self, result) -> None:
+        self.buffer.append(result)
+        if len(self.buffer) >= self.flush_every or time.monotonic() - self.last_flush > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        with self.session_maker.begin() as session:
+            for result in self.buffer:
+                row = self.rows[result.key]
+                ok = mark_result(session, row.id, self.worker, status=result.status,
+                                 error=result.error, attempts=result.attempts,
+                                 prior_attempts=row.attempts,
+                                 message_id=message_id(row, self.mail_from))
+                status = final_status(result.status, row.attempts + result.attempts)
+                self.report.lost_lease += not ok
+                setattr(self.report, status, getattr(self.report, status) + 1)
+                self.report.rows.append({
+                    "id": row.id, "kind": row.kind, "recipient": row.recipient_name,
+                    "email": row.recipient_email, "status": status,
+                    "status_label": OUTBOX_STATUS_LABELS[status],
+                    "attempts": row.attempts + result.attempts, "error": result.error or "",
+                })
+        self.buffer.clear()
+        self.last_flush = time.monotonic()
+
+
+def _outgoing(rows: list[OutboxMail], mail_from: str):
+    """Build MIME messages; a row that cannot be built (bad address, control characters in a
+    name) gets a permanent failure instead of a message."""
+    from notifications.compose import Recipient, build_message
+    from notifications.headers import HeaderInjectionError
+    from notifications.smtp import DeliveryResult, OutgoingMail
+
+    mails, refused = [], []
+    for row in rows:
+        try:
+            msg = build_message(
+                sender=mail_from, to=[Recipient(row.recipient_name, row.recipient_email)],
+                cc=[Recipient(name, addr) for name, addr in (row.cc or [])],
+                subject=row.subject, text=row.body_text, html=row.body_html,
+                message_id=message_id(row, mail_from))
+        except (HeaderInjectionError, ValueError) as exc:
+            refused.append(DeliveryResult(mail_key(row), "failed", f"邮件无法生成：{exc}", 0))
+            continue
+        mails.append(OutgoingMail(mail_key(row), msg))
+    return mails, refused
+
+
+def deliver_pending(
+    session_maker: sessionmaker[Session],
+    config,
+    *,
+    day: date,
+    worker: str | None = None,
+    chunk: int = 500,
+    lease: timedelta = DEFAULT_LEASE,
+    max_attempts: int = 3,
+    backoff: float = 0.5,
+    flush_every: int = 100,
+    report_failures: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> DeliveryReport:
+    """Send everything claimable (pending, retry from earlier sweeps, expired leases)."""
+    from notifications.smtp import deliver
+
+    worker = worker or new_worker_id()
+    report = DeliveryReport(worker)
+    started = utcnow()
+    with session_maker() as session:
+        total = count_claimable(session, now=started, lease=lease)
+    done, reported = 0, False
+    while True:
+        with session_maker.begin() as session:
+            rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
+                                 not_claimed_since=started)
+        if not rows:
+            if report_failures and not reported:
+                reported = True
+                with session_maker.begin() as session:
+                    report.notices = queue_failure_notices(session, day)
+                if report.notices:
+                    total += report.notices
+                    continue
+            break
+        by_key = {mail_key(row): row for row in rows}
+        marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every)
+        mails, refused = _outgoing(rows, config.mail_from)
+        for result in refused:
+            marker(result)
+        try:
+            _run(deliver(mails, config, on_result=marker, max_attempts=max_attempts,
+                         backoff=backoff))
+        finally:
+            marker.flush()  # whatever was delivered is recorded, even if the batch broke
+        done += len(rows)
+        if progress is not None:
+            progress(done, max(total, done))
+    if report.attempted:
+        log.info("邮件投递：发送%d封，待重试%d封，失败%d封，结果未知%d封",
+                 report.sent, report.retry, report.failed, report.unknown)
+    return report

@@ -1,0 +1,547 @@
+"""The reminder ladder (DOMAIN.md "Reminder ladder") and the outbox it writes to. No Prefect.
+
+Who is reminded
+    Measures with a deadline of items that are new (待交办) or in_progress (整改中) and have an
+    owner. Not submitted (待审核): the owner has done their part and the secretary is reviewing.
+    Never closed (已销号) or ongoing (长期坚持) items, never ongoing measures (no deadline).
+    Each measure has its own deadline, so the ladder runs per measure; the item's deadline is
+    the latest of them and needs no ladder of its own.
+
+The rungs, for a working day ``day`` and a measure deadline ``D`` (working days are counted
+with the statutory calendar, 调休 included):
+
+    due_soon_N         owner      N working days left (N in settings.remind_before_days)
+    due_today          owner      no working day left: D is today, or D falls on a holiday and
+                                  today is the last working day before it
+    due_today_cc       leader     the leader's copy of due_today (see "one email" below)
+    overdue_owner      owner      D < day, every working day
+    overdue_leader     leader     >= settings.escalate_leader_after_days working days overdue
+    overdue_secretary  secretary  >= settings.escalate_secretary_after_days, every secretary
+
+Nothing is planned on a non-working day, and only today's rungs are computed: a missed day is
+not replayed. One email per recipient per day: all of a person's rungs go into one digest
+(sections in a fixed order, overdue items oldest deadline first). The deadline-day copy to the
+leader is therefore a section of the leader's own digest rather than a Cc, which would be a
+second email to a leader who also gets an escalation digest that day.
+
+Queries are set-based: planning is four SELECTs whatever the number of items; recording is
+two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
+against sending twice; the planning query only avoids planning what they would refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
+from models.base import utcnow
+from rectify.errors import ConcurrentChange
+from rectify.workdays import WorkCalendar
+
+log = logging.getLogger("rectify.reminders")
+
+# Items in these states get deadline reminders (see the module docstring for why).
+REMINDED_STATUSES = (Status.new, Status.in_progress)
+
+# Sections of a digest, in the order a person reads them.
+SECTION_ORDER = ("due_today", "due_soon", "overdue_owner", "due_today_cc", "overdue_leader",
+                 "overdue_secretary")
+ONCE_RUNGS_PREFIX = ("due_soon_", "due_today")  # recorded once per deadline; the rest daily
+
+# A sweep killed after claiming leaves rows in "sending"; after this long another sweep may
+# claim them again. Far longer than a batch takes (5,000 mails go out in seconds).
+DEFAULT_LEASE = timedelta(minutes=15)
+# Retries across sweeps: a row still failing transiently after this many attempts in total
+# is marked failed and reported, not retried forever.
+MAX_TOTAL_ATTEMPTS = 12
+
+
+def section_of(rung: str) -> str:
+    return "due_soon" if rung.startswith("due_soon_") else rung
+
+
+def is_once_rung(rung: str) -> bool:
+    return rung.startswith(ONCE_RUNGS_PREFIX)
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    item_id: int
+    code: str
+    measure_position: int
+    rung: str
+    recipient_id: int
+    deadline: date
+    occurrence: date
+    days: int  # working days left (due rungs) or overdue (overdue rungs)
+
+    @property
+    def unique_key(self) -> tuple:
+        return (self.item_id, self.measure_position, self.rung, self.recipient_id, self.deadline,
+                self.occurrence)
+
+
+@dataclass
+class PlannedDigest:
+    key: str
+    day: date
+    recipient_id: int
+    name: str
+    email: str
+    lines: list[PlannedLine] = field(default_factory=list)
+    sections: dict[str, list[dict]] = field(default_factory=dict)  # section -> item entries
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+
+    @property
+    def kind(self) -> str:
+        return next(iter(self.sections)) if len(self.sections) == 1 else "digest"
+
+    @property
+    def item_count(self) -> int:
+        return len({line.item_id for line in self.lines})
+
+
+@dataclass
+class ReminderPlan:
+    day: date
+    workday: bool
+    digests: list[PlannedDigest] = field(default_factory=list)
+    # Recipients left out because they already have today's digest (a re-run of the day).
+    already_sent_to: list[str] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)  # due/overdue items, for the artifact
+
+    @property
+    def lines(self) -> list[PlannedLine]:
+        return [line for d in self.digests for line in d.lines]
+
+
+@dataclass
+class _Row:
+    item_id: int
+    code: str
+    description: str
+    department: str
+    owner_id: int
+    leader_id: int | None
+    position: int
+    text: str
+    deadline: date
+
+
+# --- planning --------------------------------------------------------------------------
+
+def _due_horizon(day: date, calendar: WorkCalendar, before: tuple[int, ...]) -> date:
+    """The last deadline any due rung can be about: N working days left, N the largest."""
+    return calendar.add_workdays(day, max((0, *before)) + 1) - timedelta(days=1)
+
+
+def _rungs(row: _Row, day: date, calendar: WorkCalendar, settings, secretaries: list[int]):
+    """(rung, recipient_id, days) for one measure on `day`."""
+    if row.deadline >= day:
+        left = calendar.workdays_until(day, row.deadline)
+        if left == 0:
+            yield "due_today", row.owner_id, 0
+            if row.leader_id is not None and row.leader_id != row.owner_id:
+                yield "due_today_cc", row.leader_id, 0
+        elif left in settings.remind_before_days:
+            yield f"due_soon_{left}", row.owner_id, left
+        return
+    overdue = calendar.workdays_between(row.deadline, day)
+    yield "overdue_owner", row.owner_id, overdue
+    if (overdue >= settings.escalate_leader_after_days and row.leader_id is not None
+            and row.leader_id != row.owner_id):
+        yield "overdue_leader", row.leader_id, overdue
+    if overdue >= settings.escalate_secretary_after_days:
+        for secretary_id in secretaries:
+            yield "overdue_secretary", secretary_id, overdue
+
+
+def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings) -> ReminderPlan:
+    """Today's rungs for every open measure, as one digest per recipient. Writes nothing."""
+    if not calendar.is_workday(day):
+        return ReminderPlan(day, workday=False)
+    before = tuple(sorted({n for n in settings.remind_before_days if n > 0}, reverse=True))
+    horizon = _due_horizon(day, calendar, before)
+
+    # 1. Every measure that is overdue or within the due horizon, with its item: one SELECT.
+    rows = [
+        _Row(*r) for r in session.execute(
+            select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
+                   Item.leader_id, Measure.position, Measure.text, Measure.deadline)
+            .join(Measure, Measure.item_id == Item.id)
+            .where(Item.status.in_(REMINDED_STATUSES), Item.owner_id.is_not(None),
+                   Measure.deadline.is_not(None), Measure.deadline <= horizon)
+            .order_by(Measure.deadline, Item.code, Measure.position)
+        )
+    ]
+    # 2. People (names and addresses are copied onto the outbox rows).
+    people = {pid: (name, email, role) for pid, name, email, role in
+              session.execute(select(Person.id, Person.name, Person.email, Person.role))}
+    secretaries = sorted(pid for pid, (_, _, role) in people.items() if role is Role.secretary)
+    # 3. What is already recorded for these deadlines/today: the unique constraint's keys.
+    recorded = {
+        tuple(r) for r in session.execute(
+            select(ReminderLine.item_id, ReminderLine.measure_position, ReminderLine.rung,
+                   ReminderLine.recipient_id, ReminderLine.deadline, ReminderLine.occurrence)
+            .where(ReminderLine.occurrence.between(day, horizon))
+        )
+    }
+    # 4. Who already has today's digest (a re-run of the day sends them nothing new).
+    mailed_today = set(session.scalars(
+        select(OutboxMail.recipient_id).where(OutboxMail.source == "sweep", OutboxMail.day == day)
+    ))
+
+    plan = ReminderPlan(day, workday=True)
+    digests: dict[int, PlannedDigest] = {}
+    skipped: set[int] = set()
+    entries: dict[tuple[int, str, int], dict] = {}  # (recipient, section, item) -> entry
+    overview: dict[int, dict] = {}
+    for row in rows:
+        for rung, recipient_id, days in _rungs(row, day, calendar, settings, secretaries):
+            occurrence = row.deadline if is_once_rung(rung) else day
+            line = PlannedLine(row.item_id, row.code, row.position, rung, recipient_id,
+                               row.deadline, occurrence, days)
+            if line.unique_key in recorded:
+                continue
+            if recipient_id in mailed_today:
+                skipped.add(recipient_id)
+                continue
+            name, email, _ = people[recipient_id]
+            digest = digests.get(recipient_id)
+            if digest is None:
+                digest = digests[recipient_id] = PlannedDigest(
+                    f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email)
+            digest.lines.append(line)
+            section = section_of(rung)
+            entry = entries.get((recipient_id, section, row.item_id))
+            if entry is None:
+                entry = entries[(recipient_id, section, row.item_id)] = {
+                    "code": row.code, "description": row.description,
+                    "department": row.department,
+                    "owner": people[row.owner_id][0],
+                    "leader": people[row.leader_id][0] if row.leader_id else "—",
+                    "deadline": row.deadline, "days_left": days, "days_overdue": days,
+                    "measures": [],
+                }
+                digest.sections.setdefault(section, []).append(entry)
+            entry["measures"].append({"text": row.text, "deadline": row.deadline})
+            # rows come oldest deadline first, so the entry keeps its oldest deadline
+            entry["days_overdue"] = max(entry["days_overdue"], days)
+            entry["days_left"] = min(entry["days_left"], days)
+            if rung.startswith(("due_soon", "due_today", "overdue_owner")):
+                overview.setdefault(row.item_id, {
+                    "code": row.code, "owner": people[row.owner_id][0],
+                    "leader": people[row.leader_id][0] if row.leader_id else "—",
+                    "deadline": row.deadline, "rung": rung, "days": days,
+                })
+    for digest in digests.values():
+        digest.sections = {s: digest.sections[s] for s in SECTION_ORDER if s in digest.sections}
+    plan.digests = sorted(digests.values(), key=lambda d: d.recipient_id)
+    plan.already_sent_to = sorted(people[pid][0] for pid in skipped)
+    plan.items = list(overview.values())
+    if skipped:
+        log.info("%s今日已发送过催办邮件，本次不再重复发送", "、".join(plan.already_sent_to))
+    return plan
+
+
+# --- rendering --------------------------------------------------------------------------
+
+SECTION_TEXT = {
+    "due_today": ("今日到期", "今日到期",
+                  "以下事项今日到期（逢节假日提前至节前最后一个工作日），已完成整改的请于今日提交销号申请及佐证材料；确有困难的请及时向责任领导报告。责任领导已同时收到提醒。"),
+    "due_soon": ("即将到期", "即将到期",
+                 "以下事项即将到期，请对照整改措施抓紧推进，确保按期完成。"),
+    "overdue_owner": ("已逾期", "已逾期",
+                      "以下事项已超过整改时限（按到期先后排列），请尽快推进整改；如需调整时限，请按程序报批。"),
+    "due_today_cc": ("今日到期（抄送责任领导）", "分管事项今日到期",
+                     "由您担任责任领导的以下事项今日到期，已同时提醒责任人，请予关注。"),
+    "overdue_leader": ("逾期{leader}个工作日以上（责任领导督办）", "分管事项逾期",
+                       "由您担任责任领导的以下事项已逾期{leader}个工作日以上（按到期先后排列），请督促责任部门和责任人加快整改进度。"),
+    "overdue_secretary": ("逾期{secretary}个工作日以上（督查）", "逾期{secretary}个工作日以上",
+                          "以下事项已逾期{secretary}个工作日以上（按到期先后排列），请予督查督办。"),
+}
+
+# Single-section emails use the kind's own template when its wording fits the settings.
+_OWN_TEMPLATE = {
+    "due_soon": lambda s: True,
+    "overdue_owner": lambda s: True,
+    "overdue_leader": lambda s: s.escalate_leader_after_days == 3,
+    "overdue_secretary": lambda s: s.escalate_secretary_after_days == 10,
+}
+
+
+def render_digest(digest: PlannedDigest, settings) -> None:
+    """Fill subject, text and html (autoescaped) from notifications/templates."""
+    from notifications.compose import environment, render
+
+    kind = digest.kind
+    if kind in _OWN_TEMPLATE and _OWN_TEMPLATE[kind](settings):
+        digest.subject, digest.text, digest.html = render(
+            kind, recipient=digest.name, day=digest.day, items=digest.sections[kind])
+        return
+    fmt = {"leader": settings.escalate_leader_after_days,
+           "secretary": settings.escalate_secretary_after_days}
+    sections = []
+    for name, items in digest.sections.items():
+        title, short, intro = (t.format(**fmt) for t in SECTION_TEXT[name])
+        days = "left" if name == "due_soon" else "overdue" if name.startswith("overdue") else None
+        sections.append({"kind": name, "title": title, "short": short, "intro": intro,
+                         "entries": items, "days": days})
+    env = environment()
+    ctx = {"recipient": digest.name, "day": digest.day, "sections": sections}
+    subject = env.get_template("digest/subject.txt").render(**ctx)
+    digest.subject = " ".join(p.strip() for p in subject.splitlines() if p.strip())
+    digest.text = env.get_template("digest/body.txt").render(**ctx)
+    digest.html = env.get_template("digest/body.html").render(**ctx)
+
+
+# --- recording --------------------------------------------------------------------------
+
+def _insert(session: Session, table):
+    """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+@dataclass
+class RecordResult:
+    mails: int = 0
+    lines: int = 0
+    skipped: int = 0  # digests another sweep recorded first
+
+
+def record_reminders(session: Session, day: date, plan: ReminderPlan, settings=None) -> RecordResult:
+    """Insert the plan's emails and lines in the caller's transaction; idempotent per day.
+
+    An email whose key exists (another sweep recorded it first) is skipped with its lines. A
+    line that collides with a recorded one raises IntegrityError and the whole transaction
+    rolls back: that would be a reminder sent twice.
+    """
+    result = RecordResult()
+    if not plan.digests:
+        return result
+    if settings is None:
+        from rectify.settings import get_settings
+
+        settings = get_settings()
+    now = utcnow()
+    by_key = {}
+    rows = []
+    for digest in plan.digests:
+        if not digest.subject:
+            render_digest(digest, settings)
+        by_key[digest.key] = digest
+        rows.append({
+            "key": digest.key, "source": "sweep", "day": day, "kind": digest.kind,
+            "sections": ",".join(digest.sections), "recipient_id": digest.recipient_id,
+            "recipient_name": digest.name, "recipient_email": digest.email, "cc": [],
+            "subject": digest.subject, "body_text": digest.text, "body_html": digest.html,
+            "status": "pending", "attempts": 0, "created_at": now,
+        })
+    table = OutboxMail.__table__
+    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.id, table.c.key))
+    inserted = session.execute(stmt, rows).all()
+    line_rows = [
+        {"outbox_id": mail_id, "item_id": line.item_id, "measure_position": line.measure_position,
+         "rung": line.rung, "recipient_id": line.recipient_id, "deadline": line.deadline,
+         "occurrence": line.occurrence, "days": line.days}
+        for mail_id, key in inserted for line in by_key[key].lines
+    ]
+    if line_rows:
+        session.execute(ReminderLine.__table__.insert(), line_rows)
+    result.mails, result.lines = len(inserted), len(line_rows)
+    result.skipped = len(rows) - len(inserted)
+    session.flush()
+    return result
+
+
+def _item_entries(session: Session, items: list[Item]) -> list[dict]:
+    ids = [item.id for item in items]
+    if not ids:
+        return []
+    names = dict(session.execute(select(Person.id, Person.name)).all())
+    measures: dict[int, list[dict]] = defaultdict(list)
+    for item_id, text, deadline, deadline_text in session.execute(
+        select(Measure.item_id, Measure.text, Measure.deadline, Measure.deadline_text)
+        .where(Measure.item_id.in_(ids)).order_by(Measure.item_id, Measure.position)
+    ):
+        measures[item_id].append({"text": text, "deadline": deadline or deadline_text})
+    return [
+        {"code": item.code, "description": item.description, "department": item.department,
+         "owner": names.get(item.owner_id, "—"), "leader": names.get(item.leader_id, "—"),
+         "deadline": item.deadline or "长期坚持", "days_left": None, "days_overdue": None,
+         "measures": measures[item.id]}
+        for item in items
+    ]
+
+
+def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = (),
+                 items: list[Item] = (), day: date, key: str, context: dict | None = None) -> int | None:
+    """Record an event email (assigned / rejected / closed / delivery_failed) in the outbox.
+
+    Idempotent on `key`: the second call with the same key records nothing and returns None;
+    otherwise returns the new row's id. Call it in the transaction of the event itself, so
+    the notice exists exactly when the event does; `deliver_outbox` sends it.
+    """
+    from notifications.compose import render
+
+    subject, text, html = render(kind, recipient=to.name, day=day,
+                                 items=_item_entries(session, list(items)), **(context or {}))
+    table = OutboxMail.__table__
+    stmt = (
+        _insert(session, table)
+        .values(key=key, source="notice", day=day, kind=kind, sections=kind,
+                recipient_id=to.id, recipient_name=to.name, recipient_email=to.email,
+                cc=[[p.name, p.email] for p in cc if p.id != to.id],
+                subject=subject, body_text=text, body_html=html, status="pending",
+                attempts=0, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id)
+    )
+    mail_id = session.execute(stmt).scalar()
+    if mail_id is not None and items:
+        session.execute(ReminderLine.__table__.insert(), [
+            {"outbox_id": mail_id, "item_id": item.id, "measure_position": -1, "rung": kind,
+             "recipient_id": to.id, "deadline": item.deadline, "occurrence": None, "days": None}
+            for item in items
+        ])
+    session.flush()
+    return mail_id
+
+
+# --- claiming and marking -----------------------------------------------------------------
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _claimable(now: datetime, since: datetime, lease: timedelta):
+    return or_(
+        # waiting, and not already tried by the sweep that started at `since`
+        and_(OutboxMail.status.in_(("pending", "retry")),
+             or_(OutboxMail.claimed_at.is_(None), OutboxMail.claimed_at < since)),
+        # claimed by a sweep that died (or is far slower than any sweep should be)
+        and_(OutboxMail.status == "sending", OutboxMail.claimed_at < now - lease),
+    )
+
+
+def count_claimable(session: Session, *, now: datetime | None = None,
+                    lease: timedelta = DEFAULT_LEASE) -> int:
+    now = now or utcnow()
+    return session.scalar(select(func.count()).select_from(OutboxMail)
+                          .where(_claimable(now, now, lease))) or 0
+
+
+def claim_pending(session: Session, worker: str, limit: int, *, now: datetime | None = None,
+                  lease: timedelta = DEFAULT_LEASE,
+                  not_claimed_since: datetime | None = None) -> list[OutboxMail]:
+    """Claim up to `limit` rows for `worker`: status -> sending, with a lease.
+
+    One conditional UPDATE over a sub-SELECT that takes row locks with SKIP LOCKED on
+    PostgreSQL (two sweeps never wait for, nor take, each other's rows); SQLite ignores FOR
+    UPDATE and serialises writers, so the repeated condition alone makes the claim exclusive.
+    The caller must commit before sending, so that other sweeps see the lease.
+    """
+    now = now or utcnow()
+    claimable = _claimable(now, not_claimed_since or now, lease)
+    candidates = (select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
+                  .with_for_update(skip_locked=True))
+    claimed = session.scalars(
+        update(OutboxMail)
+        .where(OutboxMail.id.in_(candidates.scalar_subquery()), claimable)
+        .values(status="sending", claimed_by=worker, claimed_at=now)
+        .returning(OutboxMail.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return []
+    return list(session.scalars(
+        select(OutboxMail).where(OutboxMail.id.in_(claimed)).order_by(OutboxMail.id)
+        .execution_options(populate_existing=True)
+    ))
+
+
+def final_status(status: str, attempts_total: int) -> str:
+    """A transient failure that has used up its attempts across sweeps becomes permanent."""
+    if status == "retry" and attempts_total >= MAX_TOTAL_ATTEMPTS:
+        return "failed"
+    return status
+
+
+def mark_result(session: Session, mail_id: int, worker: str, *, status: str, error: str | None,
+                attempts: int, prior_attempts: int = 0, message_id: str | None = None,
+                now: datetime | None = None) -> bool:
+    """Record one delivery outcome; only the worker holding the lease may. False if it lost it."""
+    now = now or utcnow()
+    total = prior_attempts + attempts
+    final = final_status(status, total)
+    if final != status:
+        error = f"{error}（已累计尝试{total}次，不再自动重发）"
+    result = session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.claimed_by == worker,
+               OutboxMail.status == "sending")
+        .values(status=final, attempts=total, last_error=error, message_id=message_id,
+                sent_at=now if final == "sent" else None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        log.warning("邮件 %s 的发送结果未记录：租约已被其他催办进程接管", mail_id)
+        return False
+    return True
+
+
+def queue_failure_notices(session: Session, day: date, *, now: datetime | None = None) -> int:
+    """Tell every secretary about failed/unknown deliveries not yet reported; returns notices.
+
+    The rows are marked reported with a conditional UPDATE in the same transaction as the
+    notices, so two sweeps cannot both report them. Failures of these notices themselves are
+    not reported again (that could loop), only listed by `rectify outbox --failed`.
+    """
+    now = now or utcnow()
+    rows = session.execute(
+        select(OutboxMail.id, OutboxMail.recipient_name, OutboxMail.recipient_email,
+               OutboxMail.kind, OutboxMail.status, OutboxMail.last_error)
+        .where(OutboxMail.status.in_(("failed", "unknown")),
+               OutboxMail.failure_reported_at.is_(None), OutboxMail.kind != "delivery_failed")
+        .order_by(OutboxMail.id)
+    ).all()
+    if not rows:
+        return 0
+    secretaries = session.scalars(select(Person).where(Person.role == Role.secretary)
+                                  .order_by(Person.id)).all()
+    if not secretaries:
+        log.warning("有%d封邮件投递失败，但人员名单中没有秘书，无法发送失败通知", len(rows))
+        return 0
+    ids = [r.id for r in rows]
+    marked = session.execute(
+        update(OutboxMail).where(OutboxMail.id.in_(ids), OutboxMail.failure_reported_at.is_(None))
+        .values(failure_reported_at=now).execution_options(synchronize_session=False)
+    ).rowcount
+    if marked != len(ids):
+        raise ConcurrentChange("投递失败记录刚被另一催办进程处理，请稍后重试")
+    failures = [{"recipient": r.recipient_name, "email": r.recipient_email, "kind": r.kind,
+                 "error": (r.last_error or "") if r.status == "failed"
+                 else f"结果未知：{r.last_error or ''}"} for r in rows]
+    queued = 0
+    for secretary in secretaries:
+        if queue_notice(session, kind="delivery_failed", to=secretary, day=day,
+                        key=f"delivery_failed:{secretary.id}:{ids[0]}-{ids[-1]}",
+                        context={"failures": failures}) is not None:
+            queued += 1
+    return queued
