@@ -30,3 +30,4 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/bench_mail.py
+	$(BIN)/python bench/bench_cli.py

@@ -63,6 +63,11 @@ def main() -> None:
     rectify("review", "ZG-2026-012", "--approve", "--comment", "整改到位，同意销号",
             "--today", "2026-11-25")
     rectify("list", "--today", SWEEP_DAY)
+    # The deadline watch on SWEEP_DAY reaches every rung: 002 due in 1 working day, 003 in 5,
+    # 010 due that day (leader copied), 011 3 working days overdue (leader), 005 6, 007 11 and
+    # the 立行立改 measure of 001 15 (secretary). The emails land as .eml files in ./outbox.
+    rectify("remind", "--today", SWEEP_DAY)
+    rectify("outbox")
     print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
 
 

@@ -227,6 +227,8 @@ def submit(
     from rectify.workflow import submit as do_submit
 
     _act(as_, today, do_submit, code, summary=summary, evidence=evidence or [])
+    _resume_item_run(code, "submit", {"summary": summary, "evidence": evidence or [],
+                                      "submitter": actor_name(as_)})
 
 
 @app.command()
@@ -244,6 +246,19 @@ def review(
         raise fail("请在 --approve 和 --reject 中选择一个")
     action = workflow.approve if approve else workflow.reject
     _act(as_, today, action, code, comment=comment)
+    from rectify.item_process import APPROVE, REJECT
+
+    _resume_item_run(code, "review", {"decision": APPROVE if approve else REJECT,
+                                      "comment": comment, "reviewer": actor_name(as_)})
+
+
+def _resume_item_run(code: str, step: str, run_input: dict) -> None:
+    """After the ledger committed: resume the item's flow run if it waits for this step."""
+    from rectify.flow_sync import resume_if_waiting
+
+    line = resume_if_waiting(get_settings().database_url, code, step, run_input)
+    if line:
+        typer.echo(line)
 
 
 @app.command()
@@ -272,3 +287,7 @@ def ongoing(
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+from rectify import cli_report  # noqa: E402,F401
+from rectify import cli_mail  # noqa: E402,F401
+from rectify import cli_flows  # noqa: E402,F401

@@ -1,0 +1,165 @@
+"""`rectification-item`: one flow run per item, from assignment to closure (销号).
+
+The run never holds a process while it waits: it suspends with a form (a RunInput) and exits;
+a resume (Prefect UI's Resume form, or `rectify submit` / `rectify review`) reschedules it, and
+it starts again from the top. That is why every step first reads the item from the ledger, the
+single source of truth, and why each wait has a key derived from the ledger (`submit-<round>-
+<attempt>`): on the re-run Prefect hands back, without waiting, the input a key already
+received, and waits only at the first key that has none.
+
+Every change goes through rectify.workflow (via rectify.item_process), with the same role rules
+as the command line. Input the rules refuse changes nothing; the run waits again with the reason
+at the top of the next form.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run as current_run
+from pydantic import Field
+
+from models import Status
+from rectify import item_process as steps
+from rectify.settings import get_settings
+
+
+class Decision(str, Enum):
+    approve = steps.APPROVE
+    reject = steps.REJECT
+
+
+class AssignForm(RunInput):
+    """交办：整改清单未写责任人时由秘书指定。"""
+
+    owner: str = Field(title="责任人", description="负责具体整改的人员姓名（须在人员名单中）")
+    leader: str = Field("", title="责任领导", description="可留空：沿用整改清单中的责任领导")
+    secretary: str = Field(title="交办人（秘书）", description="进行交办的秘书姓名")
+
+
+class ClosureSubmission(RunInput):
+    """销号申请：由责任人或责任领导填写。"""
+
+    summary: str = Field(title="整改情况说明", description="整改措施落实情况和取得的成效")
+    evidence: list[str] = Field(default_factory=list, title="佐证材料",
+                                description="文件路径或链接，每项一条")
+    submitter: str = Field(title="提交人", description="责任人或责任领导的姓名")
+
+
+class ClosureReview(RunInput):
+    """销号审核：由秘书填写，提交人不能审核自己的申请。"""
+
+    decision: Decision = Field(title="审核结论", description="同意销号，或退回重新整改")
+    comment: str = Field("", title="审核意见", description="退回时必须填写退回意见")
+    reviewer: str = Field(title="审核人", description="秘书姓名")
+
+
+def _db_url() -> str:
+    return get_settings().database_url
+
+
+def _business_day(day: date | None) -> date:
+    """The day recorded in the audit trail: fixed by the caller (back-filling, tests) or today."""
+    return day or datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _run_name() -> str:
+    params = current_run.parameters
+    return f"{params['code']} {params.get('title') or ''}".strip()
+
+
+# Tasks never cache: after a resume the run starts again from the top and must see the ledger
+# as it is now, not as a cached result of the previous attempt.
+@task(name="交办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def assign_item(code: str, day: date, secretary: str | None, owner: str | None = None,
+                leader: str | None = None) -> str | None:
+    return steps.assign_from_register(_db_url(), code, day, secretary, owner, leader)
+
+
+@task(name="申请销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def submit_closure(code: str, day: date, form: dict) -> str | None:
+    return steps.apply_submission(_db_url(), code, day, submitter=form["submitter"],
+                                  summary=form["summary"], evidence=form["evidence"])
+
+
+@task(name="审核销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def review_closure(code: str, day: date, form: dict) -> str | None:
+    return steps.apply_review(_db_url(), code, day, reviewer=form["reviewer"],
+                              decision=form["decision"], comment=form["comment"])
+
+
+@task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def confirm_closed(code: str, day: date) -> None:
+    steps.confirm_closed(_db_url(), code, day)
+
+
+def _deliver() -> None:
+    """Send what the step queued, after its transaction committed (the outbox's own task)."""
+    try:
+        from tasks.reminders import deliver_outbox
+    except ImportError:
+        get_run_logger().warning("邮件投递任务（tasks.reminders.deliver_outbox）不可用，邮件留在发件箱中")
+        return
+    deliver_outbox()
+
+
+def _read(code: str) -> steps.ItemView:
+    with steps.transaction(_db_url()) as session:
+        return steps.read_item(session, code)
+
+
+@flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
+      description="单个整改事项：交办、等待销号申请、等待秘书审核、销号")
+def rectification_item(code: str, title: str = "", secretary: str | None = None,
+                       day: date | None = None) -> str:
+    """Drive one item to closure; returns a one-line Chinese summary."""
+    logger = get_run_logger()
+    refusals: dict[str, str] = {}  # wait key base -> why its last input was refused
+    attempts: dict[str, int] = {}
+    while True:
+        view = _read(code)
+        if view.status is Status.closed:
+            confirm_closed(code, _business_day(day))
+            _deliver()
+            logger.info("%s 已销号，流程结束", code)
+            return f"{code} 已销号"
+
+        if view.status is Status.new:
+            base = "assign"
+            if view.owner and base not in refusals:
+                reason = assign_item(code, _business_day(day), secretary)
+                # refused (e.g. no leader in the register): ask the secretary with the form
+            else:
+                form = _wait(AssignForm, base, steps.describe_assign(view, refusals.get(base, "")),
+                             attempts)
+                reason = assign_item(code, _business_day(day), form.secretary, form.owner,
+                                     form.leader or None)
+        elif view.status in (Status.in_progress, Status.ongoing):
+            base = f"submit-{view.round + 1}"
+            form = _wait(ClosureSubmission, base,
+                         steps.describe_submission(view, refusals.get(base, "")), attempts)
+            reason = submit_closure(code, _business_day(day), form.model_dump(mode="json"))
+        else:  # submitted
+            base = f"review-{view.round}"
+            form = _wait(ClosureReview, base, steps.describe_review(view, refusals.get(base, "")),
+                         attempts)
+            reason = review_closure(code, _business_day(day), form.model_dump(mode="json"))
+
+        if reason:
+            logger.warning("%s：输入未被受理：%s", code, reason)
+            refusals[base] = reason
+            attempts[base] = attempts.get(base, 0) + 1
+        else:
+            _deliver()
+
+
+def _wait(form: type[RunInput], base: str, description: str, attempts: dict[str, int]):
+    """Suspend until the form is filled in (or replay the input this key already received)."""
+    key = f"{base}-{attempts.get(base, 0)}"
+    return suspend_flow_run(wait_for_input=form.with_initial_data(description=description), key=key)

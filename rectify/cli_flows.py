@@ -1,0 +1,78 @@
+"""`rectify serve`: every deployment of prefect.yaml served from one process (single machine).
+
+prefect.yaml is the one place that says which deployments exist, with their parameters and
+schedules; `prefect deploy --all` reads it for a work pool, and this command reads the same
+file for `prefect.serve`, so the two set-ups cannot drift apart. Prefect is imported inside the
+command only: `rectify list` / `show` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rectify.cli import app
+from rectify.cli_common import fail
+
+PROJECT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("rectify.serve")
+
+
+def load_deployment_specs(path: Path) -> list[dict]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"无法读取部署配置 {path}：{exc.strerror}") from None
+    return list(spec.get("deployments") or [])
+
+
+def load_flow(entrypoint: str):
+    """`flows/item.py:rectification_item` -> the flow object, or None while the module is absent
+    (deadline-watch and report may not be installed in a partial checkout)."""
+    file, _, attr = entrypoint.partition(":")
+    module = file.removesuffix(".py").replace("/", ".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        log.warning("未加载部署入口 %s：%s", entrypoint, exc)
+        return None
+
+
+def build_deployments(specs: list[dict]) -> list:
+    from prefect.schedules import Cron
+
+    deployments = []
+    for spec in specs:
+        flow_obj = load_flow(spec["entrypoint"])
+        if flow_obj is None:
+            typer.echo(f"提示：跳过部署 {spec['name']}（{spec['entrypoint']} 不可用）", err=True)
+            continue
+        schedules = [Cron(s["cron"], timezone=s.get("timezone", "Asia/Shanghai"))
+                     for s in spec.get("schedules") or [] if s.get("cron")]
+        deployments.append(flow_obj.to_deployment(
+            name=spec["name"], description=spec.get("description"),
+            parameters=spec.get("parameters") or {}, schedules=schedules or None,
+            tags=spec.get("tags"),
+        ))
+    return deployments
+
+
+@app.command()
+def serve(
+    config: Annotated[Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="同时执行的流程运行数上限")] = None,
+) -> None:
+    """在一个进程中提供全部部署（整改清单导入、整改事项、到期催办、情况报告），单机使用。"""
+    from prefect import serve as prefect_serve
+
+    deployments = build_deployments(load_deployment_specs(config or PROJECT / "prefect.yaml"))
+    if not deployments:
+        raise fail("prefect.yaml 中没有可用的部署")
+    typer.echo("正在提供部署：" + "、".join(d.name for d in deployments))
+    prefect_serve(*deployments, limit=limit, print_starting_message=False)

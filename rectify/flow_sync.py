@@ -1,0 +1,71 @@
+"""Keep the command line and an item's waiting flow run in step.
+
+`rectify submit` / `rectify review` apply the transition to the ledger themselves (one
+transaction, same role rules), and only after it committed resume the item's run with the same
+input. The resumed run starts from the top, reads the ledger, finds the step already done and
+goes on to the next wait, so the transition happens exactly once whichever side it came from.
+
+Prefect is imported only here and only when the item has a run: read commands and items without
+a run never pay for it. A run that is not waiting (running, scheduled, finished, or Prefect not
+reachable) is left alone: the ledger already holds the change and the run sees it when it next
+looks.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select
+
+from models import Item
+from models.db import session_factory
+
+
+def run_id_of(db_url: str, code: str) -> str | None:
+    with session_factory(db_url)() as session:
+        return session.scalar(select(Item.flow_run_id).where(Item.code == code))
+
+
+def waiting_key(flow_run_id: str) -> str | None:
+    """The pause key of the run's current wait, or None when the run is not waiting for input."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(flow_run_id))
+    state = run.state
+    if state is None or not state.is_paused():
+        return None
+    return state.state_details.pause_key or ""
+
+
+def resume_run(flow_run_id: str, run_input: dict) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    resume_flow_run(UUID(flow_run_id), run_input=run_input)
+
+
+def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str | None:
+    """Resume the item's run if it waits for `step` ("submit" or "review").
+
+    Returns a line for the person at the terminal, or None when the item has no run.
+    """
+    flow_run_id = run_id_of(db_url, code)
+    if not flow_run_id:
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # Without a server address Prefect would start a throw-away ephemeral API that cannot
+        # know the run; say what to set instead of pretending.
+        return f"提示：台账已更新；未设置 PREFECT_API_URL，未能通知流程运行 {flow_run_id}"
+    try:
+        key = waiting_key(flow_run_id)
+        if key is None:
+            return f"{code}：流程运行当前未在等待输入，将在下次运行时读取台账"
+        if not key.startswith(f"{step}-"):
+            return f"{code}：流程运行正在等待其他输入（{key}），未恢复；台账已更新"
+        resume_run(flow_run_id, run_input)
+    except Exception as exc:  # the ledger change stands; say plainly why the run was not told
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first}"
+    return f"{code}：已恢复流程运行 {flow_run_id}"

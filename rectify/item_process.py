@@ -1,0 +1,259 @@
+"""The ledger side of the per-item flow run (no Prefect here).
+
+The flow `rectification-item` (flows/item.py) waits for people's input and calls these
+functions; each one opens its own transaction, reads the item from the ledger and applies at
+most one transition through rectify.workflow, so the role rules are the same as on the command
+line. Input the rules refuse comes back as a `Refused` reason instead of an exception: the flow
+shows it in the next form and waits again.
+
+Waits are keyed from the ledger, not from the run's memory: `round` is the number of closure
+submissions the audit trail holds, so a run re-started from the top after a resume computes
+the same keys and Prefect replays the inputs it already received.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models import AuditRecord, Item, Person, Role, Status
+from models.db import session_factory
+from rectify import workflow
+from rectify.errors import NotFound, RectifyError
+
+log = logging.getLogger("rectify.item_process")
+
+# Forms' option values are what a person reads in the UI; the CLI sends the same words.
+APPROVE = "同意销号"
+REJECT = "退回整改"
+
+
+@dataclass
+class ItemView:
+    """What the flow needs to decide its next step, read fresh from the ledger."""
+
+    code: str
+    title: str
+    status: Status
+    round: int  # closure submissions so far
+    owner: str | None
+    leader: str | None
+    department: str
+    category: str
+    deadline: date | None
+    submitter: str | None = None
+    summary: str = ""
+    evidence: list[str] = field(default_factory=list)
+    last_reject_comment: str = ""
+    measures: list[str] = field(default_factory=list)
+
+    @property
+    def tags(self) -> list[str]:
+        return run_tags(self.category, self.department, self.leader)
+
+
+def short_title(description: str, limit: int = 16) -> str:
+    """The first clause of the problem description, so a person recognises the run."""
+    text = " ".join(description.split())
+    for mark in "，。；;,.":
+        text = text.split(mark, 1)[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_name(code: str, description: str) -> str:
+    return f"{code} {short_title(description)}".strip()
+
+
+def run_tags(category: str, department: str, leader: str | None) -> list[str]:
+    pairs = (("类别", category), ("部门", department), ("领导", leader))
+    return [f"{k}:{v}" for k, v in pairs if v]
+
+
+@contextmanager
+def transaction(db_url: str) -> Iterator[Session]:
+    with session_factory(db_url)() as session, session.begin():
+        yield session
+
+
+def read_item(session: Session, code: str) -> ItemView:
+    item = workflow.get_item(session, code)
+    audit = session.scalars(
+        select(AuditRecord).where(AuditRecord.item_id == item.id,
+                                  AuditRecord.action.in_(("submit", "reject")))
+        .order_by(AuditRecord.id)
+    ).all()
+    submits = [a for a in audit if a.action == "submit"]
+    rejects = [a for a in audit if a.action == "reject"]
+    view = ItemView(
+        code=item.code, title=short_title(item.description), status=item.status,
+        round=len(submits), owner=item.owner.name if item.owner else None,
+        leader=item.leader.name if item.leader else None, department=item.department,
+        category=item.category, deadline=item.deadline,
+        measures=[f"{m.text}（{m.deadline_text}）" for m in item.measures],
+    )
+    if item.status is Status.submitted and submits:
+        last = submits[-1]
+        view.submitter, view.summary = last.actor, last.comment
+        view.evidence = list((last.details or {}).get("evidence", []))
+    if rejects and (not submits or rejects[-1].id > submits[-1].id):
+        view.last_reject_comment = rejects[-1].comment
+    return view
+
+
+def default_secretary(session: Session) -> Person:
+    person = session.scalars(
+        select(Person).where(Person.role == Role.secretary).order_by(Person.id)
+    ).first()
+    if person is None:
+        raise NotFound("人员名单中没有秘书，无法交办")
+    return person
+
+
+def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
+          context: dict | None = None) -> bool:
+    """Queue an email to the owner, copy to the leader, in the caller's transaction.
+
+    Uses the outbox (rectify.reminders.queue_notice, idempotent on key). Returns False when the
+    outbox is not installed, so the ledger step still happens and the log says why.
+    """
+    try:
+        from rectify.reminders import queue_notice
+    except ImportError:
+        log.warning("邮件发件箱（rectify.reminders）不可用，未发送%s通知：%s", kind, item.code)
+        return False
+    if item.owner is None:
+        return False
+    cc = [item.leader] if item.leader and item.leader.id != item.owner.id else []
+    queue_notice(session, kind=kind, to=item.owner, cc=cc, items=[item], day=day, key=key,
+                 context=context)
+    return True
+
+
+def assign_from_register(db_url: str, code: str, day: date, secretary: str | None,
+                         owner: str | None = None, leader: str | None = None) -> str | None:
+    """交办 to the owner and leader the register names (or the form gives).
+
+    Returns None when done (or already done), else the reason it was refused.
+    """
+    try:
+        with transaction(db_url) as session:
+            item = workflow.get_item(session, code, lock=True)
+            if item.status is not Status.new:
+                return None  # someone assigned it already (CLI): the ledger is the truth
+            actor = (workflow.get_person(session, secretary) if secretary
+                     else default_secretary(session))
+            owner_p = workflow.get_person(session, owner) if owner else item.owner
+            if owner_p is None:
+                return f"事项 {code} 在整改清单中没有责任人，请指定责任人"
+            leader_p = workflow.get_person(session, leader) if leader else None
+            workflow.assign(session, code, actor, day, owner=owner_p, leader=leader_p)
+            queue(session, kind="assigned", item=item, day=day, key=f"assigned:{code}:{owner_p.id}")
+    except RectifyError as exc:
+        return str(exc)
+    return None
+
+
+def apply_submission(db_url: str, code: str, day: date, *, submitter: str, summary: str,
+                     evidence: list[str]) -> str | None:
+    """The owner's (or leader's) closure submission; None when applied, else why not."""
+    try:
+        with transaction(db_url) as session:
+            actor = workflow.get_person(session, submitter.strip())
+            workflow.submit(session, code, actor, day, summary=summary, evidence=evidence)
+    except RectifyError as exc:
+        return str(exc)
+    return None
+
+
+def apply_review(db_url: str, code: str, day: date, *, reviewer: str, decision: str,
+                 comment: str) -> str | None:
+    """The secretary's decision; None when applied, else why not (self-approval, role, state)."""
+    try:
+        with transaction(db_url) as session:
+            actor = workflow.get_person(session, reviewer.strip())
+            if decision == APPROVE:
+                item = workflow.approve(session, code, actor, day, comment=comment)
+                queue_closed(session, item, day)
+            else:
+                item = workflow.reject(session, code, actor, day, comment=comment)
+                queue(session, kind="rejected", item=item, day=day,
+                      key=f"rejected:{code}:{_round(session, item)}",
+                      context={"reviewer": actor.name, "comment": comment.strip()})
+    except RectifyError as exc:
+        return str(exc)
+    return None
+
+
+def _round(session: Session, item: Item) -> int:
+    return session.scalar(select(func.count()).select_from(AuditRecord).where(
+        AuditRecord.item_id == item.id, AuditRecord.action == "submit")) or 0
+
+
+def queue_closed(session: Session, item: Item, day: date) -> bool:
+    """Tell owner and leader who closed the item, from the approval's own audit record."""
+    approval = session.scalars(
+        select(AuditRecord).where(AuditRecord.item_id == item.id, AuditRecord.action == "approve")
+        .order_by(AuditRecord.id.desc()).limit(1)
+    ).first()
+    context = {"reviewer": approval.actor if approval else "",
+               "comment": approval.comment if approval else ""}
+    return queue(session, kind="closed", item=item, day=day,
+                 key=f"closed:{item.code}:{_round(session, item)}", context=context)
+
+
+def confirm_closed(db_url: str, code: str, day: date) -> None:
+    """An item closed from the command line: notify owner and leader (idempotent on the key)."""
+    with transaction(db_url) as session:
+        item = workflow.get_item(session, code)
+        if item.status is Status.closed:
+            queue_closed(session, item, item.closed_on or day)
+
+
+def link_run(session: Session, code: str, flow_run_id: str) -> bool:
+    """Store the run id once; a second intake never overwrites the first run's id."""
+    result = session.execute(
+        update(Item).where(Item.code == code, Item.flow_run_id.is_(None))
+        .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+# --- the words people read in the forms' descriptions --------------------------------------
+
+def describe_item(v: ItemView) -> str:
+    lines = [f"**{v.code} {v.title}**", "",
+             f"责任领导：{v.leader or '-'}　责任部门：{v.department or '-'}　责任人：{v.owner or '-'}",
+             f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}"]
+    if v.measures:
+        lines += ["", "整改措施："] + [f"{i}. {m}" for i, m in enumerate(v.measures, 1)]
+    return "\n".join(lines)
+
+
+def describe_assign(v: ItemView, refusal: str = "") -> str:
+    text = "请秘书指定责任人和责任领导后交办。\n\n" + describe_item(v)
+    return _with_refusal(text, refusal)
+
+
+def describe_submission(v: ItemView, refusal: str = "") -> str:
+    text = "请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料和提交人姓名。\n\n" + describe_item(v)
+    if v.last_reject_comment:
+        text += f"\n\n> 上次销号申请已被退回，审核意见：{v.last_reject_comment}"
+    return _with_refusal(text, refusal)
+
+
+def describe_review(v: ItemView, refusal: str = "") -> str:
+    evidence = "；".join(v.evidence) if v.evidence else "（未附）"
+    text = (f"请秘书审核销号申请（同意销号或退回整改），提交人不能审核自己的申请。\n\n"
+            f"{describe_item(v)}\n\n"
+            f"提交人：{v.submitter or '-'}\n\n整改情况说明：{v.summary or '-'}\n\n佐证材料：{evidence}")
+    return _with_refusal(text, refusal)
+
+
+def _with_refusal(text: str, refusal: str) -> str:
+    return f"**上次提交未被受理：{refusal}**\n\n{text}" if refusal else text

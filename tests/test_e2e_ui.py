@@ -1,0 +1,277 @@
+"""End to end on one machine, as the README sets it up: `prefect server start` on loopback and
+`rectify serve` as real processes; a register goes in through the intake deployment, one item
+is driven from assignment to closure (submission from the command line, approval through the
+server's REST call the UI's Resume form makes), and the Prefect UI, opened in headless
+Chromium, shows the suspended run and its Chinese review form. The screenshot is kept under
+the test's tmp dir and copied to docs/screenshots/ for the README.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = ROOT / "docs" / "screenshots" / "prefect-ui-review-form.png"
+CODE = "ZG-2026-101"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check, timeout: float = 60, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as exc:  # not up yet: keep polling until the deadline
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def write_register(path: Path) -> Path:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "问题整改清单"
+    ws.append(["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门", "责任人", "整改时限"])
+    ws.append([CODE, "专题组织生活会", "班子问题", "学习形式还不够丰富，学习方式较为单一。",
+               "制定读书班与专题研讨相结合的学习方案", "周建国", "机关党支部", "赵磊", "12月底前"])
+    ws.append(["ZG-2026-102", "调研走访", "服务对象反映问题", "企业反映融资难，缺少银企对接渠道。",
+               "召开银企对接会", "郑永强", "企业服务科", "孙丽", "30个工作日内"])
+    people = wb.create_sheet("人员名单")
+    people.append(["姓名", "职务", "部门", "邮箱", "角色"])
+    for row in (("陈静", "办公室主任", "办公室", "chenjing@xxj.example.gov.cn", "秘书"),
+                ("周建国", "党组书记", "局领导", "zhoujianguo@xxj.example.gov.cn", "责任领导"),
+                ("郑永强", "副局长", "局领导", "zhengyongqiang@xxj.example.gov.cn", "分管领导"),
+                ("赵磊", "专职副书记", "机关党支部", "zhaolei@xxj.example.gov.cn", "责任人"),
+                ("孙丽", "科长", "企业服务科", "sunli@xxj.example.gov.cn", "责任人")):
+        people.append(list(row))
+    wb.save(path)
+    return path
+
+
+class Processes:
+    """Every child started here is its own process group, killed at the end whatever happens."""
+
+    def __init__(self, logs: Path):
+        self.logs = logs
+        self.children: list[subprocess.Popen] = []
+
+    def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")
+        proc = subprocess.Popen(args, env=env, cwd=self.logs, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.children.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.children):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.children):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    procs = Processes(tmp_path)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
+        "RECTIFY_DATABASE_URL": f"sqlite:///{tmp_path / 'rectify.db'}",
+        "RECTIFY_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "RECTIFY_REPORT_DIR": str(tmp_path / "reports"),
+    }
+    env.pop("PREFECT_API_KEY", None)
+    try:
+        procs.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env)
+        subprocess.run([str(BIN / "rectify"), "init"], env=env, cwd=tmp_path, check=True,
+                       capture_output=True)
+        import httpx
+
+        wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
+                 timeout=90)
+        procs.start("serve", [str(BIN / "rectify"), "serve"], env)
+        yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path,
+               "procs": procs}
+    finally:
+        procs.stop()
+
+
+def rectify(stack, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "rectify"), *args], env=stack["env"], cwd=stack["tmp"],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_register_to_closure_through_server_cli_and_ui(stack):
+    import httpx
+
+    api = stack["api"]
+    http = httpx.Client(base_url=api, timeout=10)
+    register = write_register(stack["tmp"] / "整改清单.xlsx")
+
+    def deployment(name):
+        r = http.get(f"/deployments/name/{name}")
+        return r.json() if r.status_code == 200 else None
+
+    intake_dep = wait_for("intake deployment", lambda: deployment("intake/intake"), timeout=60)
+    assert wait_for("item deployment", lambda: deployment("rectification-item/rectification-item"))
+    # the schedules come from prefect.yaml (cron with timezone)
+    watch = deployment("deadline-watch/deadline-watch")
+    if watch:
+        assert watch["schedules"][0]["schedule"]["timezone"] == "Asia/Shanghai"
+
+    run = http.post(f"/deployments/{intake_dep['id']}/create_flow_run",
+                    json={"parameters": {"paths": [str(register)], "actor": "陈静"}}).json()
+
+    def state_of(run_id):
+        return http.get(f"/flow_runs/{run_id}").json()
+
+    def finished(run_id):
+        s = state_of(run_id)["state"]
+        assert s["type"] not in ("FAILED", "CRASHED", "CANCELLED"), s
+        return s["type"] == "COMPLETED"
+
+    wait_for("intake run", lambda: finished(run["id"]), timeout=60)
+
+    item = json.loads(rectify(stack, "show", CODE, "--json").stdout)
+    listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
+    assert len(listed) == 2
+    with __import__("sqlite3").connect(stack["tmp"] / "rectify.db") as db:
+        run_id = db.execute("SELECT flow_run_id FROM items WHERE code=?", (CODE,)).fetchone()[0]
+    assert run_id
+
+    def waiting(key):
+        s = state_of(run_id)["state"]
+        assert s["type"] not in ("FAILED", "CRASHED"), s
+        return s["type"] == "PAUSED" and s["state_details"]["pause_key"] == key
+
+    wait_for("assignment and the submission form", lambda: waiting("submit-1-0"), timeout=60)
+    fr = state_of(run_id)
+    assert fr["name"] == f"{CODE} 学习形式还不够丰富"
+    assert "类别:班子问题" in fr["tags"] and "领导:周建国" in fr["tags"]
+    item = json.loads(rectify(stack, "show", CODE, "--json").stdout)
+    assert item["status"] == "in_progress"
+
+    # the owner submits from the command line; the waiting run is resumed with the same input
+    out = rectify(stack, "submit", CODE, "--summary", "学习方案已印发并实施", "--evidence",
+                  "https://example.gov.cn/方案.pdf", "--as", "赵磊")
+    assert out.returncode == 0, out.stderr
+    assert "已恢复流程运行" in out.stdout
+    wait_for("the review form", lambda: waiting("review-1-0"), timeout=60)
+
+    # the review form as the UI reads it: schema and Chinese description
+    schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
+    assert schema["properties"]["reviewer"]["title"] == "审核人"
+    assert schema["properties"]["comment"]["description"] == "退回时必须填写退回意见"
+    shot = stack["tmp"] / "review-form.png"
+    text = open_review_form_in_chromium(stack["ui"], run_id, shot, stack["tmp"])
+    assert f"{CODE} 学习形式还不够丰富" in text
+    assert "审核结论" in text and "请秘书审核销号申请" in text
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENSHOT)
+
+    # a refused approval from the form (the submitter is not the secretary) changes nothing
+    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+        "decision": "同意销号", "comment": "", "reviewer": "赵磊"}})
+    assert r.json()["status"] == "ACCEPT", r.text
+    wait_for("the form asked again", lambda: waiting("review-1-1"), timeout=60)
+    assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["status"] == "submitted"
+
+    # the secretary approves exactly as the UI's Resume form does
+    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+        "decision": "同意销号", "comment": "整改到位，同意销号", "reviewer": "陈静"}})
+    assert r.json()["status"] == "ACCEPT", r.text
+    wait_for("the item run to complete", lambda: finished(run_id), timeout=60)
+
+    listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
+    assert listed[CODE]["status"] == "closed"
+    audit = [(a["action"], a["actor"]) for a in
+             json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
+    assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("approve", "陈静")]
+
+
+def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) -> str:
+    """Open the run's page in headless Chromium, press Resume, return the page text with the
+    form shown and save a screenshot. Driven over the DevTools protocol (websockets)."""
+    from websockets.sync.client import connect
+    import httpx
+
+    port = free_port()
+    procs = Processes(tmp)
+    procs.start("chromium", [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--hide-scrollbars", "--lang=zh-CN", f"--user-data-dir={tmp / 'chromium'}",
+        "--window-size=1440,1000", f"--remote-debugging-port={port}", "about:blank",
+    ], os.environ.copy())
+    try:
+        targets = wait_for("chromium", lambda: [t for t in httpx.get(
+            f"http://127.0.0.1:{port}/json/list", timeout=2).json() if t["type"] == "page"], timeout=30)
+        with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
+            counter = iter(range(1, 10_000))
+
+            def call(method, **params):
+                n = next(counter)
+                ws.send(json.dumps({"id": n, "method": method, "params": params}))
+                while True:
+                    msg = json.loads(ws.recv(timeout=30))
+                    if msg.get("id") == n:
+                        return msg.get("result", {})
+
+            def page_text() -> str:
+                r = call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
+                return r.get("result", {}).get("value", "")
+
+            call("Emulation.setDeviceMetricsOverride", width=1440, height=1000, deviceScaleFactor=1,
+                 mobile=False)
+            call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
+            wait_for("the run page", lambda: "Resume" in page_text(), timeout=45)
+            call("Runtime.evaluate", expression=(
+                "[...document.querySelectorAll('button')]"
+                ".find(b => b.innerText.trim() === 'Resume')?.click()"))
+            wait_for("the review form", lambda: "审核结论" in page_text(), timeout=30)
+            time.sleep(1)  # let the modal finish its transition before the picture
+            data = call("Page.captureScreenshot", format="png")["data"]
+            shot.write_bytes(base64.b64decode(data))
+            return page_text()
+    finally:
+        procs.stop()
