@@ -18,6 +18,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from notifications.headers import HeaderInjectionError, check_header
+from notifications.wire import assemble
 
 KINDS = (
     "due_soon",
@@ -90,12 +91,20 @@ def render(kind: str, **ctx) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def _address(name: str, email: str, field: str) -> Address:
+@lru_cache(maxsize=16)
+def _parse_sender(sender: str) -> tuple[str, str]:
+    return parseaddr(sender)  # the same sender for every message of a batch
+
+
+def _check_address(name: str, email: str, field: str) -> None:
     check_header(name, f"{field}（姓名）")
     check_header(email, f"{field}（地址）")
     # Without SMTPUTF8 only an ASCII address can be sent; the name may be anything (RFC 2047).
     if not email.isascii() or email.count("@") != 1 or " " in email:
         raise HeaderInjectionError(f"邮件头“{field}”的地址无效：{email!r}")
+
+
+def _address(name: str, email: str, field: str) -> Address:
     try:
         return Address(display_name=name, addr_spec=email)
     except (ValueError, IndexError) as exc:
@@ -111,16 +120,42 @@ def build_message(
     text: str,
     html: str,
     message_id: str,
+    date: str | None = None,
+    reference: bool = False,
 ) -> EmailMessage:
-    """Assemble a text+HTML message; every header value is checked before it is set."""
+    """Assemble a text+HTML message; every header value is checked before it is set.
+
+    The common case is written directly by notifications.wire.assemble (no header registry);
+    `reference=True`, or anything assemble does not handle, builds it with the stdlib's
+    EmailMessage API instead. Both give the same headers and parts. `date` (RFC 5322 text)
+    defaults to now.
+    """
     if not to:
         raise ValueError("邮件至少需要一个收件人")
     check_header(sender, "发件人")
-    sender_name, sender_addr = parseaddr(sender)
+    sender_name, sender_addr = _parse_sender(sender)
     check_header(subject, "主题")
     check_header(message_id, "Message-ID")
     if not message_id.startswith("<"):
         message_id = f"<{message_id}>"
+    _check_address(sender_name, sender_addr, "发件人")
+    for r in to:
+        _check_address(r.name, r.email, "收件人")
+    for r in cc:
+        _check_address(r.name, r.email, "抄送")
+    if date is None:
+        date = formatdate(localtime=True)
+    else:
+        check_header(date, "Date")
+    # A boundary derived from the Message-ID: a re-send is byte-identical but for Date, and
+    # serialising skips the generator's per-message boundary search. "_" and "." never
+    # occur in base64 lines or in the part headers, so the boundary cannot collide.
+    boundary = f"=_rectify.{hashlib.sha256(message_id.encode()).hexdigest()[:16]}"
+    if not reference:
+        msg = assemble(sender=(sender_name, sender_addr), to=to, cc=cc, subject=subject,
+                       text=text, html=html, message_id=message_id, date=date, boundary=boundary)
+        if msg is not None:
+            return msg
 
     msg = EmailMessage()  # default policy: non-ASCII headers are RFC 2047 encoded
     msg["Subject"] = subject
@@ -128,14 +163,10 @@ def build_message(
     msg["To"] = [_address(r.name, r.email, "收件人") for r in to]
     if cc:
         msg["Cc"] = [_address(r.name, r.email, "抄送") for r in cc]
-    msg["Date"] = formatdate(localtime=True)
+    msg["Date"] = date
     msg["Message-ID"] = message_id
     # base64 keeps the whole message 7-bit, so no 8BITMIME is needed from the server.
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
-    # A boundary derived from the Message-ID: a re-send is byte-identical but for Date, and
-    # serialising skips the generator's per-message boundary search. "_" and "." never
-    # occur in base64 lines or in the part headers, so the boundary cannot collide.
-    digest = hashlib.sha256(message_id.encode()).hexdigest()[:16]
-    msg.make_alternative(boundary=f"=_rectify.{digest}")
+    msg.make_alternative(boundary=boundary)
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
     return msg

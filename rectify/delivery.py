@@ -24,13 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
 from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable, final_status,
-                               mark_result, new_worker_id, queue_failure_notices)
+                               mark_results, new_worker_id, queue_failure_notices)
 
 log = logging.getLogger("rectify.delivery")
 
@@ -67,8 +68,12 @@ def mail_key(row: OutboxMail) -> str:
 
 def message_id(row: OutboxMail, mail_from: str) -> str:
     """Stable across retries, so a duplicate after an unknown outcome can be recognised."""
-    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "rectify.local"
-    return f"<rectify.{row.id}.{row.day:%Y%m%d}@{domain}>"
+    return f"<rectify.{row.id}.{row.day:%Y%m%d}@{_domain(mail_from)}>"
+
+
+@lru_cache(maxsize=8)
+def _domain(mail_from: str) -> str:
+    return parseaddr(mail_from)[1].rpartition("@")[2] or "rectify.local"
 
 
 def _run(coro):
@@ -100,14 +105,15 @@ class _Marker:
         if not self.buffer:
             return
         with self.session_maker.begin() as session:
+            lost = mark_results(session, self.worker, [
+                {"id": self.rows[r.key].id, "status": r.status, "error": r.error,
+                 "attempts": r.attempts, "prior_attempts": self.rows[r.key].attempts,
+                 "message_id": message_id(self.rows[r.key], self.mail_from)}
+                for r in self.buffer])
             for result in self.buffer:
                 row = self.rows[result.key]
-                ok = mark_result(session, row.id, self.worker, status=result.status,
-                                 error=result.error, attempts=result.attempts,
-                                 prior_attempts=row.attempts,
-                                 message_id=message_id(row, self.mail_from))
                 status = final_status(result.status, row.attempts + result.attempts)
-                self.report.lost_lease += not ok
+                self.report.lost_lease += row.id in lost
                 setattr(self.report, status, getattr(self.report, status) + 1)
                 self.report.rows.append({
                     "id": row.id, "kind": row.kind, "recipient": row.recipient_name,
