@@ -31,3 +31,4 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/bench_mail.py
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_report.py

@@ -64,11 +64,15 @@ def main() -> None:
             "--today", "2026-11-25")
     rectify("list", "--today", SWEEP_DAY)
     # The deadline watch on SWEEP_DAY reaches every rung: 002 due in 1 working day, 003 in 5,
-    # 010 due that day (leader copied), 011 3 working days overdue (leader), 005 6, 007 11 and
-    # the 立行立改 measure of 001 15 (secretary). The emails land as .eml files in ./outbox.
+    # 010 due that day (leader copied), 011 3 working days overdue and 005 6 (leader), 007 11
+    # (secretary). The emails land as .eml files in ./outbox.
     rectify("remind", "--today", SWEEP_DAY)
     rectify("outbox")
     print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
+    # The status report as of the sweep day, through the next-steps-report flow (its Markdown
+    # is also the `next-steps-report` artifact in Prefect).
+    rectify("report", "--as-of", SWEEP_DAY)
+    print(f"整改工作情况报告：{RUN / 'reports'}")
 
 
 if __name__ == "__main__":

@@ -430,7 +430,9 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
             changes[key.removesuffix("_id")] = [_json(show(old)), _json(show(new))]
     new_measures = _measure_values(row)
     old_measures = [(m.text, m.deadline, m.deadline_text) for m in item.measures]
-    if new_measures != old_measures:
+    # Changed means another text or another due date: "10个工作日内" exported back as the date it
+    # meant is the same deadline, and must not restart the reminder ladder.
+    if [(t, d) for t, d, _ in new_measures] != [(t, d) for t, d, _ in old_measures]:
         changes["measures"] = [[f"{t}（{dt}）" for t, _, dt in old_measures],
                                [f"{t}（{dt}）" for t, _, dt in new_measures]]
         # Delete the old rows first: the unit of work would insert before deleting and trip

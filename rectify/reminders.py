@@ -4,8 +4,11 @@ Who is reminded
     Measures with a deadline of items that are new (待交办) or in_progress (整改中) and have an
     owner. Not submitted (待审核): the owner has done their part and the secretary is reviewing.
     Never closed (已销号) or ongoing (长期坚持) items, never ongoing measures (no deadline).
-    Each measure has its own deadline, so the ladder runs per measure; the item's deadline is
-    the latest of them and needs no ladder of its own.
+    Each measure has its own deadline, so the before-deadline rungs run per measure (a heads-up
+    for every step). Overdue is the item's, as everywhere else (DOMAIN.md: an open item whose
+    deadline, the latest of its measures, is before today): a measure has no done-state of its
+    own, so nagging daily about an early measure of an item that is still within its time would
+    contradict `rectify list` and the report. Once the item is overdue, every measure is listed.
 
 The rungs, for a working day ``day`` and a measure deadline ``D`` (working days are counted
 with the statutory calendar, 调休 included):
@@ -137,6 +140,7 @@ class _Row:
     position: int
     text: str
     deadline: date
+    item_deadline: date
 
 
 # --- planning --------------------------------------------------------------------------
@@ -157,7 +161,9 @@ def _rungs(row: _Row, day: date, calendar: WorkCalendar, settings, secretaries: 
         elif left in settings.remind_before_days:
             yield f"due_soon_{left}", row.owner_id, left
         return
-    overdue = calendar.workdays_between(row.deadline, day)
+    if row.item_deadline >= day:
+        return  # an early measure's date has passed, but the item is still within its time
+    overdue = calendar.workdays_between(row.item_deadline, day)
     yield "overdue_owner", row.owner_id, overdue
     if (overdue >= settings.escalate_leader_after_days and row.leader_id is not None
             and row.leader_id != row.owner_id):
@@ -178,7 +184,8 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     rows = [
         _Row(*r) for r in session.execute(
             select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
-                   Item.leader_id, Measure.position, Measure.text, Measure.deadline)
+                   Item.leader_id, Measure.position, Measure.text, Measure.deadline,
+                   Item.deadline)
             .join(Measure, Measure.item_id == Item.id)
             .where(Item.status.in_(REMINDED_STATUSES), Item.owner_id.is_not(None),
                    Measure.deadline.is_not(None), Measure.deadline <= horizon)

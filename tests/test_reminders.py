@@ -138,7 +138,7 @@ def test_digest_is_one_email_per_person_oldest_deadline_first(session, ppl):
     owner = ppl["刘洋"]
     item(session, "D-3", owner, ppl["周建国"], date(2026, 11, 20))
     item(session, "D-1", owner, ppl["吴海燕"], date(2026, 11, 2))
-    item(session, "D-2", owner, ppl["周建国"], date(2026, 11, 10), date(2026, 12, 1))
+    item(session, "D-2", owner, ppl["周建国"], date(2026, 11, 10), date(2026, 11, 12))
     item(session, "D-4", owner, ppl["周建国"], date(2026, 12, 7))
     plan = plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS)
     record_reminders(session, date(2026, 11, 30), plan, SETTINGS)
@@ -150,7 +150,7 @@ def test_digest_is_one_email_per_person_oldest_deadline_first(session, ppl):
     text = mine.body_text
     overdue = text[text.index("已逾期"):]
     assert overdue.index("D-1") < overdue.index("D-2") < overdue.index("D-3")
-    assert "D-4" in text[:text.index("已逾期")] and "D-2" in text[:text.index("已逾期")]
+    assert "D-4" in text[:text.index("已逾期")]
     # HTML is autoescaped, the text part is verbatim
     assert "&lt;script&gt;" in mine.body_html and "<script>" not in mine.body_html
     assert "<script>alert(1)</script>" in text
@@ -210,6 +210,7 @@ def test_changed_deadline_restarts_the_ladder(session, ppl):
     session.commit()
     # moved back to 1 Dec: due today, a rung that deadline never had
     session.execute(update(Measure).where(Measure.item_id == it.id).values(deadline=date(2026, 12, 1)))
+    session.execute(update(Item).where(Item.id == it.id).values(deadline=date(2026, 12, 1)))
     session.commit()
     plan = plan_reminders(session, date(2026, 12, 1), CAL, SETTINGS)
     # the owner had today's email already (one per day); the leader had none yet
@@ -243,3 +244,14 @@ def test_queue_notice_is_idempotent_on_its_key(session, ppl):
     assert (mail.kind, mail.status, mail.recipient_email) == ("assigned", "pending", "p3@example.gov.cn")
     assert mail.cc == [["周建国", "p1@example.gov.cn"]]
     assert "N-1" in mail.body_text and len(mail.lines) == 1
+
+
+def test_early_measure_past_but_item_within_time_is_not_overdue(session, ppl):
+    """Overdue is the item's (latest measure's) deadline, as in `rectify list` and the report;
+    an earlier measure still gets its before-deadline heads-up."""
+    item(session, "E-1", ppl["刘洋"], ppl["周建国"], date(2026, 11, 2), date(2026, 12, 1))
+    found = rungs(plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS))
+    assert found == {("刘洋", "E-1", "due_soon_1", 1)}
+    found = rungs(plan_reminders(session, date(2026, 12, 4), CAL, SETTINGS))
+    assert ("刘洋", "E-1", "overdue_owner", 3) in found  # 2, 3, 4 Dec after the item's 1 Dec
+    assert ("周建国", "E-1", "overdue_leader", 3) in found

@@ -1,0 +1,72 @@
+"""Markdown and HTML of the report, from the Jinja2 templates in rectify/templates/report/.
+
+HTML is autoescaped. Markdown has no autoescape, so every `{{ value }}` goes through `md_escape`
+(Jinja's `finalize` hook): a description such as "a|b <script>" must not break a table or
+smuggle HTML into the Prefect UI, which renders artifact Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from rectify.report.figures import Report
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
+
+# Markdown punctuation that changes meaning inside a line (emphasis, links, code, tables,
+# headings, strikethrough); & < > become entities so raw HTML never reaches the renderer.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+
+
+def md_escape(value: object) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    text = _BREAKS.sub(" ", text)  # a line break would end a table row or a list item
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return "".join(_ENTITIES.get(ch, ch) for ch in text)
+
+
+@lru_cache(maxsize=1)
+def _markdown_env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=False, finalize=md_escape,
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+@lru_cache(maxsize=1)
+def _html_env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=True,
+        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    )
+
+
+CN_NUMBERS = "一二三四五六七八九十"
+
+
+def cn_number(n: int) -> str:
+    """1 -> 一 … 99 -> 九十九, for （一）（二） headings."""
+    if n <= 10:
+        return CN_NUMBERS[n - 1]
+    tens, units = divmod(n, 10)
+    return (CN_NUMBERS[tens - 1] if tens > 1 else "") + "十" + (CN_NUMBERS[units - 1] if units else "")
+
+
+def _context(report: Report) -> dict:
+    return {"r": report, "cn": cn_number}
+
+
+def render_markdown(report: Report) -> str:
+    return _markdown_env().get_template("report.md.j2").render(_context(report))
+
+
+def render_html(report: Report) -> str:
+    return _html_env().get_template("report.html.j2").render(_context(report))
