@@ -68,10 +68,11 @@ def main() -> None:
     # (secretary). The emails land as .eml files in ./outbox.
     rectify("remind", "--today", SWEEP_DAY)
     rectify("outbox")
-    print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
     # The status report as of the sweep day, through the next-steps-report flow (its Markdown
     # is also the `next-steps-report` artifact in Prefect).
     rectify("report", "--as-of", SWEEP_DAY)
+    print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
+    print(f"催办邮件（.eml）：{RUN / 'outbox'}")
     print(f"整改工作情况报告：{RUN / 'reports'}")
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from rectify.cli_common import (AS_HELP, TODAY_HELP, actor_name, clip, errors, fail, ledger,
-                                parse_day, print_json, table)
+                                parse_day, print_json, print_rows)
 from rectify.settings import get_settings
 
 app = typer.Typer(
@@ -110,18 +110,14 @@ def list_(
         raise fail(str(exc)) from None
     with ledger(write=False) as session:
         rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader)
-    if json_:
-        print_json(rows)
-        return
-    if not rows:
-        typer.echo("没有符合条件的整改事项")
-        return
-    typer.echo(table(
+    if not print_rows(
+        rows, json_, "没有符合条件的整改事项",
         ["编号", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
-        [[r["code"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
-          r["leader"] or "-", r["owner"] or "-", r["deadline_label"], clip(r["description"], 40)]
-         for r in rows],
-    ))
+        lambda r: [r["code"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
+                   r["leader"] or "-", r["owner"] or "-", r["deadline_label"],
+                   clip(r["description"], 40)],
+    ):
+        return
     overdue_n = sum(r["overdue"] for r in rows)
     typer.echo(f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else ""))
 

@@ -128,3 +128,17 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         return "  ".join(c + " " * (w - cw) for c, cw, w in zip(cells, ws, widths)).rstrip()
 
     return "\n".join(line(r, ws) for r, ws in zip([headers, *rows], cell_widths))
+
+
+def print_rows(rows: list[dict], json_: bool, empty: str, headers: list[str], cells) -> bool:
+    """The one way list-like commands print: JSON, a Chinese "nothing" line, or a table.
+
+    Returns True when a table was printed (so the caller may add its summary line)."""
+    if json_:
+        print_json(rows)
+        return False
+    if not rows:
+        typer.echo(empty)
+        return False
+    typer.echo(table(headers, [cells(r) for r in rows]))
+    return True

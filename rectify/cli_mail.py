@@ -12,7 +12,8 @@ import typer
 from sqlalchemy import select
 
 from rectify.cli import Json, Today, app
-from rectify.cli_common import clip, errors, ledger, parse_day, print_json, setup_logging, table
+from rectify.cli_common import (clip, errors, ledger, parse_day, print_json, print_rows,
+                                setup_logging, table)
 from rectify.settings import get_settings
 
 KIND_WORDS = {
@@ -104,17 +105,13 @@ def outbox(
             "error": m.last_error, "sent_at": m.sent_at.isoformat() if m.sent_at else None,
             "message_id": m.message_id, "eml": eml,
         })
-    if json_:
-        print_json(rows)
-        return
-    if not rows:
-        typer.echo("发件箱中没有符合条件的邮件")
-        return
-    typer.echo(table(
+    if not print_rows(
+        rows, json_, "发件箱中没有符合条件的邮件",
         ["日期", "收件人", "类型", "状态", "次数", "事项", "说明"],
-        [[r["day"], r["recipient"], r["kind_label"], r["status_label"], str(r["attempts"]),
-          clip("、".join(r["items"]), 30), clip(r["error"] or "", 40)] for r in rows],
-    ))
+        lambda r: [r["day"], r["recipient"], r["kind_label"], r["status_label"], str(r["attempts"]),
+                   clip("、".join(r["items"]), 30), clip(r["error"] or "", 40)],
+    ):
+        return
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status_label"]] = counts.get(r["status_label"], 0) + 1

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import Item, Measure, Person, ProgressNote, Role, Status
 from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
-from rectify.errors import Forbidden, ImportRejected, RectifyError
+from rectify.errors import Forbidden, ImportRejected
 from rectify.sheets import Sheet, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.workflow import SYSTEM, record

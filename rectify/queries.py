@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, aliased
 
 from models import AuditRecord, Item, Person, Status
 from rectify.workflow import ACTION_LABELS, get_item

@@ -16,7 +16,7 @@ import logging
 import threading
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path

@@ -7,7 +7,6 @@ Resumes go through Prefect's own resume_flow_run, with the data the UI's form wo
 
 from __future__ import annotations
 
-from datetime import date
 from uuid import UUID
 
 import pytest
