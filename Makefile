@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install install-test clean-demo bench
+.PHONY: demo test install install-test bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,5 +30,6 @@ test: install-test
 
 bench: install-test
 	$(BIN)/python bench/bench_mail.py
+	$(BIN)/python bench/bench_sweep.py
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_report.py
