@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact
 from rectify.errors import RectifyError
 from rectify.settings import get_settings
 from rectify.workdays import get_calendar
+from tasks.naming import sweep_run_name
 from tasks.reminders import deliver_outbox, plan_and_record, publish_plan, today_in_office
 
 
@@ -24,7 +25,7 @@ class NothingDelivered(RectifyError):
     """Every email of the sweep failed or is waiting for a retry."""
 
 
-@flow(name="deadline-watch", log_prints=False,
+@flow(name="deadline-watch", log_prints=False, flow_run_name=sweep_run_name,
       description="按催办规则发送到期提醒和逾期催办，并投递发件箱")
 def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     """催办：按北京时间今天（或指定日期）计算提醒并发送；dry_run 只显示将发送的邮件。"""

@@ -26,6 +26,7 @@ from rectify import item_process as steps
 from rectify.importer import import_register
 from rectify.settings import get_settings
 from rectify.workdays import get_calendar
+from tasks.naming import intake_run_name
 
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
 PARALLEL_CREATES = 8  # API calls in flight at once; the server handles them in parallel
@@ -90,7 +91,7 @@ def link_runs(runs: dict[str, str]) -> int:
         return sum(steps.link_run(session, code, run_id) for code, run_id in runs.items())
 
 
-@flow(name="intake", description="导入整改清单，为每个新事项启动一个整改事项流程")
+@flow(name="intake", flow_run_name=intake_run_name, description="导入整改清单，为每个新事项启动一个整改事项流程")
 def intake(paths: list[str], actor: str | None = None, day: date | None = None,
            deployment: str = ITEM_DEPLOYMENT) -> dict:
     """Import `paths` as `actor` (the secretary) on `day` (default: today, Beijing time)."""

@@ -14,10 +14,11 @@ from prefect import flow
 
 from rectify.report import FORMATS, parse_formats
 from rectify.settings import get_settings
+from tasks.naming import report_run_name
 from tasks.report import publish_report, write_report_files
 
 
-@flow(name="next-steps-report", log_prints=False)
+@flow(name="next-steps-report", log_prints=False, flow_run_name=report_run_name)
 def next_steps_report(as_of: date | None = None, out_dir: str | None = None,
                       formats: list[str] = list(FORMATS)) -> dict[str, str]:
     """编制整改工作情况报告（下一步打算）：截至指定日期（默认北京时间今天）。"""

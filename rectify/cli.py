@@ -167,16 +167,35 @@ def _label(status: str | None) -> str:
     return Status(status).label if status else "-"
 
 
-def _act(as_: str | None, today: str | None, action, code: str, **kwargs) -> None:
-    """Run one workflow function for the acting person in one transaction."""
+def _act(as_: str | None, today: str | None, action, code: str, done: str, **kwargs) -> None:
+    """Run one domain function for the acting person in one transaction, then send the emails
+    it queued (交办、退回、销号) and say what happened in words a person reads."""
     from rectify.workflow import get_person
 
     day = parse_day(today)
     with ledger() as session:
         actor = get_person(session, actor_name(as_))
-        item = action(session, code, actor, day, **kwargs)
-        label = item.status.label if hasattr(item, "status") else ""
-    typer.echo(f"{code}：已完成（当前状态：{label}）" if label else f"{code}：已记录")
+        result = action(session, code, actor, day, **kwargs)
+        status = getattr(result, "status", None)
+    typer.echo(f"{code}：{done}" + (f"（当前状态：{status.label}）" if status else ""))
+    _deliver_notices(day)
+
+
+def _deliver_notices(day) -> None:
+    """Deliver what the command queued now rather than at the next sweep (no Prefect needed)."""
+    from models.db import session_factory
+    from notifications.smtp import mail_config
+    from rectify.delivery import deliver_pending
+
+    settings = get_settings()
+    with errors():
+        report = deliver_pending(session_factory(settings.database_url), mail_config(settings),
+                                 day=day, report_failures=False)
+    if report.sent:
+        typer.echo(f"已发送通知邮件{report.sent}封")
+    if report.attempted > report.sent:
+        typer.echo(f"提示：{report.attempted - report.sent}封通知邮件未能发出，"
+                   "将在下次催办时重试（rectify outbox --failed 查看）", err=True)
 
 
 @app.command()
@@ -187,16 +206,17 @@ def assign(
     department: Annotated[Optional[str], typer.Option(help="责任部门")] = None,
     as_: As = None, today: Today = None,
 ) -> None:
-    """交办：指定责任人（和责任领导、责任部门）。仅秘书可操作。"""
+    """交办：指定责任人（和责任领导、责任部门），并邮件通知。仅秘书可操作。"""
     from rectify import workflow
+    from rectify.item_process import assign_item
 
     def action(session, code, actor, day):
-        return workflow.assign(
+        return assign_item(
             session, code, actor, day, owner=workflow.get_person(session, owner),
             leader=workflow.get_person(session, leader) if leader else None, department=department,
         )
 
-    _act(as_, today, action, code)
+    _act(as_, today, action, code, f"已交办给{owner}")
 
 
 @app.command()
@@ -209,7 +229,7 @@ def progress(
     """记录整改进展（责任人或责任领导）。"""
     from rectify.workflow import add_progress
 
-    _act(as_, today, add_progress, code, note=note, percent=percent)
+    _act(as_, today, add_progress, code, "已记录整改进展", note=note, percent=percent)
 
 
 @app.command()
@@ -222,7 +242,8 @@ def submit(
     """申请销号（责任人或责任领导），附佐证材料。"""
     from rectify.workflow import submit as do_submit
 
-    _act(as_, today, do_submit, code, summary=summary, evidence=evidence or [])
+    _act(as_, today, do_submit, code, "已提交销号申请，等待秘书审核",
+         summary=summary, evidence=evidence or [])
     _resume_item_run(code, "submit", {"summary": summary, "evidence": evidence or [],
                                       "submitter": actor_name(as_)})
 
@@ -236,14 +257,12 @@ def review(
     as_: As = None, today: Today = None,
 ) -> None:
     """审核销号申请：--approve 或 --reject（仅秘书，且不能审核自己提交的申请）。"""
-    from rectify import workflow
+    from rectify.item_process import APPROVE, REJECT, review_item
 
     if approve == reject:
         raise fail("请在 --approve 和 --reject 中选择一个")
-    action = workflow.approve if approve else workflow.reject
-    _act(as_, today, action, code, comment=comment)
-    from rectify.item_process import APPROVE, REJECT
-
+    _act(as_, today, review_item, code, "已销号" if approve else "已退回，责任人需重新整改",
+         approve=approve, comment=comment)
     _resume_item_run(code, "review", {"decision": APPROVE if approve else REJECT,
                                       "comment": comment, "reviewer": actor_name(as_)})
 
@@ -266,7 +285,7 @@ def reopen(
     """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
     from rectify.workflow import reopen as do_reopen
 
-    _act(as_, today, do_reopen, code, reason=reason)
+    _act(as_, today, do_reopen, code, "已重新打开（回头看）", reason=reason)
 
 
 @app.command()
@@ -278,11 +297,12 @@ def ongoing(
     """转为长期坚持：措施持续执行，不再计为逾期（仅秘书）。"""
     from rectify.workflow import mark_ongoing
 
-    _act(as_, today, mark_ongoing, code, comment=comment)
+    _act(as_, today, mark_ongoing, code, "已转为长期坚持", comment=comment)
 
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
 
 from rectify import cli_report  # noqa: E402,F401
 from rectify import cli_mail  # noqa: E402,F401

@@ -135,6 +135,31 @@ def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
     return True
 
 
+# --- transitions with their notices, in one transaction (the flow and the CLI both use these) --
+
+def assign_item(session: Session, code: str, actor: Person, day: date, *, owner: Person,
+                leader: Person | None = None, department: str | None = None) -> Item:
+    """交办 (or a change of owner) and the email to the owner, copy to the leader."""
+    item = workflow.assign(session, code, actor, day, owner=owner, leader=leader,
+                           department=department)
+    queue(session, kind="assigned", item=item, day=day, key=f"assigned:{code}:{owner.id}")
+    return item
+
+
+def review_item(session: Session, code: str, actor: Person, day: date, *, approve: bool,
+                comment: str) -> Item:
+    """The secretary's decision and its email (销号 or 退回) to the owner, copy to the leader."""
+    if approve:
+        item = workflow.approve(session, code, actor, day, comment=comment)
+        queue_closed(session, item, day)
+    else:
+        item = workflow.reject(session, code, actor, day, comment=comment)
+        queue(session, kind="rejected", item=item, day=day,
+              key=f"rejected:{code}:{_round(session, item)}",
+              context={"reviewer": actor.name, "comment": comment.strip()})
+    return item
+
+
 def assign_from_register(db_url: str, code: str, day: date, secretary: str | None,
                          owner: str | None = None, leader: str | None = None) -> str | None:
     """交办 to the owner and leader the register names (or the form gives).
@@ -144,6 +169,12 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
     try:
         with transaction(db_url) as session:
             item = workflow.get_item(session, code, lock=True)
+            if item.status is Status.ongoing and item.owner is not None:
+                # 长期坚持 from the register: no state to move, but the owner must still be told
+                # what they are responsible for (idempotent on the same key as an assignment).
+                queue(session, kind="assigned", item=item, day=day,
+                      key=f"assigned:{code}:{item.owner_id}")
+                return None
             if item.status is not Status.new:
                 return None  # someone assigned it already (CLI): the ledger is the truth
             actor = (workflow.get_person(session, secretary) if secretary
@@ -152,8 +183,7 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
             if owner_p is None:
                 return f"事项 {code} 在整改清单中没有责任人，请指定责任人"
             leader_p = workflow.get_person(session, leader) if leader else None
-            workflow.assign(session, code, actor, day, owner=owner_p, leader=leader_p)
-            queue(session, kind="assigned", item=item, day=day, key=f"assigned:{code}:{owner_p.id}")
+            assign_item(session, code, actor, day, owner=owner_p, leader=leader_p)
     except RectifyError as exc:
         return str(exc)
     return None
@@ -177,14 +207,7 @@ def apply_review(db_url: str, code: str, day: date, *, reviewer: str, decision: 
     try:
         with transaction(db_url) as session:
             actor = workflow.get_person(session, reviewer.strip())
-            if decision == APPROVE:
-                item = workflow.approve(session, code, actor, day, comment=comment)
-                queue_closed(session, item, day)
-            else:
-                item = workflow.reject(session, code, actor, day, comment=comment)
-                queue(session, kind="rejected", item=item, day=day,
-                      key=f"rejected:{code}:{_round(session, item)}",
-                      context={"reviewer": actor.name, "comment": comment.strip()})
+            review_item(session, code, actor, day, approve=decision == APPROVE, comment=comment)
     except RectifyError as exc:
         return str(exc)
     return None
