@@ -1,6 +1,7 @@
 """`deadline-watch`: the daily sweep of the reminder ladder (DOMAIN.md "Reminder ladder").
 
-On a working day: plan and record every reminder in one transaction (task 1), publish the
+A day after today (Beijing time) is refused unless it is a dry run: recorded now, tomorrow's
+reminders would be sent early and skipped on the day. On a working day: plan and record every reminder in one transaction (task 1), publish the
 due/overdue items and the planned emails as table artifacts, then deliver the whole outbox
 (task 2, with a progress artifact and a table of outcomes). Two task runs per sweep, whatever
 the number of items. On a non-working day it does nothing and says so. The run fails when
@@ -15,6 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from rectify.errors import RectifyError
+from rectify.reminders import check_sweep_day
 from rectify.settings import get_settings
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
@@ -32,6 +34,7 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     logger = get_run_logger()
     settings = get_settings()
     day = day or today_in_office()
+    check_sweep_day(day, today_in_office(), dry_run)
     calendar = get_calendar(settings.calendar_override)
     if not calendar.is_workday(day):
         message = f"{day} 不是工作日：按催办规则不发送任何提醒"

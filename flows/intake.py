@@ -24,18 +24,16 @@ from sqlalchemy import select
 from models import Item, Status
 from rectify import item_process as steps
 from rectify.importer import import_register
+from rectify.report.render import md_escape
 from rectify.settings import get_settings
 from rectify.workdays import get_calendar
 from tasks.naming import intake_run_name
 
-ITEM_DEPLOYMENT = "rectification-item/rectification-item"
+ITEM_DEPLOYMENT = steps.ITEM_DEPLOYMENT
 PARALLEL_CREATES = 8  # API calls in flight at once; the server handles them in parallel
 
 
-def run_key(code: str, register_date: date) -> str:
-    """The item code, qualified by the day the item entered the ledger: offices number their
-    registers 1, 2, 3 … every year, and next year's item 1 is a new item that needs its own run."""
-    return f"{code}@{register_date.isoformat()}"
+run_key = steps.run_key  # kept here: the key is part of what this flow promises
 
 
 @task(name="导入整改清单", cache_policy=NO_CACHE)
@@ -54,12 +52,7 @@ def import_register_task(paths: list[str], actor: str | None, day: date) -> dict
             select(Item).where(Item.code.in_(codes), Item.flow_run_id.is_(None),
                                Item.status != Status.closed)
         ).scalars().all()
-        pending = [{"code": i.code, "key": run_key(i.code, i.register_date),
-                    "name": steps.run_name(i.code, i.description),
-                    "title": steps.short_title(i.description),
-                    "tags": steps.run_tags(i.category, i.department,
-                                           i.leader.name if i.leader else None)}
-                   for i in rows]
+        pending = [steps.run_request(i, run_key(i.code, i.register_date)) for i in rows]
     return {"result": result.as_dict(), "pending": pending}
 
 
@@ -105,7 +98,9 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     summary = (f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"
                f"未变{len(r['unchanged'])}项；启动整改事项流程{linked}个")
     logger.info(summary)
-    rows = "\n".join(f"| {p['code']} | {p['title']} | {runs.get(p['code'], '')} |" for p in pending)
+    # The UI renders the artifact as Markdown: codes and titles come from the register.
+    rows = "\n".join(f"| {md_escape(p['code'])} | {md_escape(p['title'])} | {runs.get(p['code'], '')} |"
+                     for p in pending)
     create_markdown_artifact(
         key="intake", description="整改清单导入结果",
         markdown=f"# 整改清单导入\n\n{summary}\n\n| 编号 | 问题 | 流程运行 |\n|---|---|---|\n{rows}\n",

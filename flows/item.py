@@ -24,6 +24,7 @@ from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from models import Status
 from rectify import item_process as steps
@@ -36,7 +37,7 @@ class Decision(str, Enum):
 
 
 class AssignForm(RunInput):
-    """交办：整改清单未写责任人时由秘书指定。"""
+    """交办：由秘书确认整改清单中的责任人，或指定责任人。"""
 
     owner: str = Field(title="责任人", description="负责具体整改的人员姓名（须在人员名单中）")
     leader: str = Field("", title="责任领导", description="可留空：沿用整改清单中的责任领导")
@@ -100,13 +101,18 @@ def confirm_closed(code: str, day: date) -> None:
 
 
 def _deliver() -> None:
-    """Send what the step queued, after its transaction committed (the outbox's own task)."""
+    """Send what the step queued, after its transaction committed (the outbox's own task).
+
+    Event notices only: the sweep's digests belong to the sweep's day, and an item run on a
+    Saturday must not flush Friday's retries as a second, stale email.
+    """
     try:
+        from rectify.delivery import NOTICES
         from tasks.reminders import deliver_outbox
     except ImportError:
         get_run_logger().warning("邮件投递任务（tasks.reminders.deliver_outbox）不可用，邮件留在发件箱中")
         return
-    deliver_outbox()
+    deliver_outbox(sources=NOTICES)
 
 
 def _read(code: str) -> steps.ItemView:
@@ -118,7 +124,11 @@ def _read(code: str) -> steps.ItemView:
       description="单个整改事项：交办、等待销号申请、等待秘书审核、销号")
 def rectification_item(code: str, title: str = "", secretary: str | None = None,
                        day: date | None = None) -> str:
-    """Drive one item to closure; returns a one-line Chinese summary."""
+    """Drive one item to closure; returns a one-line Chinese summary.
+
+    `secretary` signs the assignment of the register's owner (intake passes its actor); without
+    one the run waits for a secretary to fill in the assignment form.
+    """
     logger = get_run_logger()
     refusals: dict[str, str] = {}  # wait key base -> why its last input was refused
     attempts: dict[str, int] = {}
@@ -132,12 +142,14 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
 
         if view.status is Status.new:
             base = "assign"
-            if view.owner and base not in refusals:
+            if view.owner and secretary and base not in refusals:
                 reason = assign_item(code, _business_day(day), secretary)
                 # refused (e.g. no leader in the register): ask the secretary with the form
             else:
-                form = _wait(AssignForm, base, steps.describe_assign(view, refusals.get(base, "")),
-                             attempts)
+                # Nobody named the secretary (or the register names no owner): the assignment
+                # waits for a secretary to sign it, with the register's names filled in.
+                form = _wait(_prefilled(AssignForm, owner=view.owner, leader=view.leader), base,
+                             steps.describe_assign(view, refusals.get(base, "")), attempts)
                 reason = assign_item(code, _business_day(day), form.secretary, form.owner,
                                      form.leader or None)
         elif view.status in (Status.in_progress, Status.ongoing):
@@ -157,6 +169,13 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             attempts[base] = attempts.get(base, 0) + 1
         else:
             _deliver()
+
+
+def _prefilled(form: type[RunInput], **values: str | None) -> type[RunInput]:
+    """The form with defaults from the ledger, keeping each field's Chinese title."""
+    fields = {k: FieldInfo.merge_field_infos(form.model_fields[k], default=v)
+              for k, v in values.items() if v}
+    return form.with_initial_data(**fields) if fields else form
 
 
 def _wait(form: type[RunInput], base: str, description: str, attempts: dict[str, int]):

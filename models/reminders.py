@@ -6,9 +6,10 @@ delivery_failed) use the caller's idempotency key. The rendered subject and bodi
 so a retry sends exactly what was decided, and the recipient's address is copied (the person
 may change later). Passwords never come near this table.
 
-`ReminderLine` says what an email is about: which item and measure, which rung of the
-ladder, for which deadline. Its unique constraint is what makes "never sent twice" and
-"a changed deadline restarts the ladder" hold in the database, not only in code:
+`ReminderLine` says what an email is about: which item, which rung of the ladder, for which
+deadline (one line per item and deadline, however many measures share it). Its unique
+constraint is what makes "never sent twice" and "a changed deadline restarts the ladder" hold
+in the database, not only in code:
 
 * once-per-deadline rungs (due_soon_N, due_today, due_today_cc) use ``occurrence = deadline``:
   the same rung for the same deadline can be recorded only once, ever; a new deadline is a
@@ -27,7 +28,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
 
-OUTBOX_STATUSES = ("pending", "sending", "sent", "retry", "failed", "unknown")
+# expired: a sweep digest of an earlier day that was never delivered. Recorded, not sent: a
+# later sweep must not replay it (DOMAIN.md), and that day's digest lists what is still due.
+OUTBOX_STATUSES = ("pending", "sending", "sent", "retry", "failed", "unknown", "expired")
 
 OUTBOX_STATUS_LABELS = {
     "pending": "待发送",
@@ -36,15 +39,17 @@ OUTBOX_STATUS_LABELS = {
     "retry": "待重试",
     "failed": "发送失败",
     "unknown": "结果未知",
+    "expired": "过期未发",
 }
+
+STATUS_CHECK = "status IN (" + ",".join(f"'{s}'" for s in OUTBOX_STATUSES) + ")"
 
 
 class OutboxMail(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("key"),
-        CheckConstraint("status IN ('pending','sending','sent','retry','failed','unknown')",
-                        name="status"),
+        CheckConstraint(STATUS_CHECK, name="status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,9 +88,10 @@ class OutboxMail(Base):
 class ReminderLine(Base):
     __tablename__ = "reminder_lines"
     __table_args__ = (
-        # measure_position, not the measure's id: a re-import replaces measure rows.
-        UniqueConstraint("item_id", "measure_position", "rung", "recipient_id", "deadline",
-                         "occurrence"),
+        # Keyed by (item, deadline), not by measure: a re-import replaces measure rows and may
+        # reorder them, and measures of one item sharing a deadline are always in the same
+        # email on the same day anyway. measure_position only says which measure came first.
+        UniqueConstraint("item_id", "rung", "recipient_id", "deadline", "occurrence"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

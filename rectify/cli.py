@@ -182,15 +182,16 @@ def _act(as_: str | None, today: str | None, action, code: str, done: str, **kwa
 
 
 def _deliver_notices(day) -> None:
-    """Deliver what the command queued now rather than at the next sweep (no Prefect needed)."""
+    """Deliver what the command queued now rather than at the next sweep (no Prefect needed).
+    Notices only: the sweep's digests are the sweep's (one per person per day, never late)."""
     from models.db import session_factory
     from notifications.smtp import mail_config
-    from rectify.delivery import deliver_pending
+    from rectify.delivery import NOTICES, deliver_pending
 
     settings = get_settings()
     with errors():
         report = deliver_pending(session_factory(settings.database_url), mail_config(settings),
-                                 day=day, report_failures=False)
+                                 day=day, report_failures=False, sources=NOTICES)
     if report.sent:
         typer.echo(f"已发送通知邮件{report.sent}封")
     if report.attempted > report.sent:
@@ -283,9 +284,14 @@ def reopen(
     as_: As = None, today: Today = None,
 ) -> None:
     """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
+    from rectify.flow_sync import start_reopened_run
     from rectify.workflow import reopen as do_reopen
 
     _act(as_, today, do_reopen, code, "已重新打开（回头看）", reason=reason)
+    # after the commit: the item's run ended at 已销号, a new one waits for the next submission
+    line = start_reopened_run(get_settings().database_url, code, actor_name(as_))
+    if line:
+        typer.echo(line)
 
 
 @app.command()

@@ -5,8 +5,10 @@ Nothing here imports Prefect: read commands must answer fast.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sys
 import unicodedata
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rectify.errors import ImportRejected, RectifyError
@@ -26,18 +28,31 @@ TODAY_HELP = "业务日期 YYYY-MM-DD（默认：北京时间今天），用于�
 AS_HELP = "操作人姓名（默认取环境变量 RECTIFY_USER）"
 
 
+# The system's own words for these are English; the rest keep strerror.
+OS_ERRORS = {
+    errno.ENOENT: "文件或目录不存在", errno.EACCES: "没有访问权限", errno.EPERM: "没有操作权限",
+    errno.EISDIR: "同名的目录已存在，无法写入文件", errno.ENOTDIR: "路径中有一段不是目录",
+    errno.ENOSPC: "磁盘空间不足", errno.EROFS: "文件系统只读", errno.EEXIST: "文件已存在",
+}
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"错误：{message}", err=True)
     return typer.Exit(code)
 
 
 def parse_day(value: str | None) -> date:
+    from rectify.workflow import FIRST_DAY, LAST_DAY
+
     if not value:
         return datetime.now(ZoneInfo(get_settings().timezone)).date()
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise fail(f"日期“{value}”格式不正确，应为 YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # 9999-12-20 is a slip of the keyboard, not a plan
+        raise fail(f"日期“{value}”超出有效范围（{FIRST_DAY.isoformat()} 至 {LAST_DAY.isoformat()}）")
+    return day
 
 
 def actor_name(as_: str | None) -> str | None:
@@ -45,7 +60,14 @@ def actor_name(as_: str | None) -> str | None:
 
 
 def setup_logging() -> None:
-    """Calendar fallbacks and delivery problems are told once, plainly, on stderr."""
+    """Calendar fallbacks and delivery problems are told once, plainly, on stderr.
+
+    Prefect's console output is switched off for the command (`remind`, `report` run flows in
+    this process): its INFO lines and the engine's traceback of a failed run would bury the one
+    line that says what went wrong. Its API handler is untouched, so the run's logs are still in
+    the Prefect UI. Must happen before Prefect is imported (it reads this when it loads);
+    an explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins."""
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("提示：%(message)s"))
     log = logging.getLogger("rectify")
@@ -73,8 +95,31 @@ def errors() -> Iterator[None]:
         raise fail(f"数据库错误：{text.splitlines()[0]}") from None
     except DBAPIError as exc:
         raise fail(f"数据库错误：{str(exc.orig).splitlines()[0]}") from None
+    except ArgumentError:  # also NoSuchModuleError (an unknown scheme); the URL may hold a password
+        raise fail(BAD_URL) from None
     except OSError as exc:
-        raise fail(f"{exc.strerror or exc}：{exc.filename or ''}".rstrip("：")) from None
+        reason = OS_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+        raise fail(f"{reason}：{exc.filename or ''}".rstrip("：")) from None
+    except Exception as exc:
+        # Named, not imported: openpyxl stays out of the read commands' start-up.
+        if type(exc).__name__ == "IllegalCharacterError":
+            raise fail("文本中含有 Excel 无法保存的控制字符，请先删除（rectify show 可查看相关事项）") from None
+        if isinstance(exc, ValueError) and _raised_in(exc, "sqlalchemy.engine.url"):
+            raise fail(BAD_URL) from None  # e.g. a port that is not a number
+        raise
+
+
+BAD_URL = ("数据库地址 RECTIFY_DATABASE_URL 格式不正确，应如 sqlite:///rectify.db 或 "
+           "postgresql://用户:密码@主机/库名")
+
+
+def _raised_in(exc: BaseException, module: str) -> bool:
+    """Whether the innermost frame of exc's traceback is in `module` (a plain ValueError says
+    nothing about where it came from)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__") == module
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +21,9 @@ from rectify.cli_common import fail
 
 PROJECT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("rectify.serve")
+# A resumed item run (a form submitted in the UI, `rectify submit`) is a scheduled run that this
+# process has to notice; Prefect's default of 10 s feels like the form did nothing.
+DEFAULT_POLL_SECONDS = 3.0
 
 
 def load_deployment_specs(path: Path) -> list[dict]:
@@ -67,12 +71,28 @@ def build_deployments(specs: list[dict]) -> list:
 def serve(
     config: Annotated[Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")] = None,
     limit: Annotated[Optional[int], typer.Option(help="同时执行的流程运行数上限")] = None,
+    poll: Annotated[Optional[float], typer.Option(
+        help=f"查询待执行流程运行的间隔秒数（默认 {DEFAULT_POLL_SECONDS:g}，"
+             "或环境变量 PREFECT_RUNNER_POLL_FREQUENCY）")] = None,
 ) -> None:
-    """在一个进程中提供全部部署（整改清单导入、整改事项、到期催办、情况报告），单机使用。"""
+    """在一个进程中提供全部部署（整改清单导入、整改事项、到期催办、情况报告），单机使用。
+
+    停止本命令会暂停这些部署的定时计划，重新启动即恢复。
+    """
     from prefect import serve as prefect_serve
 
     deployments = build_deployments(load_deployment_specs(config or PROJECT / "prefect.yaml"))
     if not deployments:
         raise fail("prefect.yaml 中没有可用的部署")
     typer.echo("正在提供部署：" + "、".join(d.name for d in deployments))
-    prefect_serve(*deployments, limit=limit, print_starting_message=False)
+    prefect_serve(*deployments, limit=limit, print_starting_message=False,
+                  query_seconds=poll_seconds(poll))
+
+
+def poll_seconds(option: float | None) -> float | None:
+    """--poll, else Prefect's own setting when the environment sets it, else our default."""
+    if option is not None:
+        if option <= 0:
+            raise fail("--poll 须为正数（秒）")
+        return option
+    return None if os.environ.get("PREFECT_RUNNER_POLL_FREQUENCY") else DEFAULT_POLL_SECONDS

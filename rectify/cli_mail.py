@@ -34,6 +34,10 @@ def remind(
     day = parse_day(today)
     setup_logging()
     with errors():
+        from rectify.reminders import check_sweep_day, office_today
+
+        # Checked before Prefect starts, so the refusal is one line and no failed run.
+        check_sweep_day(day, office_today(get_settings()), dry_run)
         from flows.deadline_watch import deadline_watch
 
         result = deadline_watch(day=day, dry_run=dry_run)
@@ -59,6 +63,9 @@ def remind(
         typer.echo(f"投递：发送{delivery['sent']}封，待重试{delivery['retry']}封，"
                    f"失败{delivery['failed']}封，结果未知{delivery['unknown']}封"
                    f"（{delivery['where']}）")
+        if delivery.get("expired"):
+            typer.echo(f"{delivery['expired']}封此前未能投递的催办邮件已过期未发，不再补发"
+                       "（rectify outbox 查看）")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from rectify.cli import app
-from rectify.cli_common import errors, fail, ledger, parse_day
+from rectify.cli_common import errors, fail, ledger, parse_day, setup_logging
 from rectify.settings import get_settings
 
 LABELS = {"md": "Markdown", "html": "HTML", "docx": "Word", "xlsx": "Excel"}
@@ -43,11 +43,12 @@ def report(
     with ledger(write=False) as session:  # fails in one line if the ledger is not initialised
         session.execute(select(func.count(Item.id))).scalar_one()
 
-    # Prefect's own INFO lines are for the UI; on the command line the paths are the answer.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.report import next_steps_report
-
+    # Prefect's own lines (INFO, a failed run's traceback) are for the UI; on the command line
+    # the paths, or one error line, are the answer.
+    setup_logging()
     with errors():
+        from flows.report import next_steps_report
+
         paths = next_steps_report(as_of=day, out_dir=str(out_dir.resolve()), formats=formats)
     typer.echo(f"整改工作情况报告（截至{day.isoformat()}）已写入：")
     for fmt, path in paths.items():

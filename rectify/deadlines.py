@@ -37,13 +37,17 @@ class DeadlineError(ValueError):
 _BEFORE = r"(?:前|之前|以前)?(?:完成)?"
 # Separators must agree (2021-12/31 is more likely a typo than a date); a time part appears
 # when a date cell went through CSV or pandas ("2021-12-31 00:00:00", spaces already removed).
-_DATE_SEP = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:T?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?" + _BEFORE)
+_DATE_SEP = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:T?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?" + _BEFORE)
 _DATE_CN = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})[日号]?" + _BEFORE)
 _MONTH_END = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(?:底|末)" + _BEFORE)
 _YEAR_END = re.compile(r"(?:(\d{4})年?)?年(?:底|末)" + _BEFORE)
 _WORKDAYS = re.compile(r"(\d+|[一二两三四五六七八九十]+)个工作日(?:内|以内|之内)")
 _ONGOING = {"长期坚持", "长期"}
 _DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+# A due date more than this many years from the register's date is a typo or a number that
+# lost its meaning (整改时限 "30" read as Excel serial 30 = 1900-01-30), not a plan.
+YEAR_WINDOW = 10
+MAX_WORKING_DAYS = 250  # about one working year; "99999个工作日内" is not a deadline
 
 
 def _chinese_number(s: str) -> int | None:
@@ -67,9 +71,23 @@ def _day(y: str | int, m: str | int, d: str | int, text: str) -> date:
         raise DeadlineError(f"整改时限“{text}”不是有效日期", text) from None
 
 
+def _in_window(due: date, register_date: date, text: str) -> date:
+    lo, hi = register_date.year - YEAR_WINDOW, register_date.year + YEAR_WINDOW
+    if not lo <= due.year <= hi:
+        raise DeadlineError(f"整改时限“{text}”（{due.isoformat()}）不在合理范围内（应在{lo}年至{hi}年之间）", text)
+    return due
+
+
 def parse_deadline(value: object, register_date: date, calendar: WorkCalendar, immediate_days: int = 5) -> Deadline:
     if isinstance(register_date, datetime):
         register_date = register_date.date()
+    dl = _parse(value, register_date, calendar, immediate_days)
+    if dl.due is not None:
+        _in_window(dl.due, register_date, dl.text)
+    return dl
+
+
+def _parse(value: object, register_date: date, calendar: WorkCalendar, immediate_days: int) -> Deadline:
     # Excel date cells come as datetime/date, or as serial numbers when the cell lost its format.
     if isinstance(value, datetime):
         value = value.date()
@@ -96,6 +114,8 @@ def parse_deadline(value: object, register_date: date, calendar: WorkCalendar, i
     if s == "立行立改":
         return Deadline(calendar.add_workdays(register_date, immediate_days), False, text)
     if m := _DATE_SEP.fullmatch(s):
+        if m[5] is not None and not (int(m[5]) < 24 and int(m[6]) < 60 and int(m[7] or 0) < 60):
+            raise DeadlineError(f"整改时限“{text}”的时间部分无效", text)
         return Deadline(_day(m[1], m[3], m[4], text), False, text)
     if m := _DATE_CN.fullmatch(s):
         return Deadline(_day(m[1], m[2], m[3], text), False, text)
@@ -108,6 +128,8 @@ def parse_deadline(value: object, register_date: date, calendar: WorkCalendar, i
         return Deadline(_day(m[1] or register_date.year, 12, 31, text), False, text)
     if m := _WORKDAYS.fullmatch(s):
         n = _chinese_number(m[1])
+        if n and n > MAX_WORKING_DAYS:
+            raise DeadlineError(f"整改时限“{text}”超过{MAX_WORKING_DAYS}个工作日，请写明具体日期", text)
         if n:  # 0 or an unreadable numeral is not a deadline
             return Deadline(calendar.add_workdays(register_date, n), False, text)
     raise DeadlineError(f"无法识别的整改时限“{text}”", text)

@@ -30,10 +30,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
-from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable, final_status,
-                               mark_results, new_worker_id, queue_failure_notices)
+from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable,
+                               expire_stale_digests, final_status, mark_results, new_worker_id,
+                               queue_failure_notices)
 
 log = logging.getLogger("rectify.delivery")
+
+# What event-driven deliveries (the item flow, CLI commands) send: their own notices only. The
+# sweep's digests belong to the sweep's day; sent by an item run on a Saturday or a day later
+# they would be a second, stale email of the day.
+NOTICES = ("notice",)
 
 
 @dataclass
@@ -44,6 +50,7 @@ class DeliveryReport:
     failed: int = 0
     unknown: int = 0
     notices: int = 0  # delivery_failed notices queued for the secretary
+    expired: int = 0  # sweep digests of earlier days marked 过期未发 instead of being sent
     lost_lease: int = 0
     rows: list[dict] = field(default_factory=list)
 
@@ -58,7 +65,7 @@ class DeliveryReport:
     def as_dict(self) -> dict:
         return {"worker": self.worker, "attempted": self.attempted, "sent": self.sent,
                 "retry": self.retry, "failed": self.failed, "unknown": self.unknown,
-                "notices": self.notices, "lost_lease": self.lost_lease}
+                "notices": self.notices, "lost_lease": self.lost_lease, "expired": self.expired}
 
 
 def mail_key(row: OutboxMail) -> str:
@@ -160,20 +167,33 @@ def deliver_pending(
     flush_every: int = 100,
     report_failures: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    sources: tuple[str, ...] | None = None,
 ) -> DeliveryReport:
-    """Send everything claimable (pending, retry from earlier sweeps, expired leases)."""
+    """Send everything claimable (pending, retry from earlier sweeps, expired leases) of
+    `sources` (None: sweep digests and notices; NOTICES: notices only).
+
+    Sweep digests of days before `day` are never sent: when sweep rows are in scope they are
+    marked 'expired' first (rectify.reminders.expire_stale_digests), and the claim itself
+    excludes them, so a row another process left behind cannot slip through either.
+    """
     from notifications.smtp import deliver
 
     worker = worker or new_worker_id()
     report = DeliveryReport(worker)
     started = utcnow()
+    if sources is None or "sweep" in sources:
+        with session_maker.begin() as session:
+            report.expired = expire_stale_digests(session, day, now=started, lease=lease)
+        if report.expired:
+            log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
+    scope = dict(sources=sources, day=day)
     with session_maker() as session:
-        total = count_claimable(session, now=started, lease=lease)
+        total = count_claimable(session, now=started, lease=lease, **scope)
     done, reported = 0, False
     while True:
         with session_maker.begin() as session:
             rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
-                                 not_claimed_since=started)
+                                 not_claimed_since=started, **scope)
         if not rows:
             if report_failures and not reported:
                 reported = True

@@ -27,3 +27,7 @@ class ImportRejected(RectifyError):
     def __init__(self, problems: list):
         self.problems = problems
         super().__init__(f"导入被拒绝：发现{len(problems)}处问题，台账未作任何修改")
+
+
+class InvalidInput(RectifyError):
+    """A value a person typed cannot be stored as it is (a date out of range, control characters)."""

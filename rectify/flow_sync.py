@@ -9,6 +9,9 @@ Prefect is imported only here and only when the item has a run: read commands an
 a run never pay for it. A run that is not waiting (running, scheduled, finished, or Prefect not
 reachable) is left alone: the ledger already holds the change and the run sees it when it next
 looks.
+
+`rectify reopen` is the one command that starts a run: the item's run ended at 已销号, so after
+回头看 nothing would wait for the new closure submission without a new run.
 """
 
 from __future__ import annotations
@@ -69,3 +72,50 @@ def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first}"
     return f"{code}：已恢复流程运行 {flow_run_id}"
+
+
+def _is_finished(client, flow_run_id: str) -> bool:
+    """A run that ended (or that the server no longer knows) will never read the ledger again."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        run = client.read_flow_run(UUID(flow_run_id))
+    except ObjectNotFound:
+        return True
+    return run.state is not None and run.state.is_final()
+
+
+def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | None:
+    """After a reopen committed: a new item run in place of the finished one.
+
+    Returns a line for the person at the terminal, or None when the item never had a run (it
+    was imported from the command line, not through the intake flow).
+    """
+    from rectify.item_process import ITEM_DEPLOYMENT, relink_run, reopen_run_request
+
+    with session_factory(db_url)() as session:
+        request, previous = reopen_run_request(session, code)
+    if previous is None:
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        return f"提示：台账已更新；未设置 PREFECT_API_URL，未能为 {code} 启动新的流程运行"
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            if not _is_finished(client, previous):
+                return f"{code}：流程运行 {previous} 尚未结束，将在下次运行时读取台账"
+            deployment = client.read_deployment_by_name(ITEM_DEPLOYMENT)
+            run = client.create_flow_run_from_deployment(
+                deployment.id, name=request["name"], tags=request["tags"],
+                parameters={"code": code, "title": request["title"], "secretary": secretary},
+                idempotency_key=request["key"],
+            )
+    except Exception as exc:  # the reopen stands; say plainly why no run was started
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return f"提示：台账已更新，但未能启动新的流程运行：{first}"
+    with session_factory(db_url)() as session, session.begin():
+        relink_run(session, code, previous, str(run.id))
+    return f"{code}：已启动新的流程运行 {run.id}"

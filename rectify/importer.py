@@ -7,6 +7,7 @@ upserted on the name, items upserted on the code, every created or changed item 
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable
@@ -14,16 +15,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from models import Item, Measure, Person, ProgressNote, Role, Status
+from models import AuditRecord, Item, Measure, Person, ProgressNote, Role, Status
 from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
-from rectify.errors import Forbidden, ImportRejected
-from rectify.sheets import Sheet, read_sheets
+from rectify.errors import ConcurrentChange, Forbidden, ImportRejected
+from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.workflow import SYSTEM, record
+
+# Changes a person should notice (people's roles and addresses, skipped sheets) are said on the
+# "rectify" logger, which the command line prints as 提示 lines, as well as in the result.
+logger = logging.getLogger("rectify.importer")
 
 # Header words offices use -> field name. Matching ignores spaces and case.
 REGISTER_HEADERS = {
@@ -56,6 +61,14 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 NAME_SPLIT_RE = re.compile(r"[、，,；;/\s]+")
 SHORT_FIELDS = ("code", "source", "category", "leader", "department", "owner")
+# Column widths of the ledger (models/): SQLite would store longer text, PostgreSQL refuses the
+# whole transaction without naming the row, so each cell is measured here.
+MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "deadline": 64,
+               "name": 64, "title": 128, "email": 254}
+NAME_LENGTH = 64  # leader and each owner named in a register cell
+# The columns that belong to the problem rather than to one measure: a row without a code
+# continues the problem above only if these are empty or repeat it (merged cells).
+ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark")
 
 
 @dataclass
@@ -106,6 +119,7 @@ class ItemRow:
     remark: str = ""
     measures: list[MeasureRow] = field(default_factory=list)
     origin: str = "整改清单"  # the file (and sheet) it came from, for problem messages
+    cells: dict[str, str] = field(default_factory=dict)  # item-level columns as written
 
     @property
     def deadline(self) -> date | None:
@@ -117,6 +131,7 @@ class ItemRow:
 class ParsedRegister:
     people: list[PersonRow] = field(default_factory=list)
     items: list[ItemRow] = field(default_factory=list)
+    skipped_sheets: list[str] = field(default_factory=list)  # hidden sheets, not read
 
 
 @dataclass
@@ -126,6 +141,9 @@ class ImportResult:
     unchanged: list[str] = field(default_factory=list)
     people_created: list[str] = field(default_factory=list)
     people_updated: list[str] = field(default_factory=list)
+    # name -> {field: [old, new]} for people already in the ledger (role as its Chinese label)
+    people_changes: dict[str, dict[str, list]] = field(default_factory=dict)
+    skipped_sheets: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict:
@@ -133,7 +151,20 @@ class ImportResult:
 
 
 def _show(value: object) -> str:
-    return repr(value)[1:-1] if isinstance(value, str) else str(value)
+    text = repr(value)[1:-1] if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:80] + "…"  # an over-long cell is named, not echoed
+
+
+def _too_long(source: str, rownum: int, field_: str, value: str, limit: int) -> Problem | None:
+    if len(value) <= limit:
+        return None
+    return Problem(source, rownum, COLUMN_LABELS[field_], value, f"过长（{len(value)}个字符，最多{limit}个）")
+
+
+def _uncomputed(source: str, rownum: int, raw: dict[str, object]) -> list[Problem]:
+    return [Problem(source, rownum, COLUMN_LABELS[f], str(v),
+                    "公式没有保存计算结果：请在 Excel 中打开并保存后再导入，或改为直接填写内容")
+            for f, v in raw.items() if isinstance(v, Uncomputed)]
 
 
 def _norm_header(cell: object) -> str:
@@ -177,6 +208,8 @@ def parse_files(paths: list[Path], register_date: date, calendar: WorkCalendar,
     parsed, problems = ParsedRegister(), []
     for path in paths:
         sheets = read_sheets(path)
+        parsed.skipped_sheets += [s.source for s in sheets if s.hidden]
+        sheets = [s for s in sheets if not s.hidden]
         for sheet in sheets:
             found = _find_header(sheet)
             if found is None:
@@ -193,19 +226,25 @@ def parse_files(paths: list[Path], register_date: date, calendar: WorkCalendar,
                 _parse_register(sheet.source, rows, cols, parsed, problems,
                                 register_date, calendar, immediate_days)
     if not parsed.items and not parsed.people and not problems:
+        hidden = f"（隐藏的工作表不导入：{'、'.join(parsed.skipped_sheets)}）" if parsed.skipped_sheets else ""
         problems.append(Problem(", ".join(p.name for p in paths), None, None, None,
-                                "没有找到整改清单或人员名单"))
+                                "没有找到整改清单或人员名单" + hidden))
     _check_duplicates(parsed, problems)
     return parsed, problems
 
 
 def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: list[Problem]) -> None:
     for rownum, cells in rows:
-        get = lambda f: _cell_text(cells[cols[f]]) if f in cols and cols[f] < len(cells) else ""  # noqa: E731
-        values = {f: get(f) for f in PEOPLE_HEADERS}
+        raw = {f: cells[i] for f, i in cols.items() if i < len(cells)}
+        values = {f: _cell_text(raw.get(f)) for f in PEOPLE_HEADERS}
         if not any(values.values()):
             continue
-        bad = False
+        bad = bool(formulas := _uncomputed(source, rownum, raw))
+        problems += formulas
+        for f in ("name", "title", "department", "email"):
+            if problem := _too_long(source, rownum, f, values[f], MAX_LENGTHS[f]):
+                problems.append(problem)
+                bad = True
         for f in PEOPLE_HEADERS:
             if CONTROL_RE.search(values[f]):
                 problems.append(Problem(source, rownum, COLUMN_LABELS[f], values[f], "含有控制字符（如换行符）"))
@@ -234,34 +273,49 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
         text = {f: _cell_text(v) for f, v in raw.items()}
         if not any(text.values()):
             continue
+        if formulas := _uncomputed(source, rownum, raw):
+            # An empty-looking code and description would make it a continuation row otherwise.
+            problems += formulas
+            current = None
+            continue
         for f, v in text.items():
             pattern = CONTROL_RE if f in SHORT_FIELDS else TEXT_CONTROL_RE
             if pattern.search(v):
                 problems.append(Problem(source, rownum, COLUMN_LABELS[f], v, "含有控制字符"))
+            if f in MAX_LENGTHS and (problem := _too_long(source, rownum, f, v, MAX_LENGTHS[f])):
+                problems.append(problem)
         code = text.get("code", "")
-        # A measure row of the same problem: merged cells repeat the code (and the description),
-        # unmerged ones leave the problem's columns empty. The same code with a different
-        # description is a second problem with a copy-pasted code, not a continuation.
-        description = text.get("description", "")
-        continuation = current is not None and (
-            (code == current.code and description in ("", current.description))
-            or (not code and not description)
-        )
+        # A measure row of the same problem: merged cells repeat the problem's columns, unmerged
+        # ones leave them empty. Anything else (another description, leader, owner, category…) is
+        # not a measure of this problem: with the same code it is a second problem (a
+        # copy-pasted code), without a code it is an error, never silently merged.
+        differing = [f for f in ITEM_FIELDS if current is not None
+                     and text.get(f, "") not in ("", current.cells.get(f, ""))]
+        continuation = current is not None and code in ("", current.code) and not differing
         if not continuation:
             if not code:
-                problems.append(Problem(source, rownum, "序号", "", "序号为空"))
+                if current is not None and not text.get("description"):
+                    f = differing[0]
+                    problems.append(Problem(source, rownum, COLUMN_LABELS[f], text[f],
+                                            f"序号为空，但与上一事项（{current.code}）的{COLUMN_LABELS[f]}不同："
+                                            "新事项须填写序号，同一事项的各行须一致"))
+                else:
+                    problems.append(Problem(source, rownum, "序号", "", "序号为空"))
                 current = None
                 continue
-            current = ItemRow(rownum, code, origin=source)
+            current = ItemRow(rownum, code, origin=source,
+                              cells={f: text.get(f, "") for f in ITEM_FIELDS})
             for f in ("source", "category", "description", "department", "leader", "progress", "remark"):
                 setattr(current, f, text.get(f, ""))
             owners = [n for n in NAME_SPLIT_RE.split(text.get("owner", "")) if n]
             current.owner, current.co_owners = (owners[0], owners[1:]) if owners else ("", [])
+            for name, column in ((current.leader, "leader"), *((n, "owner") for n in owners)):
+                if len(name) > NAME_LENGTH:
+                    problems.append(Problem(source, rownum, COLUMN_LABELS[column], name,
+                                            f"姓名过长（{len(name)}个字符，最多{NAME_LENGTH}个）"))
             if not current.description:
                 problems.append(Problem(source, rownum, "问题描述", "", "问题描述为空"))
             parsed.items.append(current)
-        elif current is None:
-            continue
         measure = text.get("measure", "")
         if not measure:
             if not continuation:
@@ -302,16 +356,28 @@ def _check_references(session: Session, parsed: ParsedRegister, problems: list[P
 
 
 def _check_actor(actor: str | None, known: dict[str, Person], parsed: ParsedRegister) -> None:
-    """Importing is the secretary's job. The very first import (no secretary yet) bootstraps."""
-    sheet_roles = {p.name: p.role for p in parsed.people}
+    """Importing is the secretary's job, and the ledger, not the file, says who the secretary is:
+    a people sheet cannot grant its importer the right to import it. Only a ledger without any
+    secretary yet (the very first import) takes the acting person's role from the sheet."""
+    if any(p.role is Role.secretary for p in known.values()):
+        if not actor:
+            raise Forbidden("导入整改清单须由秘书操作：请用 --as 姓名 或设置环境变量 RECTIFY_USER")
+        person = known.get(actor)
+        if person is None:
+            raise Forbidden(f"台账人员中没有“{actor}”：导入整改清单须由台账中已有的秘书操作")
+        if person.role is not Role.secretary:
+            raise Forbidden(f"{actor}（{person.role.label}）无权导入整改清单，仅秘书可以")
+        after = {n: p.role for n, p in known.items()} | {r.name: r.role for r in parsed.people}
+        if Role.secretary not in after.values():
+            raise Forbidden("人员名单会取消台账中全部秘书的角色，导入后将无人能交办和审核：请至少保留一名秘书")
+        return
     if actor:
-        role = known[actor].role if actor in known else sheet_roles.get(actor)
+        sheet_roles = {p.name: p.role for p in parsed.people}
+        role = sheet_roles.get(actor) or (known[actor].role if actor in known else None)
         if role is None:
             raise Forbidden(f"人员名单中没有“{actor}”")
         if role is not Role.secretary:
             raise Forbidden(f"{actor}（{role.label}）无权导入整改清单，仅秘书可以")
-    elif any(p.role is Role.secretary for p in known.values()):
-        raise Forbidden("导入整改清单须由秘书操作：请用 --as 姓名 或设置环境变量 RECTIFY_USER")
 
 
 def import_register(session: Session, paths: list[Path], *, day: date, calendar: WorkCalendar,
@@ -326,7 +392,9 @@ def import_register(session: Session, paths: list[Path], *, day: date, calendar:
     if problems:
         raise ImportRejected(problems)
     _check_actor(actor, known, parsed)
-    result = ImportResult(dry_run=dry_run)
+    result = ImportResult(dry_run=dry_run, skipped_sheets=parsed.skipped_sheets)
+    for name in parsed.skipped_sheets:
+        logger.warning("已跳过隐藏的工作表 %s（隐藏的内容不导入；如需导入请先取消隐藏）", name)
     people = _apply_people(session, parsed.people, known, result)
     _apply_items(session, parsed.items, people, day, actor or SYSTEM, result, progress,
                  calendar, immediate_days)
@@ -344,10 +412,16 @@ def _apply_people(session: Session, rows: list[PersonRow], known: dict[str, Pers
             session.add(person)
             known[row.name] = person
             result.people_created.append(row.name)
-        elif any(getattr(person, k) != v for k, v in values.items()):
+        elif changes := {k: [_json(getattr(person, k)), _json(v)] for k, v in values.items()
+                         if getattr(person, k) != v}:
             for k, v in values.items():
                 setattr(person, k, v)
             result.people_updated.append(row.name)
+            result.people_changes[row.name] = changes
+            # A role or an address decides who may approve and where notices go: say it.
+            for k, label in (("role", "角色"), ("email", "邮箱")):
+                if k in changes:
+                    logger.warning("人员“%s”的%s由“%s”改为“%s”", row.name, label, *changes[k])
     session.flush()
     return known
 
@@ -375,11 +449,14 @@ def _rebase(row: ItemRow, register_date: date, calendar: WorkCalendar, immediate
     Re-importing the same register weeks later must not move its deadlines: the phrases were
     parsed against the import day, so parse them again against the day the item was registered.
     """
-    row.measures = [
-        MeasureRow(m.text, m.deadline if m.deadline.ongoing else
-                   parse_deadline(m.deadline.text, register_date, calendar, immediate_days))
-        for m in row.measures
-    ]
+    def again(m: MeasureRow) -> Deadline:
+        try:
+            return parse_deadline(m.deadline.text, register_date, calendar, immediate_days)
+        except DeadlineError:  # a date that was valid for today but is far from an old register
+            return m.deadline
+
+    row.measures = [MeasureRow(m.text, m.deadline if m.deadline.ongoing else again(m))
+                    for m in row.measures]
 
 
 def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person], day: date,
@@ -441,11 +518,17 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
         session.flush()
         item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
                          for i, (t, d, dt) in enumerate(new_measures)]
-    old_progress = item.progress_notes[-1].note if row.progress and item.progress_notes else None
+    # Compare with the register's own last note: a note someone recorded since (author set) is
+    # not what the sheet says, and must not make an unchanged sheet look new.
+    register_notes = [n.note for n in item.progress_notes if n.author_id is None]
+    old_progress = register_notes[-1] if row.progress and register_notes else None
     if row.progress and row.progress != old_progress:
         session.add(ProgressNote(item_id=item.id, day=day, note=row.progress))
         item.last_progress_on = day
         changes["progress"] = [old_progress, row.progress]
+    before, after = item.status, _status_for(session, item, row)
+    if after is not before:
+        changes["status"] = [before.value, after.value]
     if not changes:
         result.unchanged.append(item.code)
         return
@@ -454,10 +537,38 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
     if "deadline" in changes or "measures" in changes:
         item.deadline_changed_on = day  # a new deadline restarts the reminder ladder
     session.flush()  # the measure list replacement must hit the table before the audit row
-    record(session, item, actor, day, "update", item.status, item.status,
+    if after is not before:
+        _set_status(session, item, before, after)
+    record(session, item, actor, day, "update", before, after,
            details={"row": row.row, "changes": changes})
     result.updated.append(item.code)
 
 
+def _status_for(session: Session, item: Item, row: ItemRow) -> Status:
+    """The status the re-imported measures imply. 长期坚持 follows the measures both ways: an
+    ongoing item that gets a dated measure can be overdue again, so it goes back to work (待交办
+    if it was never assigned); an open item whose every measure is 长期坚持 becomes ongoing.
+    Submitted and closed items are left to the review."""
+    ongoing = all(m.deadline.ongoing for m in row.measures)
+    if item.status is Status.ongoing and not ongoing:
+        assigned = session.scalar(select(AuditRecord.id).where(
+            AuditRecord.item_id == item.id, AuditRecord.action.in_(("assign", "reassign"))).limit(1))
+        return Status.in_progress if assigned is not None else Status.new
+    if item.status in (Status.new, Status.in_progress) and ongoing:
+        return Status.ongoing
+    return item.status
+
+
+def _set_status(session: Session, item: Item, before: Status, after: Status) -> None:
+    """Guarded like workflow's moves: a flow run that changed the item meanwhile wins."""
+    done = session.execute(update(Item).where(Item.id == item.id, Item.status == before)
+                           .values(status=after).execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请稍后重新导入")
+    session.refresh(item, ["status"])
+
+
 def _json(value):
+    if isinstance(value, Role):
+        return value.label
     return value.isoformat() if isinstance(value, date) else value

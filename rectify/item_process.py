@@ -22,16 +22,17 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Item, Person, Role, Status
+from models import AuditRecord, Item, Person, Status
 from models.db import session_factory
 from rectify import workflow
-from rectify.errors import NotFound, RectifyError
+from rectify.errors import RectifyError
 
 log = logging.getLogger("rectify.item_process")
 
 # Forms' option values are what a person reads in the UI; the CLI sends the same words.
 APPROVE = "同意销号"
 REJECT = "退回整改"
+ITEM_DEPLOYMENT = "rectification-item/rectification-item"
 
 
 @dataclass
@@ -75,6 +76,33 @@ def run_tags(category: str, department: str, leader: str | None) -> list[str]:
     return [f"{k}:{v}" for k, v in pairs if v]
 
 
+def run_key(code: str, register_date: date) -> str:
+    """The item code, qualified by the day the item entered the ledger: offices number their
+    registers 1, 2, 3 … every year, and next year's item 1 is a new item that needs its own run."""
+    return f"{code}@{register_date.isoformat()}"
+
+
+def run_request(item: Item, key: str) -> dict:
+    """What Prefect needs to create the item's run: name, tags, parameters' title, and the
+    idempotency key that makes a retried creation return the same run."""
+    return {"code": item.code, "key": key, "name": run_name(item.code, item.description),
+            "title": short_title(item.description),
+            "tags": run_tags(item.category, item.department, item.leader.name if item.leader else None)}
+
+
+def reopen_run_request(session: Session, code: str) -> tuple[dict, str | None]:
+    """The run for a reopened item (回头看) and the id of the run it replaces.
+
+    The key counts the reopens in the audit trail, so each reopen gets a run of its own while a
+    retried start of the same reopen gets the same run back.
+    """
+    item = workflow.get_item(session, code)
+    reopens = session.scalar(select(func.count()).select_from(AuditRecord).where(
+        AuditRecord.item_id == item.id, AuditRecord.action == "reopen")) or 0
+    key = f"{run_key(item.code, item.register_date)}#reopen-{reopens}"
+    return run_request(item, key), item.flow_run_id
+
+
 @contextmanager
 def transaction(db_url: str) -> Iterator[Session]:
     with session_factory(db_url)() as session, session.begin():
@@ -104,15 +132,6 @@ def read_item(session: Session, code: str) -> ItemView:
     if rejects and (not submits or rejects[-1].id > submits[-1].id):
         view.last_reject_comment = rejects[-1].comment
     return view
-
-
-def default_secretary(session: Session) -> Person:
-    person = session.scalars(
-        select(Person).where(Person.role == Role.secretary).order_by(Person.id)
-    ).first()
-    if person is None:
-        raise NotFound("人员名单中没有秘书，无法交办")
-    return person
 
 
 def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
@@ -177,8 +196,11 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
                 return None
             if item.status is not Status.new:
                 return None  # someone assigned it already (CLI): the ledger is the truth
-            actor = (workflow.get_person(session, secretary) if secretary
-                     else default_secretary(session))
+            if not (secretary or "").strip():
+                # Never pick a secretary on someone's behalf: the audit would name a person
+                # who did nothing. The flow asks with the assignment form instead.
+                return f"事项 {code} 未指定交办人（秘书），请秘书填写交办表单"
+            actor = workflow.get_person(session, secretary.strip())
             owner_p = workflow.get_person(session, owner) if owner else item.owner
             if owner_p is None:
                 return f"事项 {code} 在整改清单中没有责任人，请指定责任人"
@@ -239,7 +261,8 @@ def confirm_closed(db_url: str, code: str, day: date) -> None:
 
 
 def link_run(session: Session, code: str, flow_run_id: str) -> bool:
-    """Store the run id once; a second intake never overwrites the first run's id."""
+    """Store the run id once; a second intake never overwrites the first run's id (a reopen
+    replaces it with relink_run)."""
     result = session.execute(
         update(Item).where(Item.code == code, Item.flow_run_id.is_(None))
         .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
@@ -247,36 +270,58 @@ def link_run(session: Session, code: str, flow_run_id: str) -> bool:
     return result.rowcount == 1
 
 
+def relink_run(session: Session, code: str, previous: str | None, flow_run_id: str) -> bool:
+    """Replace the item's run id, only if it is still the one the caller replaced."""
+    current = (Item.flow_run_id.is_(None) if previous is None else Item.flow_run_id == previous)
+    result = session.execute(
+        update(Item).where(Item.code == code, current)
+        .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 # --- the words people read in the forms' descriptions --------------------------------------
+# The Prefect UI renders these as Markdown: everything that came from a register or a person
+# goes through the report's md_escape, so a description cannot add links or images, or break
+# the layout. Only the fixed wording around it is Markdown.
+
+def _md(value: object) -> str:
+    from rectify.report.render import md_escape  # lazy: the CLI imports this module too
+
+    return md_escape(value)
+
 
 def describe_item(v: ItemView) -> str:
-    lines = [f"**{v.code} {v.title}**", "",
-             f"责任领导：{v.leader or '-'}　责任部门：{v.department or '-'}　责任人：{v.owner or '-'}",
+    lines = [f"**{_md(v.code)} {_md(v.title)}**", "",
+             f"责任领导：{_md(v.leader or '-')}　责任部门：{_md(v.department or '-')}"
+             f"　责任人：{_md(v.owner or '-')}",
              f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}"]
     if v.measures:
-        lines += ["", "整改措施："] + [f"{i}. {m}" for i, m in enumerate(v.measures, 1)]
+        lines += ["", "整改措施："] + [f"{i}. {_md(m)}" for i, m in enumerate(v.measures, 1)]
     return "\n".join(lines)
 
 
 def describe_assign(v: ItemView, refusal: str = "") -> str:
-    text = "请秘书指定责任人和责任领导后交办。\n\n" + describe_item(v)
-    return _with_refusal(text, refusal)
+    head = ("整改清单写明的责任人和责任领导已预填，请秘书确认（或修改）并填写交办人姓名后交办。"
+            if v.owner else "请秘书指定责任人和责任领导后交办。")
+    return _with_refusal(f"{head}\n\n{describe_item(v)}", refusal)
 
 
 def describe_submission(v: ItemView, refusal: str = "") -> str:
     text = "请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料和提交人姓名。\n\n" + describe_item(v)
     if v.last_reject_comment:
-        text += f"\n\n> 上次销号申请已被退回，审核意见：{v.last_reject_comment}"
+        text += f"\n\n> 上次销号申请已被退回，审核意见：{_md(v.last_reject_comment)}"
     return _with_refusal(text, refusal)
 
 
 def describe_review(v: ItemView, refusal: str = "") -> str:
-    evidence = "；".join(v.evidence) if v.evidence else "（未附）"
+    evidence = "；".join(_md(e) for e in v.evidence) if v.evidence else "（未附）"
     text = (f"请秘书审核销号申请（同意销号或退回整改），提交人不能审核自己的申请。\n\n"
             f"{describe_item(v)}\n\n"
-            f"提交人：{v.submitter or '-'}\n\n整改情况说明：{v.summary or '-'}\n\n佐证材料：{evidence}")
+            f"提交人：{_md(v.submitter or '-')}\n\n整改情况说明：{_md(v.summary or '-')}"
+            f"\n\n佐证材料：{evidence}")
     return _with_refusal(text, refusal)
 
 
 def _with_refusal(text: str, refusal: str) -> str:
-    return f"**上次提交未被受理：{refusal}**\n\n{text}" if refusal else text
+    return f"**上次提交未被受理：{_md(refusal)}**\n\n{text}" if refusal else text

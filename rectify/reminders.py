@@ -22,7 +22,8 @@ with the statutory calendar, 调休 included):
     overdue_secretary  secretary  >= settings.escalate_secretary_after_days, every secretary
 
 Nothing is planned on a non-working day, and only today's rungs are computed: a missed day is
-not replayed. One email per recipient per day: all of a person's rungs go into one digest
+not replayed, and a digest not delivered on its day is marked expired (过期未发) rather than
+sent later (expire_stale_digests). A later day's sweep is refused (check_sweep_day). One email per recipient per day: all of a person's rungs go into one digest
 (sections in a fixed order, overdue items oldest deadline first). The deadline-day copy to the
 leader is therefore a section of the leader's own digest rather than a Cc, which would be a
 second email to a leader who also gets an escalation digest that day.
@@ -47,7 +48,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
 from models.base import utcnow
-from rectify.errors import ConcurrentChange
+from rectify.errors import ConcurrentChange, RectifyError
 from rectify.workdays import WorkCalendar
 
 log = logging.getLogger("rectify.reminders")
@@ -66,6 +67,24 @@ DEFAULT_LEASE = timedelta(minutes=15)
 # Retries across sweeps: a row still failing transiently after this many attempts in total
 # is marked failed and reported, not retried forever.
 MAX_TOTAL_ATTEMPTS = 12
+
+
+class FutureDay(RectifyError):
+    """A sweep for a day that has not come yet."""
+
+
+def office_today(settings) -> date:
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
+    """Refuse to record a later day's reminders now: they would be sent early and, being
+    recorded, skipped on the real day. A dry run records nothing, so it may look ahead."""
+    if day > today and not dry_run:
+        raise FutureDay(f"{day} 晚于今天（{today}，北京时间），不能提前发送催办；"
+                        "如需预览请用试运行（--dry-run）")
 
 
 def section_of(rung: str) -> str:
@@ -89,8 +108,9 @@ class PlannedLine:
 
     @property
     def unique_key(self) -> tuple:
-        return (self.item_id, self.measure_position, self.rung, self.recipient_id, self.deadline,
-                self.occurrence)
+        """The reminder_lines unique key: by item and deadline, not by measure position, so a
+        re-import that reorders measures neither resends nor suppresses a reminder."""
+        return (self.item_id, self.rung, self.recipient_id, self.deadline, self.occurrence)
 
 
 @dataclass
@@ -199,8 +219,8 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     # 3. What is already recorded for these deadlines/today: the unique constraint's keys.
     recorded = {
         tuple(r) for r in session.execute(
-            select(ReminderLine.item_id, ReminderLine.measure_position, ReminderLine.rung,
-                   ReminderLine.recipient_id, ReminderLine.deadline, ReminderLine.occurrence)
+            select(ReminderLine.item_id, ReminderLine.rung, ReminderLine.recipient_id,
+                   ReminderLine.deadline, ReminderLine.occurrence)
             .where(ReminderLine.occurrence.between(day, horizon))
         )
     }
@@ -213,6 +233,7 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     digests: dict[int, PlannedDigest] = {}
     skipped: set[int] = set()
     entries: dict[tuple[int, str, int], dict] = {}  # (recipient, section, item) -> entry
+    planned: set[tuple] = set()  # measures of one item sharing a deadline: one line
     overview: dict[int, dict] = {}
     for row in rows:
         for rung, recipient_id, days in _rungs(row, day, calendar, settings, secretaries):
@@ -229,8 +250,13 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
             if digest is None:
                 digest = digests[recipient_id] = PlannedDigest(
                     f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email)
-            digest.lines.append(line)
+            if line.unique_key not in planned:
+                planned.add(line.unique_key)
+                digest.lines.append(line)
             section = section_of(rung)
+            # Overdue is the item's: show (and order by) the item's deadline, the one the
+            # days overdue are counted from, not the earliest measure's.
+            shown = row.item_deadline if section.startswith("overdue") else row.deadline
             entry = entries.get((recipient_id, section, row.item_id))
             if entry is None:
                 entry = entries[(recipient_id, section, row.item_id)] = {
@@ -238,22 +264,24 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
                     "department": row.department,
                     "owner": people[row.owner_id][0],
                     "leader": people[row.leader_id][0] if row.leader_id else "—",
-                    "deadline": row.deadline, "days_left": days, "days_overdue": days,
+                    "deadline": shown, "days_left": days, "days_overdue": days,
                     "measures": [],
                 }
                 digest.sections.setdefault(section, []).append(entry)
             entry["measures"].append({"text": row.text, "deadline": row.deadline})
-            # rows come oldest deadline first, so the entry keeps its oldest deadline
             entry["days_overdue"] = max(entry["days_overdue"], days)
             entry["days_left"] = min(entry["days_left"], days)
             if rung.startswith(("due_soon", "due_today", "overdue_owner")):
                 overview.setdefault(row.item_id, {
                     "code": row.code, "owner": people[row.owner_id][0],
                     "leader": people[row.leader_id][0] if row.leader_id else "—",
-                    "deadline": row.deadline, "rung": rung, "days": days,
+                    "deadline": shown, "rung": rung, "days": days,
                 })
     for digest in digests.values():
         digest.sections = {s: digest.sections[s] for s in SECTION_ORDER if s in digest.sections}
+        for name, section_entries in digest.sections.items():
+            if name.startswith("overdue"):  # oldest item deadline first
+                section_entries.sort(key=lambda e: (e["deadline"], e["code"]))
     plan.digests = sorted(digests.values(), key=lambda d: d.recipient_id)
     plan.already_sent_to = sorted(people[pid][0] for pid in skipped)
     plan.items = list(overview.values())
@@ -437,7 +465,7 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _claimable(now: datetime, since: datetime, lease: timedelta):
+def _waiting(now: datetime, since: datetime, lease: timedelta):
     return or_(
         # waiting, and not already tried by the sweep that started at `since`
         and_(OutboxMail.status.in_(("pending", "retry")),
@@ -447,25 +475,60 @@ def _claimable(now: datetime, since: datetime, lease: timedelta):
     )
 
 
+def _claimable(now: datetime, since: datetime, lease: timedelta, *,
+               sources: tuple[str, ...] | None = None, day: date | None = None):
+    """Waiting rows of `sources` (None: all). With `day`, a sweep digest of an earlier day is
+    never claimable: it is expired instead (expire_stale_digests), not replayed."""
+    cond = _waiting(now, since, lease)
+    if sources is not None:
+        cond = and_(cond, OutboxMail.source.in_(sources))
+    if day is not None:
+        cond = and_(cond, or_(OutboxMail.source != "sweep", OutboxMail.day >= day))
+    return cond
+
+
+def expire_stale_digests(session: Session, day: date, *, now: datetime | None = None,
+                         lease: timedelta = DEFAULT_LEASE) -> int:
+    """Mark undelivered sweep digests of days before `day` 'expired' (过期未发); returns how many.
+
+    DOMAIN.md: a missed day is not replayed as a burst of old notices, and one email per
+    person per day. Today's digest already lists whatever is still due or overdue, so an old
+    digest is recorded as never sent rather than sent late. Event notices are not touched:
+    an assignment or a rejection is still news a day later.
+    """
+    now = now or utcnow()
+    return session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.source == "sweep", OutboxMail.day < day, _waiting(now, now, lease))
+        .values(status="expired",  # the last delivery error is kept in front of the reason
+                last_error=func.coalesce(OutboxMail.last_error + "；", "")
+                + f"{day} 前未能投递的催办邮件不再补发（当日催办已包含仍到期或逾期的事项）")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def count_claimable(session: Session, *, now: datetime | None = None,
-                    lease: timedelta = DEFAULT_LEASE) -> int:
+                    lease: timedelta = DEFAULT_LEASE, sources: tuple[str, ...] | None = None,
+                    day: date | None = None) -> int:
     now = now or utcnow()
     return session.scalar(select(func.count()).select_from(OutboxMail)
-                          .where(_claimable(now, now, lease))) or 0
+                          .where(_claimable(now, now, lease, sources=sources, day=day))) or 0
 
 
 def claim_pending(session: Session, worker: str, limit: int, *, now: datetime | None = None,
-                  lease: timedelta = DEFAULT_LEASE,
-                  not_claimed_since: datetime | None = None) -> list[OutboxMail]:
+                  lease: timedelta = DEFAULT_LEASE, not_claimed_since: datetime | None = None,
+                  sources: tuple[str, ...] | None = None,
+                  day: date | None = None) -> list[OutboxMail]:
     """Claim up to `limit` rows for `worker`: status -> sending, with a lease.
 
     One conditional UPDATE over a sub-SELECT that takes row locks with SKIP LOCKED on
     PostgreSQL (two sweeps never wait for, nor take, each other's rows); SQLite ignores FOR
     UPDATE and serialises writers, so the repeated condition alone makes the claim exclusive.
-    The caller must commit before sending, so that other sweeps see the lease.
+    The caller must commit before sending, so that other sweeps see the lease. `sources` and
+    `day` as in _claimable.
     """
     now = now or utcnow()
-    claimable = _claimable(now, not_claimed_since or now, lease)
+    claimable = _claimable(now, not_claimed_since or now, lease, sources=sources, day=day)
     candidates = (select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
                   .with_for_update(skip_locked=True))
     claimed = session.scalars(

@@ -23,11 +23,15 @@ from pathlib import Path
 
 from chinese_calendar import constants as _cc
 
+from rectify.errors import RectifyError
+
 logger = logging.getLogger("rectify.calendar")
 
 
-class CalendarError(ValueError):
-    """A malformed override file; the message is one Chinese line naming the file."""
+class CalendarError(RectifyError, ValueError):
+    """A malformed override file; the message is one Chinese line naming the file.
+
+    A RectifyError so every command shows it as its one error line, not a traceback."""
 
 
 def _package_years() -> dict[int, tuple[set[date], set[date]]]:
@@ -85,14 +89,17 @@ class WorkCalendar:
             elif year in _PACKAGE_YEARS:
                 data = _PACKAGE_YEARS[year]
             else:
-                # Said once per calendar; get_calendar() shares one calendar per process.
+                # Said once per calendar (get_calendar() shares one per process): a span over
+                # many uncovered years must not print one line per year.
                 data = (set(), set())
+                if not self.fallback_years:
+                    logger.warning(
+                        "%d年的法定节假日与调休数据缺失（chinesecalendar 未收录，也未提供覆盖文件），"
+                        "暂按周一至周五计算工作日（其他缺失年份同样处理，不再逐年提示）；"
+                        "可通过 RECTIFY_CALENDAR_OVERRIDE 指定覆盖文件。",
+                        year,
+                    )
                 self.fallback_years.add(year)
-                logger.warning(
-                    "%d年的法定节假日与调休数据缺失（chinesecalendar 未收录，也未提供覆盖文件），"
-                    "暂按周一至周五计算工作日；可通过 RECTIFY_CALENDAR_OVERRIDE 指定覆盖文件。",
-                    year,
-                )
             y = self._years[year] = _build_year(year, *data)
             return y
 

@@ -8,20 +8,33 @@ together or not at all.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from models import AuditRecord, Evidence, Item, Person, ProgressNote, Role, Status
-from rectify.errors import ConcurrentChange, Forbidden, InvalidTransition, NotFound
+from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition, NotFound
 
 SYSTEM = "系统"
 
-# action -> {from: to}. The only place that says which moves exist.
+# Business days outside this window are typing mistakes (9999-12-31, 0001-01-01) that the
+# working-day arithmetic cannot even represent; the CLI, the flows and the domain share it.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+# The importer's character classes: control characters would reach terminals (`rectify show`
+# replaying ESC sequences), email headers and Excel (which cannot store them). Short fields
+# allow none; multi-line text keeps line breaks and tabs.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+# action -> {from: to}. The only place that says which moves exist: DOMAIN.md's diagram, where
+# only 整改中 submits (a 长期坚持 item has no closure to apply for, and a rejection of one
+# would otherwise land in 整改中, a move the diagram does not have).
 TRANSITIONS: dict[str, dict[Status, Status]] = {
     "assign": {Status.new: Status.in_progress},
-    "submit": {Status.in_progress: Status.submitted, Status.ongoing: Status.submitted},
+    "submit": {Status.in_progress: Status.submitted},
     "approve": {Status.submitted: Status.closed},
     "reject": {Status.submitted: Status.in_progress},
     "reopen": {Status.closed: Status.in_progress},
@@ -79,20 +92,34 @@ def record(session: Session, item: Item, actor: str, day: date, action: str,
     return rec
 
 
+def check_day(day: date) -> date:
+    """A business day inside FIRST_DAY..LAST_DAY, or one Chinese line saying the window."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidInput(f"业务日期 {day.isoformat()} 超出有效范围（{FIRST_DAY.isoformat()} 至 "
+                           f"{LAST_DAY.isoformat()}）")
+    return day
+
+
+def _check_item_day(session: Session, item: Item, day: date) -> None:
+    """The trail runs forwards: a change dated before the item's latest record would put, say,
+    the closure before the submission, and the report's as-of replay would then tell a story
+    that never happened."""
+    check_day(day)
+    latest = session.scalar(select(func.max(AuditRecord.day)).where(AuditRecord.item_id == item.id))
+    if latest is not None and day < latest:
+        raise InvalidTransition(
+            f"业务日期 {day.isoformat()} 早于事项 {item.code} 最近一条操作记录的日期 "
+            f"{latest.isoformat()}，不能倒填"
+        )
+
+
 def _move(session: Session, item: Item, action: str, actor: str, day: date,
           comment: str = "", details: dict | None = None, **values) -> Status:
     """Change the status with an UPDATE guarded by the status we read; audit it."""
     before = item.status
     after = target_status(action, before)
-    result = session.execute(
-        update(Item)
-        .where(Item.id == item.id, Item.status == before)
-        .values(status=after, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请刷新后重试")
-    session.refresh(item)
+    _check_item_day(session, item, day)
+    _guarded_update(session, item, before, status=after, **values)
     record(session, item, actor, day, action, before, after, comment, details)
     session.flush()
     return after
@@ -108,8 +135,18 @@ def _require_item_person(person: Person, item: Item, what: str) -> None:
         raise Forbidden(f"{person.name} 不是事项 {item.code} 的责任人或责任领导，无权{what}")
 
 
+def _clean(text: str | None, what: str, *, multiline: bool = True) -> str:
+    """Stripped text without control characters (Windows line ends become \\n)."""
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    bad = (TEXT_CONTROL_RE if multiline else CONTROL_RE).search(text)
+    if bad:
+        raise InvalidInput(f"{what}第{bad.start() + 1}个字符是不可见的控制字符"
+                           f"（U+{ord(bad.group()):04X}），请删除后重试")
+    return text
+
+
 def _require_text(text: str | None, what: str) -> str:
-    text = (text or "").strip()
+    text = _clean(text, what)
     if not text:
         raise InvalidTransition(f"{what}不能为空")
     return text
@@ -125,6 +162,7 @@ def assign(session: Session, code: str, actor: Person, day: date, *, owner: Pers
         raise InvalidTransition(f"事项 {item.code} 尚无责任领导，请用 --leader 指定")
     values = {"owner_id": owner.id, "leader_id": leader.id}
     if department is not None:
+        department = _clean(department, "责任部门", multiline=False)
         values["department"] = department
     details = {"owner": owner.name, "leader": leader.name, "department": department or item.department}
     if item.status is Status.new:
@@ -132,11 +170,24 @@ def assign(session: Session, code: str, actor: Person, day: date, *, owner: Pers
         return item
     if item.status is Status.closed:
         raise InvalidTransition(f"事项 {item.code} 已销号，不能调整责任人")
-    session.execute(update(Item).where(Item.id == item.id).values(**values))
-    session.refresh(item)
-    record(session, item, actor.name, day, "reassign", item.status, item.status, details=details)
+    _check_item_day(session, item, day)
+    status = item.status
+    _guarded_update(session, item, status, **values)
+    record(session, item, actor.name, day, "reassign", status, status, details=details)
     session.flush()
     return item
+
+
+def _guarded_update(session: Session, item: Item, read: Status, /, **values) -> None:
+    """UPDATE only while the item is still in the status we judged (no FOR UPDATE on SQLite):
+    a concurrent transition makes the row count 0, and nothing is written or audited."""
+    result = session.execute(
+        update(Item).where(Item.id == item.id, Item.status == read)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请刷新后重试")
+    session.refresh(item)
 
 
 def add_progress(session: Session, code: str, actor: Person, day: date, *, note: str,
@@ -148,9 +199,12 @@ def add_progress(session: Session, code: str, actor: Person, day: date, *, note:
         raise InvalidTransition(f"事项当前状态为“{item.status.label}”，不能记录进展")
     if percent is not None and not 0 <= percent <= 100:
         raise InvalidTransition("完成百分比应在 0 到 100 之间")
+    _check_item_day(session, item, day)
+    # The UPDATE first: it is the write that proves the status still holds.
+    _guarded_update(session, item, item.status, last_progress_on=case(
+        (Item.last_progress_on > day, Item.last_progress_on), else_=day))
     pn = ProgressNote(item_id=item.id, author_id=actor.id, day=day, note=note, percent=percent)
     session.add(pn)
-    item.last_progress_on = max(day, item.last_progress_on or day)
     record(session, item, actor.name, day, "progress", comment=note,
            details={"percent": percent} if percent is not None else None)
     session.flush()
@@ -163,7 +217,7 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
     item = get_item(session, code, lock=True)
     _require_item_person(actor, item, "申请销号")
     summary = _require_text(summary, "整改情况说明")
-    refs = [e.strip() for e in evidence if e and e.strip()]
+    refs = [ref for ref in (_clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
     _move(session, item, "submit", actor.name, day, summary, {"evidence": refs},
           submitted_by_id=actor.id, last_progress_on=day)
     for ref in refs:
@@ -182,7 +236,7 @@ def approve(session: Session, code: str, actor: Person, day: date, *, comment: s
     item = get_item(session, code, lock=True)
     target_status("approve", item.status)  # state first: "never submitted" is the clearer reason
     _review_guard(item, actor, "审核销号")
-    _move(session, item, "approve", actor.name, day, comment.strip(), closed_on=day)
+    _move(session, item, "approve", actor.name, day, _clean(comment, "审核意见"), closed_on=day)
     return item
 
 
@@ -207,5 +261,6 @@ def reopen(session: Session, code: str, actor: Person, day: date, *, reason: str
 def mark_ongoing(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
     _require_role(actor, Role.secretary, "将事项转为长期坚持")
     item = get_item(session, code, lock=True)
-    _move(session, item, "mark_ongoing", actor.name, day, comment.strip(), submitted_by_id=None)
+    _move(session, item, "mark_ongoing", actor.name, day, _clean(comment, "说明"),
+          submitted_by_id=None)
     return item

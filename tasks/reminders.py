@@ -2,14 +2,14 @@
 
 Two tasks for a whole sweep, whatever the number of items: one plans and records every
 reminder in one transaction, one delivers the whole outbox. `deliver_outbox` is also what the
-per-item flow calls after queueing an event notice.
+per-item flow calls after queueing an event notice, as `deliver_outbox(sources=NOTICES)`: an
+item run sends its notices, never the sweep's digests (NOTICES is in rectify.delivery).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.delivery import DeliveryReport, deliver_pending
+from rectify import reminders as ladder
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
                                section_of)
 from rectify.settings import get_settings
@@ -49,7 +50,7 @@ class PlanOutcome:
 
 
 def today_in_office() -> date:
-    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+    return ladder.office_today(get_settings())  # one clock for the flow and the CLI
 
 
 @task(name="计算并记录催办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -74,8 +75,11 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
 
 @task(name="投递发件箱", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery",
-                   lease_minutes: float = 15, chunk: int = 500) -> dict:
-    """Deliver every pending/retry/expired-lease email; one task for the whole batch.
+                   lease_minutes: float = 15, chunk: int = 500,
+                   sources: tuple[str, ...] | None = None) -> dict:
+    """Deliver every pending/retry/expired-lease email of `sources` (None: all; NOTICES:
+    event notices only); one task for the whole batch. Sweep digests of days before `day`
+    are marked 过期未发, not sent (rectify.delivery.deliver_pending).
 
     Shows a progress artifact while it sends and a table of outcomes when done. The mail
     settings (or the prefect-email block named by RECTIFY_EMAIL_BLOCK) are read here, at run
@@ -96,6 +100,7 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
     report: DeliveryReport = deliver_pending(
         session_factory(settings.database_url), config, day=day,
         lease=timedelta(minutes=lease_minutes), chunk=chunk, progress=progress,
+        sources=tuple(sources) if sources is not None else None,
     )
     update_progress_artifact(progress_id, progress=100.0)
     if report.rows:
@@ -108,6 +113,8 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
                          f"失败{report.failed}封，结果未知{report.unknown}封"
                          + (f"；仅列前{ARTIFACT_ROWS}封，共{len(rows)}封" if len(rows) > ARTIFACT_ROWS else "")),
         )
+    if report.expired:
+        logger.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
     if report.retry or report.failed or report.unknown:
         logger.warning("邮件投递：发送%d封，待重试%d封，失败%d封，结果未知%d封（失败通知%d封）",
                        report.sent, report.retry, report.failed, report.unknown, report.notices)

@@ -20,6 +20,17 @@ pytestmark = pytest.mark.flow
 DAY = date(2026, 11, 30)
 
 
+@pytest.fixture(autouse=True)
+def office_clock(monkeypatch):
+    """Beijing "today" is DAY unless a test sets another: a sweep for a later day is refused
+    (rectify.reminders.check_sweep_day), and these tests run on fixed business days."""
+    from rectify import reminders
+
+    clock = {"today": DAY}
+    monkeypatch.setattr(reminders, "office_today", lambda settings: clock["today"])
+    return clock
+
+
 def ledger(url: str) -> None:
     with session_factory(url).begin() as s:
         p = people(s)
@@ -125,3 +136,47 @@ def test_cli_remind_failure_is_one_line(prefect_harness, sqlite_url, settings_en
     assert out.exit_code == 1
     assert "错误：" in out.output and "全部未能投递" in out.output
     assert "Traceback" not in out.output
+
+
+def test_a_later_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, settings_env, office_clock):
+    """Recorded now, Monday's reminders would go out on Friday and be skipped on Monday."""
+    from flows.deadline_watch import deadline_watch
+    from rectify.cli import app
+
+    settings_env(sqlite_url)
+    ledger(sqlite_url)
+    office_clock["today"] = date(2026, 11, 27)  # Friday in Beijing
+    before = dump(sqlite_url)
+    runner = CliRunner()
+    out = runner.invoke(app, ["remind", "--today", DAY.isoformat()])
+    assert out.exit_code == 1, out.output
+    assert out.output.strip().splitlines() == [
+        "错误：2026-11-30 晚于今天（2026-11-27，北京时间），不能提前发送催办；如需预览请用试运行（--dry-run）"]
+    state = deadline_watch(day=DAY, return_state=True)  # the flow's `day` parameter too
+    assert state.is_failed() and "晚于今天" in str(state.result(raise_on_failure=False))
+    assert dump(sqlite_url) == before
+    out = runner.invoke(app, ["remind", "--today", DAY.isoformat(), "--dry-run"])
+    assert out.exit_code == 0 and "试运行" in out.output and "W-1" in out.output
+    assert dump(sqlite_url) == before
+
+
+def test_next_days_sweep_does_not_replay_yesterdays_undelivered_digests(
+        prefect_harness, sqlite_url, settings_env, office_clock, monkeypatch):
+    from rectify.cli import app
+    from rectify.settings import get_settings
+
+    settings_env(sqlite_url, smtp_host="127.0.0.1", smtp_port=str(free_port()), smtp_timeout="1")
+    ledger(sqlite_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["remind", "--today", DAY.isoformat()]).exit_code == 1  # server down
+    monkeypatch.delenv("RECTIFY_SMTP_HOST")  # 1 Dec: mail works again (.eml files)
+    get_settings.cache_clear()
+    office_clock["today"] = date(2026, 12, 1)
+    out = runner.invoke(app, ["remind", "--today", "2026-12-01"])
+    assert out.exit_code == 0, out.output
+    assert "5封此前未能投递的催办邮件已过期未发，不再补发" in out.output
+    rows = json.loads(runner.invoke(app, ["outbox", "--json"]).output)
+    by_day = {(r["day"], r["status_label"]) for r in rows}
+    assert by_day == {("2026-11-30", "过期未发"), ("2026-12-01", "已发送")}
+    sent = [r["recipient"] for r in rows if r["status"] == "sent"]
+    assert len(sent) == len(set(sent))  # one email per person on 1 Dec

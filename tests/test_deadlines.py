@@ -172,7 +172,7 @@ def _forms(d: date) -> list[str]:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    d=st.dates(date(1990, 1, 1), date(2099, 12, 31)),
+    d=st.dates(date(2016, 1, 1), date(2036, 12, 31)),  # REG's year ± YEAR_WINDOW
     suffix=st.sampled_from(["", "前", "之前", "以前"]),
     full_width=st.booleans(),
     pad=st.sampled_from(["", " ", "\u3000"]),
@@ -190,7 +190,7 @@ def test_written_dates_round_trip(d, suffix, full_width, pad):
 
 
 @settings(max_examples=200, deadline=None)
-@given(y=st.integers(1990, 2099), m=st.integers(1, 12), suffix=st.sampled_from(["", "前", "之前", "以前"]))
+@given(y=st.integers(2016, 2036), m=st.integers(1, 12), suffix=st.sampled_from(["", "前", "之前", "以前"]))
 def test_month_and_year_end_round_trip(y, m, suffix):
     last = date(y, m, monthcal.monthrange(y, m)[1])
     for form in (f"{y}年{m}月底", f"{y}年{m:02}月底", f"{y}年{m}月末"):
@@ -198,3 +198,32 @@ def test_month_and_year_end_round_trip(y, m, suffix):
     assert due(f"{m}月底{suffix}", register_date=date(y, 6, 15)) == last
     assert due(f"{y}年底{suffix}") == due(f"{y}年年底{suffix}") == date(y, 12, 31)
     assert due(f"年底{suffix}", register_date=date(y, m, 1)) == date(y, 12, 31)
+
+
+# --- plausibility: a deadline near the register's date, a sane count, a real time of day -----
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (30, "1900-01-30"),  # 整改时限 "30" in a number cell: Excel serial 30
+        (2026, "1905-07-18"),  # a year typed into a number cell
+        (2958465, "9999-12-31"),
+        ("0001-01-01", "2016年至2036年"), ("9999年底前", "2016年至2036年"),
+        ("2015年12月31日", "2016年至2036年"), ("2037-01-01", "2016年至2036年"),
+        (datetime(1999, 5, 1), "1999-05-01"),
+        ("99999个工作日内", "超过250个工作日"), ("251个工作日内", "超过250个工作日"),
+        ("2026-12-31 25:99", "时间部分无效"), ("2026-12-31 23:60", "时间部分无效"),
+        ("2026-12-31 12:00:61", "时间部分无效"),
+    ],
+)
+def test_implausible_deadlines_are_errors(value, match):
+    with pytest.raises(DeadlineError, match=match):
+        parse_deadline(value, REG, CAL)
+
+
+def test_window_edges_and_limits_still_parse():
+    assert due("2016-01-01") == date(2016, 1, 1) and due("2036年底前") == date(2036, 12, 31)
+    assert due(to_excel(datetime(2036, 12, 31))) == date(2036, 12, 31)
+    assert due("250个工作日内") == CAL.add_workdays(REG, 250)
+    assert due("2026-12-31 23:59:59") == due("2026-12-31T17:30") == date(2026, 12, 31)

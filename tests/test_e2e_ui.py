@@ -228,6 +228,17 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
              json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
     assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("approve", "陈静")]
 
+    # 回头看: the closed item's run has ended, so the reopen starts a new one that `rectify serve`
+    # runs up to the next closure submission form
+    out = rectify(stack, "reopen", CODE, "--reason", "回头看发现学习方案未落实", "--as", "陈静")
+    assert out.returncode == 0, out.stderr
+    with __import__("sqlite3").connect(stack["tmp"] / "rectify.db") as db:
+        new_run = db.execute("SELECT flow_run_id FROM items WHERE code=?", (CODE,)).fetchone()[0]
+    assert new_run != run_id and f"已启动新的流程运行 {new_run}" in out.stdout
+    run_id = new_run
+    wait_for("the reopened item's submission form", lambda: waiting("submit-2-0"), timeout=60)
+    assert state_of(run_id)["name"] == f"{CODE} 学习形式还不够丰富"
+
 
 def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) -> str:
     """Open the run's page in headless Chromium, press Resume, return the page text with the

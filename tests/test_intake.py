@@ -120,3 +120,32 @@ def test_a_refused_register_starts_no_runs(db_url, settings_env, tmp_path, item_
         intake(paths=[str(path)], actor=None, day=date(2026, 11, 2))
     assert run_links(db_url) == {}
     assert set(item_runs(item_deployment)) == before
+
+
+def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env, register,
+                                                       item_deployment):
+    """The UI renders the artifact as Markdown: a description cannot become an image or a link,
+    nor a `|` break the table."""
+    from openpyxl import load_workbook
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
+                                                ArtifactFilterKey)
+
+    from flows.intake import intake
+
+    wb = load_workbook(register)
+    cell = next(c for row in wb.worksheets[0].iter_rows() for c in row
+                if str(c.value or "").startswith("学习形式还不够丰富"))
+    cell.value = "![图](x:y)|学习形式还不够丰富，学习方式较为单一。"
+    wb.save(register)
+    settings_env(sqlite_url)
+
+    state = intake(paths=[str(register)], actor="陈静", day=date(2026, 11, 16), return_state=True)
+    assert state.is_completed(), state
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            key=ArtifactFilterKey(any_=["intake"])))
+    row = next(line for line in artifact.data.splitlines() if line.startswith("| ZG-2026-001 "))
+    assert "| \\!\\[图\\](x:y)\\|学习形式还… |" in row
+    assert row.count(" | ") == 2  # still three cells

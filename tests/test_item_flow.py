@@ -10,11 +10,11 @@ from __future__ import annotations
 from uuid import UUID
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from ledger_helpers import DAY, add_item, add_people, dump
-from models import AuditRecord, Evidence, Item, Status
+from models import AuditRecord, Evidence, Item, Measure, Status
 from models.db import session_factory
 from rectify import item_process
 
@@ -52,13 +52,14 @@ def sqlite_ledger(sqlite_url, settings_env):
     return seed(sqlite_url, settings_env)
 
 
-def start(deployment_id, code: str = CODE) -> UUID:
+def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> UUID:
+    """A run as intake starts it: the importing secretary signs the assignment."""
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(
-            deployment_id, parameters={"code": code, "title": "问题", "day": DAY.isoformat()},
-            name=f"{code} 问题",
+            deployment_id, name=f"{code} 问题",
+            parameters={"code": code, "title": "问题", "day": DAY.isoformat(), "secretary": secretary},
         )
     return run.id
 
@@ -86,13 +87,16 @@ def resume(run_id: UUID, **form) -> None:
     resume_flow_run(run_id, run_input=form)
 
 
-def description(run) -> str:
-    """The form's description for the run's current wait, as the UI reads it."""
+def description(run, part: str = "description"):
+    """The form's description (or its JSON schema) for the run's current wait, as the UI reads it."""
+    import json
+
     from prefect.client.orchestration import get_client
 
-    key = f"suspended-{run.state.state_details.pause_key}-description"
+    key = f"suspended-{run.state.state_details.pause_key}-{part}"
     with get_client(sync_client=True) as client:
-        return client.read_flow_run_input(run.id, key)
+        value = client.read_flow_run_input(run.id, key)
+    return json.loads(value)  # stored as JSON, as the UI receives it
 
 
 def actions(url: str, code: str = CODE) -> list[tuple[str, str]]:
@@ -284,3 +288,156 @@ def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, set
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state
     assert actions(sqlite_url)[-1] == ("assign", "陈静")
+
+
+def test_without_a_named_secretary_the_assignment_waits_for_one(sqlite_ledger, item_deployment):
+    """A run started without `secretary` (intake without an actor) never signs the assignment
+    in some secretary's name: it waits for one, with the register's owner and leader prefilled."""
+    ledger = sqlite_ledger
+    run_id = start(item_deployment, secretary=None)
+    run = execute(run_id)
+    assert waits_at(run, "assign-0"), run.state
+    assert status(ledger) is Status.new and actions(ledger) == []
+    assert "已预填" in description(run) and "刘洋" in description(run)
+    props = description(run, "schema")["properties"]
+    assert props["owner"]["default"] == "刘洋" and props["owner"]["title"] == "责任人"
+    assert props["leader"]["default"] == "周建国" and "default" not in props["secretary"]
+
+    resume(run_id, owner="刘洋", leader="周建国", secretary="王芳")
+    run = execute(run_id)
+    assert waits_at(run, "submit-1-0"), run.state
+    assert actions(ledger) == [("assign", "王芳")]
+
+
+def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployment):
+    """The UI renders the descriptions as Markdown: a description, summary or evidence cannot
+    add an image or a link, or break the layout."""
+    ledger = sqlite_ledger
+    with session_factory(ledger)() as s, s.begin():
+        s.execute(update(Item).where(Item.code == CODE).values(
+            description="![追踪](http://evil.example/x.png)，见[通知](javascript:alert(1))"))
+        s.execute(update(Measure).values(text="按[通知](javascript:alert(1))整改"))
+    run_id = start(item_deployment)
+    execute(run_id)
+    resume(run_id, summary="已完成 | 附<img src=x onerror=alert(1)>",
+           evidence=["[点此下载](http://evil.example/a.exe)"], submitter="刘洋")
+    run = execute(run_id)
+    assert waits_at(run, "review-1-0"), run.state
+    text = description(run)
+    assert f"**{CODE} \\!\\[追踪\\](http://ev…**" in text  # the title: the description's start
+    assert "1. 按\\[通知\\](javascript:alert(1))整改" in text
+    assert "\\[点此下载\\](http://evil.example/a.exe)" in text
+    assert "已完成 \\| 附&lt;img" in text and "<img" not in text
+    assert "](" not in text.replace("\\](", "")  # no unescaped link or image left
+
+
+def reopen(url: str, code: str = CODE):
+    from rectify.cli import app
+
+    out = CliRunner().invoke(app, ["reopen", code, "--reason", "回头看发现问题反弹", "--as", "陈静",
+                                   "--today", DAY.isoformat()])
+    assert out.exit_code == 0, out.output
+    return out.output
+
+
+def run_of(url: str, code: str = CODE) -> str | None:
+    with session_factory(url)() as s:
+        return s.scalar(select(Item.flow_run_id).where(Item.code == code))
+
+
+def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item_deployment):
+    from prefect.client.orchestration import get_client
+
+    from rectify.cli import app
+
+    # Each backend's ledger gets a register day of its own: the runs' idempotency keys contain
+    # it, and both ledgers hold the same code on the one Prefect server.
+    register_day = DAY.replace(day=2 if ledger.startswith("sqlite") else 3)
+    with session_factory(ledger)() as s, s.begin():
+        s.execute(update(Item).where(Item.code == CODE).values(register_date=register_day))
+    cli = CliRunner()
+    day = ["--today", DAY.isoformat()]
+    first = start(item_deployment)
+    execute(first)
+    with session_factory(ledger)() as s, s.begin():
+        item_process.link_run(s, CODE, str(first))
+
+    previous = str(first)
+    for n in (1, 2):
+        assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--as", "刘洋"] + day).exit_code == 0
+        execute(UUID(previous))
+        assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + day).exit_code == 0
+        assert execute(UUID(previous)).state.is_completed()
+
+        out = reopen(ledger)
+        new = run_of(ledger)
+        assert f"已启动新的流程运行 {new}" in out and new != previous
+        with get_client(sync_client=True) as client:
+            run = client.read_flow_run(UUID(new))
+        assert run.idempotency_key == f"{CODE}@{register_day.isoformat()}#reopen-{n}"
+        assert run.name == f"{CODE} 问题 {CODE}" and "领导:周建国" in run.tags
+        assert run.parameters["secretary"] == "陈静"
+        run = execute(UUID(new))
+        assert waits_at(run, f"submit-{n + 1}-0"), run.state
+        assert status(ledger) is Status.in_progress
+        previous = new
+    assert [a for a, _ in actions(ledger)].count("reopen") == 2
+
+
+def test_reopen_leaves_an_unfinished_run_alone_and_says_so_without_prefect(sqlite_ledger,
+                                                                           item_deployment):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    ledger = sqlite_ledger
+    with session_factory(ledger)() as s, s.begin():
+        add_item(s, "ZG-2026-002", Status.closed)
+        s.execute(update(Item).values(status=Status.closed))
+    waiting = start(item_deployment)  # scheduled, never picked up: it will read the ledger
+    with session_factory(ledger)() as s, s.begin():
+        item_process.link_run(s, CODE, str(waiting))
+        item_process.link_run(s, "ZG-2026-002", "8d9c6a53-0000-4000-8000-000000000000")
+
+    assert f"流程运行 {waiting} 尚未结束" in reopen(ledger)
+    assert run_of(ledger) == str(waiting)
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        out = reopen(ledger, "ZG-2026-002")
+    assert "未设置 PREFECT_API_URL，未能为 ZG-2026-002 启动新的流程运行" in out
+    assert run_of(ledger, "ZG-2026-002") == "8d9c6a53-0000-4000-8000-000000000000"
+    assert status(ledger, "ZG-2026-002") is Status.in_progress
+
+
+def test_an_item_run_delivers_its_notices_but_not_the_sweeps_digests(sqlite_ledger, item_deployment):
+    """A digest the sweep queued today is the sweep's to send (or not, on a later day): the
+    item run that delivers its own assignment notice leaves it waiting."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from models.reminders import OutboxMail
+
+    ledger = sqlite_ledger
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    with session_factory(ledger)() as s, s.begin():
+        s.add(OutboxMail(key=f"sweep:{today}:刘洋", source="sweep", day=today, kind="digest",
+                         recipient_name="刘洋", recipient_email="p3@example.gov.cn", cc=[],
+                         subject="今日到期提醒", body_text="…", body_html="<p>…</p>"))
+    run = execute(start(item_deployment))
+    assert waits_at(run, "submit-1-0"), run.state
+    with session_factory(ledger)() as s:
+        mails = dict(s.execute(select(OutboxMail.source, OutboxMail.status)).all())
+    assert mails == {"notice": "sent", "sweep": "pending"}
+
+
+def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
+    """A resumed run waits for `rectify serve`'s next look: 3 s unless told otherwise."""
+    import typer
+
+    from rectify.cli_flows import DEFAULT_POLL_SECONDS, poll_seconds
+
+    monkeypatch.delenv("PREFECT_RUNNER_POLL_FREQUENCY", raising=False)
+    assert poll_seconds(None) == DEFAULT_POLL_SECONDS == 3.0
+    assert poll_seconds(5) == 5
+    monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    assert poll_seconds(None) is None  # Prefect's own setting applies
+    with pytest.raises(typer.Exit):
+        poll_seconds(0)

@@ -255,3 +255,102 @@ def test_early_measure_past_but_item_within_time_is_not_overdue(session, ppl):
     found = rungs(plan_reminders(session, date(2026, 12, 4), CAL, SETTINGS))
     assert ("刘洋", "E-1", "overdue_owner", 3) in found  # 2, 3, 4 Dec after the item's 1 Dec
     assert ("周建国", "E-1", "overdue_leader", 3) in found
+
+
+def test_overdue_sections_show_and_order_by_the_items_deadline(session, ppl):
+    """Days overdue count from the item's deadline (the latest measure's), so the date shown
+    and the order are the item's too, not those of its earliest measure."""
+    owner = ppl["刘洋"]
+    item(session, "O-1", owner, ppl["周建国"], date(2026, 11, 2), date(2026, 11, 20))
+    item(session, "O-2", owner, ppl["周建国"], date(2026, 11, 10))
+    day = date(2026, 11, 30)
+    plan = plan_reminders(session, day, CAL, SETTINGS)
+    by_name = {d.name: d for d in plan.digests}
+    for name, section in (("刘洋", "overdue_owner"), ("周建国", "overdue_leader")):
+        entries = by_name[name].sections[section]
+        assert [(e["code"], e["deadline"], e["days_overdue"]) for e in entries] == [
+            ("O-2", date(2026, 11, 10), 14), ("O-1", date(2026, 11, 20), 6)]
+    assert {(e["code"], e["deadline"]) for e in plan.items} == {
+        ("O-1", date(2026, 11, 20)), ("O-2", date(2026, 11, 10))}
+    record_reminders(session, day, plan, SETTINGS)
+    session.commit()
+    text = session.scalars(select(OutboxMail.body_text)
+                           .where(OutboxMail.recipient_name == "刘洋")).one()
+    assert text.index("O-2") < text.index("O-1")
+    o1 = text[text.index("【O-1】"):]
+    assert "整改时限：2026年11月20日（已逾期6个工作日）" in o1
+    assert "（时限：2026年11月2日）" in o1  # the early measure keeps its own date
+
+
+def test_measures_sharing_a_deadline_are_one_reminder_and_reordering_changes_nothing(session, ppl):
+    """Reminder lines are keyed by item and deadline, not by measure position: a re-import
+    that reorders (replaces) measures neither resends nor suppresses a reminder."""
+    it = item(session, "R-1", ppl["刘洋"], ppl["周建国"], date(2026, 12, 1), date(2026, 12, 1),
+              date(2026, 12, 7))
+    day = date(2026, 11, 30)
+    plan = plan_reminders(session, day, CAL, SETTINGS)
+    assert sorted((l.rung, l.deadline) for l in plan.lines) == [
+        ("due_soon_1", date(2026, 12, 1)), ("due_soon_5", date(2026, 12, 7))]
+    (digest,) = plan.digests
+    assert [m["text"] for m in digest.sections["due_soon"][0]["measures"]] == ["措施1", "措施2", "措施3"]
+    record_reminders(session, day, plan, SETTINGS)
+    session.commit()
+    # the re-import reverses the measures: the same reminders are recognised as recorded
+    old = [(m.text, m.deadline) for m in it.measures]
+    for m in it.measures:  # SQLite may reuse the deleted rows' ids
+        session.expunge(m)
+    session.execute(Measure.__table__.delete().where(Measure.__table__.c.item_id == it.id))
+    session.add_all(Measure(item_id=it.id, position=i, text=text, deadline=d,
+                            deadline_text=d.isoformat()) for i, (text, d) in enumerate(old[::-1]))
+    session.commit()
+    session.expire_all()
+    again = plan_reminders(session, day, CAL, SETTINGS)
+    assert again.digests == [] and again.already_sent_to == []  # nothing left to send
+    with pytest.raises(IntegrityError):  # and the database says so too
+        session.execute(ReminderLine.__table__.insert(), [{
+            "outbox_id": session.scalars(select(OutboxMail.id)).one(), "item_id": it.id,
+            "measure_position": 2, "rung": "due_soon_5", "recipient_id": ppl["刘洋"].id,
+            "deadline": date(2026, 12, 7), "occurrence": date(2026, 12, 7), "days": 5}])
+    session.rollback()
+
+
+def test_migration_0003_merges_per_measure_lines_and_allows_expired(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from models.db import get_engine
+    from rectify.schema import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0002")
+    with get_engine(url).begin() as conn:  # two measures of one item, one deadline (0002 rows)
+        conn.execute(text("INSERT INTO people (id, name, email, role, title, department) "
+                          "VALUES (1, '刘洋', 'p@x.cn', 'owner', '', '')"))
+        conn.execute(text(
+            "INSERT INTO items (id, code, source, category, description, department, remark, "
+            "status, owner_id, deadline, register_date, deadline_changed_on, created_at, "
+            "updated_at) VALUES (1, 'M-1', '', '', 'd', '', '', 'in_progress', 1, '2026-12-01', "
+            "'2026-09-01', '2026-09-01', '2026-09-01 00:00:00', '2026-09-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO outbox (id, key, source, day, kind, sections, recipient_id, recipient_name,"
+            " recipient_email, cc, subject, body_text, body_html, status, attempts, created_at)"
+            " VALUES (1, 'sweep:2026-11-30:1', 'sweep', '2026-11-30', 'due_soon', 'due_soon', 1,"
+            " '刘洋', 'p@x.cn', '[]', 's', 't', 'h', 'retry', 1, '2026-11-30 00:00:00')"))
+        for position in (0, 1):
+            conn.execute(text(
+                "INSERT INTO reminder_lines (outbox_id, item_id, measure_position, rung, "
+                "recipient_id, deadline, occurrence, days) VALUES "
+                f"(1, 1, {position}, 'due_soon_1', 1, '2026-12-01', '2026-12-01', 1)"))
+    get_engine(url).dispose()
+    command.upgrade(alembic_config(url), "head")
+    with get_engine(url).begin() as conn:
+        assert conn.execute(text("SELECT measure_position FROM reminder_lines")).scalars().all() == [0]
+        conn.execute(text("UPDATE outbox SET status = 'expired'"))
+        with pytest.raises(IntegrityError):
+            conn.execute(text("UPDATE outbox SET status = 'bogus'"))
+    get_engine(url).dispose()
+    command.downgrade(alembic_config(url), "0002")  # and back: no recorded line is lost
+    with get_engine(url).begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM reminder_lines")).scalar() == 1
+        assert conn.execute(text("SELECT status FROM outbox")).scalar() == "failed"
+    get_engine(url).dispose()

@@ -251,3 +251,22 @@ def test_fast_enough():
         cal.is_workday(due)
     # Each call is a lookup or a bisect; the budget is generous to survive a busy CI box.
     assert time.perf_counter() - t0 < 3
+
+
+def test_fallback_is_said_once_for_a_span_of_missing_years(cal, caplog):
+    # A deadline years away used to print one warning per uncovered year it walked through.
+    with caplog.at_level(logging.WARNING, logger="rectify.calendar"):
+        cal.workdays_between(date(2026, 11, 30), date(2036, 12, 31))
+        cal.add_workdays(date(2040, 1, 1), 5)
+    warnings = [r for r in caplog.records if r.name == "rectify.calendar"]
+    assert len(warnings) == 1 and "不再逐年提示" in warnings[0].getMessage()
+    assert cal.fallback_years >= set(range(2027, 2037)) | {2040}
+
+
+def test_calendar_error_is_a_rectify_error(tmp_path):
+    from rectify.errors import RectifyError
+    from rectify.workdays import CalendarError
+
+    with pytest.raises(RectifyError, match="日历覆盖文件 .* 有误：无法读取"):
+        WorkCalendar(tmp_path / "missing.json")
+    assert issubclass(CalendarError, ValueError)

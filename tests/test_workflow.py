@@ -22,8 +22,7 @@ from ledger_helpers import DAY, add_item, add_people, audit_rows, dump
 # deliberate: the test compares the two.
 ALLOWED = {
     ("assign", Status.new): Status.in_progress,
-    ("submit", Status.in_progress): Status.submitted,
-    ("submit", Status.ongoing): Status.submitted,
+    ("submit", Status.in_progress): Status.submitted,  # only from 整改中 (DOMAIN.md's diagram)
     ("approve", Status.submitted): Status.closed,
     ("reject", Status.submitted): Status.in_progress,
     ("reopen", Status.closed): Status.in_progress,

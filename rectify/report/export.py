@@ -9,7 +9,15 @@ title, copies merged values to every row and ignores the 状态 column (not one 
 (N个工作日内, 立行立改, 12月底前 and 年底前 without a year): those count from the register's date,
 so re-importing them on another day would move the deadline. They are written as the date
 they resolved to ("2026年11月9日"), which means the same day whenever and wherever the sheet is
-imported. 整改进展 is the latest progress note, so a re-import finds it unchanged.
+imported. 整改进展 is the latest note that came from the register (author_id NULL): that is
+what the importer compares the column with, so a re-import finds it unchanged, and an owner's
+own note is not copied back into the register as if the office had written it.
+
+Every text is written as a string cell, whatever it starts with: openpyxl would otherwise turn
+"=HYPERLINK(…)" into a live formula (formula injection, and a cell the importer reads back as
+empty) and "#N/A" into an error value. Characters an .xlsx cannot hold (C0 controls other than
+tab and line breaks, possibly stored before the domain refused them) are dropped rather than
+failing the whole report.
 """
 
 from __future__ import annotations
@@ -39,11 +47,27 @@ def deadline_cell(deadline_text: str, due: date | None) -> str:
     return deadline_text
 
 
+def _cells(ws, values) -> list:
+    """Cells for ws.append: strings as explicit string cells, cleaned; the rest as they are."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            cell = Cell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+            cell.data_type = "s"  # after the value: its setter infers "f" for "=…", "e" for "#N/A"
+            out.append(cell)
+        else:
+            out.append(value)
+    return out
+
+
 def _register_rows(session: Session):
     """(item columns, [(measure, deadline cell)]) per item, in code order: three queries."""
     owner, leader = aliased(Person), aliased(Person)
     latest_note = (
         select(ProgressNote.item_id, func.max(ProgressNote.id).label("id"))
+        .where(ProgressNote.author_id.is_(None))
         .group_by(ProgressNote.item_id).subquery()
     )
     items = session.execute(
@@ -99,12 +123,12 @@ def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整
     ws = wb.active
     ws.title = "问题整改清单"
     ncols = len(REGISTER_COLUMNS)
-    ws.append([title])
+    ws.append(_cells(ws, [title]))
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=ncols)
     ws["A1"].font = Font(bold=True, size=16)
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.row_dimensions[1].height = 30
-    ws.append(REGISTER_COLUMNS)
+    ws.append(_cells(ws, REGISTER_COLUMNS))
     head_font = Font(bold=True)
     for cell in ws[TITLE_ROWS + 1]:
         cell.font = head_font
@@ -120,7 +144,7 @@ def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整
         for k, (text, deadline) in enumerate(measures):
             values = list(cols) if k == 0 else [None] * ncols
             values[4], values[8] = text, deadline
-            ws.append(values)
+            ws.append(_cells(ws, values))
         if len(measures) > 1:
             merges.append((row, row + len(measures) - 1))
         row += len(measures)
@@ -145,13 +169,13 @@ def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整
     ws.sheet_properties.pageSetUpPr.fitToPage = True
 
     people = wb.create_sheet("人员名单")
-    people.append(PEOPLE_COLUMNS)
+    people.append(_cells(people, PEOPLE_COLUMNS))
     for cell in people[1]:
         cell.font = head_font
     for name, title_, dept, email, role in session.execute(
         select(Person.name, Person.title, Person.department, Person.email, Person.role).order_by(Person.id)
     ):
-        people.append([name, title_, dept, email, ROLE_LABELS[Role(role)]])
+        people.append(_cells(people, [name, title_, dept, email, ROLE_LABELS[Role(role)]]))
     for letter, w in zip("ABCDE", (10, 24, 14, 34, 10)):
         people.column_dimensions[letter].width = w
 

@@ -23,6 +23,7 @@ changes after the date, the items with their people, and the measures. Fine for 
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
@@ -74,13 +75,13 @@ class ItemLine:
     status: Status  # as of the report's date
     deadline: date | None
     last_activity: date
-    overdue_workdays: int = 0  # > 0 only for overdue items
+    # Overdue is DOMAIN's "open, deadline before the date" (as in `rectify list --overdue`);
+    # the working days past the deadline are counted separately and may be 0: a Friday
+    # deadline is overdue on Saturday, but no working day has been lost yet.
+    overdue: bool = False
+    overdue_workdays: int = 0
     idle_days: int = 0  # calendar days since the last activity
     measures: list[MeasureLine] = field(default_factory=list)
-
-    @property
-    def overdue(self) -> bool:
-        return self.overdue_workdays > 0
 
     @property
     def status_label(self) -> str:
@@ -199,10 +200,14 @@ class Report:
 
 
 def percent(rate: float | None) -> str:
-    """88% or 91.7%: one decimal only when it says something."""
+    """88% or 91.7%: one decimal only when it says something. Rounding never says 100% while
+    an item is open (9,999 of 10,000 is 99.9%), nor 0% once one is closed."""
     if rate is None:
         return "—"
-    text = f"{rate * 100:.1f}"
+    tenths = math.floor(rate * 1000 + 0.5)  # half up, not Python's half to even
+    if 0 < rate < 1:
+        tenths = min(max(tenths, 1), 999)
+    text = f"{tenths // 10}.{tenths % 10}"
     return (text[:-2] if text.endswith(".0") else text) + "%"
 
 
@@ -293,7 +298,8 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
                         idle_days=(as_of - last).days)
         if st in _IN_PROGRESS and deadline is not None and deadline < as_of:
             # Derived, never stored; counted in working days like the reminder ladder.
-            line.overdue_workdays = max(1, calendar.workdays_between(deadline, as_of))
+            line.overdue = True
+            line.overdue_workdays = calendar.workdays_between(deadline, as_of)
         items.append(line)
     return items
 
