@@ -24,7 +24,7 @@ from rectify.deadlines import Deadline, DeadlineError, parse_deadline
 from rectify.errors import ConcurrentChange, Forbidden, ImportRejected
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
-from rectify.workflow import SYSTEM, record
+from rectify.workflow import CONTROL_RE, SYSTEM, TEXT_CONTROL_RE, record
 
 # Changes a person should notice (people's roles and addresses, skipped sheets) are said on the
 # "rectify" logger, which the command line prints as 提示 lines, as well as in the result.
@@ -55,10 +55,9 @@ COLUMN_LABELS = {f: words[0] for f, words in (REGISTER_HEADERS | PEOPLE_HEADERS)
 COLUMN_LABELS.update(name="姓名", department="部门")
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-']+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
-# Control characters are never legitimate in a name, title, address or short field (they would
-# end up in email headers); multi-line text fields may keep line breaks and tabs.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters (rectify.workflow's CONTROL_RE / TEXT_CONTROL_RE) are never legitimate in a
+# name, title, address or short field (they would end up in email headers); multi-line text
+# fields may keep line breaks and tabs.
 NAME_SPLIT_RE = re.compile(r"[、，,；;/\s]+")
 SHORT_FIELDS = ("code", "source", "category", "leader", "department", "owner")
 # Column widths of the ledger (models/): SQLite would store longer text, PostgreSQL refuses the

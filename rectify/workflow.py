@@ -23,7 +23,7 @@ SYSTEM = "系统"
 # working-day arithmetic cannot even represent; the CLI, the flows and the domain share it.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
-# The importer's character classes: control characters would reach terminals (`rectify show`
+# Control characters, for the importer and these functions alike: they would reach terminals (`rectify show`
 # replaying ESC sequences), email headers and Excel (which cannot store them). Short fields
 # allow none; multi-line text keeps line breaks and tabs.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
