@@ -38,6 +38,7 @@ ENV = {
     "RECTIFY_OUTBOX_DIR": str(RUN / "outbox"),
     "RECTIFY_REPORT_DIR": str(RUN / "reports"),
     "RECTIFY_USER": SECRETARY,
+    "RECTIFY_TODAY": SWEEP_DAY,  # the story's Monday: the sweep may not run ahead of "today"
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
     "PREFECT_HOME": str(RUN / "prefect-home"),

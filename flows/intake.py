@@ -10,9 +10,8 @@ runs in the UI.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -25,7 +24,7 @@ from models import Item, Status
 from rectify import item_process as steps
 from rectify.importer import import_register
 from rectify.report.render import md_escape
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import intake_run_name
 
@@ -89,7 +88,7 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
            deployment: str = ITEM_DEPLOYMENT) -> dict:
     """Import `paths` as `actor` (the secretary) on `day` (default: today, Beijing time)."""
     logger = get_run_logger()
-    day = day or datetime.now(ZoneInfo(get_settings().timezone)).date()
+    day = day or office_today()
     imported = import_register_task(paths, actor, day)
     pending = imported["pending"]
     runs = start_item_runs(pending, deployment, actor) if pending else {}

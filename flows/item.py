@@ -14,9 +14,8 @@ at the top of the next form.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import Enum
-from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,7 +27,7 @@ from pydantic.fields import FieldInfo
 
 from models import Status
 from rectify import item_process as steps
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 
 
 class Decision(str, Enum):
@@ -67,7 +66,7 @@ def _db_url() -> str:
 
 def _business_day(day: date | None) -> date:
     """The day recorded in the audit trail: fixed by the caller (back-filling, tests) or today."""
-    return day or datetime.now(ZoneInfo(get_settings().timezone)).date()
+    return day or office_today()
 
 
 def _run_name() -> str:

@@ -7,13 +7,12 @@ the list of files as `next-steps-report-files`. Scheduled weekly in prefect.yaml
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from prefect import flow
 
 from rectify.report import FORMATS, parse_formats
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 from tasks.naming import report_run_name
 from tasks.report import publish_report, write_report_files
 
@@ -23,7 +22,7 @@ def next_steps_report(as_of: date | None = None, out_dir: str | None = None,
                       formats: list[str] = list(FORMATS)) -> dict[str, str]:
     """编制整改工作情况报告（下一步打算）：截至指定日期（默认北京时间今天）。"""
     settings = get_settings()
-    as_of = as_of or datetime.now(ZoneInfo(settings.timezone)).date()
+    as_of = as_of or office_today(settings)
     wanted = parse_formats(formats)
     result = write_report_files(as_of, str(out_dir or settings.report_dir), wanted)
     publish_report(result, as_of)

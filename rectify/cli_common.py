@@ -14,15 +14,14 @@ import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import typer
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from rectify.errors import ImportRejected, RectifyError
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 
 TODAY_HELP = "业务日期 YYYY-MM-DD（默认：北京时间今天），用于补录和测试"
 AS_HELP = "操作人姓名（默认取环境变量 RECTIFY_USER）"
@@ -45,7 +44,7 @@ def parse_day(value: str | None) -> date:
     from rectify.workflow import FIRST_DAY, LAST_DAY
 
     if not value:
-        return datetime.now(ZoneInfo(get_settings().timezone)).date()
+        return office_today()
     try:
         day = date.fromisoformat(value)
     except ValueError:

@@ -74,9 +74,9 @@ class FutureDay(RectifyError):
 
 
 def office_today(settings) -> date:
-    from zoneinfo import ZoneInfo
+    from rectify.settings import office_today as today
 
-    return datetime.now(ZoneInfo(settings.timezone)).date()
+    return today(settings)
 
 
 def check_sweep_day(day: date, today: date, dry_run: bool) -> None:

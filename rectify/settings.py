@@ -7,7 +7,9 @@ The embedded default needs no settings at all: a SQLite ledger in the working di
 from __future__ import annotations
 
 from functools import lru_cache
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +26,9 @@ class Settings(BaseSettings):
 
     # Calendar
     timezone: str = "Asia/Shanghai"
+    # RECTIFY_TODAY: the office's "today" for a rehearsal or demo ledger (make demo plays a
+    # Monday in late 2026). Unset in real use: today is the date in `timezone`.
+    today: date | None = None
     immediate_working_days: int = 5  # 立行立改
     calendar_override: Path | None = None  # JSON/CSV file with holidays and 调休 working days
 
@@ -54,3 +59,11 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def office_today(settings: Settings | None = None) -> date:
+    """The one clock: every default "today" (CLI, flows, the sweep's future-day check)."""
+    settings = settings or get_settings()
+    if settings.today is not None:
+        return settings.today
+    return datetime.now(ZoneInfo(settings.timezone)).date()
