@@ -17,10 +17,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from rectify.errors import RectifyError
 from rectify.reminders import check_sweep_day
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
-from tasks.reminders import deliver_outbox, plan_and_record, publish_plan, today_in_office
+from tasks.reminders import deliver_outbox, plan_and_record, publish_plan
 
 
 class NothingDelivered(RectifyError):
@@ -33,8 +33,9 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     """催办：按北京时间今天（或指定日期）计算提醒并发送；dry_run 只显示将发送的邮件。"""
     logger = get_run_logger()
     settings = get_settings()
-    day = day or today_in_office()
-    check_sweep_day(day, today_in_office(), dry_run)
+    today = office_today(settings)
+    day = day or today
+    check_sweep_day(day, today, dry_run)
     calendar = get_calendar(settings.calendar_override)
     if not calendar.is_workday(day):
         message = f"{day} 不是工作日：按催办规则不发送任何提醒"

@@ -34,10 +34,11 @@ def remind(
     day = parse_day(today)
     setup_logging()
     with errors():
-        from rectify.reminders import check_sweep_day, office_today
+        from rectify.reminders import check_sweep_day
+        from rectify.settings import office_today
 
         # Checked before Prefect starts, so the refusal is one line and no failed run.
-        check_sweep_day(day, office_today(get_settings()), dry_run)
+        check_sweep_day(day, office_today(), dry_run)
         from flows.deadline_watch import deadline_watch
 
         result = deadline_watch(day=day, dry_run=dry_run)

@@ -73,12 +73,6 @@ class FutureDay(RectifyError):
     """A sweep for a day that has not come yet."""
 
 
-def office_today(settings) -> date:
-    from rectify.settings import office_today as today
-
-    return today(settings)
-
-
 def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
     """Refuse to record a later day's reminders now: they would be sent early and, being
     recorded, skipped on the real day. A dry run records nothing, so it may look ahead."""

@@ -6,11 +6,11 @@ from pathlib import PurePath
 
 from prefect.runtime import flow_run
 
-from tasks.reminders import today_in_office
+from rectify.settings import office_today
 
 
 def _day(param: str) -> str:
-    return str(flow_run.parameters.get(param) or today_in_office())
+    return str(flow_run.parameters.get(param) or office_today())
 
 
 def sweep_run_name() -> str:

@@ -17,10 +17,9 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.delivery import DeliveryReport, deliver_pending
-from rectify import reminders as ladder
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
                                section_of)
-from rectify.settings import get_settings
+from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 
 # The Prefect UI renders every row of a table artifact; beyond this the table is cut and its
@@ -47,10 +46,6 @@ class PlanOutcome:
     recorded_mails: int = 0
     recorded_lines: int = 0
     skipped: int = 0
-
-
-def today_in_office() -> date:
-    return ladder.office_today(get_settings())  # one clock for the flow and the CLI
 
 
 @task(name="计算并记录催办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -88,7 +83,7 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
     from notifications.smtp import mail_config
 
     settings = get_settings()
-    day = day or today_in_office()
+    day = day or office_today()
     config = mail_config(settings)
     logger = get_run_logger()
     where = f"{config.host}:{config.port or '默认端口'}" if config.host else f"发件箱目录 {config.outbox_dir}"

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from ledger_helpers import dump
 from models.db import session_factory
+from rectify.settings import get_settings
 from smtp_servers import free_port
 from test_reminders import item, people
 
@@ -20,15 +21,26 @@ pytestmark = pytest.mark.flow
 DAY = date(2026, 11, 30)
 
 
+class OfficeClock:
+    """`clock["today"] = d` sets the office's today through RECTIFY_TODAY, the app's one clock."""
+
+    def __init__(self, monkeypatch):
+        self.monkeypatch = monkeypatch
+
+    def __setitem__(self, key: str, day: date) -> None:
+        assert key == "today"
+        self.monkeypatch.setenv("RECTIFY_TODAY", day.isoformat())
+        get_settings.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def office_clock(monkeypatch):
     """Beijing "today" is DAY unless a test sets another: a sweep for a later day is refused
     (rectify.reminders.check_sweep_day), and these tests run on fixed business days."""
-    from rectify import reminders
-
-    clock = {"today": DAY}
-    monkeypatch.setattr(reminders, "office_today", lambda settings: clock["today"])
-    return clock
+    clock = OfficeClock(monkeypatch)
+    clock["today"] = DAY
+    yield clock
+    get_settings.cache_clear()
 
 
 def ledger(url: str) -> None:
