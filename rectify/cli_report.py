@@ -18,9 +18,6 @@ from rectify.cli import app
 from rectify.cli_common import errors, fail, ledger, parse_day, setup_logging
 from rectify.settings import get_settings
 
-LABELS = {"md": "Markdown", "html": "HTML", "docx": "Word", "xlsx": "Excel"}
-
-
 @app.command()
 def report(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="截至日期 YYYY-MM-DD（默认：北京时间今天）")] = None,
@@ -32,6 +29,7 @@ def report(
 
     from models import Item
     from rectify.report import parse_formats
+    from rectify.report.output import FORMAT_LABELS
 
     day = parse_day(as_of)
     out_dir = (out or get_settings().report_dir).expanduser()
@@ -52,4 +50,4 @@ def report(
         paths = next_steps_report(as_of=day, out_dir=str(out_dir.resolve()), formats=formats)
     typer.echo(f"整改工作情况报告（截至{day.isoformat()}）已写入：")
     for fmt, path in paths.items():
-        typer.echo(f"  {LABELS.get(fmt, fmt)}：{path}")
+        typer.echo(f"  {FORMAT_LABELS[fmt]}：{path}")

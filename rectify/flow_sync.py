@@ -91,7 +91,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
     Returns a line for the person at the terminal, or None when the item never had a run (it
     was imported from the command line, not through the intake flow).
     """
-    from rectify.item_process import ITEM_DEPLOYMENT, relink_run, reopen_run_request
+    from rectify.item_process import ITEM_DEPLOYMENT, link_run, reopen_run_request
 
     with session_factory(db_url)() as session:
         request, previous = reopen_run_request(session, code)
@@ -117,5 +117,5 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         return f"提示：台账已更新，但未能启动新的流程运行：{first}"
     with session_factory(db_url)() as session, session.begin():
-        relink_run(session, code, previous, str(run.id))
+        link_run(session, code, str(run.id), replacing=previous)
     return f"{code}：已启动新的流程运行 {run.id}"

@@ -64,7 +64,6 @@ SHORT_FIELDS = ("code", "source", "category", "leader", "department", "owner")
 # whole transaction without naming the row, so each cell is measured here.
 MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "deadline": 64,
                "name": 64, "title": 128, "email": 254}
-NAME_LENGTH = 64  # leader and each owner named in a register cell
 # The columns that belong to the problem rather than to one measure: a row without a code
 # continues the problem above only if these are empty or repeat it (merged cells).
 ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark")
@@ -309,9 +308,10 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
             owners = [n for n in NAME_SPLIT_RE.split(text.get("owner", "")) if n]
             current.owner, current.co_owners = (owners[0], owners[1:]) if owners else ("", [])
             for name, column in ((current.leader, "leader"), *((n, "owner") for n in owners)):
-                if len(name) > NAME_LENGTH:
+                # each owner named in a cell is a person: a name column's width applies to it
+                if len(name) > MAX_LENGTHS["name"]:
                     problems.append(Problem(source, rownum, COLUMN_LABELS[column], name,
-                                            f"姓名过长（{len(name)}个字符，最多{NAME_LENGTH}个）"))
+                                            f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）"))
             if not current.description:
                 problems.append(Problem(source, rownum, "问题描述", "", "问题描述为空"))
             parsed.items.append(current)

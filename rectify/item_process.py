@@ -13,7 +13,6 @@ the same keys and Prefect replays the inputs it already received.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +25,7 @@ from models import AuditRecord, Item, Person, Status
 from models.db import session_factory
 from rectify import workflow
 from rectify.errors import RectifyError
-
-log = logging.getLogger("rectify.item_process")
+from rectify.reminders import queue_notice
 
 # Forms' option values are what a person reads in the UI; the CLI sends the same words.
 APPROVE = "同意销号"
@@ -138,14 +136,9 @@ def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
           context: dict | None = None) -> bool:
     """Queue an email to the owner, copy to the leader, in the caller's transaction.
 
-    Uses the outbox (rectify.reminders.queue_notice, idempotent on key). Returns False when the
-    outbox is not installed, so the ledger step still happens and the log says why.
+    Uses the outbox (rectify.reminders.queue_notice, idempotent on key). Returns False when
+    the item has no owner to tell.
     """
-    try:
-        from rectify.reminders import queue_notice
-    except ImportError:
-        log.warning("邮件发件箱（rectify.reminders）不可用，未发送%s通知：%s", kind, item.code)
-        return False
     if item.owner is None:
         return False
     cc = [item.leader] if item.leader and item.leader.id != item.owner.id else []
@@ -260,19 +253,10 @@ def confirm_closed(db_url: str, code: str, day: date) -> None:
             queue_closed(session, item, item.closed_on or day)
 
 
-def link_run(session: Session, code: str, flow_run_id: str) -> bool:
-    """Store the run id once; a second intake never overwrites the first run's id (a reopen
-    replaces it with relink_run)."""
-    result = session.execute(
-        update(Item).where(Item.code == code, Item.flow_run_id.is_(None))
-        .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def relink_run(session: Session, code: str, previous: str | None, flow_run_id: str) -> bool:
-    """Replace the item's run id, only if it is still the one the caller replaced."""
-    current = (Item.flow_run_id.is_(None) if previous is None else Item.flow_run_id == previous)
+def link_run(session: Session, code: str, flow_run_id: str, *, replacing: str | None = None) -> bool:
+    """Store the item's run id, only if it is still `replacing` (None: no run yet), so a second
+    intake never overwrites the first run's id and a reopen replaces exactly the finished one."""
+    current = (Item.flow_run_id.is_(None) if replacing is None else Item.flow_run_id == replacing)
     result = session.execute(
         update(Item).where(Item.code == code, current)
         .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)

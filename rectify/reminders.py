@@ -547,35 +547,13 @@ def final_status(status: str, attempts_total: int) -> str:
     return status
 
 
-def mark_result(session: Session, mail_id: int, worker: str, *, status: str, error: str | None,
-                attempts: int, prior_attempts: int = 0, message_id: str | None = None,
-                now: datetime | None = None) -> bool:
-    """Record one delivery outcome; only the worker holding the lease may. False if it lost it."""
-    now = now or utcnow()
-    total = prior_attempts + attempts
-    final = final_status(status, total)
-    if final != status:
-        error = f"{error}（已累计尝试{total}次，不再自动重发）"
-    result = session.execute(
-        update(OutboxMail)
-        .where(OutboxMail.id == mail_id, OutboxMail.claimed_by == worker,
-               OutboxMail.status == "sending")
-        .values(status=final, attempts=total, last_error=error, message_id=message_id,
-                sent_at=now if final == "sent" else None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        log.warning("邮件 %s 的发送结果未记录：租约已被其他催办进程接管", mail_id)
-        return False
-    return True
-
-
 def mark_results(session: Session, worker: str, outcomes: list[dict], *,
                  now: datetime | None = None) -> set[int]:
-    """mark_result for many rows in one executemany; returns the ids whose lease was lost.
+    """Record delivery outcomes in one executemany; returns the ids whose lease was lost.
 
-    Each outcome: id, status, error, attempts, prior_attempts, message_id. One statement per
-    batch instead of one round trip per message; the same conditions as mark_result.
+    Each outcome: id, status, error, attempts, prior_attempts, message_id. Only the worker
+    holding the lease (claimed_by, status "sending") may record; a transient failure that has
+    used up its attempts across sweeps is recorded as failed.
     """
     if not outcomes:
         return set()

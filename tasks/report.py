@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.report import compile_report, write_report
+from rectify.report.output import FORMAT_LABELS
 from rectify.report.render import render_markdown
 from rectify.settings import get_settings
 from rectify.workdays import get_calendar
@@ -30,8 +31,8 @@ def write_report_files(as_of: date, out_dir: str, formats: list[str]) -> dict:
     with session_factory(settings.database_url)() as session:
         report = compile_report(session, as_of, get_calendar(settings.calendar_override),
                                 settings.stalled_after_days)
-        paths = write_report(session, report, Path(out_dir), formats)
         markdown = render_markdown(report)
+        paths = write_report(session, report, Path(out_dir), formats, markdown=markdown)
     get_run_logger().info("%s：共%d个问题，写入 %s", report.summary_sentence, report.summary.total,
                           "、".join(str(p) for p in paths.values()))
     return {"paths": {k: str(v) for k, v in paths.items()}, "markdown": markdown,
@@ -52,9 +53,8 @@ def publish_report(result: dict, as_of: date) -> None:
         markdown=artifact_markdown(result["markdown"]), key=REPORT_KEY,
         description=f"整改工作情况报告（截至{as_of.isoformat()}）",
     )
-    labels = {"md": "Markdown", "html": "网页（HTML）", "docx": "Word 文档", "xlsx": "整改台账（Excel）"}
     lines = [f"# 报告文件（截至{as_of.isoformat()}）", ""]
     for fmt, path in result["paths"].items():
-        lines.append(f"- [{labels.get(fmt, fmt)}]({Path(path).resolve().as_uri()})：`{path}`")
+        lines.append(f"- [{FORMAT_LABELS[fmt]}]({Path(path).resolve().as_uri()})：`{path}`")
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key=FILES_KEY,
                              description="本次报告写出的文件")

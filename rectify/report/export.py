@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, aliased
 
 from models import Item, Measure, Person, ProgressNote
 from models.status import ROLE_LABELS, Role, Status
-from rectify.report.figures import is_relative_deadline
+from rectify.report.figures import cn_date, is_relative_deadline
 
 REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门",
                     "责任人", "整改时限", "整改进展", "备注", "状态"]
@@ -43,7 +43,7 @@ TITLE_ROWS = 1
 
 def deadline_cell(deadline_text: str, due: date | None) -> str:
     if due is not None and is_relative_deadline(deadline_text):
-        return f"{due.year}年{due.month}月{due.day}日"
+        return cn_date(due)
     return deadline_text
 
 

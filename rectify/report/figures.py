@@ -56,9 +56,9 @@ class MeasureLine:
         if self.due is None:
             return self.deadline_text or "长期坚持"
         if self.deadline_text == self.due.isoformat():
-            return _cn_date(self.due)
+            return cn_date(self.due)
         if is_relative_deadline(self.deadline_text):
-            return f"{self.deadline_text}，即{_cn_date(self.due)}"
+            return f"{self.deadline_text}，即{cn_date(self.due)}"
         return self.deadline_text
 
 
@@ -89,7 +89,7 @@ class ItemLine:
 
     @property
     def deadline_label(self) -> str:
-        return _cn_date(self.deadline) if self.deadline else "长期坚持"
+        return cn_date(self.deadline) if self.deadline else "长期坚持"
 
 
 @dataclass
@@ -154,7 +154,7 @@ class Report:
 
     @property
     def as_of_label(self) -> str:
-        return _cn_date(self.as_of)
+        return cn_date(self.as_of)
 
     @property
     def summary_sentence(self) -> str:
@@ -221,7 +221,7 @@ def is_relative_deadline(text: str) -> bool:
 _YEAR = re.compile(r"\d{4}")
 
 
-def _cn_date(d: date) -> str:
+def cn_date(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 

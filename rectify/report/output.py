@@ -13,6 +13,9 @@ from rectify.report.figures import Report
 FORMATS = ("md", "html", "docx", "xlsx")
 REPORT_STEM = "整改工作情况报告"
 REGISTER_STEM = "问题整改清单"
+# How the command line and the Prefect artifact name each file.
+FORMAT_LABELS = {"md": "Markdown", "html": "网页（HTML）", "docx": "Word 文档",
+                 "xlsx": "整改台账（Excel）"}
 
 
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
@@ -37,9 +40,11 @@ def report_paths(out_dir: Path, as_of: date, formats: list[str]) -> dict[str, Pa
     }
 
 
-def write_report(session: Session, report: Report, out_dir: Path, formats: list[str]) -> dict[str, Path]:
+def write_report(session: Session, report: Report, out_dir: Path, formats: list[str], *,
+                 markdown: str | None = None) -> dict[str, Path]:
     """Write the requested formats into out_dir; returns {format: path}. The Excel file is the
-    register as it stands now (re-importable), not replayed to the report's date."""
+    register as it stands now (re-importable), not replayed to the report's date. A caller
+    that also needs the Markdown (the flow's artifact) passes it in rather than rendering twice."""
     from rectify.report.render import render_html, render_markdown
 
     out_dir = Path(out_dir)
@@ -47,7 +52,7 @@ def write_report(session: Session, report: Report, out_dir: Path, formats: list[
     paths = report_paths(out_dir, report.as_of, formats)
     for fmt, path in paths.items():
         if fmt == "md":
-            path.write_text(render_markdown(report), encoding="utf-8")
+            path.write_text(markdown or render_markdown(report), encoding="utf-8")
         elif fmt == "html":
             path.write_text(render_html(report), encoding="utf-8")
         elif fmt == "docx":
