@@ -2,12 +2,12 @@
 
 from models.audit import AuditRecord
 from models.base import Base
-from models.items import Evidence, Item, Measure, ProgressNote
+from models.items import Evidence, Extension, Item, Measure, ProgressNote
 from models.people import Person
 from models.reminders import OutboxMail, ReminderLine
 from models.status import OPEN_STATUSES, Role, Status
 
 __all__ = [
-    "AuditRecord", "Base", "Evidence", "Item", "Measure", "OPEN_STATUSES", "OutboxMail", "Person",
+    "AuditRecord", "Base", "Evidence", "Extension", "Item", "Measure", "OPEN_STATUSES", "OutboxMail", "Person",
     "ProgressNote", "ReminderLine", "Role", "Status",
 ]

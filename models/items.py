@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -69,6 +70,13 @@ class Measure(Base):
     text: Mapped[str] = mapped_column(Text)
     deadline: Mapped[date | None] = mapped_column(Date, index=True)  # None: 长期坚持
     deadline_text: Mapped[str] = mapped_column(String(64))  # as the office wrote it
+    # Done one by one (DOMAIN.md "Measures"): the day, who (None: the register said so) and
+    # what was done. An unfinished dated measure past its deadline makes the item overdue.
+    done_on: Mapped[date | None] = mapped_column(Date)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    done_note: Mapped[str] = mapped_column(Text, default="")
+    # 原定时限: the deadline before the first approved extension (None: never extended).
+    original_deadline: Mapped[date | None] = mapped_column(Date)
 
     item: Mapped[Item] = relationship(back_populates="measures")
 
@@ -103,3 +111,36 @@ class Evidence(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     item: Mapped[Item] = relationship(back_populates="evidence")
+
+
+# An extension's life: asked for, then approved or rejected by a secretary (never the asker).
+EXTENSION_STATUSES = ("pending", "approved", "rejected")
+EXTENSION_STATUS_LABELS = {"pending": "待审批", "approved": "已批准", "rejected": "未批准"}
+
+
+class Extension(Base):
+    """申请延期 for one measure. Keyed by item and measure position, not by the measure row:
+    a re-import replaces measure rows, and the record of an extension must outlive that."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+        # at most one pending request per measure
+        Index("uq_extensions_pending", "item_id", "position", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # Measure.position (措施 N is position + 1)
+    measure_text: Mapped[str] = mapped_column(Text)
+    old_deadline: Mapped[date] = mapped_column(Date)
+    new_deadline: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    requested_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_on: Mapped[date | None] = mapped_column(Date, index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

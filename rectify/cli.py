@@ -112,8 +112,8 @@ def list_(
         rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader)
     if not print_rows(
         rows, json_, "没有符合条件的整改事项",
-        ["编号", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
-        lambda r: [r["code"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
+        ["编号", "亮灯", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
+        lambda r: [r["code"], r["light_label"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
                    r["leader"] or "-", r["owner"] or "-", r["deadline_label"],
                    clip(r["description"], 40)],
     ):
@@ -134,16 +134,21 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
         print_json(d)
         return
     lines = [
-        f"{d['code']}  {d['status_label']}" + ("（逾期）" if d["overdue"] else ""),
+        f"{d['code']}  {d['status_label']}" + ("（逾期）" if d["overdue"] else "")
+        + (f"  {d['light_label']}" if d["light"] else ""),
         f"问题来源：{d['source']}    问题类别：{d['category']}",
         f"问题描述：{d['description']}",
         f"责任领导：{d['leader'] or '-'}    责任部门：{d['department'] or '-'}    责任人：{d['owner'] or '-'}",
         f"整改时限：{d['deadline_label']}",
         "整改措施：",
-        *[f"  {i}. {m['text']}（{m['deadline_text']}"
-          + (f"，{m['deadline']}）" if m["deadline"] and m["deadline"] != m["deadline_text"] else "）")
-          for i, m in enumerate(d["measures"], 1)],
+        *[_measure_line(m) for m in d["measures"]],
     ]
+    if d["extensions"]:
+        lines.append("延期申请：")
+        lines += [f"  第{e['measure']}条 {e['from']}→{e['to']} {e['requested_by']}（{e['requested_on']}）："
+                  f"{e['reason']}；{e['status_label']}"
+                  + (f"（{e['decided_by']}，{e['decided_on']}" + (f"：{e['comment']}" if e["comment"] else "") + "）"
+                     if e["decided_on"] else "") for e in d["extensions"]]
     if d["remark"]:
         lines.append(f"备注：{d['remark']}")
     if d["progress"]:
@@ -159,6 +164,18 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
         comment = f"：{a['comment']}" if a["comment"] else ""
         lines.append(f"  {a['day']} {a['actor']} {a['action_label']}{move}{comment}")
     typer.echo("\n".join(lines))
+
+
+def _measure_line(m: dict) -> str:
+    from rectify.measures import LIGHT_LABELS
+
+    when = m["deadline_text"] + (f"，{m['deadline']}" if m["deadline"] and m["deadline"] != m["deadline_text"] else "")
+    if m["original_deadline"]:
+        when += f"，原定时限 {m['original_deadline']}"
+    state = (f"已完成（{m['done_on']} {m['done_by'] or '台账'}：{m['done_note']}）" if m["done_on"]
+             else "未完成")
+    light = f" {LIGHT_LABELS[m['light']]}" if m["light"] else ""
+    return f"  {m['number']}. {m['text']}（{when}）{light} {state}"
 
 
 def _label(status: str | None) -> str:
@@ -238,15 +255,16 @@ def submit(
     code: str,
     summary: Annotated[str, typer.Option(help="整改情况说明")],
     evidence: Annotated[Optional[list[str]], typer.Option("--evidence", help="佐证材料路径或链接，可多次")] = None,
+    complete: Annotated[Optional[list[int]], typer.Option("--complete", help="本次申请同时完成的措施序号，可多次")] = None,
     as_: As = None, today: Today = None,
 ) -> None:
-    """申请销号（责任人或责任领导），附佐证材料。"""
+    """申请销号（责任人或责任领导），附佐证材料；有时限的措施须已完成或用 --complete 在本次完成。"""
     from rectify.workflow import submit as do_submit
 
     _act(as_, today, do_submit, code, "已提交销号申请，等待秘书审核",
-         summary=summary, evidence=evidence or [])
+         summary=summary, evidence=evidence or [], completes=complete or [])
     _resume_item_run(code, "submit", {"summary": summary, "evidence": evidence or [],
-                                      "submitter": actor_name(as_)})
+                                      "completes": complete or [], "submitter": actor_name(as_)})
 
 
 @app.command()
@@ -313,3 +331,4 @@ def main() -> None:  # pragma: no cover - console entry point
 from rectify import cli_report  # noqa: E402,F401
 from rectify import cli_mail  # noqa: E402,F401
 from rectify import cli_flows  # noqa: E402,F401
+from rectify import cli_measures  # noqa: E402,F401

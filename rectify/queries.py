@@ -10,24 +10,45 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from models import AuditRecord, Item, Person, Status
+from models import AuditRecord, Item, Measure, Person, Status
+from rectify import measures as rules
 from rectify.workflow import ACTION_LABELS, get_item
 
 
-def _deadline_fields(deadline: date | None, status: Status, today: date) -> dict:
-    overdue = deadline is not None and status.is_open and status is not Status.ongoing and deadline < today
+class Lights:
+    """What a light needs besides the item: today, the yellow horizon, the 定期报送 hook."""
+
+    def __init__(self, today: date, calendar=None, settings=None) -> None:
+        from rectify.settings import get_settings
+        from rectify.workdays import get_calendar
+
+        settings = settings or get_settings()
+        calendar = calendar or get_calendar(settings.calendar_override)
+        self.today = today
+        self.horizon = rules.yellow_horizon(today, calendar, rules.yellow_days(settings))
+
+    def of(self, status: Status, open_deadline: date | None, ongoing: str | None = None) -> str | None:
+        return rules.light(status, open_deadline, self.today, self.horizon, ongoing)
+
+
+def _deadline_fields(deadline: date | None, status: Status, open_deadline: date | None,
+                     lights: Lights, ongoing: str | None = None) -> dict:
+    light = lights.of(status, open_deadline, ongoing)
     return {
         "deadline": deadline.isoformat() if deadline else None,
         "deadline_label": deadline.isoformat() if deadline else "长期坚持",
-        "overdue": overdue,
+        "overdue": rules.is_overdue(status, open_deadline, lights.today),
+        "open_deadline": open_deadline.isoformat() if open_deadline else None,
+        "light": light, "light_label": rules.LIGHT_LABELS[light],
     }
 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
-               overdue: bool = False, owner: str | None = None, leader: str | None = None) -> list[dict]:
+               overdue: bool = False, owner: str | None = None, leader: str | None = None,
+               calendar=None, settings=None) -> list[dict]:
     owner_p, leader_p = aliased(Person), aliased(Person)
     stmt = (
-        select(Item.code, Item.status, Item.category, Item.source, Item.department,
+        select(Item.id, Item.code, Item.status, Item.category, Item.source, Item.department,
                Item.description, Item.deadline, owner_p.name, leader_p.name)
         .outerjoin(owner_p, Item.owner_id == owner_p.id)
         .outerjoin(leader_p, Item.leader_id == leader_p.id)
@@ -35,46 +56,63 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
     )
     if status is not None:
         stmt = stmt.where(Item.status == status)
-    if overdue:  # derived, never stored: open, not ongoing, deadline before today
-        stmt = stmt.where(Item.status.in_([Status.new, Status.in_progress, Status.submitted]),
-                          Item.deadline < today)
+    if overdue:  # derived, never stored: rectify.measures' rule, as a filter
+        late = select(Measure.item_id).where(Measure.done_on.is_(None), Measure.deadline < today)
+        stmt = stmt.where(Item.status.in_(rules.OVERDUE_STATUSES), Item.id.in_(late))
     if owner:
         stmt = stmt.where(owner_p.name == owner)
     if leader:
         stmt = stmt.where(leader_p.name == leader)
+    rows = session.execute(stmt).all()
+    lights = Lights(today, calendar, settings)
+    # Two grouped queries for the whole list, joined here by id (as the report does).
+    due = rules.open_deadlines(session)
+    ongoing = rules.ongoing_lights(session, [r[0] for r in rows if r[2] is Status.ongoing], today)
     return [
         {
             "code": code, "status": st.value, "status_label": st.label, "category": category,
             "source": source, "department": department, "description": description,
-            "owner": owner_name, "leader": leader_name, **_deadline_fields(deadline, st, today),
+            "owner": owner_name, "leader": leader_name,
+            **_deadline_fields(deadline, st, due.get(id_), lights, ongoing.get(id_)),
         }
-        for code, st, category, source, department, description, deadline, owner_name, leader_name
-        in session.execute(stmt)
+        for id_, code, st, category, source, department, description, deadline, owner_name,
+        leader_name in rows
     ]
 
 
-def item_detail(session: Session, code: str, today: date) -> dict:
+def item_detail(session: Session, code: str, today: date, *, calendar=None, settings=None) -> dict:
+    from rectify.extensions import extensions_of
+
     item = get_item(session, code)
     session.refresh(item, ["measures", "progress_notes", "evidence"])
     audit = session.scalars(
         select(AuditRecord).where(AuditRecord.item_id == item.id).order_by(AuditRecord.id)
     ).all()
-    names = {p.id: p.name for p in session.scalars(select(Person))} if item.progress_notes else {}
+    names = {p.id: p.name for p in session.scalars(select(Person))}
+    lights = Lights(today, calendar, settings)
+    ongoing = rules.ongoing_lights(session, [item.id], today).get(item.id)
+    due = rules.open_deadlines(session, [item.id]).get(item.id)
     return {
         "code": item.code, "status": item.status.value, "status_label": item.status.label,
         "source": item.source, "category": item.category, "description": item.description,
         "department": item.department, "remark": item.remark,
         "owner": item.owner.name if item.owner else None,
         "leader": item.leader.name if item.leader else None,
-        **_deadline_fields(item.deadline, item.status, today),
+        **_deadline_fields(item.deadline, item.status, due, lights, ongoing),
         "register_date": item.register_date.isoformat(),
         "closed_on": item.closed_on.isoformat() if item.closed_on else None,
         "flow_run_id": item.flow_run_id,
         "measures": [
-            {"text": m.text, "deadline": m.deadline.isoformat() if m.deadline else None,
-             "deadline_text": m.deadline_text}
-            for m in item.measures
+            {"number": n, "text": m.text, "deadline": m.deadline.isoformat() if m.deadline else None,
+             "deadline_text": m.deadline_text,
+             "original_deadline": m.original_deadline.isoformat() if m.original_deadline else None,
+             "done_on": m.done_on.isoformat() if m.done_on else None,
+             "done_by": names.get(m.done_by_id) if m.done_on else None,
+             "done_note": m.done_note if m.done_on else None,
+             "light": lights.of(item.status, None if m.done_on else m.deadline, ongoing)}
+            for n, m in enumerate(item.measures, 1)
         ],
+        "extensions": extensions_of(session, item.id),
         "progress": [
             {"day": p.day.isoformat(), "author": names.get(p.author_id), "note": p.note, "percent": p.percent}
             for p in item.progress_notes

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     escalate_leader_after_days: int = 3
     escalate_secretary_after_days: int = 10
     stalled_after_days: int = 30  # no progress for this many calendar days = stalled
+    # Lights (亮灯): an unfinished measure due within this many working days is yellow (黄灯);
+    # unset: the first rung of the ladder, max(remind_before_days).
+    light_yellow_days: int | None = None
 
     # Mail
     smtp_host: str | None = None

@@ -45,6 +45,8 @@ ACTION_LABELS = {
     "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
     "progress": "记录进展", "submit": "申请销号", "approve": "审核通过（销号）",
     "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
+    "measure_done": "完成整改措施", "extension_request": "申请延期",
+    "extension_approve": "批准延期", "extension_reject": "不予延期",
 }
 
 
@@ -212,13 +214,30 @@ def add_progress(session: Session, code: str, actor: Person, day: date, *, note:
 
 
 def submit(session: Session, code: str, actor: Person, day: date, *, summary: str,
-           evidence: list[str] = ()) -> Item:
-    """Owner (or leader) applies for closure with a summary and evidence."""
+           evidence: list[str] = (), completes: list[int] = ()) -> Item:
+    """Owner (or leader) applies for closure with a summary and evidence. Every dated measure
+    must be done, or completed by this submission (`completes`: measure numbers, 1-based)."""
+    from rectify import measures
+
     item = get_item(session, code, lock=True)
     _require_item_person(actor, item, "申请销号")
     summary = _require_text(summary, "整改情况说明")
     refs = [ref for ref in (_clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
-    _move(session, item, "submit", actor.name, day, summary, {"evidence": refs},
+    target_status("submit", item.status)
+    completing = {measures.get_measure(item, n).position + 1 for n in completes}
+    if missing := measures.unfinished_dated(item, completing):
+        raise InvalidTransition("尚有整改措施未完成，不能申请销号：" + "；".join(
+            f"第{n}条“{m.text}”（时限 {m.deadline}）" for n, m in missing)
+            + "。请先完成，或在本次申请中勾选本次完成的措施")
+    _check_item_day(session, item, day)
+    for n in sorted(completing):
+        measure = item.measures[n - 1]
+        if measure.done_on is None:
+            measures.complete(session, item, measure, actor, day, summary)
+            record(session, item, actor.name, day, "measure_done", comment=summary,
+                   details={"measure": n, "text": measure.text, "by_submission": True})
+    _move(session, item, "submit", actor.name, day, summary,
+          {"evidence": refs, **({"completes": sorted(completing)} if completing else {})},
           submitted_by_id=actor.id, last_progress_on=day)
     for ref in refs:
         session.add(Evidence(item_id=item.id, ref=ref, submitted_by_id=actor.id, day=day))
@@ -264,3 +283,17 @@ def mark_ongoing(session: Session, code: str, actor: Person, day: date, *, comme
     _move(session, item, "mark_ongoing", actor.name, day, _clean(comment, "说明"),
           submitted_by_id=None)
     return item
+
+
+def touch(session: Session, item: Item) -> None:
+    """Prove the item is still in the status we judged, without a transition (a change to one
+    of its measures): the same guarded UPDATE, setting only updated_at."""
+    from models.base import utcnow
+
+    _guarded_update(session, item, item.status, updated_at=utcnow())
+
+
+# The role and input rules, for the modules that change an item's measures
+# (rectify/measures.py, rectify/extensions.py).
+require_role, require_item_person, require_text, clean, check_item_day, guarded_update = (
+    _require_role, _require_item_person, _require_text, _clean, _check_item_day, _guarded_update)

@@ -1,0 +1,169 @@
+"""Measures done one by one, overdue and lights (DOMAIN.md "Measures", "Lights"). No Prefect.
+
+The one copy of two rules that `list`, `show`, the reminders, the report's figures and the
+sweep all use:
+
+* **Overdue (逾期)**: an item in an overdue-able state (open, not 长期坚持) with an unfinished
+  dated measure whose deadline is before today. So the item's *open deadline* is the earliest
+  deadline of its unfinished dated measures (`open_deadlines`), and overdue is one comparison.
+* **Lights (亮灯)**: per measure from its own deadline, per item from its open deadline (the
+  worst of its measures): red = past the deadline, yellow = due within `yellow_days` working
+  days (the first reminder rung by default), green otherwise; a done measure is green; an
+  ongoing (长期坚持) item is green unless `ongoing_lights` (the 定期报送 hook) says otherwise;
+  a closed item has none.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models import Item, Measure, Person, Status
+from rectify.errors import InvalidInput, InvalidTransition
+from rectify.workdays import WorkCalendar
+
+GREEN, YELLOW, RED = "green", "yellow", "red"
+LIGHT_LABELS = {GREEN: "绿灯", YELLOW: "黄灯", RED: "红灯", None: "—"}
+_WORST = {None: 0, GREEN: 1, YELLOW: 2, RED: 3}
+
+# Open states an item can be overdue in: everything open except 长期坚持 (a state added later,
+# e.g. 待领导审核, is covered without touching this line).
+OVERDUE_STATUSES = tuple(s for s in Status if s.is_open and s is not Status.ongoing)
+
+# 整改进展 / 完成情况 cells that mean "this measure is finished". Anchored at the start and
+# followed by nothing or punctuation, so 未完成, 尚未完成, 基本完成, 完成60% and 已完成部分 do not count.
+DONE_RE = re.compile(r"^(已全部|已经|全部)?(已)?(整改)?(完成|整改)(整改)?(到位)?([，。；;,.!！、\s].*)?$", re.S)
+_NEGATION_RE = re.compile(r"^(未|尚未|没有|不|暂未|待|正在|基本|部分)")
+
+
+def says_done(text: str | None) -> bool:
+    """Whether a register cell says the measure is finished (已完成, 已整改, 完成, 整改完成 …)."""
+    text = (text or "").strip()
+    return bool(text) and not _NEGATION_RE.match(text) and bool(DONE_RE.match(text))
+
+
+def yellow_days(settings) -> int:
+    """Working days before a deadline that turn a light yellow: settings.light_yellow_days, or
+    the first (largest) rung of the reminder ladder."""
+    if getattr(settings, "light_yellow_days", None) is not None:
+        return settings.light_yellow_days
+    return max((0, *settings.remind_before_days))
+
+
+def yellow_horizon(today: date, calendar: WorkCalendar, days: int) -> date:
+    """The last deadline that is still yellow today: `days` working days left at most."""
+    return calendar.add_workdays(today, days + 1) - timedelta(days=1)
+
+
+def is_overdue(status: Status, open_deadline: date | None, today: date) -> bool:
+    return status in OVERDUE_STATUSES and open_deadline is not None and open_deadline < today
+
+
+def light(status: Status, open_deadline: date | None, today: date, horizon: date,
+          ongoing_light: str | None = None) -> str | None:
+    """The light of an item (open_deadline: earliest unfinished dated measure) or of one
+    measure (its deadline, None when done or 长期坚持) in an item of `status`."""
+    if not status.is_open:
+        return None
+    if status is Status.ongoing:
+        return ongoing_light or GREEN
+    if open_deadline is None:
+        return GREEN
+    if open_deadline < today:
+        return RED
+    return YELLOW if open_deadline <= horizon else GREEN
+
+
+def worst(*lights: str | None) -> str | None:
+    return max(lights, key=_WORST.__getitem__, default=None)
+
+
+def ongoing_lights(session: Session, item_ids, today: date) -> dict[int, str]:
+    """Hook for 定期报送 (i12b): {item id: light} for 长期坚持 items whose progress report is
+    missing. Without a reporting cadence there is nothing missing: every one stays green."""
+    return {}
+
+
+def open_deadline_query(as_of: date | None = None):
+    """(item_id, open_deadline) of items with an unfinished dated measure. With `as_of`, a
+    measure done after that day counts as unfinished then (the report's replay)."""
+    unfinished = Measure.done_on.is_(None)
+    if as_of is not None:
+        unfinished = unfinished | (Measure.done_on > as_of)
+    return (select(Measure.item_id, func.min(Measure.deadline).label("open_deadline"))
+            .where(Measure.deadline.is_not(None), unfinished)
+            .group_by(Measure.item_id))
+
+
+def open_deadlines(session: Session, item_ids=None, as_of: date | None = None) -> dict[int, date]:
+    stmt = open_deadline_query(as_of)
+    if item_ids is not None:
+        stmt = stmt.where(Measure.item_id.in_(list(item_ids)))
+    return dict(session.execute(stmt).all())
+
+
+def measure_counts(session: Session, as_of: date) -> tuple[int, int]:
+    """提出整改措施N条、已完成M条 as of a day: measures of items imported by then, and those done
+    on or before it. (Measures are counted as the ledger holds them now.)"""
+    from models import AuditRecord
+
+    imported = select(AuditRecord.item_id).where(AuditRecord.action == "import",
+                                                AuditRecord.day <= as_of)
+    base = select(func.count()).select_from(Measure).where(Measure.item_id.in_(imported))
+    total = session.scalar(base) or 0
+    done = session.scalar(base.where(Measure.done_on <= as_of)) or 0
+    return total, done
+
+
+# --- marking a measure done --------------------------------------------------------------
+
+def get_measure(item: Item, number: int) -> Measure:
+    """措施 N as people count them (1-based)."""
+    if not 1 <= number <= len(item.measures):
+        raise InvalidInput(f"事项 {item.code} 共有{len(item.measures)}条整改措施，没有第{number}条")
+    return item.measures[number - 1]
+
+
+def complete(session: Session, item: Item, measure: Measure, actor: Person, day: date,
+             note: str) -> None:
+    """Mark one measure done with a guarded UPDATE (a second writer finds it done already).
+    The caller checked roles and state, and records the audit row."""
+    done = session.execute(
+        update(Measure).where(Measure.id == measure.id, Measure.done_on.is_(None))
+        .values(done_on=day, done_by_id=actor.id, done_note=note)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if done != 1:
+        raise InvalidTransition(f"事项 {item.code} 的第{measure.position + 1}条措施已完成")
+    session.refresh(measure)
+
+
+def mark_done(session: Session, code: str, number: int, actor: Person, day: date, *,
+              note: str) -> Measure:
+    """`rectify measure CODE N --done`: the owner or the leader says what was done."""
+    from rectify import workflow
+
+    item = workflow.get_item(session, code, lock=True)
+    workflow.require_item_person(actor, item, "完成整改措施")
+    note = workflow.require_text(note, "完成情况说明")
+    if item.status not in (Status.new, Status.in_progress, Status.ongoing):
+        raise InvalidTransition(f"事项当前状态为“{item.status.label}”，不能标记整改措施完成")
+    measure = get_measure(item, number)
+    if measure.done_on is not None:
+        raise InvalidTransition(f"事项 {item.code} 的第{number}条措施已于 {measure.done_on} 完成")
+    workflow.check_item_day(session, item, day)
+    workflow.touch(session, item)
+    complete(session, item, measure, actor, day, note)
+    workflow.record(session, item, actor.name, day, "measure_done", comment=note,
+                    details={"measure": number, "text": measure.text})
+    session.flush()
+    return measure
+
+
+def unfinished_dated(item: Item, completing: set[int] = frozenset()) -> list[tuple[int, Measure]]:
+    """(number, measure) of dated measures neither done nor being completed now."""
+    return [(n, m) for n, m in enumerate(item.measures, 1)
+            if m.deadline is not None and m.done_on is None and n not in completing]
