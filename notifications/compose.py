@@ -64,6 +64,12 @@ def _cn_date(value: dt.date | str | None) -> str:
 
 
 @lru_cache(maxsize=1)
+def _light_label(light: str | None) -> str:
+    from rectify.measures import LIGHT_LABELS
+
+    return LIGHT_LABELS.get(light, "")
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("notifications", "templates"),
@@ -75,6 +81,7 @@ def environment() -> Environment:
     )
     env.filters["cn_date"] = _cn_date
     env.filters["kind_label"] = lambda kind: KIND_LABELS.get(kind, kind)
+    env.filters["light_label"] = _light_label
     return env
 
 

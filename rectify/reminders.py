@@ -4,11 +4,10 @@ Who is reminded
     Measures with a deadline of items that are new (待交办) or in_progress (整改中) and have an
     owner. Not submitted (待审核): the owner has done their part and the secretary is reviewing.
     Never closed (已销号) or ongoing (长期坚持) items, never ongoing measures (no deadline).
-    Each measure has its own deadline, so the before-deadline rungs run per measure (a heads-up
-    for every step). Overdue is the item's, as everywhere else (DOMAIN.md: an open item whose
-    deadline, the latest of its measures, is before today): a measure has no done-state of its
-    own, so nagging daily about an early measure of an item that is still within its time would
-    contradict `rectify list` and the report. Once the item is overdue, every measure is listed.
+    Each measure has its own deadline and is done on its own (rectify/measures.py), so every
+    rung runs per unfinished measure: a done measure is never reminded, and an unfinished one
+    past its deadline makes the item overdue (the rule `rectify list` and the report use).
+    Each entry names the measures it is about (措施 N) and carries their lights (亮灯).
 
 The rungs, for a working day ``day`` and a measure deadline ``D`` (working days are counted
 with the statutory calendar, 调休 included):
@@ -48,6 +47,7 @@ from sqlalchemy.orm import Session
 
 from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
 from models.base import utcnow
+from rectify import measures as rules
 from rectify.errors import ConcurrentChange, RectifyError
 from rectify.workdays import WorkCalendar
 
@@ -154,7 +154,7 @@ class _Row:
     position: int
     text: str
     deadline: date
-    item_deadline: date
+    status: Status
 
 
 # --- planning --------------------------------------------------------------------------
@@ -175,9 +175,7 @@ def _rungs(row: _Row, day: date, calendar: WorkCalendar, settings, secretaries: 
         elif left in settings.remind_before_days:
             yield f"due_soon_{left}", row.owner_id, left
         return
-    if row.item_deadline >= day:
-        return  # an early measure's date has passed, but the item is still within its time
-    overdue = calendar.workdays_between(row.item_deadline, day)
+    overdue = calendar.workdays_between(row.deadline, day)
     yield "overdue_owner", row.owner_id, overdue
     if (overdue >= settings.escalate_leader_after_days and row.leader_id is not None
             and row.leader_id != row.owner_id):
@@ -199,10 +197,11 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
         _Row(*r) for r in session.execute(
             select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
                    Item.leader_id, Measure.position, Measure.text, Measure.deadline,
-                   Item.deadline)
+                   Item.status)
             .join(Measure, Measure.item_id == Item.id)
             .where(Item.status.in_(REMINDED_STATUSES), Item.owner_id.is_not(None),
-                   Measure.deadline.is_not(None), Measure.deadline <= horizon)
+                   Measure.deadline.is_not(None), Measure.done_on.is_(None),
+                   Measure.deadline <= horizon)
             .order_by(Measure.deadline, Item.code, Measure.position)
         )
     ]
@@ -223,6 +222,7 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
         select(OutboxMail.recipient_id).where(OutboxMail.source == "sweep", OutboxMail.day == day)
     ))
 
+    yellow = rules.yellow_horizon(day, calendar, rules.yellow_days(settings))
     plan = ReminderPlan(day, workday=True)
     digests: dict[int, PlannedDigest] = {}
     skipped: set[int] = set()
@@ -248,9 +248,10 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
                 planned.add(line.unique_key)
                 digest.lines.append(line)
             section = section_of(rung)
-            # Overdue is the item's: show (and order by) the item's deadline, the one the
-            # days overdue are counted from, not the earliest measure's.
-            shown = row.item_deadline if section.startswith("overdue") else row.deadline
+            # Rows come earliest deadline first: an entry shows (and is ordered by) the
+            # deadline of its earliest measure, the one the days overdue are counted from.
+            shown = row.deadline
+            light = rules.light(row.status, row.deadline, day, yellow)
             entry = entries.get((recipient_id, section, row.item_id))
             if entry is None:
                 entry = entries[(recipient_id, section, row.item_id)] = {
@@ -259,10 +260,12 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
                     "owner": people[row.owner_id][0],
                     "leader": people[row.leader_id][0] if row.leader_id else "—",
                     "deadline": shown, "days_left": days, "days_overdue": days,
-                    "measures": [],
+                    "measures": [], "light": light,
                 }
                 digest.sections.setdefault(section, []).append(entry)
-            entry["measures"].append({"text": row.text, "deadline": row.deadline})
+            entry["measures"].append({"number": row.position + 1, "text": row.text,
+                                      "deadline": row.deadline, "light": light})
+            entry["light"] = rules.worst(entry["light"], light)
             entry["days_overdue"] = max(entry["days_overdue"], days)
             entry["days_left"] = min(entry["days_left"], days)
             if rung.startswith(("due_soon", "due_today", "overdue_owner")):
@@ -405,16 +408,18 @@ def _item_entries(session: Session, items: list[Item]) -> list[dict]:
         return []
     names = dict(session.execute(select(Person.id, Person.name)).all())
     measures: dict[int, list[dict]] = defaultdict(list)
-    for item_id, text, deadline, deadline_text in session.execute(
-        select(Measure.item_id, Measure.text, Measure.deadline, Measure.deadline_text)
+    for item_id, position, text, deadline, deadline_text in session.execute(
+        select(Measure.item_id, Measure.position, Measure.text, Measure.deadline,
+               Measure.deadline_text)
         .where(Measure.item_id.in_(ids)).order_by(Measure.item_id, Measure.position)
     ):
-        measures[item_id].append({"text": text, "deadline": deadline or deadline_text})
+        measures[item_id].append({"number": position + 1, "text": text,
+                                  "deadline": deadline or deadline_text, "light": None})
     return [
         {"code": item.code, "description": item.description, "department": item.department,
          "owner": names.get(item.owner_id, "—"), "leader": names.get(item.leader_id, "—"),
          "deadline": item.deadline or "长期坚持", "days_left": None, "days_overdue": None,
-         "measures": measures[item.id]}
+         "measures": measures[item.id], "light": None}
         for item in items
     ]
 

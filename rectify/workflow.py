@@ -229,16 +229,14 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
         raise InvalidTransition("尚有整改措施未完成，不能申请销号：" + "；".join(
             f"第{n}条“{m.text}”（时限 {m.deadline}）" for n, m in missing)
             + "。请先完成，或在本次申请中勾选本次完成的措施")
-    _check_item_day(session, item, day)
-    for n in sorted(completing):
-        measure = item.measures[n - 1]
-        if measure.done_on is None:
-            measures.complete(session, item, measure, actor, day, summary)
-            record(session, item, actor.name, day, "measure_done", comment=summary,
-                   details={"measure": n, "text": measure.text, "by_submission": True})
+    # The measures this submission completes are recorded by its own audit row ("completes"),
+    # after the guarded UPDATE of the item that proves the status still holds.
+    completing = {n for n in completing if item.measures[n - 1].done_on is None}
     _move(session, item, "submit", actor.name, day, summary,
           {"evidence": refs, **({"completes": sorted(completing)} if completing else {})},
           submitted_by_id=actor.id, last_progress_on=day)
+    for n in sorted(completing):
+        measures.complete(session, item, item.measures[n - 1], actor, day, summary)
     for ref in refs:
         session.add(Evidence(item_id=item.id, ref=ref, submitted_by_id=actor.id, day=day))
     session.flush()

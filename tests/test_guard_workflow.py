@@ -55,8 +55,8 @@ def refused(db_url, session_maker, call, exc_type, match: str) -> str:
 ESC = "\x1b[2J\x1b[31m"
 HOSTILE = [  # (start state, call with the hostile text, the field's name in the message)
     (Status.in_progress, lambda s, p, t: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="进展" + t), "进展说明"),
-    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="完成" + t), "整改情况说明"),
-    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="完成",
+    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成" + t), "整改情况说明"),
+    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成",
                                                          evidence=["a.pdf" + t]), "佐证材料"),
     (Status.submitted, lambda s, p, t: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意" + t), "审核意见"),
     (Status.submitted, lambda s, p, t: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="退回" + t), "退回意见"),
@@ -91,7 +91,7 @@ def test_multi_line_text_keeps_line_breaks_and_tabs(session_maker, make):
     with session_maker.begin() as s:
         p = people(s)
         workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="一、方案起草\r\n\t二、征求意见")
-        workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="已完成：\n1. 印发\n2. 落实",
+        workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="已完成：\n1. 印发\n2. 落实",
                         evidence=["docs/方案.pdf"])
     with session_maker() as s:
         assert s.scalars(select(ProgressNote.note)).one() == "一、方案起草\n\t二、征求意见"
@@ -116,7 +116,7 @@ def test_the_trail_never_runs_backwards(db_url, session_maker, make):
     submitted and make the as-of report say 100% before the register existed."""
     make(Status.in_progress)
     with session_maker.begin() as s:
-        workflow.submit(s, "ZG-1", people(s)["刘洋"], date(2026, 11, 5), summary="完成")
+        workflow.submit(s, "ZG-1", people(s)["刘洋"], date(2026, 11, 5), completes=[1], summary="完成")
     line = refused(db_url, session_maker,
                    lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], date(2026, 10, 1), comment="同意"),
                    InvalidTransition, "不能倒填")
@@ -148,7 +148,7 @@ def test_progress_is_dated_after_the_last_record_too(db_url, session_maker, make
 def test_an_ongoing_item_cannot_be_submitted_nor_reach_in_progress_by_rejection(db_url, session_maker, make):
     make(Status.ongoing)
     line = refused(db_url, session_maker,
-                   lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="完成"),
+                   lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成"),
                    InvalidTransition, "长期坚持")
     assert "仅限：整改中" in line
     assert set(workflow.TRANSITIONS["submit"]) == {Status.in_progress}

@@ -246,20 +246,24 @@ def test_queue_notice_is_idempotent_on_its_key(session, ppl):
     assert "N-1" in mail.body_text and len(mail.lines) == 1
 
 
-def test_early_measure_past_but_item_within_time_is_not_overdue(session, ppl):
-    """Overdue is the item's (latest measure's) deadline, as in `rectify list` and the report;
-    an earlier measure still gets its before-deadline heads-up."""
-    item(session, "E-1", ppl["刘洋"], ppl["周建国"], date(2026, 11, 2), date(2026, 12, 1))
+def test_an_unfinished_early_measure_past_its_deadline_makes_the_item_overdue(session, ppl):
+    """Overdue is per measure (DOMAIN.md "Measures"): an unfinished measure past its date makes
+    the item overdue although its latest measure is still within time; once that measure is
+    done, only the later measure's heads-up is left."""
+    it = item(session, "E-1", ppl["刘洋"], ppl["周建国"], date(2026, 11, 2), date(2026, 12, 1))
+    found = rungs(plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS))
+    assert ("刘洋", "E-1", "due_soon_1", 1) in found
+    assert ("刘洋", "E-1", "overdue_owner", 20) in found  # 3 Nov … 30 Nov: 20 working days
+    assert ("周建国", "E-1", "overdue_leader", 20) in found
+    session.execute(update(Measure).where(Measure.item_id == it.id, Measure.position == 0)
+                    .values(done_on=date(2026, 11, 27), done_note="已完成"))
     found = rungs(plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS))
     assert found == {("刘洋", "E-1", "due_soon_1", 1)}
-    found = rungs(plan_reminders(session, date(2026, 12, 4), CAL, SETTINGS))
-    assert ("刘洋", "E-1", "overdue_owner", 3) in found  # 2, 3, 4 Dec after the item's 1 Dec
-    assert ("周建国", "E-1", "overdue_leader", 3) in found
 
 
-def test_overdue_sections_show_and_order_by_the_items_deadline(session, ppl):
-    """Days overdue count from the item's deadline (the latest measure's), so the date shown
-    and the order are the item's too, not those of its earliest measure."""
+def test_overdue_sections_show_and_order_by_the_earliest_unfinished_measure(session, ppl):
+    """Days overdue count from the earliest unfinished measure past its deadline, so the date
+    shown and the order are that measure's; each entry names its measures and their lights."""
     owner = ppl["刘洋"]
     item(session, "O-1", owner, ppl["周建国"], date(2026, 11, 2), date(2026, 11, 20))
     item(session, "O-2", owner, ppl["周建国"], date(2026, 11, 10))
@@ -268,18 +272,18 @@ def test_overdue_sections_show_and_order_by_the_items_deadline(session, ppl):
     by_name = {d.name: d for d in plan.digests}
     for name, section in (("刘洋", "overdue_owner"), ("周建国", "overdue_leader")):
         entries = by_name[name].sections[section]
-        assert [(e["code"], e["deadline"], e["days_overdue"]) for e in entries] == [
-            ("O-2", date(2026, 11, 10), 14), ("O-1", date(2026, 11, 20), 6)]
-    assert {(e["code"], e["deadline"]) for e in plan.items} == {
-        ("O-1", date(2026, 11, 20)), ("O-2", date(2026, 11, 10))}
+        assert [(e["code"], e["deadline"], e["days_overdue"], e["light"]) for e in entries] == [
+            ("O-1", date(2026, 11, 2), 20, "red"), ("O-2", date(2026, 11, 10), 14, "red")]
+        assert [(m["number"], m["light"]) for m in entries[0]["measures"]] == [(1, "red"), (2, "red")]
     record_reminders(session, day, plan, SETTINGS)
     session.commit()
     text = session.scalars(select(OutboxMail.body_text)
                            .where(OutboxMail.recipient_name == "刘洋")).one()
-    assert text.index("O-2") < text.index("O-1")
+    assert text.index("O-1") < text.index("O-2")
     o1 = text[text.index("【O-1】"):]
-    assert "整改时限：2026年11月20日（已逾期6个工作日）" in o1
-    assert "（时限：2026年11月2日）" in o1  # the early measure keeps its own date
+    assert o1.startswith("【O-1】【红灯】")
+    assert "整改时限：2026年11月2日（已逾期20个工作日）" in o1
+    assert "（2）措施2（时限：2026年11月20日，红灯）" in o1  # each measure named, with its light
 
 
 def test_measures_sharing_a_deadline_are_one_reminder_and_reordering_changes_nothing(session, ppl):

@@ -35,7 +35,7 @@ MOVES = ["assign", "submit", "approve", "reject", "reopen", "mark_ongoing"]
 # What each action is called with by the person entitled to it, and the comment it audits.
 CALLS = {
     "assign": (lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"]), "陈静", ""),
-    "submit": (lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="已完成整改",
+    "submit": (lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="已完成整改",
                                             evidence=["docs/方案.pdf", "https://oa.example/1"]),
                "刘洋", "已完成整改"),
     "approve": (lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意销号"), "陈静", "同意销号"),
@@ -116,7 +116,12 @@ def test_every_move(db_url, session_maker, ledger, action, start):
     changed = dump(db_url)
     # Nothing else moved: the other tables hold what they held, plus the audit row (and evidence).
     assert changed["people"] == before["people"]
-    assert changed["measures"] == before["measures"]
+    if action == "submit":  # the submission completes measure 1 (completes=[1]), nothing else
+        (measure,) = changed["measures"]
+        assert measure[:6] + measure[9:] == before["measures"][0][:6] + before["measures"][0][9:]
+        assert measure[6:9] == (DAY, p["刘洋"].id, "已完成整改")  # day, by whom, what was done
+    else:
+        assert changed["measures"] == before["measures"]
 
 
 @pytest.mark.parametrize("start", [Status.in_progress, Status.submitted, Status.ongoing])
@@ -210,7 +215,7 @@ def test_progress_and_submit_only_by_the_items_people(db_url, session_maker, led
             if action == "progress":
                 workflow.add_progress(s, "ZG-1", actor, DAY, note="进展")
             else:
-                workflow.submit(s, "ZG-1", actor, DAY, summary="完成")
+                workflow.submit(s, "ZG-1", actor, DAY, completes=[1], summary="完成")
         s.commit()
     assert dump(db_url) == before
 
@@ -220,7 +225,7 @@ def test_the_leader_may_record_progress_and_submit(session_maker, ledger):
     with session_maker.begin() as s:
         leader = people(s)["周建国"]
         workflow.add_progress(s, "ZG-1", leader, DAY, note="督促推进")
-        workflow.submit(s, "ZG-1", leader, DAY, summary="已完成")
+        workflow.submit(s, "ZG-1", leader, DAY, completes=[1], summary="已完成")
     with session_maker() as s:
         item = s.scalars(select(Item)).one()
         assert item.status is Status.submitted and item.submitted_by.name == "周建国"
@@ -231,7 +236,7 @@ def test_a_submitter_never_reviews_their_own_submission(db_url, session_maker, l
     # 王芳 is a secretary and also this item's leader: she may submit, but not sign it off.
     ledger(Status.in_progress, leader="王芳")
     with session_maker.begin() as s:
-        workflow.submit(s, "ZG-1", people(s)["王芳"], DAY, summary="已完成")
+        workflow.submit(s, "ZG-1", people(s)["王芳"], DAY, completes=[1], summary="已完成")
     before = dump(db_url)
     with session_maker() as s:
         p = people(s)
@@ -281,7 +286,7 @@ def test_blank_summary_and_note_are_refused(db_url, session_maker, ledger):
     with session_maker() as s:
         owner = people(s)["刘洋"]
         with pytest.raises(InvalidTransition):
-            workflow.submit(s, "ZG-1", owner, DAY, summary="  ")
+            workflow.submit(s, "ZG-1", owner, DAY, completes=[1], summary="  ")
         with pytest.raises(InvalidTransition):
             workflow.add_progress(s, "ZG-1", owner, DAY, note="")
         s.commit()
@@ -358,7 +363,7 @@ def test_race_between_read_and_write_sqlite(sqlite_url):
     try:
         with maker() as s:
             with pytest.raises(ConcurrentChange):
-                workflow.submit(s, "ZG-1", people(s)["刘洋"], DAY, summary="完成")
+                workflow.submit(s, "ZG-1", people(s)["刘洋"], DAY, completes=[1], summary="完成")
             s.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", meddle)
@@ -376,9 +381,9 @@ def test_audit_trail_is_append_only_through_a_whole_life(db_url, session_maker, 
     steps = [
         lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"]),
         lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="方案起草"),
-        lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="完成", evidence=["a.pdf"]),
+        lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成", evidence=["a.pdf"]),
         lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="佐证不足"),
-        lambda s, p: workflow.submit(s, "ZG-1", p["周建国"], DAY, summary="补充材料", evidence=["b.pdf"]),
+        lambda s, p: workflow.submit(s, "ZG-1", p["周建国"], DAY, completes=[1], summary="补充材料", evidence=["b.pdf"]),
         lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意"),
         lambda s, p: workflow.reopen(s, "ZG-1", p["王芳"], DAY, reason="回头看反弹"),
         lambda s, p: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY),
@@ -420,7 +425,7 @@ def test_workflow_never_updates_or_deletes_audit_rows(session_maker, ledger):
         with session_maker.begin() as s:
             p = people(s)
             workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"])
-            workflow.submit(s, "ZG-1", p["刘洋"], DAY, summary="完成")
+            workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成")
             workflow.approve(s, "ZG-1", p["陈静"], DAY)
             workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="反弹")
     finally:
