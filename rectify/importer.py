@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import AuditRecord, Item, Measure, Person, ProgressNote, Role, Status
 from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
+from rectify.measures import says_done
 from rectify.errors import ConcurrentChange, Forbidden, ImportRejected
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
@@ -42,6 +43,8 @@ REGISTER_HEADERS = {
     "owner": ["责任人", "具体责任人", "经办人", "owner"],
     "deadline": ["整改时限", "完成时限", "时限", "整改期限", "deadline"],
     "progress": ["整改进展", "进展情况", "进展", "progress"],
+    # per measure (row): 已完成 / 已整改 / 完成 imports the measure as done (rectify.measures.says_done)
+    "completion": ["完成情况", "完成状态", "是否完成", "completion"],
     "remark": ["备注", "remark", "remarks", "note", "notes"],
 }
 PEOPLE_HEADERS = {
@@ -100,6 +103,7 @@ class PersonRow:
 class MeasureRow:
     text: str
     deadline: Deadline
+    done: str | None = None  # the cell that says it is finished (完成情况, or the row's 整改进展)
 
 
 @dataclass
@@ -326,7 +330,9 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
             problems.append(Problem(source, rownum, "整改时限", text.get("deadline", ""), str(exc)))
             continue
         if not any(m.text == measure for m in current.measures):  # merged measure cells repeat
-            current.measures.append(MeasureRow(measure, dl))
+            done = next((t for t in (text.get("completion", ""), text.get("progress", ""))
+                         if says_done(t)), None)
+            current.measures.append(MeasureRow(measure, dl, done))
 
 
 def _check_duplicates(parsed: ParsedRegister, problems: list[Problem]) -> None:
@@ -442,6 +448,23 @@ def _measure_values(row: ItemRow) -> list[tuple[str, date | None, str]]:
     return [(m.text, m.deadline.due, m.deadline.text) for m in row.measures]
 
 
+def _kept_state(m: Measure) -> dict:
+    return {"done_on": m.done_on, "done_by_id": m.done_by_id, "done_note": m.done_note,
+            "original_deadline": m.original_deadline, "deadline": m.deadline,
+            "deadline_text": m.deadline_text}
+
+
+def _carry(kept: dict | None, due: date | None) -> dict:
+    """What a measure keeps when a re-import replaces the rows: its done state, and an approved
+    extension while the register still says the original date."""
+    if kept is None:
+        return {}
+    state = {k: kept[k] for k in ("done_on", "done_by_id", "done_note")}
+    if kept["original_deadline"] is not None and kept["original_deadline"] == due:
+        state.update({k: kept[k] for k in ("original_deadline", "deadline", "deadline_text")})
+    return state
+
+
 def _rebase(row: ItemRow, register_date: date, calendar: WorkCalendar, immediate_days: int) -> None:
     """Relative phrases (N个工作日内, 立行立改, 12月底前) count from the item's own register date.
 
@@ -454,7 +477,7 @@ def _rebase(row: ItemRow, register_date: date, calendar: WorkCalendar, immediate
         except DeadlineError:  # a date that was valid for today but is far from an old register
             return m.deadline
 
-    row.measures = [MeasureRow(m.text, m.deadline if m.deadline.ongoing else again(m))
+    row.measures = [MeasureRow(m.text, m.deadline if m.deadline.ongoing else again(m), m.done)
                     for m in row.measures]
 
 
@@ -479,8 +502,9 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
             item = Item(code=row.code, status=Status.ongoing if ongoing else Status.new,
                         register_date=day, deadline_changed_on=day,
                         last_progress_on=day if row.progress else None, **values)
-            item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
-                             for i, (t, d, dt) in enumerate(_measure_values(row))]
+            item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
+                                     done_on=day if m.done else None, done_note=m.done or "")
+                             for i, ((t, d, dt), m) in enumerate(zip(_measure_values(row), row.measures))]
             session.add(item)
             fresh.append((item, row))
         else:
@@ -498,6 +522,11 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
 
 def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names: dict[int, str],
                  day: date, actor: str, result: ImportResult) -> None:
+    extended = {m.text: m.deadline for m in item.measures if m.original_deadline is not None}
+    dues = [extended.get(m.text, m.deadline.due) if m.deadline.due in
+            {o.original_deadline for o in item.measures if o.text == m.text} else m.deadline.due
+            for m in row.measures]
+    values["deadline"] = max((d for d in dues if d), default=None)  # an extension stands
     changes = {}
     for key, new in values.items():
         old = getattr(item, key)
@@ -505,18 +534,26 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
             show = (lambda v: names.get(v, v)) if key.endswith("_id") else (lambda v: v)
             changes[key.removesuffix("_id")] = [_json(show(old)), _json(show(new))]
     new_measures = _measure_values(row)
-    old_measures = [(m.text, m.deadline, m.deadline_text) for m in item.measures]
+    # An extended measure compares by its 原定时限: the register still says the original date.
+    old_measures = [(m.text, m.original_deadline or m.deadline, m.deadline_text) for m in item.measures]
     # Changed means another text or another due date: "10个工作日内" exported back as the date it
     # meant is the same deadline, and must not restart the reminder ladder.
     if [(t, d) for t, d, _ in new_measures] != [(t, d) for t, d, _ in old_measures]:
         changes["measures"] = [[f"{t}（{dt}）" for t, _, dt in old_measures],
                                [f"{t}（{dt}）" for t, _, dt in new_measures]]
+        kept = {m.text: _kept_state(m) for m in item.measures}
         # Delete the old rows first: the unit of work would insert before deleting and trip
         # the (item, position) unique constraint.
         item.measures.clear()
         session.flush()
-        item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
+        item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
+                                 **_carry(kept.get(t), d))
                          for i, (t, d, dt) in enumerate(new_measures)]
+    if done := [(n, m, r.done) for n, (m, r) in enumerate(zip(item.measures, row.measures), 1)
+                if r.done and m.done_on is None]:
+        for _, m, note in done:
+            m.done_on, m.done_note = day, note
+        changes["done"] = [n for n, _, _ in done]
     # Compare with the register's own last note: a note someone recorded since (author set) is
     # not what the sheet says, and must not make an unchanged sheet look new.
     register_notes = [n.note for n in item.progress_notes if n.author_id is None]

@@ -87,22 +87,38 @@ def ongoing_lights(session: Session, item_ids, today: date) -> dict[int, str]:
     return {}
 
 
-def open_deadline_query(as_of: date | None = None):
-    """(item_id, open_deadline) of items with an unfinished dated measure. With `as_of`, a
-    measure done after that day counts as unfinished then (the report's replay)."""
-    unfinished = Measure.done_on.is_(None)
-    if as_of is not None:
-        unfinished = unfinished | (Measure.done_on > as_of)
-    return (select(Measure.item_id, func.min(Measure.deadline).label("open_deadline"))
-            .where(Measure.deadline.is_not(None), unfinished)
+def open_deadlines(session: Session, item_ids=None) -> dict[int, date]:
+    """{item id: open deadline} now: the earliest deadline of its unfinished dated measures."""
+    stmt = (select(Measure.item_id, func.min(Measure.deadline))
+            .where(Measure.deadline.is_not(None), Measure.done_on.is_(None))
             .group_by(Measure.item_id))
-
-
-def open_deadlines(session: Session, item_ids=None, as_of: date | None = None) -> dict[int, date]:
-    stmt = open_deadline_query(as_of)
     if item_ids is not None:
         stmt = stmt.where(Measure.item_id.in_(list(item_ids)))
     return dict(session.execute(stmt).all())
+
+
+def open_deadlines_as_of(session: Session, as_of: date) -> dict[int, date]:
+    """The open deadline each item had on `as_of`, for the report's replay: measures done after
+    that day were still unfinished, and an extension approved after it had not moved the
+    deadline yet (its old_deadline stands). Two queries, combined here."""
+    from models import Extension
+
+    before: dict[tuple[int, int], date] = {}
+    for item_id, position, old in session.execute(
+        select(Extension.item_id, Extension.position, Extension.old_deadline)
+        .where(Extension.status == "approved", Extension.decided_on > as_of)
+        .order_by(Extension.decided_on.desc(), Extension.id.desc())
+    ):
+        before[(item_id, position)] = old  # the earliest one after as_of wins (written last)
+    found: dict[int, date] = {}
+    for item_id, position, deadline in session.execute(
+        select(Measure.item_id, Measure.position, Measure.deadline)
+        .where(Measure.deadline.is_not(None), Measure.done_on.is_(None) | (Measure.done_on > as_of))
+    ):
+        deadline = before.get((item_id, position), deadline)
+        if item_id not in found or deadline < found[item_id]:
+            found[item_id] = deadline
+    return found
 
 
 def measure_counts(session: Session, as_of: date) -> tuple[int, int]:

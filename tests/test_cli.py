@@ -29,10 +29,11 @@ RECTIFY = Path(sys.executable).parent / "rectify"
 REG_DAY = "2026-11-02"
 TODAY = "2026-11-30"
 LIST_KEYS = {"code", "status", "status_label", "category", "source", "department", "description",
-             "owner", "leader", "deadline", "deadline_label", "overdue"}
+             "owner", "leader", "deadline", "deadline_label", "overdue", "open_deadline", "light",
+             "light_label"}
 SHOW_KEYS = LIST_KEYS - {"owner", "leader"} | {
     "owner", "leader", "remark", "register_date", "closed_on", "flow_run_id", "measures", "progress",
-    "evidence", "audit"}
+    "evidence", "audit", "extensions"}
 AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details"}
 
 
@@ -159,7 +160,16 @@ def test_list_filters_and_json(cli, demo_xlsx):
     assert by_code["ZG-2026-009"]["deadline"] is None and by_code["ZG-2026-009"]["deadline_label"] == "长期坚持"
     assert by_code["ZG-2026-009"]["status"] == "ongoing" and not by_code["ZG-2026-009"]["overdue"]
     overdue = {r["code"] for r in rows if r["overdue"]}
-    assert overdue == {"ZG-2026-005", "ZG-2026-007", "ZG-2026-011"}  # deadlines 11-20, 11-13, 11-25
+    # Per measure: 005, 007, 011 (item deadlines 11-20, 11-13, 11-25) and the items whose early
+    # measure is past its date although the item's latest is not (001 and 012: 立行立改/5个工作日内
+    # from 11-02, i.e. 11-09; 004: 15个工作日内, i.e. 11-23).
+    assert overdue == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005", "ZG-2026-007", "ZG-2026-011",
+                       "ZG-2026-012"}
+    lights = {r["code"]: r["light"] for r in rows}
+    assert {c for c, v in lights.items() if v == "red"} == overdue
+    # due in 1 and 5 working days, and due today; the rest green (009 is 长期坚持)
+    assert {c for c, v in lights.items() if v == "yellow"} == {"ZG-2026-002", "ZG-2026-003", "ZG-2026-010"}
+    assert lights["ZG-2026-009"] == "green" and lights["ZG-2026-006"] == "green"
 
     assert {r["code"] for r in as_json(cli("list", "--overdue", "--json", "--today", TODAY))} == overdue
     assert as_json(cli("list", "--overdue", "--json", "--today", "2026-11-01")) == []
@@ -172,8 +182,8 @@ def test_list_filters_and_json(cli, demo_xlsx):
     assert len(as_json(cli("list", "--leader", "郑永强", "--owner", "刘洋", "--json"))) == 0
 
     table = cli("list", "--today", TODAY).stdout
-    assert table.splitlines()[0].split() == ["编号", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"]
-    assert "待交办·逾期" in table and table.rstrip().endswith("共12项，其中逾期3项")
+    assert table.splitlines()[0].split() == ["编号", "亮灯", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"]
+    assert "待交办·逾期" in table and table.rstrip().endswith("共12项，其中逾期6项")
     assert "没有符合条件" in cli("list", "--owner", "无名氏").stdout
 
 
@@ -186,7 +196,8 @@ def test_the_whole_life_of_an_item(cli, demo_xlsx, workdir):
     evidence = workdir / "制度.pdf"
     evidence.write_bytes(b"%PDF-1.4")
     out = cli("submit", code, "--summary", "已修订并印发", "--evidence", str(evidence),
-              "--evidence", "https://oa.example.gov.cn/doc/1", "--as", "钱敏", "--today", "2026-11-25").stdout
+              "--evidence", "https://oa.example.gov.cn/doc/1", "--complete", "1", "--complete", "2",
+              "--as", "钱敏", "--today", "2026-11-25").stdout
     assert "待审核" in out
     cli("review", code, "--reject", "--comment", "缺少印发文件", "--today", "2026-11-26")
     cli("submit", code, "--summary", "补充印发文件", "--as", "吴海燕", "--today", "2026-11-27")  # the leader

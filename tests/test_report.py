@@ -42,7 +42,8 @@ def demo_ledger(url: str, tmp_path: Path) -> None:
                 workflow.assign(s, code, sec, REGISTER_DAY, owner=workflow.get_person(s, owner))
         workflow.add_progress(s, "ZG-2026-001", workflow.get_person(s, "赵磊"), date(2026, 11, 20),
                               note="学习方案已审议")
-        workflow.submit(s, "ZG-2026-012", workflow.get_person(s, "钱敏"), date(2026, 11, 24), summary="已修订")
+        workflow.submit(s, "ZG-2026-012", workflow.get_person(s, "钱敏"), date(2026, 11, 24),
+                        summary="已修订", completes=[1, 2])
         workflow.approve(s, "ZG-2026-012", sec, date(2026, 11, 25))
 
 
@@ -59,14 +60,18 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
         rows = s.execute(select(Item.code, Item.status, Item.category, Item.deadline, Item.leader_id)).all()
         leader_names = dict(s.execute(select(Person.id, Person.name)).all())
         measures = s.execute(select(func.count(Measure.id))).scalar_one()
+        late = {code for code, in s.execute(
+            select(Item.code).join(Measure).where(Measure.done_on.is_(None), Measure.deadline < AS_OF))}
     open_active = [x for x in rows if x.status in (Status.new, Status.in_progress, Status.submitted)]
-    overdue = {x.code for x in open_active if x.deadline and x.deadline < AS_OF}
+    # per measure: an unfinished measure past its deadline (001's and 004's early measures too)
+    overdue = {x.code for x in open_active if x.code in late}
     assert r.summary.total == len(rows) == len(ITEMS)
     assert r.summary.closed == sum(x.status is Status.closed for x in rows) == 1
     assert r.summary.in_progress == len(open_active)
     assert r.summary.ongoing == sum(x.status is Status.ongoing for x in rows)
-    assert r.summary.overdue == len(overdue) == 3
-    assert {i.code for i in r.overdue} == overdue == {"ZG-2026-005", "ZG-2026-007", "ZG-2026-011"}
+    assert r.summary.overdue == len(overdue) == 5
+    assert {i.code for i in r.overdue} == overdue == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005",
+                                                       "ZG-2026-007", "ZG-2026-011"}
     assert {t.name: t.total for t in r.categories} == Counter(x.category for x in rows)
     assert r.measure_count == measures
     by_leader = Counter(leader_names[x.leader_id] for x in rows if x.status is not Status.closed)
@@ -74,7 +79,7 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
     assert r.summary.rate == pytest.approx(1 / len(ITEMS))
     assert r.summary_sentence == (
         "截至2026年11月30日，共查摆问题12个（班子问题4个、个人问题4个、服务对象反映问题4个），"
-        "已完成整改1个，整改率8.3%；正在推进10个，其中逾期3个；长期坚持1个。"
+        "已完成整改1个，整改率8.3%；正在推进10个，其中逾期5个；长期坚持1个。"
     )
     # overdue working days: 11-13 (Fri) to 11-30 (Mon) is 11 working days
     assert r.overdue[0].code == "ZG-2026-007" and r.overdue[0].overdue_workdays == 11
@@ -92,8 +97,12 @@ def test_as_of_replays_the_audit_trail(db_url, tmp_path):
     status = {i.code: i.status for g in before.next_steps for i in g.items}
     assert status["ZG-2026-012"] is Status.submitted
     assert "ZG-2026-012" not in {i.code for g in after.next_steps for i in g.items}
-    # 11-24: 005 (11-20) is overdue, 011 (11-25) not yet; 007 (11-13) too
-    assert {i.code for i in before.overdue} == {"ZG-2026-005", "ZG-2026-007"}
+    # 11-24: 005 (11-20) is overdue, 011 (11-25) not yet; 007 (11-13) too; 001's 立行立改
+    # measure (11-09) and 004's 15个工作日内 (11-23) are unfinished past their dates
+    assert {i.code for i in before.overdue} == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005",
+                                                "ZG-2026-007"}
+    # 012's measures were completed by its submission on 11-24: overdue the day before
+    assert "ZG-2026-012" in {i.code for i in report_as_of(db_url, date(2026, 11, 23)).overdue}
     # Before the import nothing exists yet.
     empty = report_as_of(db_url, date(2026, 11, 1))
     assert empty.summary.total == 0 and not empty.next_steps

@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from models import AuditRecord, Item, Measure, Person, ProgressNote, Status
+from rectify.measures import is_overdue, open_deadlines_as_of
 from rectify.workdays import WorkCalendar
 
 NO_LEADER = "未明确责任领导"
@@ -41,7 +42,6 @@ NO_OWNER = "未明确责任人"
 UNSET = "未填写"
 # Customary order of the categories in the summary sentence; others follow by count.
 CATEGORY_ORDER = ["班子问题", "个人问题", "服务对象反映问题"]
-_IN_PROGRESS = (Status.new, Status.in_progress, Status.submitted)
 
 
 @dataclass
@@ -277,6 +277,7 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
     statuses = _status_as_of(session, as_of)
     activity = _last_activity(session, as_of)
     old_deadlines = _deadlines_before_changes(session, as_of)
+    open_due = open_deadlines_as_of(session, as_of)  # overdue is per unfinished measure
     owner, leader = aliased(Person), aliased(Person)
     stmt = (
         select(Item.id, Item.code, Item.source, Item.category, Item.description, Item.department,
@@ -296,10 +297,11 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
         line = ItemLine(id_, code, source or UNSET, category or UNSET, desc, dept or UNSET,
                         leader_name or NO_LEADER, owner_name or NO_OWNER, st, deadline, last,
                         idle_days=(as_of - last).days)
-        if st in _IN_PROGRESS and deadline is not None and deadline < as_of:
+        due = open_due.get(id_)
+        if is_overdue(st, due, as_of):
             # Derived, never stored; counted in working days like the reminder ladder.
             line.overdue = True
-            line.overdue_workdays = calendar.workdays_between(deadline, as_of)
+            line.overdue_workdays = calendar.workdays_between(due, as_of)
         items.append(line)
     return items
 
