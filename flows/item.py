@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import Enum
+from typing import Optional
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -43,13 +44,38 @@ class AssignForm(RunInput):
     secretary: str = Field(title="交办人（秘书）", description="进行交办的秘书姓名")
 
 
-class ClosureSubmission(RunInput):
-    """销号申请：由责任人或责任领导填写。"""
+class Request(str, Enum):
+    closure = "申请销号"
+    extension = "申请延期"
 
-    summary: str = Field(title="整改情况说明", description="整改措施落实情况和取得的成效")
+
+class ClosureSubmission(RunInput):
+    """销号申请（或某条措施的延期申请）：由责任人或责任领导填写。"""
+
+    request: Request = Field(Request.closure, title="申请事项",
+                             description="申请销号；或为一条措施申请延期（填写下方延期三项）")
+    summary: str = Field("", title="整改情况说明", description="整改措施落实情况和取得的成效（申请销号时必填）")
     evidence: list[str] = Field(default_factory=list, title="佐证材料",
                                 description="文件路径或链接，每项一条")
+    completes: list[int] = Field(default_factory=list, title="本次完成的措施",
+                                 description="本次申请同时完成的措施序号（第几条），每项一条")
+    measure: Optional[int] = Field(None, title="延期措施序号", description="申请延期的措施是第几条")
+    extend_to: Optional[date] = Field(None, title="申请延期至", description="新的完成时限（须为工作日）")
+    reason: str = Field("", title="延期理由", description="申请延期时必填")
     submitter: str = Field(title="提交人", description="责任人或责任领导的姓名")
+
+
+class ExtensionDecision(str, Enum):
+    approve = steps.extensions.APPROVE
+    reject = steps.extensions.REJECT
+
+
+class ExtensionReview(RunInput):
+    """延期审批：由秘书填写，申请人不能审批自己的申请。"""
+
+    decision: ExtensionDecision = Field(title="审批结论", description="批准延期，或不予延期")
+    comment: str = Field("", title="审批意见", description="不予延期时必须填写")
+    reviewer: str = Field(title="审批人", description="秘书姓名")
 
 
 class ClosureReview(RunInput):
@@ -84,8 +110,21 @@ def assign_item(code: str, day: date, secretary: str | None, owner: str | None =
 
 @task(name="申请销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def submit_closure(code: str, day: date, form: dict) -> str | None:
+    if form.get("request") == Request.extension.value:
+        return steps.apply_extension_request(
+            _db_url(), code, day, submitter=form["submitter"], measure=form.get("measure"),
+            to=date.fromisoformat(form["extend_to"]) if form.get("extend_to") else None,
+            reason=form.get("reason", ""))
     return steps.apply_submission(_db_url(), code, day, submitter=form["submitter"],
-                                  summary=form["summary"], evidence=form["evidence"])
+                                  summary=form["summary"], evidence=form["evidence"],
+                                  completes=form.get("completes", []))
+
+
+@task(name="审批延期", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def review_extension(code: str, day: date, measure: int, form: dict) -> str | None:
+    return steps.apply_extension_review(_db_url(), code, day, measure=measure,
+                                        reviewer=form["reviewer"], decision=form["decision"],
+                                        comment=form["comment"])
 
 
 @task(name="审核销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -151,8 +190,16 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
                              steps.describe_assign(view, refusals.get(base, "")), attempts)
                 reason = assign_item(code, _business_day(day), form.secretary, form.owner,
                                      form.leader or None)
+        elif view.pending_extension:  # asked for (here or on the command line): the secretary
+            base = f"extend-{view.pending_extension['id']}"
+            form = _wait(ExtensionReview, base,
+                         steps.describe_extension(view, refusals.get(base, "")), attempts)
+            reason = review_extension(code, _business_day(day), view.pending_extension["measure"],
+                                      form.model_dump(mode="json"))
         elif view.status in (Status.in_progress, Status.ongoing):
-            base = f"submit-{view.round + 1}"
+            # Each extension request moves the key on, so the form is asked again afresh.
+            base = f"submit-{view.round + 1}" + (f"e{view.extension_requests}"
+                                                 if view.extension_requests else "")
             form = _wait(ClosureSubmission, base,
                          steps.describe_submission(view, refusals.get(base, "")), attempts)
             reason = submit_closure(code, _business_day(day), form.model_dump(mode="json"))

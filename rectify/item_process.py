@@ -21,9 +21,9 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Item, Person, Status
+from models import AuditRecord, Extension, Item, Person, Status
 from models.db import session_factory
-from rectify import workflow
+from rectify import extensions, workflow
 from rectify.errors import RectifyError
 from rectify.reminders import queue_notice
 
@@ -51,6 +51,8 @@ class ItemView:
     evidence: list[str] = field(default_factory=list)
     last_reject_comment: str = ""
     measures: list[str] = field(default_factory=list)
+    extension_requests: int = 0  # 申请延期 so far: each one moves the submission form's key on
+    pending_extension: dict | None = None  # the one awaiting the secretary, if any
 
     @property
     def tags(self) -> list[str]:
@@ -121,8 +123,17 @@ def read_item(session: Session, code: str) -> ItemView:
         round=len(submits), owner=item.owner.name if item.owner else None,
         leader=item.leader.name if item.leader else None, department=item.department,
         category=item.category, deadline=item.deadline,
-        measures=[f"{m.text}（{m.deadline_text}）" for m in item.measures],
+        measures=[_measure_state(m) for m in item.measures],
     )
+    extensions = session.scalars(select(Extension).where(Extension.item_id == item.id)
+                                 .order_by(Extension.id)).all()
+    view.extension_requests = len(extensions)
+    if pending := next((e for e in extensions if e.status == "pending"), None):
+        asker = session.get(Person, pending.requested_by_id)
+        view.pending_extension = {
+            "id": pending.id, "measure": pending.position + 1, "text": pending.measure_text,
+            "from": pending.old_deadline, "to": pending.new_deadline, "reason": pending.reason,
+            "asker": asker.name if asker else "-"}
     if item.status is Status.submitted and submits:
         last = submits[-1]
         view.submitter, view.summary = last.actor, last.comment
@@ -130,6 +141,12 @@ def read_item(session: Session, code: str) -> ItemView:
     if rejects and (not submits or rejects[-1].id > submits[-1].id):
         view.last_reject_comment = rejects[-1].comment
     return view
+
+
+def _measure_state(m) -> str:
+    state = f"已完成（{m.done_on}）" if m.done_on else "未完成"
+    original = f"，原定时限 {m.original_deadline}" if m.original_deadline else ""
+    return f"{m.text}（{m.deadline_text}{original}）{state}"
 
 
 def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
@@ -205,12 +222,49 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
 
 
 def apply_submission(db_url: str, code: str, day: date, *, submitter: str, summary: str,
-                     evidence: list[str]) -> str | None:
+                     evidence: list[str], completes: list[int] = ()) -> str | None:
     """The owner's (or leader's) closure submission; None when applied, else why not."""
     try:
         with transaction(db_url) as session:
             actor = workflow.get_person(session, submitter.strip())
-            workflow.submit(session, code, actor, day, summary=summary, evidence=evidence)
+            workflow.submit(session, code, actor, day, summary=summary, evidence=evidence,
+                            completes=list(completes))
+    except RectifyError as exc:
+        return str(exc)
+    return None
+
+
+def _calendar():
+    from rectify.settings import get_settings
+    from rectify.workdays import get_calendar
+
+    return get_calendar(get_settings().calendar_override)
+
+
+def apply_extension_request(db_url: str, code: str, day: date, *, submitter: str,
+                            measure: int | None, to: date | None, reason: str) -> str | None:
+    """申请延期 from the submission form; None when recorded, else why not."""
+    if not measure or to is None:
+        return "申请延期须填写措施序号和申请延期至的日期"
+    try:
+        with transaction(db_url) as session:
+            actor = workflow.get_person(session, submitter.strip())
+            extensions.request(session, code, measure, actor, day, to=to, reason=reason,
+                               calendar=_calendar())
+    except RectifyError as exc:
+        return str(exc)
+    return None
+
+
+def apply_extension_review(db_url: str, code: str, day: date, *, measure: int, reviewer: str,
+                           decision: str, comment: str) -> str | None:
+    """The secretary's decision on the pending extension; None when applied, else why not."""
+    try:
+        with transaction(db_url) as session:
+            actor = workflow.get_person(session, reviewer.strip())
+            extensions.decide(session, code, measure, actor, day,
+                              approve=decision == extensions.APPROVE, comment=comment,
+                              calendar=_calendar())
     except RectifyError as exc:
         return str(exc)
     return None
@@ -292,9 +346,19 @@ def describe_assign(v: ItemView, refusal: str = "") -> str:
 
 
 def describe_submission(v: ItemView, refusal: str = "") -> str:
-    text = "请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料和提交人姓名。\n\n" + describe_item(v)
+    text = ("请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料、本次完成的措施序号和提交人姓名；"
+            "有时限的措施须全部完成（或在本次申请中完成）。如需延期，请在“申请事项”中选择“申请延期”，"
+            "并填写措施序号、申请延期至和延期理由，由秘书审批。\n\n" + describe_item(v))
     if v.last_reject_comment:
         text += f"\n\n> 上次销号申请已被退回，审核意见：{_md(v.last_reject_comment)}"
+    return _with_refusal(text, refusal)
+
+
+def describe_extension(v: ItemView, refusal: str = "") -> str:
+    e = v.pending_extension
+    text = (f"请秘书审批延期申请（批准延期或不予延期），申请人不能审批自己的申请。\n\n{describe_item(v)}\n\n"
+            f"申请人：{_md(e['asker'])}\n\n第{e['measure']}条措施：{_md(e['text'])}\n\n"
+            f"原时限：{e['from']}　申请延期至：{e['to']}\n\n延期理由：{_md(e['reason'])}")
     return _with_refusal(text, refusal)
 
 

@@ -125,7 +125,7 @@ def test_assign_then_reject_and_resubmit_then_approve(ledger, item_deployment):
     assert actions(ledger)[-1] == ("assign", "陈静")
     assert CODE in description(run) and "刘洋" in description(run)
 
-    resume(run_id, summary="已完成整改", evidence=["报告.pdf"], submitter="刘洋")
+    resume(run_id, completes=[1], summary="已完成整改", evidence=["报告.pdf"], submitter="刘洋")
     run = execute(run_id)
     assert waits_at(run, "review-1-0"), run.state
     assert status(ledger) is Status.submitted
@@ -137,7 +137,7 @@ def test_assign_then_reject_and_resubmit_then_approve(ledger, item_deployment):
     assert status(ledger) is Status.in_progress
     assert "佐证材料不足，请补充会议记录" in description(run)  # the reject comment in the form
 
-    resume(run_id, summary="已补充会议记录", evidence=["会议记录.pdf"], submitter="周建国")
+    resume(run_id, completes=[1], summary="已补充会议记录", evidence=["会议记录.pdf"], submitter="周建国")
     run = execute(run_id)
     assert waits_at(run, "review-2-0"), run.state
 
@@ -157,13 +157,13 @@ def test_refused_input_changes_nothing_and_asks_again(sqlite_ledger, item_deploy
     execute(run_id)
 
     before = dump(ledger)
-    resume(run_id, summary="已完成", evidence=[], submitter="孙丽")  # not on this item
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="孙丽")  # not on this item
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
     assert dump(ledger) == before
     assert "上次提交未被受理" in description(run) and "孙丽 不是事项" in description(run)
 
-    resume(run_id, summary="已完成", evidence=[], submitter="刘洋")
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋")
     run = execute(run_id)
     assert waits_at(run, "review-1-0"), run.state
 
@@ -198,7 +198,7 @@ def test_self_approval_is_refused(sqlite_ledger, item_deployment):
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state  # already assigned: the flow goes on waiting
 
-    resume(run_id, summary="已完成", evidence=[], submitter="陈静")
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="陈静")
     execute(run_id)
     resume(run_id, decision="同意销号", comment="", reviewer="陈静")
     run = execute(run_id)
@@ -220,7 +220,7 @@ def test_cli_resumes_the_waiting_run_and_the_step_happens_once(ledger, item_depl
         item_process.link_run(s, CODE, str(run_id))
     cli = CliRunner()
 
-    out = cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--evidence", "a.pdf",
+    out = cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--evidence", "a.pdf", "--complete", "1",
                            "--as", "刘洋", "--today", DAY.isoformat()])
     assert out.exit_code == 0, out.output
     assert "已恢复流程运行" in out.output
@@ -248,7 +248,7 @@ def test_item_closed_while_no_run_waits_is_seen_when_the_run_looks(sqlite_ledger
     cli = CliRunner()
     day = ["--today", DAY.isoformat()]
     for args in (["assign", CODE, "--owner", "刘洋", "--as", "陈静"],
-                 ["submit", CODE, "--summary", "已整改", "--as", "刘洋"],
+                 ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"],
                  ["review", CODE, "--approve", "--as", "陈静"]):
         out = cli.invoke(app, args + day)
         assert out.exit_code == 0, out.output
@@ -319,7 +319,7 @@ def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployme
         s.execute(update(Measure).values(text="按[通知](javascript:alert(1))整改"))
     run_id = start(item_deployment)
     execute(run_id)
-    resume(run_id, summary="已完成 | 附<img src=x onerror=alert(1)>",
+    resume(run_id, completes=[1], summary="已完成 | 附<img src=x onerror=alert(1)>",
            evidence=["[点此下载](http://evil.example/a.exe)"], submitter="刘洋")
     run = execute(run_id)
     assert waits_at(run, "review-1-0"), run.state
