@@ -95,8 +95,9 @@ def decide(session: Session, code: str, number: int, actor: Person, day: date, *
         raise InvalidTransition("不予延期时须填写审批意见")
     workflow.check_item_day(session, item, day)
     if approve:
-        if measure.done_on is not None or measure.deadline != ext.old_deadline:
-            raise InvalidTransition(f"第{number}条措施在申请后已完成或时限已变，请重新申请")
+        if (measure.done_on is not None or measure.deadline != ext.old_deadline
+                or measure.text != ext.measure_text):  # a re-import may have changed the row
+            raise InvalidTransition(f"第{number}条措施在申请后已完成或已变更，请重新申请")
         check_new_deadline(ext.old_deadline, ext.new_deadline, day, calendar)
         moved = session.execute(
             update(Measure).where(Measure.id == measure.id, Measure.deadline == ext.old_deadline,

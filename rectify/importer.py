@@ -546,8 +546,8 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
         # the (item, position) unique constraint.
         item.measures.clear()
         session.flush()
-        item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
-                                 **_carry(kept.get(t), d))
+        item.measures = [Measure(position=i, text=t, **{"deadline": d, "deadline_text": dt,
+                                                        **_carry(kept.get(t), d)})
                          for i, (t, d, dt) in enumerate(new_measures)]
     if done := [(n, m, r.done) for n, (m, r) in enumerate(zip(item.measures, row.measures), 1)
                 if r.done and m.done_on is None]:

@@ -337,7 +337,7 @@ def test_extension_decisions_refused(db_url, ledger):
     # done in the meantime: the extension has nothing left to move
     with ledger.begin() as s:
         measures.mark_done(s, "E-1", 1, people(s)["刘洋"], date(2026, 12, 1), note="提前完成")
-    refused(db_url, ledger, _decide(True), InvalidTransition, "已完成或时限已变")
+    refused(db_url, ledger, _decide(True), InvalidTransition, "已完成或已变更")
 
 
 def test_report_queries_count_measures_as_of_a_day(ledger):
