@@ -364,7 +364,7 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
 
     previous = str(first)
     for n in (1, 2):
-        assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--as", "刘洋"] + day).exit_code == 0
+        assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"] + day).exit_code == 0
         execute(UUID(previous))
         assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + day).exit_code == 0
         assert execute(UUID(previous)).state.is_completed()
