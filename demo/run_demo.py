@@ -58,12 +58,23 @@ def main() -> None:
         rectify("assign", code, "--owner", owner, "--today", REGISTER_DAY)
     rectify("progress", "ZG-2026-001", "--note", "学习方案已经党组会审议通过", "--percent", "60",
             "--as", "赵磊", "--today", "2026-11-20")
-    rectify("submit", "ZG-2026-012", "--summary", "已修订《党员教育管理制度》并印发",
-            "--evidence", "制度文件/党员教育管理制度（2026年修订）.pdf", "--as", "钱敏",
+    # Measures are done one by one: 001's study plan is done; its 立行立改 weekly push (due
+    # 11-09) is not, so 001 is overdue (红灯) although its latest measure is due 12-31.
+    rectify("measure", "ZG-2026-001", "1", "--done", "--note", "年度学习方案已经党组会审议通过并印发",
+            "--as", "赵磊", "--today", "2026-11-20")
+    # 004's staffing ledger (15个工作日内, 11-23) needs more time: asked, approved, 原定时限 kept.
+    rectify("extend", "ZG-2026-004", "2", "--to", "2026-12-18", "--reason", "需等人社部门12月数据",
+            "--as", "孙丽", "--today", "2026-11-23")
+    rectify("extend", "ZG-2026-004", "2", "--approve", "--comment", "同意延期至12月18日",
             "--today", "2026-11-24")
+    # 012's submission completes its two measures.
+    rectify("submit", "ZG-2026-012", "--summary", "已修订《党员教育管理制度》并印发",
+            "--evidence", "制度文件/党员教育管理制度（2026年修订）.pdf", "--complete", "1",
+            "--complete", "2", "--as", "钱敏", "--today", "2026-11-24")
     rectify("review", "ZG-2026-012", "--approve", "--comment", "整改到位，同意销号",
             "--today", "2026-11-25")
     rectify("list", "--today", SWEEP_DAY)
+    rectify("show", "ZG-2026-004", "--today", SWEEP_DAY)
     # The deadline watch on SWEEP_DAY reaches every rung: 002 due in 1 working day, 003 in 5,
     # 010 due that day (leader copied), 011 3 working days overdue and 005 6 (leader), 007 11
     # (secretary). The emails land as .eml files in ./outbox.

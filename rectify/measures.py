@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Item, Measure, Person, Status
+from rectify import workflow
 from rectify.errors import InvalidInput, InvalidTransition
 from rectify.workdays import WorkCalendar
 
@@ -160,8 +161,6 @@ def complete(session: Session, item: Item, measure: Measure, actor: Person, day:
 def mark_done(session: Session, code: str, number: int, actor: Person, day: date, *,
               note: str) -> Measure:
     """`rectify measure CODE N --done`: the owner or the leader says what was done."""
-    from rectify import workflow
-
     item = workflow.get_item(session, code, lock=True)
     workflow.require_item_person(actor, item, "完成整改措施")
     note = workflow.require_text(note, "完成情况说明")

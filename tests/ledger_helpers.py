@@ -63,6 +63,26 @@ def dump(url: str) -> dict[str, list[tuple]]:
     return out
 
 
+def people_by_name(session: Session) -> dict[str, Person]:
+    return {p.name: p for p in session.scalars(select(Person))}
+
+
+def refused(db_url, session_maker, call, exc_type, match: str) -> str:
+    """Call(session, people), expect the one-line refusal, commit anyway, and prove that nothing
+    in the whole database changed; returns the line."""
+    import pytest
+
+    before = dump(db_url)
+    with session_maker() as s:
+        with pytest.raises(exc_type, match=match) as exc:
+            call(s, people_by_name(s))
+        s.commit()
+    assert dump(db_url) == before
+    line = str(exc.value)
+    assert "\n" not in line
+    return line
+
+
 def audit_rows(session: Session, item: Item | None = None) -> list[AuditRecord]:
     stmt = select(AuditRecord).order_by(AuditRecord.id)
     if item is not None:

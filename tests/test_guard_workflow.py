@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from sqlalchemy import event, select, update
 
-from ledger_helpers import DAY, add_item, add_people, audit_rows, dump
+from ledger_helpers import DAY, add_item, add_people, audit_rows, dump, refused
 from models import Evidence, Item, Person, ProgressNote, Status
 from models.db import get_engine, session_factory
 from rectify import workflow
@@ -35,19 +35,6 @@ def make(session_maker):
                      submitted_by=p["刘洋"] if status is Status.submitted else None)
 
     return make
-
-
-def refused(db_url, session_maker, call, exc_type, match: str) -> str:
-    """Call, expect the refusal, commit anyway, and prove nothing changed; returns the line."""
-    before = dump(db_url)
-    with session_maker() as s:
-        with pytest.raises(exc_type, match=match) as exc:
-            call(s, people(s))
-        s.commit()
-    assert dump(db_url) == before
-    line = str(exc.value)
-    assert "\n" not in line
-    return line
 
 
 # --- 6: control characters -----------------------------------------------------------

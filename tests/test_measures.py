@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from ledger_helpers import add_people, audit_rows, dump
+from ledger_helpers import add_people, audit_rows, refused
 from models import Extension, Item, Measure, OutboxMail, Person, ReminderLine, Status
 from rectify import extensions, measures, workflow
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
@@ -63,18 +63,6 @@ def ledger(session_maker):
     with session_maker.begin() as s:
         add_people(s)
     return session_maker
-
-
-def refused(db_url, session_maker, call, exc_type, match: str) -> str:
-    """Call, expect the one-line refusal, commit anyway, and prove the database did not change."""
-    before = dump(db_url)
-    with session_maker() as s:
-        with pytest.raises(exc_type, match=match) as exc:
-            call(s, people(s))
-        s.commit()
-    assert dump(db_url) == before
-    assert "\n" not in str(exc.value)
-    return str(exc.value)
 
 
 # --- the register's words ---------------------------------------------------------------
