@@ -269,11 +269,15 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
             entry["days_overdue"] = max(entry["days_overdue"], days)
             entry["days_left"] = min(entry["days_left"], days)
             if rung.startswith(("due_soon", "due_today", "overdue_owner")):
-                overview.setdefault(row.item_id, {
+                seen = overview.setdefault(row.item_id, {
                     "code": row.code, "owner": people[row.owner_id][0],
                     "leader": people[row.leader_id][0] if row.leader_id else "—",
-                    "deadline": shown, "rung": rung, "days": days,
+                    "deadline": shown, "rung": rung, "days": days, "light": light,
+                    "measures": [],
                 })
+                seen["light"] = rules.worst(seen["light"], light)
+                if row.position + 1 not in seen["measures"]:
+                    seen["measures"].append(row.position + 1)
     for digest in digests.values():
         digest.sections = {s: digest.sections[s] for s in SECTION_ORDER if s in digest.sections}
         for name, section_entries in digest.sections.items():

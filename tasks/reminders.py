@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.delivery import DeliveryReport, deliver_pending
+from rectify.measures import LIGHT_LABELS
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
                                section_of)
 from rectify.settings import get_settings, office_today
@@ -123,7 +124,9 @@ def items_table(plan: ReminderPlan) -> list[dict]:
     rows = []
     for entry in sorted(plan.items, key=lambda e: (e["deadline"], e["code"])):
         label = RUNG_LABELS[section_of(entry["rung"])].format(days=entry["days"])
-        rows.append({"编号": entry["code"], "责任人": entry["owner"], "责任领导": entry["leader"],
+        rows.append({"编号": entry["code"], "亮灯": LIGHT_LABELS[entry["light"]],
+                     "措施": "、".join(f"第{n}条" for n in entry["measures"]),
+                     "责任人": entry["owner"], "责任领导": entry["leader"],
                      "整改时限": entry["deadline"].isoformat(), "情况": label})
     return rows
 
