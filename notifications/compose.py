@@ -63,13 +63,13 @@ def _cn_date(value: dt.date | str | None) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
-@lru_cache(maxsize=1)
 def _light_label(light: str | None) -> str:
     from rectify.measures import LIGHT_LABELS
 
     return LIGHT_LABELS.get(light, "")
 
 
+@lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("notifications", "templates"),
