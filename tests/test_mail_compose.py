@@ -176,3 +176,10 @@ def test_notifications_does_not_import_prefect():
     code = "import notifications.compose, notifications.smtp, notifications.headers, sys; print('prefect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_template_environment_is_built_once():
+    """5,000 digests a sweep: compiling the templates per email would cost minutes."""
+    from notifications.compose import environment
+
+    assert environment() is environment()
