@@ -53,6 +53,7 @@ class ItemView:
     measures: list[str] = field(default_factory=list)
     extension_requests: int = 0  # 申请延期 so far: each one moves the submission form's key on
     pending_extension: dict | None = None  # the one awaiting the secretary, if any
+    light: str = ""  # 红灯/黄灯/绿灯 (— when closed)
 
     @property
     def tags(self) -> list[str]:
@@ -123,8 +124,16 @@ def read_item(session: Session, code: str) -> ItemView:
         round=len(submits), owner=item.owner.name if item.owner else None,
         leader=item.leader.name if item.leader else None, department=item.department,
         category=item.category, deadline=item.deadline,
-        measures=[_measure_state(m) for m in item.measures],
     )
+    # Lights as of the office's today (the form is read by people now, not on the run's day).
+    from rectify.measures import LIGHT_LABELS, open_deadlines
+    from rectify.queries import Lights
+    from rectify.settings import office_today
+
+    lights = Lights(office_today())
+    view.light = LIGHT_LABELS[lights.of(item.status, open_deadlines(session, [item.id]).get(item.id))]
+    view.measures = [_measure_state(m, LIGHT_LABELS[lights.of(item.status, None if m.done_on else m.deadline)])
+                     for m in item.measures]
     extensions = session.scalars(select(Extension).where(Extension.item_id == item.id)
                                  .order_by(Extension.id)).all()
     view.extension_requests = len(extensions)
@@ -143,10 +152,10 @@ def read_item(session: Session, code: str) -> ItemView:
     return view
 
 
-def _measure_state(m) -> str:
+def _measure_state(m, light: str) -> str:
     state = f"已完成（{m.done_on}）" if m.done_on else "未完成"
     original = f"，原定时限 {m.original_deadline}" if m.original_deadline else ""
-    return f"{m.text}（{m.deadline_text}{original}）{state}"
+    return f"{m.text}（{m.deadline_text}{original}）{light} {state}"
 
 
 def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
@@ -333,7 +342,7 @@ def describe_item(v: ItemView) -> str:
     lines = [f"**{_md(v.code)} {_md(v.title)}**", "",
              f"责任领导：{_md(v.leader or '-')}　责任部门：{_md(v.department or '-')}"
              f"　责任人：{_md(v.owner or '-')}",
-             f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}"]
+             f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}　亮灯：{v.light or '—'}"]
     if v.measures:
         lines += ["", "整改措施："] + [f"{i}. {_md(m)}" for i, m in enumerate(v.measures, 1)]
     return "\n".join(lines)
