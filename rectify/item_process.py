@@ -126,8 +126,7 @@ def read_item(session: Session, code: str) -> ItemView:
         category=item.category, deadline=item.deadline,
     )
     # Lights as of the office's today (the form is read by people now, not on the run's day).
-    from rectify.measures import LIGHT_LABELS, open_deadlines
-    from rectify.queries import Lights
+    from rectify.measures import LIGHT_LABELS, Lights, open_deadlines
     from rectify.settings import office_today
 
     lights = Lights(office_today())

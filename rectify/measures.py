@@ -82,6 +82,22 @@ def worst(*lights: str | None) -> str | None:
     return max(lights, key=_WORST.__getitem__, default=None)
 
 
+class Lights:
+    """Today and the yellow horizon, computed once for a whole list of lights."""
+
+    def __init__(self, today: date, calendar=None, settings=None) -> None:
+        from rectify.settings import get_settings
+        from rectify.workdays import get_calendar
+
+        settings = settings or get_settings()
+        calendar = calendar or get_calendar(settings.calendar_override)
+        self.today = today
+        self.horizon = yellow_horizon(today, calendar, yellow_days(settings))
+
+    def of(self, status: Status, open_deadline: date | None, ongoing: str | None = None) -> str | None:
+        return light(status, open_deadline, self.today, self.horizon, ongoing)
+
+
 def ongoing_lights(session: Session, item_ids, today: date) -> dict[int, str]:
     """Hook for 定期报送 (i12b): {item id: light} for 长期坚持 items whose progress report is
     missing. Without a reporting cadence there is nothing missing: every one stays green."""

@@ -15,24 +15,8 @@ from rectify import measures as rules
 from rectify.workflow import ACTION_LABELS, get_item
 
 
-class Lights:
-    """What a light needs besides the item: today, the yellow horizon, the 定期报送 hook."""
-
-    def __init__(self, today: date, calendar=None, settings=None) -> None:
-        from rectify.settings import get_settings
-        from rectify.workdays import get_calendar
-
-        settings = settings or get_settings()
-        calendar = calendar or get_calendar(settings.calendar_override)
-        self.today = today
-        self.horizon = rules.yellow_horizon(today, calendar, rules.yellow_days(settings))
-
-    def of(self, status: Status, open_deadline: date | None, ongoing: str | None = None) -> str | None:
-        return rules.light(status, open_deadline, self.today, self.horizon, ongoing)
-
-
 def _deadline_fields(deadline: date | None, status: Status, open_deadline: date | None,
-                     lights: Lights, ongoing: str | None = None) -> dict:
+                     lights: rules.Lights, ongoing: str | None = None) -> dict:
     light = lights.of(status, open_deadline, ongoing)
     return {
         "deadline": deadline.isoformat() if deadline else None,
@@ -64,7 +48,7 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
     if leader:
         stmt = stmt.where(leader_p.name == leader)
     rows = session.execute(stmt).all()
-    lights = Lights(today, calendar, settings)
+    lights = rules.Lights(today, calendar, settings)
     # Two grouped queries for the whole list, joined here by id (as the report does).
     due = rules.open_deadlines(session)
     ongoing = rules.ongoing_lights(session, [r[0] for r in rows if r[2] is Status.ongoing], today)
@@ -89,7 +73,7 @@ def item_detail(session: Session, code: str, today: date, *, calendar=None, sett
         select(AuditRecord).where(AuditRecord.item_id == item.id).order_by(AuditRecord.id)
     ).all()
     names = {p.id: p.name for p in session.scalars(select(Person))}
-    lights = Lights(today, calendar, settings)
+    lights = rules.Lights(today, calendar, settings)
     ongoing = rules.ongoing_lights(session, [item.id], today).get(item.id)
     due = rules.open_deadlines(session, [item.id]).get(item.id)
     return {

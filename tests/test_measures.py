@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger_helpers import add_people, audit_rows, refused
-from models import Extension, Item, Measure, OutboxMail, Person, ReminderLine, Status
+from models import Extension, Item, Measure, Person, ReminderLine, Status
 from rectify import extensions, measures, workflow
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
 from rectify.queries import item_detail, list_items

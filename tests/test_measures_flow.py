@@ -16,7 +16,7 @@ from ledger_helpers import DAY, dump
 from models import Extension, Measure
 from models.db import session_factory
 from test_item_flow import (actions, description, execute, item_deployment, ledger,  # noqa: F401
-                            resume, sqlite_ledger, start, status, waits_at)
+                            resume, sqlite_ledger, start, waits_at)
 
 pytestmark = pytest.mark.flow
 
