@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger_helpers import add_people, audit_rows, refused
+from ledger_helpers import people_by_name as people
 from models import Extension, Item, Measure, Person, ReminderLine, Status
 from rectify import extensions, measures, workflow
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
@@ -31,10 +32,6 @@ def cal_2027(tmp_path) -> WorkCalendar:
     path = tmp_path / "calendar.json"
     path.write_text(json.dumps({"2027": {"holidays": ["2027-01-01"], "workdays": []}}))
     return WorkCalendar(path)
-
-
-def people(session) -> dict[str, Person]:
-    return {p.name: p for p in session.scalars(select(Person))}
 
 
 def add(session, code: str, *deadlines: date | None, status: Status = Status.in_progress,
