@@ -193,7 +193,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
 
     # the owner submits from the command line; the waiting run is resumed with the same input
     out = rectify(stack, "submit", CODE, "--summary", "学习方案已印发并实施", "--evidence",
-                  "https://example.gov.cn/方案.pdf", "--as", "赵磊")
+                  "https://example.gov.cn/方案.pdf", "--complete", "1", "--as", "赵磊")
     assert out.returncode == 0, out.stderr
     assert "已恢复流程运行" in out.stdout
     wait_for("the review form", lambda: waiting("review-1-0"), timeout=60)
