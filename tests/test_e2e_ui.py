@@ -190,6 +190,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert "类别:班子问题" in fr["tags"] and "领导:周建国" in fr["tags"]
     item = json.loads(rectify(stack, "show", CODE, "--json").stdout)
     assert item["status"] == "in_progress"
+    # the submission form also offers 申请延期 and which measures this submission completes
+    schema = http.get(f"/flow_runs/{run_id}/input/suspended-submit-1-0-schema").json()
+    assert schema["properties"]["completes"]["title"] == "本次完成的措施"
+    assert schema["properties"]["extend_to"]["title"] == "申请延期至"
+    assert {"申请销号", "申请延期"} <= set(json.dumps(schema, ensure_ascii=False).split('"'))
 
     # the owner submits from the command line; the waiting run is resumed with the same input
     out = rectify(stack, "submit", CODE, "--summary", "学习方案已印发并实施", "--evidence",
