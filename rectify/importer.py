@@ -448,20 +448,30 @@ def _measure_values(row: ItemRow) -> list[tuple[str, date | None, str]]:
     return [(m.text, m.deadline.due, m.deadline.text) for m in row.measures]
 
 
+def _with_extensions(new: list[tuple[str, date | None, str]],
+                     old: list[Measure]) -> list[tuple[str, date | None, str]]:
+    """The register's measures with approved extensions applied: a measure (same text) that was
+    extended keeps its new deadline while the register shows its 原定时限 or that new date (the
+    register exported after the extension)."""
+    extended = {m.text: m for m in old if m.original_deadline is not None}
+    return [(t, extended[t].deadline, extended[t].deadline_text)
+            if t in extended and d in (extended[t].original_deadline, extended[t].deadline)
+            else (t, d, dt) for t, d, dt in new]
+
+
 def _kept_state(m: Measure) -> dict:
     return {"done_on": m.done_on, "done_by_id": m.done_by_id, "done_note": m.done_note,
-            "original_deadline": m.original_deadline, "deadline": m.deadline,
-            "deadline_text": m.deadline_text}
+            "original_deadline": m.original_deadline, "deadline": m.deadline}
 
 
 def _carry(kept: dict | None, due: date | None) -> dict:
-    """What a measure keeps when a re-import replaces the rows: its done state, and an approved
-    extension while the register still says the original date."""
+    """What a measure keeps when a re-import replaces the rows: its done state, and its 原定时限
+    while the extended deadline stands (see _with_extensions)."""
     if kept is None:
         return {}
     state = {k: kept[k] for k in ("done_on", "done_by_id", "done_note")}
-    if kept["original_deadline"] is not None and kept["original_deadline"] == due:
-        state.update({k: kept[k] for k in ("original_deadline", "deadline", "deadline_text")})
+    if kept["original_deadline"] is not None and kept["deadline"] == due:
+        state["original_deadline"] = kept["original_deadline"]
     return state
 
 
@@ -522,20 +532,15 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
 
 def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names: dict[int, str],
                  day: date, actor: str, result: ImportResult) -> None:
-    extended = {m.text: m.deadline for m in item.measures if m.original_deadline is not None}
-    dues = [extended.get(m.text, m.deadline.due) if m.deadline.due in
-            {o.original_deadline for o in item.measures if o.text == m.text} else m.deadline.due
-            for m in row.measures]
-    values["deadline"] = max((d for d in dues if d), default=None)  # an extension stands
+    new_measures = _with_extensions(_measure_values(row), item.measures)
+    values["deadline"] = max((d for _, d, _ in new_measures if d), default=None)
     changes = {}
     for key, new in values.items():
         old = getattr(item, key)
         if old != new:
             show = (lambda v: names.get(v, v)) if key.endswith("_id") else (lambda v: v)
             changes[key.removesuffix("_id")] = [_json(show(old)), _json(show(new))]
-    new_measures = _measure_values(row)
-    # An extended measure compares by its 原定时限: the register still says the original date.
-    old_measures = [(m.text, m.original_deadline or m.deadline, m.deadline_text) for m in item.measures]
+    old_measures = [(m.text, m.deadline, m.deadline_text) for m in item.measures]
     # Changed means another text or another due date: "10个工作日内" exported back as the date it
     # meant is the same deadline, and must not restart the reminder ladder.
     if [(t, d) for t, d, _ in new_measures] != [(t, d) for t, d, _ in old_measures]:

@@ -58,6 +58,11 @@ def test_re_import_keeps_done_measures_and_approved_extensions(db_url, tmp_path)
     # The same register again: the extension stands, nothing changes.
     result = run_import(url, register(tmp_path, ROWS), day=date(2026, 12, 2), actor="陈静")
     assert "ZG-3" in result.unchanged and dump(url) == before
+    # …nor does the register exported after the extension (it shows the new date).
+    exported = [list(r) for r in ROWS]
+    exported[4][5] = "2027-01-29"
+    result = run_import(url, register(tmp_path, exported), day=date(2026, 12, 2), actor="陈静")
+    assert "ZG-3" in result.unchanged and dump(url) == before
     # A register that now says 001's second measure is done, and changes 003's text.
     rows = [list(r) for r in ROWS]
     rows[1][7] = "已完成"
