@@ -42,6 +42,9 @@ KIND_LABELS = {
     "rejected": "销号退回通知",
     "closed": "销号通知",
     "delivery_failed": "投递失败通知",
+    "report": "定期报送提醒",
+    "recheck_due": "回头看提醒",
+    "calendar": "日历数据提醒",
 }
 
 
