@@ -22,6 +22,8 @@ from models import AuditRecord, Item, Measure, Person, ProgressNote, Role, Statu
 from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
 from rectify.errors import ConcurrentChange, Forbidden, ImportRejected
+from rectify.periods import parse_register_word
+from rectify.reimport import merge, register_values, report_conflicts
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.workflow import CONTROL_RE, SYSTEM, TEXT_CONTROL_RE, record
@@ -43,6 +45,7 @@ REGISTER_HEADERS = {
     "deadline": ["整改时限", "完成时限", "时限", "整改期限", "deadline"],
     "progress": ["整改进展", "进展情况", "进展", "progress"],
     "remark": ["备注", "remark", "remarks", "note", "notes"],
+    "reporting": ["汇报频次", "报送频次", "汇报周期", "报送周期", "reporting"],
 }
 PEOPLE_HEADERS = {
     "name": ["姓名", "name"],
@@ -66,7 +69,8 @@ MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "d
                "name": 64, "title": 128, "email": 254}
 # The columns that belong to the problem rather than to one measure: a row without a code
 # continues the problem above only if these are empty or repeat it (merged cells).
-ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark")
+ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark",
+               "reporting")
 
 
 @dataclass
@@ -115,6 +119,7 @@ class ItemRow:
     co_owners: list[str] = field(default_factory=list)
     progress: str = ""
     remark: str = ""
+    reporting: str | None = None  # 汇报频次 as rectify.periods' kind; None: the setting
     measures: list[MeasureRow] = field(default_factory=list)
     origin: str = "整改清单"  # the file (and sheet) it came from, for problem messages
     cells: dict[str, str] = field(default_factory=dict)  # item-level columns as written
@@ -142,6 +147,9 @@ class ImportResult:
     # name -> {field: [old, new]} for people already in the ledger (role as its Chinese label)
     people_changes: dict[str, dict[str, list]] = field(default_factory=dict)
     skipped_sheets: list[str] = field(default_factory=list)
+    # owner/leader/department changed both in the register and by `rectify assign`: the
+    # ledger's value was kept (rectify.reimport)
+    conflicts: list[dict] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict:
@@ -314,6 +322,10 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
                                             f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）"))
             if not current.description:
                 problems.append(Problem(source, rownum, "问题描述", "", "问题描述为空"))
+            try:
+                current.reporting = parse_register_word(text.get("reporting", ""))
+            except ValueError as exc:
+                problems.append(Problem(source, rownum, "汇报频次", text["reporting"], str(exc)))
             parsed.items.append(current)
         measure = text.get("measure", "")
         if not measure:
@@ -434,7 +446,7 @@ def _item_values(row: ItemRow, people: dict[str, Person]) -> dict:
         source=row.source, category=row.category, description=row.description,
         department=row.department, remark=remark, deadline=row.deadline,
         leader_id=people[row.leader].id if row.leader else None,
-        owner_id=people[row.owner].id if row.owner else None,
+        owner_id=people[row.owner].id if row.owner else None, reporting=row.reporting,
     )
 
 
@@ -478,7 +490,8 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
             ongoing = all(m.deadline.ongoing for m in row.measures)
             item = Item(code=row.code, status=Status.ongoing if ongoing else Status.new,
                         register_date=day, deadline_changed_on=day,
-                        last_progress_on=day if row.progress else None, **values)
+                        last_progress_on=day if row.progress else None,
+                        imported=register_values(values), **values)
             item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
                              for i, (t, d, dt) in enumerate(_measure_values(row))]
             session.add(item)
@@ -498,6 +511,13 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
 
 def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names: dict[int, str],
                  day: date, actor: str, result: ImportResult) -> None:
+    base = register_values(values)
+    conflicts = merge(item, values, names)  # the three-way re-import of owner/leader/department
+    if item.imported != base:
+        item.imported = base
+    if conflicts:
+        report_conflicts(session, item, conflicts, actor, day, row.row)
+        result.conflicts += [{"code": item.code, **c} for c in conflicts]
     changes = {}
     for key, new in values.items():
         old = getattr(item, key)

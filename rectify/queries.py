@@ -24,7 +24,11 @@ def _deadline_fields(deadline: date | None, status: Status, today: date) -> dict
 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
-               overdue: bool = False, owner: str | None = None, leader: str | None = None) -> list[dict]:
+               overdue: bool = False, owner: str | None = None, leader: str | None = None,
+               unreported: bool = False) -> list[dict]:
+    from rectify.reporting import unreported as owing
+
+    missed = {o.code: o.period.due for o in owing(session, today)}  # 未按时报送 (定期报送)
     owner_p, leader_p = aliased(Person), aliased(Person)
     stmt = (
         select(Item.code, Item.status, Item.category, Item.source, Item.department,
@@ -42,15 +46,33 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
         stmt = stmt.where(owner_p.name == owner)
     if leader:
         stmt = stmt.where(leader_p.name == leader)
-    return [
+    if unreported:
+        stmt = stmt.where(Item.code.in_(list(missed)) if len(missed) < 500
+                          else Item.status.in_([Status.in_progress, Status.ongoing]))
+    rows = [
         {
             "code": code, "status": st.value, "status_label": st.label, "category": category,
             "source": source, "department": department, "description": description,
             "owner": owner_name, "leader": leader_name, **_deadline_fields(deadline, st, today),
+            **_report_fields(missed.get(code)),
         }
         for code, st, category, source, department, description, deadline, owner_name, leader_name
         in session.execute(stmt)
     ]
+    return [r for r in rows if r["unreported"]] if unreported else rows
+
+
+def _report_fields(missed_due: date | None) -> dict:
+    """定期报送: whether the last period's note is missing (未按时报送), and its due day."""
+    return {"unreported": missed_due is not None,
+            "report_due": missed_due.isoformat() if missed_due else None}
+
+
+def _missed(session: Session, code: str, today: date) -> date | None:
+    from rectify.reporting import unreported
+
+    owing = unreported(session, today, codes=[code])
+    return owing[0].period.due if owing else None
 
 
 def item_detail(session: Session, code: str, today: date) -> dict:
@@ -67,6 +89,9 @@ def item_detail(session: Session, code: str, today: date) -> dict:
         "owner": item.owner.name if item.owner else None,
         "leader": item.leader.name if item.leader else None,
         **_deadline_fields(item.deadline, item.status, today),
+        **_report_fields(_missed(session, item.code, today)),
+        "reporting": item.reporting,
+        "recheck_on": item.recheck_on.isoformat() if item.recheck_on else None,
         "register_date": item.register_date.isoformat(),
         "closed_on": item.closed_on.isoformat() if item.closed_on else None,
         "flow_run_id": item.flow_run_id,
