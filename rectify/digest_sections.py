@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Item, Measure, OutboxMail
+from notifications.compose import _cn_date as cn_date
 from rectify.reporting import report_lines
 from rectify.workdays import WorkCalendar
 
@@ -109,14 +110,14 @@ def extra_lines(session: Session, day: date, calendar: WorkCalendar, settings,
     measures = _measures(session, [r.item_id for r in reports] + [r.id for r in rechecks])
     lines: list[ExtraLine] = []
     for r in reports:
-        last = f"上次报送：{r.last_note.isoformat()}" if r.last_note else "尚未报送过进展"
-        note = f"报送截止：{r.due.isoformat()}（本期自{r.period_start.isoformat()}次日起；{last}）"
+        last = f"上次报送：{cn_date(r.last_note)}" if r.last_note else "尚未报送过进展"
+        note = f"报送截止：{cn_date(r.due)}（本期自{cn_date(r.period_start)}次日起；{last}）"
         entry = _entry(names, r.item_id, r.code, r.description, r.department, r.owner_id,
                        r.leader_id, r.deadline, measures, note)
         lines.append(ExtraLine(r.item_id, r.code, r.rung, r.owner_id, r.due, r.due,
                                0 if r.rung == "report_today" else 1, entry))
     for r in rechecks:
-        note = f"销号日期：{r.closed_on.isoformat() if r.closed_on else '—'}；复核日期：{r.recheck_on.isoformat()}"
+        note = f"销号日期：{cn_date(r.closed_on)}；复核日期：{cn_date(r.recheck_on)}"
         for secretary_id in secretaries:
             entry = _entry(names, r.id, r.code, r.description, r.department, r.owner_id,
                            r.leader_id, r.deadline, measures, note)

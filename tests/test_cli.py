@@ -29,9 +29,10 @@ RECTIFY = Path(sys.executable).parent / "rectify"
 REG_DAY = "2026-11-02"
 TODAY = "2026-11-30"
 LIST_KEYS = {"code", "status", "status_label", "category", "source", "department", "description",
-             "owner", "leader", "deadline", "deadline_label", "overdue"}
+             "owner", "leader", "deadline", "deadline_label", "overdue", "unreported", "report_due"}
 SHOW_KEYS = LIST_KEYS - {"owner", "leader"} | {
     "owner", "leader", "remark", "register_date", "closed_on", "flow_run_id", "measures", "progress",
+    "reporting", "recheck_on",
     "evidence", "audit"}
 AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details"}
 
