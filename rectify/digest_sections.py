@@ -26,7 +26,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Item, Measure, OutboxMail
+from models import Item, Measure, OutboxMail, Status
 from notifications.compose import _cn_date as cn_date
 from rectify.reporting import report_lines
 from rectify.workdays import WorkCalendar
@@ -105,7 +105,7 @@ def extra_lines(session: Session, day: date, calendar: WorkCalendar, settings,
     rechecks = session.execute(
         select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
                Item.leader_id, Item.deadline, Item.closed_on, Item.recheck_on)
-        .where(Item.status == "closed", Item.recheck_on <= day).order_by(Item.recheck_on, Item.code)
+        .where(Item.status == Status.closed, Item.recheck_on <= day).order_by(Item.recheck_on, Item.code)
     ).all() if secretaries else []
     measures = _measures(session, [r.item_id for r in reports] + [r.id for r in rechecks])
     lines: list[ExtraLine] = []

@@ -115,24 +115,38 @@ class Period:
         return self.due != self.nominal
 
 
-def _periods(cadence: Cadence, around: date, calendar: WorkCalendar) -> list[Period]:
-    span = timedelta(days=200 if cadence.kind == "quarterly" else 75)
-    dues: list[tuple[date, date]] = []
-    for nominal in cadence.nominal_dues(around - span, around + span):
-        due = nominal if calendar.is_workday(nominal) else calendar.next_workday(nominal)
-        if not dues or due > dues[-1][0]:  # a long holiday may merge two weekly due days
-            dues.append((due, nominal))
-    return [Period(prev[0], due, nominal) for prev, (due, nominal) in zip(dues, dues[1:])]
+# How far back the due days are generated from: enough for two due days before any day,
+# even when a long holiday moves one (the calendar is consulted only from here up to the first
+# due day on or after the day asked about, so next year's data is touched only when needed).
+_SPAN = {"weekly": timedelta(days=28), "monthly": timedelta(days=100), "quarterly": timedelta(days=300)}
+
+
+def _dues(cadence: Cadence, day: date, calendar: WorkCalendar):
+    """(due, nominal) in order from before `day` up to and including the first due >= day."""
+    start = day - _SPAN[cadence.kind]
+    last = None
+    while True:
+        for nominal in cadence.nominal_dues(start, start + timedelta(days=120)):
+            due = nominal if calendar.is_workday(nominal) else calendar.next_workday(nominal)
+            if last is not None and due <= last:
+                continue  # a long holiday may merge two weekly due days
+            last = due
+            yield due, nominal
+            if due >= day:
+                return
+        start += timedelta(days=121)
 
 
 def current_period(cadence: Cadence, day: date, calendar: WorkCalendar) -> Period:
     """The period whose due day is the first on or after `day`."""
-    return next(p for p in _periods(cadence, day, calendar) if p.due >= day)
+    dues = list(_dues(cadence, day, calendar))
+    return Period(dues[-2][0], *dues[-1])
 
 
 def last_closed_period(cadence: Cadence, day: date, calendar: WorkCalendar) -> Period:
     """The latest period whose due day is before `day` (its note was due and is judged)."""
-    return [p for p in _periods(cadence, day, calendar) if p.due < day][-1]
+    dues = list(_dues(cadence, day, calendar))
+    return Period(dues[-3][0], *dues[-2])
 
 
 def reminder_rung(period: Period, day: date, calendar: WorkCalendar) -> str | None:

@@ -61,9 +61,12 @@ class Owing:
     period: Period
 
 
-def _periods_by_kind(default: Cadence | None, pick) -> dict[str, tuple[Cadence, Period]]:
+def _periods_by_kind(session: Session, default: Cadence | None,
+                     pick) -> dict[str, tuple[Cadence, Period]]:
+    """The cadences in use (the setting's and the items' own 汇报频次) with their period."""
+    used = set(session.scalars(select(Item.reporting).where(Item.reporting.in_(KINDS)).distinct()))
     out = {}
-    for kind in KINDS:
+    for kind in (k for k in KINDS if k in used or (default is not None and default.kind == k)):
         cadence = cadence_for(kind, default)
         period = pick(cadence)
         if period is not None:
@@ -78,7 +81,7 @@ def unreported(session: Session, day: date, *, settings=None,
     default = parse_setting(settings.reporting)
     found: list[Owing] = []
     for kind, (cadence, period) in _periods_by_kind(
-            default, lambda c: last_closed_period(c, day, calendar)).items():
+            session, default, lambda c: last_closed_period(c, day, calendar)).items():
         stmt = (select(Item.id, Item.code)
                 .where(_kind_filter(kind, default), _owing(period, period.due)).order_by(Item.id))
         if codes is not None:
@@ -111,7 +114,7 @@ def report_lines(session: Session, day: date, calendar: WorkCalendar, settings) 
     """The sweep's 定期报送 reminders on `day`: nothing unless `day` is a reminder day."""
     default = parse_setting(settings.reporting)
     rows: list[ReportRow] = []
-    periods = _periods_by_kind(default, lambda c: current_period(c, day, calendar))
+    periods = _periods_by_kind(session, default, lambda c: current_period(c, day, calendar))
     for kind, (cadence, period) in periods.items():
         rung = reminder_rung(period, day, calendar)
         if rung is None:
