@@ -71,6 +71,8 @@ def import_(
     )
     for code in result.updated:
         typer.echo(f"  已更新：{code}")
+    if result.conflicts:  # each one is also a 提示 line and an audit record (rectify.reimport)
+        typer.echo(f"导入冲突{len(result.conflicts)}处：整改清单与台账中调整后的值不同，已保留台账中的值")
 
 
 class _progress_bar:

@@ -128,3 +128,31 @@ def test_unknown_reporting_word_refuses_the_whole_file(db_url, tmp_path):
     assert dump(db_url) == before
     assert any(p.column == "汇报频次" and p.value == "每天" and "汇报频次无法识别" in p.message
                for p in exc.value.problems)
+
+
+def test_conflict_on_the_command_line(db_url, tmp_path, settings_env, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rectify.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    settings_env(db_url, user="陈静", today="2026-11-30")
+    runner = CliRunner()
+    items = messy_items()[:1]
+    first = write(tmp_path, items, name="first.csv")
+    assert runner.invoke(app, ["import", str(first), str(people(tmp_path)), "--today", "2026-11-02"]).exit_code == 0
+    assert runner.invoke(app, ["assign", "ZG-2026-001", "--owner", "孙丽", "--today", "2026-11-02"]).exit_code == 0
+    items[0]["owner"] = "王芳"
+    second = write(tmp_path, items, name="second.csv")
+    # setup_logging binds its 提示 handler to the stderr of the first command in this process;
+    # CliRunner gives each invocation its own stderr, so let this one install its own.
+    monkeypatch.setattr(logging.getLogger("rectify"), "handlers", [])
+    out = runner.invoke(app, ["import", str(second), "--json"])
+    assert out.exit_code == 0, out.output
+    assert __import__("json").loads(out.stdout)["conflicts"] == [
+        {"code": "ZG-2026-001", "field": "责任人", "base": "刘洋", "register": "王芳", "ledger": "孙丽"}]
+    assert "提示：ZG-2026-001 的责任人：整改清单由“刘洋”改为“王芳”" in out.stderr
+    assert names(db_url, "ZG-2026-001")[0] == "孙丽"
+    items[0]["owner"] = "郑永强"
+    out = runner.invoke(app, ["import", str(write(tmp_path, items, name="third.csv"))])
+    assert "导入冲突1处" in out.stdout and out.exit_code == 0
