@@ -28,8 +28,11 @@ sent later (expire_stale_digests). A later day's sweep is refused (check_sweep_d
 leader is therefore a section of the leader's own digest rather than a Cc, which would be a
 second email to a leader who also gets an escalation digest that day.
 
-Queries are set-based: planning is four SELECTs whatever the number of items; recording is
-two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
+Beside the ladder the same digests carry 定期报送, 回头看 and the December calendar notice
+(rectify.digest_sections: rungs report_soon, report_today, recheck_due, and a section calendar).
+
+Queries are set-based: planning is a fixed number of SELECTs whatever the number of items
+(four for the ladder, at most six more for those sections); recording is two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
 against sending twice; the planning query only avoids planning what they would refuse.
 """
 
