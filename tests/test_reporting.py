@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from models import Item, Measure, OutboxMail, Person, ProgressNote, ReminderLine, Role, Status
+from models import Item, Measure, Person, ProgressNote, ReminderLine, Role, Status
 from rectify.errors import InvalidInput
 from rectify.periods import (Cadence, add_months, current_period, last_closed_period,
                              parse_register_word, parse_setting, reminder_rung)
