@@ -1,6 +1,7 @@
 """A full `deadline-watch` sweep over a big ledger: time, emails, and Prefect task runs used.
 
-    .venv/bin/python bench/bench_sweep.py [--items 100000 --due 5000] [--also 10000:500] [--no-extras]
+    .venv/bin/python bench/bench_sweep.py [--items 100000 --due 5000] [--also 10000:500]
+                                          [--extras report-eve|typical|none]
 
 Bulk-inserts the ledger into a temporary SQLite file (5,000 owners holding 20 items each, 100
 leaders, one secretary), runs the real flow in a temporary Prefect server (`prefect_test_harness`)
@@ -8,10 +9,12 @@ with the outbox written as .eml files, and counts the flow run's task runs throu
 client. The task-run count must be the same at every size: the sweep works on sets, never one
 task per item.
 
-With 定期报送 and 回头看 (unless --no-extras): RECTIFY_REPORTING=monthly:1 makes the sweep day
-the eve of a reporting due day (Tue 1 Dec); every item but the due ones has a progress note
-in the period, so the anti-join runs over all open items and `due` items owe a note; and
-due/10 closed items reach their 复核日期 that day.
+定期报送 and 回头看 (--extras): `report-eve` (default, the heaviest day) sets
+RECTIFY_REPORTING=monthly:1, making the sweep day the eve of a reporting due day (Tue 1 Dec):
+every item but the due ones has a progress note in the period, so the anti-join runs over all
+open items, and the `due` items owe a note (a second section in each of their owners' digests).
+`typical` keeps the default monthly:5 (30 Nov is no reporting reminder day). Both add due/10
+closed items whose 复核日期 is the sweep day. `none`: reporting off, no closed items.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ DUE = [date(2026, 12, 7), date(2026, 12, 1), DAY, date(2026, 11, 27), date(2026,
 
 
 def build(url: str, n_items: int, n_due: int, extras: bool = True) -> None:
+    """The ledger; with extras, the progress notes and the closed items due for 回头看."""
     from sqlalchemy import insert
 
     from models import Item, Measure, Person, ProgressNote
@@ -79,7 +83,10 @@ def build(url: str, n_items: int, n_due: int, extras: bool = True) -> None:
             conn.execute(insert(ProgressNote), notes[start:start + 20_000])
 
 
-def sweep(n_items: int, n_due: int, extras: bool = True) -> dict:
+REPORTING = {"report-eve": "monthly:1", "typical": "monthly:5", "none": "off"}
+
+
+def sweep(n_items: int, n_due: int, extras: str = "report-eve") -> dict:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter
 
@@ -89,10 +96,10 @@ def sweep(n_items: int, n_due: int, extras: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/ledger.db"
         t0 = time.perf_counter()
-        build(url, n_items, n_due, extras)
+        build(url, n_items, n_due, extras != "none")
         built = time.perf_counter() - t0
         os.environ.update(RECTIFY_DATABASE_URL=url, RECTIFY_OUTBOX_DIR=f"{tmp}/outbox",
-                          RECTIFY_REPORTING="monthly:1" if extras else "off")
+                          RECTIFY_REPORTING=REPORTING[extras])
         os.environ.pop("RECTIFY_SMTP_HOST", None)
         get_settings.cache_clear()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -113,7 +120,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=5_000)
     parser.add_argument("--also", default="10000:500", help="a smaller size to compare, items:due")
-    parser.add_argument("--no-extras", action="store_true", help="without 定期报送 and 回头看 load")
+    parser.add_argument("--extras", choices=list(REPORTING), default="report-eve",
+                        help="定期报送 and 回头看 load (see the module docstring)")
     args = parser.parse_args()
     sizes = [tuple(int(x) for x in args.also.split(":"))] if args.also else []
     sizes.append((args.items, args.due))
@@ -123,7 +131,7 @@ def main() -> None:
     rows = []
     with prefect_test_harness(server_startup_timeout=120):
         for n_items, n_due in sizes:
-            rows.append(sweep(n_items, n_due, not args.no_extras))
+            rows.append(sweep(n_items, n_due, args.extras))
     # cpu s: this process's CPU time during the sweep (planning, rendering, writing the outbox;
     # the Prefect server runs in its own process): steadier than wall time on a shared machine.
     print(f"{'items':>8} {'due':>6} {'reminders':>9} {'emails':>7} {'sweep s':>8} {'cpu s':>6} {'task runs':>9}")

@@ -75,6 +75,9 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Package data does not change while the process runs: without this every
+        # get_template stats the file again (a large sweep renders tens of thousands).
+        auto_reload=False,
     )
     env.filters["cn_date"] = _cn_date
     env.filters["kind_label"] = lambda kind: KIND_LABELS.get(kind, kind)
