@@ -71,15 +71,21 @@ def main() -> None:
     rectify("submit", "ZG-2026-012", "--summary", "已修订《党员教育管理制度》并印发",
             "--evidence", "制度文件/党员教育管理制度（2026年修订）.pdf", "--complete", "1",
             "--complete", "2", "--as", "钱敏", "--today", "2026-11-24")
+    # The 复核日期 (回头看) is three months after the approval unless the secretary sets it; the
+    # story sets the sweep day, so the sweep lists it for the secretaries and 回头看 follows.
     rectify("review", "ZG-2026-012", "--approve", "--comment", "整改到位，同意销号",
-            "--today", "2026-11-25")
+            "--recheck-on", SWEEP_DAY, "--today", "2026-11-25")
     rectify("list", "--today", SWEEP_DAY)
     rectify("show", "ZG-2026-004", "--today", SWEEP_DAY)
     # The deadline watch on SWEEP_DAY reaches every rung: 002 due in 1 working day, 003 in 5,
     # 010 due that day (leader copied), 011 3 working days overdue and 005 6 (leader), 007 11
     # (secretary). The emails land as .eml files in ./outbox.
+    # The secretary's digest also lists ZG-2026-012 under 回头看 (复核日期 reached).
     rectify("remind", "--today", SWEEP_DAY)
     rectify("outbox")
+    rectify("recheck", "ZG-2026-012", "--confirm", "--comment", "制度已执行一个月，整改成效巩固",
+            "--today", SWEEP_DAY)
+    rectify("calendar")  # 2027 has no official calendar yet: the fallback is said
     # The status report as of the sweep day, through the next-steps-report flow (its Markdown
     # is also the `next-steps-report` artifact in Prefect).
     rectify("report", "--as-of", SWEEP_DAY)

@@ -45,6 +45,9 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
         return {"day": day.isoformat(), "workday": False, "message": message}
     if day.year in calendar.fallback_years:
         logger.warning("%d年没有法定节假日数据，按周一至周五计算工作日", day.year)
+    elif calendar.source(day.year) == "estimate":
+        logger.warning("%d年的法定节假日数据为估算（并非国务院办公厅正式通知），请在正式通知发布后核对",
+                       day.year)
 
     outcome = plan_and_record(day, dry_run)
     plan = outcome.plan

@@ -84,6 +84,8 @@ class ClosureReview(RunInput):
     decision: Decision = Field(title="审核结论", description="同意销号，或退回重新整改")
     comment: str = Field("", title="审核意见", description="退回时必须填写退回意见")
     reviewer: str = Field(title="审核人", description="秘书姓名")
+    recheck_on: date | None = Field(None, title="复核日期（回头看）",
+                                    description="同意销号时填写；留空则为三个月后")
 
 
 def _db_url() -> str:
@@ -129,8 +131,10 @@ def review_extension(code: str, day: date, measure: int, form: dict) -> str | No
 
 @task(name="审核销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def review_closure(code: str, day: date, form: dict) -> str | None:
+    recheck_on = form.get("recheck_on")
     return steps.apply_review(_db_url(), code, day, reviewer=form["reviewer"],
-                              decision=form["decision"], comment=form["comment"])
+                              decision=form["decision"], comment=form["comment"],
+                              recheck_on=date.fromisoformat(recheck_on) if recheck_on else None)
 
 
 @task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import (CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, CheckConstraint, Date, DateTime, Enum, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,6 +40,13 @@ class Item(Base):
     submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     closed_on: Mapped[date | None] = mapped_column(Date)
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    # 汇报频次 from the register (monthly / weekly / quarterly / off); None: RECTIFY_REPORTING.
+    reporting: Mapped[str | None] = mapped_column(String(16))
+    # 复核日期 (回头看): set by each approval, cleared when the re-check is recorded.
+    recheck_on: Mapped[date | None] = mapped_column(Date, index=True)
+    # What the register said at the last import for the fields the CLI can also change
+    # (owner_id, leader_id, department): the base of the three-way re-import (rectify.reimport).
+    imported: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -87,6 +94,8 @@ class Measure(Base):
 
 class ProgressNote(Base):
     __tablename__ = "progress_notes"
+    # "a note in this reporting period?" is asked for every open item (rectify.reporting)
+    __table_args__ = (Index("ix_progress_notes_item_day", "item_id", "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)

@@ -42,6 +42,9 @@ KIND_LABELS = {
     "rejected": "销号退回通知",
     "closed": "销号通知",
     "delivery_failed": "投递失败通知",
+    "report": "定期报送提醒",
+    "recheck_due": "回头看提醒",
+    "calendar": "日历数据提醒",
 }
 
 
@@ -78,6 +81,9 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Package data does not change while the process runs: without this every
+        # get_template stats the file again (a large sweep renders tens of thousands).
+        auto_reload=False,
     )
     env.filters["cn_date"] = _cn_date
     env.filters["kind_label"] = lambda kind: KIND_LABELS.get(kind, kind)

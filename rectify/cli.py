@@ -71,6 +71,8 @@ def import_(
     )
     for code in result.updated:
         typer.echo(f"  已更新：{code}")
+    if result.conflicts:  # each one is also a 提示 line and an audit record (rectify.reimport)
+        typer.echo(f"导入冲突{len(result.conflicts)}处：整改清单与台账中调整后的值不同，已保留台账中的值")
 
 
 class _progress_bar:
@@ -97,6 +99,7 @@ def list_(
     overdue: Annotated[bool, typer.Option("--overdue", help="只看逾期事项")] = False,
     owner: Annotated[Optional[str], typer.Option(help="按责任人筛选")] = None,
     leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,
+    unreported: Annotated[bool, typer.Option("--unreported", help="只看未按时报送进展的事项（定期报送）")] = False,
     today: Today = None, json_: Json = False,
 ) -> None:
     """列出整改事项。"""
@@ -109,17 +112,21 @@ def list_(
     except ValueError as exc:
         raise fail(str(exc)) from None
     with ledger(write=False) as session:
-        rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader)
+        rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader,
+                          unreported=unreported)
     if not print_rows(
         rows, json_, "没有符合条件的整改事项",
         ["编号", "亮灯", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
-        lambda r: [r["code"], r["light_label"], r["status_label"] + ("·逾期" if r["overdue"] else ""), r["category"],
+        lambda r: [r["code"], r["light_label"], r["status_label"] + ("·逾期" if r["overdue"] else "")
+                   + ("·未按时报送" if r["unreported"] else ""), r["category"],
                    r["leader"] or "-", r["owner"] or "-", r["deadline_label"],
                    clip(r["description"], 40)],
     ):
         return
     overdue_n = sum(r["overdue"] for r in rows)
-    typer.echo(f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else ""))
+    unreported_n = sum(r["unreported"] for r in rows)
+    typer.echo(f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else "")
+               + (f"，未按时报送{unreported_n}项" if unreported_n else ""))
 
 
 @app.command()
@@ -140,6 +147,8 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
         f"问题描述：{d['description']}",
         f"责任领导：{d['leader'] or '-'}    责任部门：{d['department'] or '-'}    责任人：{d['owner'] or '-'}",
         f"整改时限：{d['deadline_label']}",
+        *([f"定期报送：{d['report_due']} 前应报送的进展未按时报送"] if d["unreported"] else []),
+        *([f"复核日期（回头看）：{d['recheck_on']}"] if d["recheck_on"] else []),
         "整改措施：",
         *[_measure_line(m) for m in d["measures"]],
     ]
@@ -273,6 +282,8 @@ def review(
     approve: Annotated[bool, typer.Option("--approve", help="同意销号")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="退回重新整改")] = False,
     comment: Annotated[str, typer.Option(help="审核意见")] = "",
+    recheck_on: Annotated[Optional[str], typer.Option(
+        "--recheck-on", help="同意销号时的复核日期（回头看），默认三个月后（RECTIFY_RECHECK_MONTHS）")] = None,
     as_: As = None, today: Today = None,
 ) -> None:
     """审核销号申请：--approve 或 --reject（仅秘书，且不能审核自己提交的申请）。"""
@@ -280,10 +291,14 @@ def review(
 
     if approve == reject:
         raise fail("请在 --approve 和 --reject 中选择一个")
+    if recheck_on and not approve:
+        raise fail("--recheck-on 只用于同意销号（--approve）")
+    recheck_day = parse_day(recheck_on) if recheck_on else None
     _act(as_, today, review_item, code, "已销号" if approve else "已退回，责任人需重新整改",
-         approve=approve, comment=comment)
+         approve=approve, comment=comment, **({"recheck_on": recheck_day} if recheck_day else {}))
     _resume_item_run(code, "review", {"decision": APPROVE if approve else REJECT,
-                                      "comment": comment, "reviewer": actor_name(as_)})
+                                      "comment": comment, "reviewer": actor_name(as_),
+                                      "recheck_on": recheck_day.isoformat() if recheck_day else None})
 
 
 def _resume_item_run(code: str, step: str, run_input: dict) -> None:
@@ -332,3 +347,4 @@ from rectify import cli_report  # noqa: E402,F401
 from rectify import cli_mail  # noqa: E402,F401
 from rectify import cli_flows  # noqa: E402,F401
 from rectify import cli_measures  # noqa: E402,F401
+from rectify import cli_recheck  # noqa: E402,F401

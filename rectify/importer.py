@@ -23,6 +23,8 @@ from models.status import parse_role
 from rectify.deadlines import Deadline, DeadlineError, parse_deadline
 from rectify.measures import says_done
 from rectify.errors import ConcurrentChange, Forbidden, ImportRejected
+from rectify.periods import parse_register_word
+from rectify.reimport import merge, register_values, report_conflicts
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.workflow import CONTROL_RE, SYSTEM, TEXT_CONTROL_RE, record
@@ -46,6 +48,7 @@ REGISTER_HEADERS = {
     # per measure (row): 已完成 / 已整改 / 完成 imports the measure as done (rectify.measures.says_done)
     "completion": ["完成情况", "完成状态", "是否完成", "completion"],
     "remark": ["备注", "remark", "remarks", "note", "notes"],
+    "reporting": ["汇报频次", "报送频次", "汇报周期", "报送周期", "reporting"],
 }
 PEOPLE_HEADERS = {
     "name": ["姓名", "name"],
@@ -69,7 +72,8 @@ MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "d
                "name": 64, "title": 128, "email": 254}
 # The columns that belong to the problem rather than to one measure: a row without a code
 # continues the problem above only if these are empty or repeat it (merged cells).
-ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark")
+ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark",
+               "reporting")
 
 
 @dataclass
@@ -119,6 +123,7 @@ class ItemRow:
     co_owners: list[str] = field(default_factory=list)
     progress: str = ""
     remark: str = ""
+    reporting: str | None = None  # 汇报频次 as rectify.periods' kind; None: the setting
     measures: list[MeasureRow] = field(default_factory=list)
     origin: str = "整改清单"  # the file (and sheet) it came from, for problem messages
     cells: dict[str, str] = field(default_factory=dict)  # item-level columns as written
@@ -146,6 +151,9 @@ class ImportResult:
     # name -> {field: [old, new]} for people already in the ledger (role as its Chinese label)
     people_changes: dict[str, dict[str, list]] = field(default_factory=dict)
     skipped_sheets: list[str] = field(default_factory=list)
+    # owner/leader/department changed both in the register and by `rectify assign`: the
+    # ledger's value was kept (rectify.reimport)
+    conflicts: list[dict] = field(default_factory=list)
     dry_run: bool = False
 
     def as_dict(self) -> dict:
@@ -318,6 +326,10 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
                                             f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）"))
             if not current.description:
                 problems.append(Problem(source, rownum, "问题描述", "", "问题描述为空"))
+            try:
+                current.reporting = parse_register_word(text.get("reporting", ""))
+            except ValueError as exc:
+                problems.append(Problem(source, rownum, "汇报频次", text["reporting"], str(exc)))
             parsed.items.append(current)
         measure = text.get("measure", "")
         if not measure:
@@ -440,7 +452,7 @@ def _item_values(row: ItemRow, people: dict[str, Person]) -> dict:
         source=row.source, category=row.category, description=row.description,
         department=row.department, remark=remark, deadline=row.deadline,
         leader_id=people[row.leader].id if row.leader else None,
-        owner_id=people[row.owner].id if row.owner else None,
+        owner_id=people[row.owner].id if row.owner else None, reporting=row.reporting,
     )
 
 
@@ -515,6 +527,10 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
             item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
                                      done_on=day if m.done else None, done_note=m.done or "")
                              for i, ((t, d, dt), m) in enumerate(zip(_measure_values(row), row.measures))]
+                        last_progress_on=day if row.progress else None,
+                        imported=register_values(values), **values)
+            item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
+                             for i, (t, d, dt) in enumerate(_measure_values(row))]
             session.add(item)
             fresh.append((item, row))
         else:
@@ -534,6 +550,13 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
                  day: date, actor: str, result: ImportResult) -> None:
     new_measures = _with_extensions(_measure_values(row), item.measures)
     values["deadline"] = max((d for _, d, _ in new_measures if d), default=None)
+    base = register_values(values)
+    conflicts = merge(item, values, names)  # the three-way re-import of owner/leader/department
+    if item.imported != base:
+        item.imported = base
+    if conflicts:
+        report_conflicts(session, item, conflicts, actor, day, row.row)
+        result.conflicts += [{"code": item.code, **c} for c in conflicts]
     changes = {}
     for key, new in values.items():
         old = getattr(item, key)

@@ -184,10 +184,11 @@ def assign_item(session: Session, code: str, actor: Person, day: date, *, owner:
 
 
 def review_item(session: Session, code: str, actor: Person, day: date, *, approve: bool,
-                comment: str) -> Item:
-    """The secretary's decision and its email (销号 or 退回) to the owner, copy to the leader."""
+                comment: str, recheck_on: date | None = None) -> Item:
+    """The secretary's decision and its email (销号 or 退回) to the owner, copy to the leader.
+    An approval sets the 复核日期 (回头看): `recheck_on`, or the default months later."""
     if approve:
-        item = workflow.approve(session, code, actor, day, comment=comment)
+        item = workflow.approve(session, code, actor, day, comment=comment, recheck_on=recheck_on)
         queue_closed(session, item, day)
     else:
         item = workflow.reject(session, code, actor, day, comment=comment)
@@ -279,12 +280,14 @@ def apply_extension_review(db_url: str, code: str, day: date, *, measure: int, r
 
 
 def apply_review(db_url: str, code: str, day: date, *, reviewer: str, decision: str,
-                 comment: str) -> str | None:
-    """The secretary's decision; None when applied, else why not (self-approval, role, state)."""
+                 comment: str, recheck_on: date | None = None) -> str | None:
+    """The secretary's decision; None when applied, else why not (self-approval, role, state,
+    a 复核日期 not after the day)."""
     try:
         with transaction(db_url) as session:
             actor = workflow.get_person(session, reviewer.strip())
-            review_item(session, code, actor, day, approve=decision == APPROVE, comment=comment)
+            review_item(session, code, actor, day, approve=decision == APPROVE, comment=comment,
+                        recheck_on=recheck_on)
     except RectifyError as exc:
         return str(exc)
     return None

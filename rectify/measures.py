@@ -99,9 +99,14 @@ class Lights:
 
 
 def ongoing_lights(session: Session, item_ids, today: date) -> dict[int, str]:
-    """Hook for 定期报送 (i12b): {item id: light} for 长期坚持 items whose progress report is
-    missing. Without a reporting cadence there is nothing missing: every one stays green."""
-    return {}
+    """{item id: light} for 长期坚持 items whose progress report is missing (定期报送, DOMAIN.md
+    "Lights"): red, as a missed due day is. Without a reporting cadence nothing is missing."""
+    from rectify.reporting import unreported
+
+    wanted = set(item_ids)
+    if not wanted:
+        return {}
+    return {o.item_id: "red" for o in unreported(session, today) if o.item_id in wanted}
 
 
 def open_deadlines(session: Session, item_ids=None) -> dict[int, date]:

@@ -29,7 +29,10 @@ def _deadline_fields(deadline: date | None, status: Status, open_deadline: date 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
                overdue: bool = False, owner: str | None = None, leader: str | None = None,
-               calendar=None, settings=None) -> list[dict]:
+               calendar=None, settings=None, unreported: bool = False) -> list[dict]:
+    from rectify.reporting import unreported as owing
+
+    missed = {o.code: o.period.due for o in owing(session, today)}  # 未按时报送 (定期报送)
     owner_p, leader_p = aliased(Person), aliased(Person)
     stmt = (
         select(Item.id, Item.code, Item.status, Item.category, Item.source, Item.department,
@@ -47,21 +50,39 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
         stmt = stmt.where(owner_p.name == owner)
     if leader:
         stmt = stmt.where(leader_p.name == leader)
+    if unreported:
+        stmt = stmt.where(Item.code.in_(list(missed)) if len(missed) < 500
+                          else Item.status.in_([Status.in_progress, Status.ongoing]))
     rows = session.execute(stmt).all()
     lights = rules.Lights(today, calendar, settings)
     # Two grouped queries for the whole list, joined here by id (as the report does).
     due = rules.open_deadlines(session)
     ongoing = rules.ongoing_lights(session, [r[0] for r in rows if r[2] is Status.ongoing], today)
-    return [
+    out = [
         {
             "code": code, "status": st.value, "status_label": st.label, "category": category,
             "source": source, "department": department, "description": description,
             "owner": owner_name, "leader": leader_name,
             **_deadline_fields(deadline, st, due.get(id_), lights, ongoing.get(id_)),
+            **_report_fields(missed.get(code)),
         }
         for id_, code, st, category, source, department, description, deadline, owner_name,
         leader_name in rows
     ]
+    return [r for r in out if r["unreported"]] if unreported else out
+
+
+def _report_fields(missed_due: date | None) -> dict:
+    """定期报送: whether the last period's note is missing (未按时报送), and its due day."""
+    return {"unreported": missed_due is not None,
+            "report_due": missed_due.isoformat() if missed_due else None}
+
+
+def _missed(session: Session, code: str, today: date) -> date | None:
+    from rectify.reporting import unreported
+
+    owing = unreported(session, today, codes=[code])
+    return owing[0].period.due if owing else None
 
 
 def item_detail(session: Session, code: str, today: date, *, calendar=None, settings=None) -> dict:
@@ -83,6 +104,9 @@ def item_detail(session: Session, code: str, today: date, *, calendar=None, sett
         "owner": item.owner.name if item.owner else None,
         "leader": item.leader.name if item.leader else None,
         **_deadline_fields(item.deadline, item.status, due, lights, ongoing),
+        **_report_fields(_missed(session, item.code, today)),
+        "reporting": item.reporting,
+        "recheck_on": item.recheck_on.isoformat() if item.recheck_on else None,
         "register_date": item.register_date.isoformat(),
         "closed_on": item.closed_on.isoformat() if item.closed_on else None,
         "flow_run_id": item.flow_run_id,

@@ -27,8 +27,11 @@ sent later (expire_stale_digests). A later day's sweep is refused (check_sweep_d
 leader is therefore a section of the leader's own digest rather than a Cc, which would be a
 second email to a leader who also gets an escalation digest that day.
 
-Queries are set-based: planning is four SELECTs whatever the number of items; recording is
-two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
+Beside the ladder the same digests carry 定期报送, 回头看 and the December calendar notice
+(rectify.digest_sections: rungs report_soon, report_today, recheck_due, and a section calendar).
+
+Queries are set-based: planning is a fixed number of SELECTs whatever the number of items
+(four for the ladder, at most six more for those sections); recording is two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
 against sending twice; the planning query only avoids planning what they would refuse.
 """
 
@@ -48,6 +51,8 @@ from sqlalchemy.orm import Session
 from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
 from models.base import utcnow
 from rectify import measures as rules
+from rectify.digest_sections import SECTIONS as EXTRA_SECTIONS
+from rectify.digest_sections import extra_lines, section_texts
 from rectify.errors import ConcurrentChange, RectifyError
 from rectify.workdays import WorkCalendar
 
@@ -57,8 +62,8 @@ log = logging.getLogger("rectify.reminders")
 REMINDED_STATUSES = (Status.new, Status.in_progress)
 
 # Sections of a digest, in the order a person reads them.
-SECTION_ORDER = ("due_today", "due_soon", "overdue_owner", "due_today_cc", "overdue_leader",
-                 "overdue_secretary")
+SECTION_ORDER = ("due_today", "due_soon", "overdue_owner", "report", "due_today_cc",
+                 "overdue_leader", "overdue_secretary", "recheck_due", "calendar")
 ONCE_RUNGS_PREFIX = ("due_soon_", "due_today")  # recorded once per deadline; the rest daily
 
 # A sweep killed after claiming leaves rows in "sending"; after this long another sweep may
@@ -82,6 +87,8 @@ def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
 
 
 def section_of(rung: str) -> str:
+    if rung.startswith("report_"):
+        return "report"  # 定期报送, rectify.digest_sections
     return "due_soon" if rung.startswith("due_soon_") else rung
 
 
@@ -229,21 +236,29 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     entries: dict[tuple[int, str, int], dict] = {}  # (recipient, section, item) -> entry
     planned: set[tuple] = set()  # measures of one item sharing a deadline: one line
     overview: dict[int, dict] = {}
+
+    def digest_for(recipient_id: int, key: tuple | None) -> PlannedDigest | None:
+        """The recipient's digest of today, or None: already recorded, or mailed today."""
+        if key in recorded:
+            return None
+        if recipient_id in mailed_today:
+            skipped.add(recipient_id)
+            return None
+        digest = digests.get(recipient_id)
+        if digest is None:
+            name, email, _ = people[recipient_id]
+            digest = digests[recipient_id] = PlannedDigest(
+                f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email)
+        return digest
+
     for row in rows:
         for rung, recipient_id, days in _rungs(row, day, calendar, settings, secretaries):
             occurrence = row.deadline if is_once_rung(rung) else day
             line = PlannedLine(row.item_id, row.code, row.position, rung, recipient_id,
                                row.deadline, occurrence, days)
-            if line.unique_key in recorded:
-                continue
-            if recipient_id in mailed_today:
-                skipped.add(recipient_id)
-                continue
-            name, email, _ = people[recipient_id]
-            digest = digests.get(recipient_id)
+            digest = digest_for(recipient_id, line.unique_key)
             if digest is None:
-                digest = digests[recipient_id] = PlannedDigest(
-                    f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email)
+                continue
             if line.unique_key not in planned:
                 planned.add(line.unique_key)
                 digest.lines.append(line)
@@ -278,6 +293,17 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
                 seen["light"] = rules.worst(seen["light"], light)
                 if row.position + 1 not in seen["measures"]:
                     seen["measures"].append(row.position + 1)
+    # 定期报送, 回头看 and the calendar notice: sections of the same digests.
+    names = {pid: p[0] for pid, p in people.items()}
+    for extra in extra_lines(session, day, calendar, settings, names, secretaries):
+        line = None if extra.item_id is None else PlannedLine(
+            extra.item_id, extra.code, -1, extra.rung, extra.recipient_id, extra.deadline,
+            extra.occurrence, extra.days)
+        digest = digest_for(extra.recipient_id, line.unique_key if line else None)
+        if digest is not None:
+            if line is not None:
+                digest.lines.append(line)
+            digest.sections.setdefault(section_of(extra.rung), []).append(extra.entry)
     for digest in digests.values():
         digest.sections = {s: digest.sections[s] for s in SECTION_ORDER if s in digest.sections}
         for name, section_entries in digest.sections.items():
@@ -330,7 +356,11 @@ def render_digest(digest: PlannedDigest, settings) -> None:
            "secretary": settings.escalate_secretary_after_days}
     sections = []
     for name, items in digest.sections.items():
-        title, short, intro = (t.format(**fmt) for t in SECTION_TEXT[name])
+        if name in EXTRA_SECTIONS:
+            title, short, intro = section_texts(name, items, settings)
+            items = [] if name == "calendar" else items  # a notice, not a list of items
+        else:
+            title, short, intro = (t.format(**fmt) for t in SECTION_TEXT[name])
         days = "left" if name == "due_soon" else "overdue" if name.startswith("overdue") else None
         sections.append({"kind": name, "title": title, "short": short, "intro": intro,
                          "entries": items, "days": days})

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # unset: the first rung of the ladder, max(remind_before_days).
     light_yellow_days: int | None = None
 
+    # 定期报送 (rectify.periods): monthly:5 = by the 5th of each month, weekly:5 = by Friday,
+    # quarterly:5 = by the 5th of Jan/Apr/Jul/Oct, off = none (an item's 汇报频次 still applies).
+    reporting: str = "monthly:5"
+    # 回头看: the default 复核日期 is this many months after the approval.
+    recheck_months: int = 3
+
     # Mail
     smtp_host: str | None = None
     smtp_port: int | None = None

@@ -2,6 +2,9 @@
 
 Data per year comes from, in order: the override file (RECTIFY_CALENDAR_OVERRIDE), the
 `chinesecalendar` package, or a Monday–Friday fallback that is announced once with a WARNING.
+An override file may say its years are an estimate (`"_estimate": true`, as the shipped
+calendar-2027.example.json does: no official 2027 notice exists yet); such a year is announced
+once with a WARNING too, and `source(year)` names it (`rectify calendar` prints every year's).
 
 Each year is turned once into a flag per day plus a cumulative count, so every query is an
 index lookup or a bisect: reminders and reports ask these questions for every open item.
@@ -49,6 +52,14 @@ def _package_years() -> dict[int, tuple[set[date], set[date]]]:
 
 _PACKAGE_YEARS = _package_years()
 
+SOURCES = ("package", "override", "estimate", "fallback")
+SOURCE_LABELS = {
+    "package": "chinesecalendar 软件包（国务院办公厅正式通知）",
+    "override": "覆盖文件",
+    "estimate": "估算（覆盖文件标明为推算，并非国务院办公厅正式通知）",
+    "fallback": "无数据，按周一至周五计算",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class _Year:
@@ -73,9 +84,18 @@ class WorkCalendar:
     def __init__(self, override_path: Path | None = None) -> None:
         self.override_path = Path(override_path) if override_path is not None else None
         self._override = load_override(self.override_path) if self.override_path else {}
+        self.estimated_years: set[int] = (
+            set(self._override) if self.override_path and _marked_estimate(self.override_path) else set())
         self._years: dict[int, _Year] = {}
         self._lock = threading.Lock()  # Prefect task runners may call from threads
         self.fallback_years: set[int] = set()
+        self._estimate_said = False
+
+    def source(self, year: int) -> str:
+        """Where `year`'s data comes from: package, override, estimate or fallback."""
+        if year in self._override:
+            return "estimate" if year in self.estimated_years else "override"
+        return "package" if year in _PACKAGE_YEARS else "fallback"
 
     def _year(self, year: int) -> _Year:
         y = self._years.get(year)
@@ -86,6 +106,11 @@ class WorkCalendar:
                 return self._years[year]
             if year in self._override:
                 data = self._override[year]
+                if year in self.estimated_years and not self._estimate_said:
+                    self._estimate_said = True
+                    logger.warning(
+                        "%d年的法定节假日与调休数据来自估算文件 %s（推算，并非国务院办公厅正式通知），"
+                        "正式通知发布后请核对并更新该文件。", year, self.override_path)
             elif year in _PACKAGE_YEARS:
                 data = _PACKAGE_YEARS[year]
             else:
@@ -168,6 +193,18 @@ get_calendar.cache_clear = _cached.cache_clear  # type: ignore[attr-defined]
 # --- override file --------------------------------------------------------------------
 
 _TYPES = {"holiday": 0, "休": 0, "workday": 1, "班": 1}
+
+
+def _marked_estimate(path: Path) -> bool:
+    """A JSON override whose top level says "_estimate": true (read after load_override
+    accepted the file, so it parses)."""
+    if path.suffix.lower() == ".csv":
+        return False
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("_estimate") is True
 
 
 def load_override(path: Path) -> dict[int, tuple[set[date], set[date]]]:

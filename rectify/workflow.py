@@ -47,6 +47,7 @@ ACTION_LABELS = {
     "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
     "measure_done": "完成整改措施", "extension_request": "申请延期",
     "extension_approve": "批准延期", "extension_reject": "不予延期",
+    "recheck": "回头看（整改巩固）", "import_conflict": "导入冲突（保留台账值）",
 }
 
 
@@ -249,11 +250,17 @@ def _review_guard(item: Item, actor: Person, what: str) -> None:
         raise Forbidden(f"{actor.name} 是本次销号申请的提交人，不能审核自己的申请")
 
 
-def approve(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
+def approve(session: Session, code: str, actor: Person, day: date, *, comment: str = "",
+            recheck_on: date | None = None) -> Item:
+    """销号, with its 复核日期 for 回头看 (rectify.periods.recheck_date: chosen or the default)."""
+    from rectify.periods import recheck_date
+
     item = get_item(session, code, lock=True)
     target_status("approve", item.status)  # state first: "never submitted" is the clearer reason
     _review_guard(item, actor, "审核销号")
-    _move(session, item, "approve", actor.name, day, _clean(comment, "审核意见"), closed_on=day)
+    recheck_on = recheck_date(day, recheck_on)
+    _move(session, item, "approve", actor.name, day, _clean(comment, "审核意见"),
+          {"recheck_on": recheck_on.isoformat()}, closed_on=day, recheck_on=recheck_on)
     return item
 
 
@@ -271,7 +278,8 @@ def reopen(session: Session, code: str, actor: Person, day: date, *, reason: str
     _require_role(actor, Role.secretary, "重新打开已销号事项")
     item = get_item(session, code, lock=True)
     reason = _require_text(reason, "回头看原因")
-    _move(session, item, "reopen", actor.name, day, reason, closed_on=None, submitted_by_id=None)
+    _move(session, item, "reopen", actor.name, day, reason, closed_on=None, submitted_by_id=None,
+          recheck_on=None)
     return item
 
 

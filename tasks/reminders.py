@@ -37,7 +37,8 @@ KIND_LABELS = {
     "overdue_owner": "逾期催办", "overdue_leader": "逾期督办（领导）",
     "overdue_secretary": "逾期通报（督查）", "digest": "综合提醒",
     "assigned": "交办通知", "rejected": "退回通知", "closed": "销号通知",
-    "delivery_failed": "投递失败通知",
+    "delivery_failed": "投递失败通知", "report": "定期报送提醒", "recheck_due": "回头看提醒",
+    "calendar": "日历数据提醒",
 }
 
 

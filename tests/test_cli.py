@@ -30,10 +30,10 @@ REG_DAY = "2026-11-02"
 TODAY = "2026-11-30"
 LIST_KEYS = {"code", "status", "status_label", "category", "source", "department", "description",
              "owner", "leader", "deadline", "deadline_label", "overdue", "open_deadline", "light",
-             "light_label"}
+             "light_label", "unreported", "report_due"}
 SHOW_KEYS = LIST_KEYS - {"owner", "leader"} | {
     "owner", "leader", "remark", "register_date", "closed_on", "flow_run_id", "measures", "progress",
-    "evidence", "audit", "extensions"}
+    "evidence", "audit", "extensions", "reporting", "recheck_on"}
 AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details"}
 
 

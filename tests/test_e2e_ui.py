@@ -207,6 +207,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
     assert schema["properties"]["reviewer"]["title"] == "审核人"
     assert schema["properties"]["comment"]["description"] == "退回时必须填写退回意见"
+    assert schema["properties"]["recheck_on"]["title"] == "复核日期（回头看）"
     shot = stack["tmp"] / "review-form.png"
     text = open_review_form_in_chromium(stack["ui"], run_id, shot, stack["tmp"])
     assert f"{CODE} 学习形式还不够丰富" in text
@@ -224,9 +225,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
 
     # the secretary approves exactly as the UI's Resume form does
     r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "整改到位，同意销号", "reviewer": "陈静"}})
+        "decision": "同意销号", "comment": "整改到位，同意销号", "reviewer": "陈静",
+        "recheck_on": "2027-03-01"}})
     assert r.json()["status"] == "ACCEPT", r.text
     wait_for("the item run to complete", lambda: finished(run_id), timeout=60)
+    assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["recheck_on"] == "2027-03-01"
 
     listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
     assert listed[CODE]["status"] == "closed"

@@ -340,6 +340,16 @@ def reopen(url: str, code: str = CODE):
     return out.output
 
 
+def recheck_reopen(url: str, code: str = CODE):
+    from rectify.cli import app
+
+    out = CliRunner().invoke(app, ["recheck", code, "--reopen", "--reason", "回头看发现问题反弹",
+                                   "--as", "陈静", "--today", DAY.isoformat()])
+    assert out.exit_code == 0, out.output
+    assert "回头看：出现反弹" in out.output
+    return out.output
+
+
 def run_of(url: str, code: str = CODE) -> str | None:
     with session_factory(url)() as s:
         return s.scalar(select(Item.flow_run_id).where(Item.code == code))
@@ -366,10 +376,12 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
     for n in (1, 2):
         assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"] + day).exit_code == 0
         execute(UUID(previous))
-        assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + day).exit_code == 0
+        recheck_on = ["--recheck-on", "2027-01-04"] if n == 2 else []
+        assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + recheck_on + day).exit_code == 0
         assert execute(UUID(previous)).state.is_completed()
 
-        out = reopen(ledger)
+        # the second time through 回头看: `recheck --reopen` is the same reopen and its new run
+        out = reopen(ledger) if n == 1 else recheck_reopen(ledger)
         new = run_of(ledger)
         assert f"已启动新的流程运行 {new}" in out and new != previous
         with get_client(sync_client=True) as client:

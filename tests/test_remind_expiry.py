@@ -44,17 +44,18 @@ def test_after_an_outage_old_digests_expire_and_notices_are_still_sent(db_url):
         first = deliver_pending(maker, config(down), day=DAY, report_failures=False, **FAST)
     assert first.retry == 4 and first.sent == 0
     with maker.begin() as s:  # the server is back; 1 Dec's sweep records its own digests
-        assert record_reminders(s, NEXT, plan_reminders(s, NEXT, CAL, SETTINGS), SETTINGS).mails == 3
+        # (three, and the secretary's once-only December notice that 2027 has no calendar data)
+        assert record_reminders(s, NEXT, plan_reminders(s, NEXT, CAL, SETTINGS), SETTINGS).mails == 4
     handler = RecordingHandler()
     with plain_server(handler) as up:
         report = deliver_pending(maker, config(up), day=NEXT, **FAST)
         assert deliver_pending(maker, config(up), day=NEXT, **FAST).attempted == 0
-    assert (report.expired, report.sent) == (3, 4)  # today's three digests and the notice
+    assert (report.expired, report.sent) == (3, 5)  # today's four digests and the notice
     # one sweep email per person on 1 Dec: yesterday's digests were not replayed
     sweep_rcpts = delivered_to(handler)
     assert sweep_rcpts.count("o0@example.gov.cn") == 1 and sweep_rcpts.count("p1@example.gov.cn") == 1
     assert rows(maker) == [("notice", "2026-11-30", "sent")] + [("sweep", "2026-11-30", "expired")] * 3 \
-        + [("sweep", "2026-12-01", "sent")] * 3
+        + [("sweep", "2026-12-01", "sent")] * 4
     with maker() as s:
         stale = s.scalars(select(OutboxMail).where(OutboxMail.status == "expired")).all()
         assert all("451" in m.last_error and "不再补发" in m.last_error for m in stale)

@@ -20,7 +20,8 @@ from rectify.workdays import WorkCalendar
 
 CAL = WorkCalendar(None)
 OVERRIDE_2027 = Path(__file__).resolve().parent.parent / "rectify" / "data" / "calendar-2027.example.json"
-SETTINGS = Settings(_env_file=None)
+# The deadline ladder alone: 定期报送 sections are tested in tests/test_reporting.py.
+SETTINGS = Settings(_env_file=None, reporting="off")
 
 
 def people(session) -> dict[str, Person]:
