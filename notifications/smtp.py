@@ -222,6 +222,11 @@ class _Failure(Exception):
         self.status, self.error = status, error
 
 
+class _Refused(Exception):
+    """530 to MAIL: the server wants a login or STARTTLS we did not do; its state, not the
+    message's (like a refused login)."""
+
+
 def _one_line(text) -> str:
     return " ".join(str(text).split())
 
@@ -364,7 +369,13 @@ class _Batch:
                         self.pending.appendleft((index, mail, tried))
                         self.retire(refusal)
                         return
-                result, tried = await self.send(smtp, mail, tried)
+                try:
+                    result, tried = await self.send(smtp, mail, tried)
+                except _Refused as refusal:
+                    smtp.close()
+                    self.pending.appendleft((index, mail, tried))
+                    self.retire(str(refusal))
+                    return
                 if result is None:  # the connection went away between attempts: reconnect
                     self.pending.appendleft((index, mail, tried))
                 else:
@@ -441,7 +452,12 @@ class _Batch:
     async def transaction(self, smtp, rcpts: list[str], payload: bytes) -> list:
         data_sent = False
         try:
-            await smtp.mail(self.sender)
+            try:
+                await smtp.mail(self.sender)
+            except SMTPResponseException as exc:
+                if exc.code == 530:
+                    raise _Refused(f"连接或登录邮件服务器失败：{_classify(exc, data_sent=False).error}") from exc
+                raise
             refused = []
             for rcpt in rcpts:
                 try:
@@ -466,6 +482,8 @@ class _Batch:
             if reply.code != 250:
                 raise SMTPDataError(reply.code, reply.message)
             return refused
+        except _Refused:
+            raise
         except Exception as exc:
             failure = _classify(exc, data_sent=data_sent)
             if not data_sent and smtp.is_connected:
