@@ -258,8 +258,7 @@ def deliver_pending(
             marker.flush()  # whatever was delivered is recorded, even if the batch broke
         report.lost_lease += outcome.skipped
         if outcome.refusal and report.refusal is None:
-            report.refusal = outcome.refusal
-            log.error("邮件服务器拒绝本系统：%s；邮件均保留，稍后自动重试", outcome.refusal)
+            report.refusal = outcome.refusal  # told once, by the caller (CLI line, run log)
         done += len(rows)
         if progress is not None:
             progress(done, max(total, done))

@@ -68,6 +68,10 @@ DEFAULT_LEASE = timedelta(minutes=15)
 # is marked failed and reported, not retried forever.
 MAX_TOTAL_ATTEMPTS = 12
 RETRY_FIRST, RETRY_MAX = timedelta(minutes=1), timedelta(hours=1)
+# What happens to an email waiting for a retry, as people are told: a sweep digest is sent by
+# a later run of the same day only (the next day's sweep marks it 过期未发); a notice waits.
+RETRY_NOTE = ("待重试的当日催办邮件在当天再次运行催办时补发，次日起不再补发（过期未发）；"
+              "待重试的通知邮件在其重试时间后随下一次命令或催办发出")
 
 
 class FutureDay(RectifyError):

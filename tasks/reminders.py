@@ -108,6 +108,8 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
                          f"失败{report.failed}封，结果未知{report.unknown}封"
                          + (f"；仅列前{ARTIFACT_ROWS}封，共{len(rows)}封" if len(rows) > ARTIFACT_ROWS else "")),
         )
+    if report.refusal:
+        logger.error("邮件服务器拒绝本系统：%s；邮件均已保留，稍后重试", report.refusal)
     if report.expired:
         logger.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
     if report.retry or report.failed or report.unknown:
