@@ -58,6 +58,7 @@ class DeliveryReport:
     unknown: int = 0
     notices: int = 0  # delivery_failed notices queued for the secretary
     expired: int = 0  # sweep digests of earlier days marked 过期未发 instead of being sent
+    interrupted: int = 0  # ... and those a dead process had claimed: marked unknown
     lost_lease: int = 0
     # The server refused the connection, greeting, STARTTLS or login (its reply, one line):
     # the server's state, not the messages'; they wait for a retry. Told once per run.
@@ -76,6 +77,7 @@ class DeliveryReport:
         return {"worker": self.worker, "attempted": self.attempted, "sent": self.sent,
                 "retry": self.retry, "failed": self.failed, "unknown": self.unknown,
                 "notices": self.notices, "lost_lease": self.lost_lease, "expired": self.expired,
+                "interrupted": self.interrupted,
                 "refusal": self.refusal}
 
 
@@ -225,9 +227,13 @@ def deliver_pending(
     started = utcnow()
     if sources is None or "sweep" in sources:
         with session_maker.begin() as session:
-            report.expired = expire_stale_digests(session, day, now=started, lease=lease)
+            report.expired, interrupted = expire_stale_digests(session, day, now=started,
+                                                               lease=lease)
+        report.interrupted = interrupted
         if report.expired:
             log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
+        if interrupted:
+            log.warning("%d封%s前发送中断的催办邮件结果未知，不再补发，已通知秘书核实", interrupted, day)
     scope = dict(sources=sources, day=day)
     with session_maker() as session:
         total = count_claimable(session, now=started, lease=lease, **scope)

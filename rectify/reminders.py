@@ -499,8 +499,8 @@ def _claimable(now: datetime, since: datetime, lease: timedelta, *,
 
 
 def expire_stale_digests(session: Session, day: date, *, now: datetime | None = None,
-                         lease: timedelta = DEFAULT_LEASE) -> int:
-    """Close undelivered sweep digests of days before `day`; returns how many.
+                         lease: timedelta = DEFAULT_LEASE) -> tuple[int, int]:
+    """Close undelivered sweep digests of days before `day`; returns (expired, unknown).
 
     DOMAIN.md: a missed day is not replayed as a burst of old notices, and one email per
     person per day. Today's digest already lists whatever is still due or overdue, so an old
@@ -518,14 +518,14 @@ def expire_stale_digests(session: Session, day: date, *, now: datetime | None = 
                 last_error="发送过程中断（催办进程意外退出），无法确认是否已送达；为免重复发送，不再补发，请人工核实")
         .execution_options(synchronize_session=False)
     ).rowcount
-    return dead + session.execute(
+    return session.execute(
         update(OutboxMail)
         .where(stale, OutboxMail.status.in_(("pending", "retry")))
         .values(status="expired",  # the last delivery error is kept in front of the reason
                 last_error=func.coalesce(OutboxMail.last_error + "；", "")
                 + f"{day} 前未能投递的催办邮件不再补发（当日催办已包含仍到期或逾期的事项）")
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount, dead
 
 
 def count_claimable(session: Session, *, now: datetime | None = None,
