@@ -308,6 +308,13 @@ def ongoing(
     _act(as_, today, mark_ongoing, code, "已转为长期坚持", comment=comment)
 
 
+@app.callback()
+def _settings_first() -> None:
+    """Read the settings before any command, so a bad RECTIFY_* value is one line."""
+    with errors():
+        get_settings()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

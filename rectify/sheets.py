@@ -56,6 +56,23 @@ class Uncomputed:
         return self.formula
 
 
+# What a spreadsheet program takes for the start of a formula when the cell is edited (OWASP's
+# list for formula injection): = + - @, and tab / carriage return before them.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_text_cell(cell):
+    """Keep an exported text cell text, also once someone edits it in Excel: a string cell
+    (openpyxl would infer a formula from "=…"), and for text that starts like a formula the
+    quote prefix, Excel's own mark for text typed as '=…, which is not shown and not part of
+    the value (the importer reads the text back unchanged)."""
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+        if cell.value.startswith(FORMULA_START):
+            cell.quotePrefix = True
+    return cell
+
+
 def read_sheets(path: Path) -> list[Sheet]:
     if not path.exists():
         raise RectifyError(f"文件不存在：{path}")
