@@ -149,6 +149,8 @@ def test_cli_remind_failure_is_one_line(prefect_harness, sqlite_url, settings_en
     assert out.exit_code == 1
     assert "错误：" in out.output and "全部未能投递" in out.output
     assert "Traceback" not in out.output
+    # the refusal is named, and the retry text is true for a digest (same day only)
+    assert "Connect call failed" in out.output and "次日起不再补发" in out.output
 
 
 def test_a_later_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, settings_env, office_clock):
