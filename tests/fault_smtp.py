@@ -39,7 +39,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
-from smtp_servers import DROP, HOST, Stall, free_port
+from smtp_servers import DROP, HOST, ScriptedHandler, free_port
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.I | re.M)
 
@@ -74,8 +74,9 @@ class FaultHandler:
     armed: bool = False  # False while the Controller checks that it is up (its own connection)
 
     def __post_init__(self):
-        self.scripts = {name: iter(getattr(self, name))
-                        for name in ("greeting", "starttls", "mail", "rcpt", "data")}
+        self.scripts = {name: iter(getattr(self, name)) for name in ("greeting", "starttls")}
+        self.scripts.update(MAIL=iter(self.mail), RCPT=iter(self.rcpt), DATA=iter(self.data))
+        self.calls = {"MAIL": 0, "RCPT": 0, "DATA": 0}
 
     def next(self, script: str):
         with self.lock:
@@ -93,31 +94,10 @@ class FaultHandler:
                 raise AssertionError("condition not reached in time")
             time.sleep(0.02)
 
-    # --- SMTP hooks ----------------------------------------------------------------------
-    async def _act(self, server, script: str) -> str | None:
-        action = self.next(script)
-        if action == DROP:
-            server.transport.close()
-            return "421 4.3.0 closing"  # written to a closed transport: the client never sees it
-        if isinstance(action, Stall):
-            await asyncio.sleep(action.seconds)
-            return None
-        return action
-
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        reply = await self._act(server, "mail")
-        if reply:
-            return reply
-        envelope.mail_from = address
-        envelope.mail_options.extend(mail_options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = await self._act(server, "rcpt")
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+    # --- SMTP hooks: MAIL and RCPT as ScriptedHandler scripts them -------------------------
+    _act = ScriptedHandler._act
+    handle_MAIL = ScriptedHandler.handle_MAIL
+    handle_RCPT = ScriptedHandler.handle_RCPT
 
     async def handle_DATA(self, server, session, envelope):
         found = _MESSAGE_ID.search(envelope.original_content or envelope.content)
@@ -126,7 +106,7 @@ class FaultHandler:
         self.received.append(message)
         if self.on_received:
             self.on_received(self, message)
-        reply = await self._act(server, "data")
+        reply = await self._act(server, "DATA")
         if reply:
             return reply
         if self.pace:

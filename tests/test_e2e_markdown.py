@@ -6,7 +6,6 @@ artifact page opened in headless Chromium: no link, no bold, the text as it was 
 from __future__ import annotations
 
 import base64
-import json
 import os
 from datetime import date
 
@@ -14,7 +13,7 @@ import pytest
 
 from models import AuditRecord, Person, Role
 from models.db import session_factory
-from test_e2e_ui import BIN, CHROMIUM, Processes, free_port, rectify, wait_for
+from test_e2e_ui import BIN, Processes, chromium, evaluate, free_port, rectify, wait_for
 from test_reminders import item, people
 
 pytestmark = pytest.mark.e2e
@@ -74,50 +73,20 @@ def artifact_pages(api: str) -> dict[str, str]:
 
 
 def inspect_in_chromium(ui: str, pages: dict[str, str], tmp) -> dict[str, dict]:
-    from websockets.sync.client import connect
-    import httpx
-
-    port = free_port()
-    procs = Processes(tmp)
-    procs.start("chromium", [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", "--lang=zh-CN", f"--user-data-dir={tmp / 'chromium'}",
-        "--window-size=1440,1000", f"--remote-debugging-port={port}", "about:blank",
-    ], os.environ.copy())
     seen = {}
-    try:
-        targets = wait_for("chromium", lambda: [t for t in httpx.get(
-            f"http://127.0.0.1:{port}/json/list", timeout=2).json() if t["type"] == "page"], timeout=30)
-        with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
-            counter = iter(range(1, 10_000))
-
-            def call(method, **params):
-                n = next(counter)
-                ws.send(json.dumps({"id": n, "method": method, "params": params}))
-                while True:
-                    msg = json.loads(ws.recv(timeout=30))
-                    if msg.get("id") == n:
-                        return msg.get("result", {})
-
-            def evaluate(expression):
-                r = call("Runtime.evaluate", expression=expression, returnByValue=True)
-                return r.get("result", {}).get("value")
-
-            for key, artifact_id in pages.items():
-                call("Page.navigate", url=f"{ui}/artifacts/artifact/{artifact_id}")
-                wait_for(key, lambda: "evil" in (evaluate("document.body.innerText") or ""), timeout=45)
-                seen[key] = evaluate("""({
-                    text: document.body.innerText,
-                    links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href') || '')
-                           .filter(h => /evil/.test(h)),
-                    bold: [...document.querySelectorAll('strong, b')].map(e => e.innerText)
-                          .filter(t => t.includes('粗体')),
-                })""")
-                shot = call("Page.captureScreenshot", format="png")["data"]
-                (tmp / f"artifact-{key}.png").write_bytes(base64.b64decode(shot))
-    finally:
-        procs.stop()
+    with chromium(tmp) as call:
+        for key, artifact_id in pages.items():
+            call("Page.navigate", url=f"{ui}/artifacts/artifact/{artifact_id}")
+            wait_for(key, lambda: "evil" in (evaluate(call, "document.body.innerText") or ""), timeout=45)
+            seen[key] = evaluate(call, """({
+                text: document.body.innerText,
+                links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href') || '')
+                       .filter(h => /evil/.test(h)),
+                bold: [...document.querySelectorAll('strong, b')].map(e => e.innerText)
+                      .filter(t => t.includes('粗体')),
+            })""")
+            shot = call("Page.captureScreenshot", format="png")["data"]
+            (tmp / f"artifact-{key}.png").write_bytes(base64.b64decode(shot))
     return seen
 
 
