@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_column('next_attempt_at')
+    # Not batch mode: on SQLite it copies and drops the outbox table, and dropping it (foreign
+    # keys on) would cascade to reminder_lines. SQLite 3.35+ drops a plain column in place.
+    op.execute("ALTER TABLE outbox DROP COLUMN next_attempt_at")
