@@ -1,7 +1,8 @@
 """`deadline-watch`: the daily sweep of the reminder ladder (DOMAIN.md "Reminder ladder").
 
-A day after today (Beijing time) is refused unless it is a dry run: recorded now, tomorrow's
-reminders would be sent early and skipped on the day. On a working day: plan and record every reminder in one transaction (task 1), publish the
+A day other than today (Beijing time) is refused unless it is a dry run: recorded now,
+tomorrow's reminders would be sent early and skipped on the day, and an earlier day's would
+replay the ladder with stale text (rectify.reminders.check_sweep_day). On a working day: plan and record every reminder in one transaction (task 1), publish the
 due/overdue items and the planned emails as table artifacts, then deliver the whole outbox
 (task 2, with a progress artifact and a table of outcomes). Two task runs per sweep, whatever
 the number of items. On a non-working day it does nothing and says so. The run fails when
@@ -16,7 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from rectify.errors import RectifyError
-from rectify.reminders import check_sweep_day
+from rectify.reminders import RETRY_NOTE, check_sweep_day
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
@@ -66,7 +67,8 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     delivery = deliver_outbox(day, artifact_key="deadline-watch-delivery")
     summary["delivery"] = delivery
     if delivery["attempted"] and delivery["sent"] == 0:
+        why = f"邮件服务器拒绝：{delivery['refusal']}；" if delivery.get("refusal") else ""
         raise NothingDelivered(
             f"{day} 催办邮件全部未能投递（待重试{delivery['retry']}封，失败{delivery['failed']}封，"
-            f"结果未知{delivery['unknown']}封），请检查邮件服务器设置；待重试的邮件将在下次运行时重发")
+            f"结果未知{delivery['unknown']}封），{why}请检查邮件服务器设置；{RETRY_NOTE}")
     return summary

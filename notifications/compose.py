@@ -111,6 +111,8 @@ def _parse_sender(sender: str) -> tuple[str, str]:
 
 def _check_address(name: str, email: str, field: str) -> None:
     check_header(name, f"{field}（姓名）")
+    if "=?" in name:  # an encoded word in a name: a mail program would show another name
+        raise HeaderInjectionError(f"邮件头“{field}（姓名）”含有邮件编码字样，已拒绝：{name!r}")
     check_header(email, f"{field}（地址）")
     # Without SMTPUTF8 only an ASCII address can be sent; the name may be anything (RFC 2047).
     if not email.isascii() or email.count("@") != 1 or " " in email:

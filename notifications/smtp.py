@@ -5,8 +5,10 @@ Outcomes, per message:
 * ``sent``    – the server accepted the message (250 after the end-of-data dot), or, in
                 outbox mode, the .eml file was written.
 * ``retry``   – a transient problem (4xx reply, connection refused/lost or timed out before
-                the message data had been sent). Retried here with exponential backoff up
-                to ``max_attempts``; after that the sweep tries again on its next run.
+                the message data had been sent), or the server refused the connection
+                itself (see below). Retried here with exponential backoff up to
+                ``max_attempts``; after that the outbox row waits for its next-attempt time
+                (rectify.reminders.retry_delay) and a later run tries again.
 * ``failed``  – a permanent refusal (5xx reply, every recipient refused with 5xx). Not
                 retried: sending the same thing again would get the same answer.
 * ``unknown`` – the whole message had been written and we lost the connection or timed out
@@ -23,9 +25,16 @@ is driven step by step: MAIL, RCPT…, the DATA command (wait for 354), then the
 its own reply. Only a failure in that last step can be ``unknown``.
 
 A connection is opened once per worker and reused for all its messages; at most
-``config.connections`` workers share the batch. If the server cannot be reached or
-logged into at all, the message being tried gets its outcome and the messages not yet
-tried are returned as ``retry`` with ``attempts=0`` instead of hammering the server.
+``config.connections`` workers share the batch. Refusals of the connection itself (refused
+or dropped connect, a 4xx/5xx greeting, STARTTLS, the login) are the server's state, not a
+message's: the worker gives its message back to the queue and stops, the workers that did
+connect deliver the rest, and only when no worker can connect are the messages left
+returned as ``retry`` with ``attempts=0`` (never ``failed``). The first such reply is kept
+in ``Batch.refusal`` so the caller can tell the secretary once.
+
+An optional guard (rectify.delivery's marker) is ticked every ``TICK`` seconds while the
+batch runs, so buffered outcomes are committed and the lease renewed even while the server
+is slow, and is asked before each message whether it may still be sent.
 
 The password stays a SecretStr until the ``login`` call; it is never logged.
 """
@@ -42,7 +51,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Protocol
 
 import aiosmtplib
 from aiosmtplib import (
@@ -91,6 +100,21 @@ class DeliveryResult:
     status: Status
     error: str | None
     attempts: int
+
+
+TICK = 0.2  # seconds between guard ticks: the bound on an outcome waiting in a buffer
+
+
+class Guard(Protocol):
+    def tick(self) -> None: ...
+    def may_send(self, key: str) -> bool: ...
+
+
+class BatchOutcome(list):
+    """The results in input order, plus what the batch learnt about the server."""
+
+    refusal: str | None = None  # the server refused the connection/greeting/STARTTLS/login
+    skipped: int = 0  # not sent because the guard withdrew them (lease lost)
 
 
 _BLOCK_SECURITY = {"SSL": "tls", "STARTTLS": "starttls", "INSECURE": "none"}
@@ -151,28 +175,56 @@ async def deliver(
     on_result: Callable[[DeliveryResult], None] | None = None,
     max_attempts: int = 3,
     backoff: float = 0.5,
-) -> list[DeliveryResult]:
-    """Deliver every mail; results come back in input order, and through on_result as known.
+    guard: Guard | None = None,
+) -> BatchOutcome:
+    """Deliver every mail; results come back in input order (None for a mail the guard
+    withdrew), and through on_result as known.
 
-    An exception raised by on_result stops the batch and propagates (a result the sweep
-    could not record must not be silently dropped).
+    An exception raised by on_result or the guard stops the batch and propagates (a result
+    the sweep could not record must not be silently dropped).
     """
+    batch = _Batch(mails, config, on_result, max(1, max_attempts), backoff, guard)
     if not mails:
-        return []
-    batch = _Batch(mails, config, on_result, max(1, max_attempts), backoff)
+        return batch.results
     if config.host is None:
         batch.write_outbox()
-    else:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(max(1, min(config.connections, len(mails)))):
-                group.create_task(batch.worker())
+        return batch.results
+    workers = max(1, min(config.connections, len(mails)))
+    batch.live = workers
+    done = asyncio.Event()
+
+    async def run_workers() -> None:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(workers):
+                    group.create_task(batch.worker())
+        finally:
+            done.set()
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(run_workers())
+        if guard is not None:
+            group.create_task(_ticker(guard, done))
     return batch.results
+
+
+async def _ticker(guard: Guard, done: asyncio.Event) -> None:
+    while not done.is_set():
+        try:
+            await asyncio.wait_for(done.wait(), TICK)
+        except TimeoutError:
+            guard.tick()
 
 
 class _Failure(Exception):
     def __init__(self, status: Status, error: str):
         super().__init__(error)
         self.status, self.error = status, error
+
+
+class _Refused(Exception):
+    """530 to MAIL: the server wants a login or STARTTLS we did not do; its state, not the
+    message's (like a refused login)."""
 
 
 def _one_line(text) -> str:
@@ -217,22 +269,22 @@ def _tls_context(config: MailConfig) -> ssl.SSLContext | None:
 
 
 class _Batch:
-    def __init__(self, mails, config, on_result, max_attempts, backoff):
-        self.config, self.on_result = config, on_result
+    def __init__(self, mails, config, on_result, max_attempts, backoff, guard=None):
+        self.config, self.on_result, self.guard = config, on_result, guard
         self.max_attempts, self.backoff = max_attempts, backoff
-        self.pending = deque(enumerate(mails))
-        self.results: list[DeliveryResult | None] = [None] * len(mails)
+        self.pending = deque((index, mail, 0) for index, mail in enumerate(mails))
+        self.results = BatchOutcome([None] * len(mails))
         self.sender = parseaddr(config.mail_from)[1]
         if config.host and "@" not in self.sender:
             raise ValueError(f"发件人地址配置无效：{config.mail_from!r}")
         self.tls = _tls_context(config) if config.host else None
-        self.unreachable: str | None = None  # set once connecting itself has given up
+        self.live = 0  # workers that have not given up connecting
         if config.host and config.username and config.security == "none":
             log.warning("正在未加密的连接上登录邮件服务器 %s，密码可能被截获", config.host)
 
-    def emit(self, index: int, result: DeliveryResult) -> None:
+    def emit(self, index: int, result: DeliveryResult, quiet: bool = False) -> None:
         self.results[index] = result
-        if result.status != "sent":
+        if result.status != "sent" and not quiet:
             log.warning("邮件 %s 未送达（%s）：%s", result.key, result.status, result.error)
         if self.on_result is not None:
             self.on_result(result)
@@ -250,7 +302,7 @@ class _Batch:
         outbox = str(self.config.outbox_dir)
         os.makedirs(outbox, exist_ok=True)
         pid, flags = os.getpid(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        pending = list(self.pending)
+        pending = [(index, mail) for index, mail, _ in self.pending]
         self.pending.clear()
         for start in range(0, len(pending), group):
             done = []
@@ -307,11 +359,28 @@ class _Batch:
         )
         try:
             while self.pending:
-                index, mail = self.pending.popleft()
-                if self.unreachable is not None:
-                    self.emit(index, DeliveryResult(mail.key, "retry", self.unreachable, 0))
+                index, mail, tried = self.pending.popleft()
+                if self.guard is not None and not self.guard.may_send(mail.key):
+                    self.results.skipped += 1
+                    continue
+                if not smtp.is_connected:
+                    refusal = await self.open(smtp)
+                    if refusal is not None:
+                        self.pending.appendleft((index, mail, tried))
+                        self.retire(refusal)
+                        return
+                try:
+                    result, tried = await self.send(smtp, mail, tried)
+                except _Refused as refusal:
+                    smtp.close()
+                    self.pending.appendleft((index, mail, tried))
+                    self.retire(str(refusal))
+                    return
+                if result is None:  # the connection went away between attempts: reconnect
+                    self.pending.appendleft((index, mail, tried))
                 else:
-                    self.emit(index, await self.send(smtp, mail))
+                    self.emit(index, result)
+            self.live -= 1  # done: a worker that retires later must not count on this one
         finally:
             if smtp.is_connected:
                 try:
@@ -319,56 +388,76 @@ class _Batch:
                 except Exception:  # the batch is done; a failing QUIT changes nothing
                     smtp.close()
 
-    async def connect(self, smtp: aiosmtplib.SMTP) -> None:
-        try:
-            await smtp.connect()
-            if self.config.username:
-                password = self.config.password
-                await smtp.login(
-                    self.config.username, password.get_secret_value() if password else ""
-                )
-        except BaseException:
-            smtp.close()
-            raise
+    def retire(self, refusal: str) -> None:
+        """This worker cannot connect: the others carry on; the last one returns the rest."""
+        self.live -= 1
+        if self.results.refusal is None:
+            self.results.refusal = refusal
+        if self.live > 0:
+            return
+        log.warning("邮件服务器拒绝连接或登录，%d封邮件留待重试：%s", len(self.pending), refusal)
+        while self.pending:
+            index, mail, tried = self.pending.popleft()
+            self.emit(index, DeliveryResult(mail.key, "retry", f"未能投递：{refusal}", tried),
+                      quiet=True)
 
-    async def send(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail) -> DeliveryResult:
+    async def open(self, smtp: aiosmtplib.SMTP) -> str | None:
+        """Connect (and log in); None when connected, else the server's refusal as one line.
+        Only the last worker still trying waits and tries again: while another connection
+        works, hammering a server that limits connections helps nobody."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await smtp.connect()
+                if self.config.username:
+                    password = self.config.password
+                    await smtp.login(
+                        self.config.username, password.get_secret_value() if password else ""
+                    )
+                return None
+            except Exception as exc:
+                smtp.close()
+                refusal = f"连接或登录邮件服务器失败：{_classify(exc, data_sent=False).error}"
+            if self.live > 1 or attempt == self.max_attempts:
+                return refusal
+            await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        return refusal
+
+    async def send(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail,
+                   tried: int) -> tuple[DeliveryResult | None, int]:
+        """One message over an open connection, retrying transient failures; (None, tried)
+        when the connection was lost and must be reopened first."""
         try:
             rcpts, payload = wire_payload(mail.message)
         except Exception as exc:
-            return DeliveryResult(mail.key, "failed", f"邮件无法编码：{_one_line(exc)}", 0)
-        attempts = 0
+            return DeliveryResult(mail.key, "failed", f"邮件无法编码：{_one_line(exc)}", 0), tried
         while True:
-            attempts += 1
-            connecting = not smtp.is_connected
+            if not smtp.is_connected:
+                return None, tried
+            tried += 1
             try:
-                if connecting:
-                    await self.connect(smtp)
-                    connecting = False
                 refused = await self.transaction(smtp, rcpts, payload)
             except _Failure as failure:
-                final = failure
-            except Exception as exc:  # raised while connecting / logging in
-                final = _classify(exc, data_sent=False)
-                final.error = f"连接或登录邮件服务器失败：{final.error}"
-            else:
-                error = None
-                if refused:
-                    error = "部分收件人被拒收：" + "；".join(
-                        f"{r.recipient}（{r.code} {_one_line(r.message)}）" for r in refused
-                    )
-                    log.warning("邮件 %s 已发出，%s", mail.key, error)
-                return DeliveryResult(mail.key, "sent", error, attempts)
-            if final.status == "retry" and attempts < self.max_attempts:
-                await asyncio.sleep(self.backoff * 2 ** (attempts - 1))
-                continue
-            if connecting:
-                self.unreachable = f"未尝试投递：{final.error}"
-            return DeliveryResult(mail.key, final.status, final.error, attempts)
+                if failure.status == "retry" and tried < self.max_attempts:
+                    await asyncio.sleep(self.backoff * 2 ** (tried - 1))
+                    continue
+                return DeliveryResult(mail.key, failure.status, failure.error, tried), tried
+            error = None
+            if refused:
+                error = "部分收件人被拒收：" + "；".join(
+                    f"{r.recipient}（{r.code} {_one_line(r.message)}）" for r in refused
+                )
+                log.warning("邮件 %s 已发出，%s", mail.key, error)
+            return DeliveryResult(mail.key, "sent", error, tried), tried
 
     async def transaction(self, smtp, rcpts: list[str], payload: bytes) -> list:
         data_sent = False
         try:
-            await smtp.mail(self.sender)
+            try:
+                await smtp.mail(self.sender)
+            except SMTPResponseException as exc:
+                if exc.code == 530:
+                    raise _Refused(f"连接或登录邮件服务器失败：{_classify(exc, data_sent=False).error}") from exc
+                raise
             refused = []
             for rcpt in rcpts:
                 try:
@@ -393,6 +482,8 @@ class _Batch:
             if reply.code != 250:
                 raise SMTPDataError(reply.code, reply.message)
             return refused
+        except _Refused:
+            raise
         except Exception as exc:
             failure = _classify(exc, data_sent=data_sent)
             if not data_sent and smtp.is_connected:

@@ -220,9 +220,11 @@ def _deliver_notices(day) -> None:
                                  day=day, report_failures=False, sources=NOTICES)
     if report.sent:
         typer.echo(f"已发送通知邮件{report.sent}封")
+    if report.refusal:
+        typer.echo(f"提示：邮件服务器拒绝本系统（{report.refusal}），通知邮件已保留待重试", err=True)
     if report.attempted > report.sent:
-        typer.echo(f"提示：{report.attempted - report.sent}封通知邮件未能发出，"
-                   "将在下次催办时重试（rectify outbox --failed 查看）", err=True)
+        typer.echo(f"提示：{report.attempted - report.sent}封通知邮件未能发出，稍后随下一次命令或"
+                   "催办重试（rectify outbox 查看）", err=True)
 
 
 @app.command()
@@ -337,6 +339,13 @@ def ongoing(
     from rectify.workflow import mark_ongoing
 
     _act(as_, today, mark_ongoing, code, "已转为长期坚持", comment=comment)
+
+
+@app.callback()
+def _settings_first() -> None:
+    """Read the settings before any command, so a bad RECTIFY_* value is one line."""
+    with errors():
+        get_settings()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -64,6 +64,11 @@ def remind(
         typer.echo(f"投递：发送{delivery['sent']}封，待重试{delivery['retry']}封，"
                    f"失败{delivery['failed']}封，结果未知{delivery['unknown']}封"
                    f"（{delivery['where']}）")
+        if delivery.get("interrupted"):
+            typer.echo(f"{delivery['interrupted']}封此前发送中断的催办邮件结果未知，不再补发，"
+                       "已通知秘书核实（rectify outbox --failed 查看）")
+        if delivery.get("refusal"):
+            typer.echo(f"邮件服务器拒绝本系统：{delivery['refusal']}；邮件均已保留，稍后重试", err=True)
         if delivery.get("expired"):
             typer.echo(f"{delivery['expired']}封此前未能投递的催办邮件已过期未发，不再补发"
                        "（rectify outbox 查看）")

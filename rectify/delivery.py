@@ -6,10 +6,17 @@ Order of events for every email, each step committed before the next:
 
 * killed before claiming: the row is pending, the next sweep sends it;
 * killed between claiming and sending: the row stays "sending" until its lease expires, then
-  the next sweep claims and sends it, once;
-* killed between the server's reply and the mark: the next sweep after the lease sends it
-  again, with the same Message-ID (so mail clients can fold the duplicate). Results are
-  committed every `flush_every` messages or half a second to keep that window small.
+  a sweep of the same day claims and sends it, once (a later day's sweep marks it unknown);
+* killed between the server's reply and the mark: a sweep of the same day after the lease
+  sends it again, with the same Message-ID (so mail clients can fold the duplicate). This
+  window is bounded: an outcome is committed at most TICK (0.2 s) plus one commit after the
+  server's reply, however slow the server is, because the marker is ticked on a timer and
+  not only when the next result arrives.
+
+The lease is renewed every quarter of its length while a chunk is in flight, and before each
+message the sender checks that the row is still its own and that its last renewal is less
+than half a lease old; otherwise it leaves the row to whoever holds it now. So a chunk that
+outlives its lease is never sent by two processes.
 
 Delivery outcomes and the unknown-outcome policy are notifications/smtp.py's.
 """
@@ -32,7 +39,7 @@ from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
 from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable,
                                expire_stale_digests, final_status, mark_results, new_worker_id,
-                               queue_failure_notices)
+                               queue_failure_notices, renew_lease)
 
 log = logging.getLogger("rectify.delivery")
 
@@ -51,7 +58,11 @@ class DeliveryReport:
     unknown: int = 0
     notices: int = 0  # delivery_failed notices queued for the secretary
     expired: int = 0  # sweep digests of earlier days marked 过期未发 instead of being sent
+    interrupted: int = 0  # ... and those a dead process had claimed: marked unknown
     lost_lease: int = 0
+    # The server refused the connection, greeting, STARTTLS or login (its reply, one line):
+    # the server's state, not the messages'; they wait for a retry. Told once per run.
+    refusal: str | None = None
     rows: list[dict] = field(default_factory=list)
 
     @property
@@ -65,7 +76,9 @@ class DeliveryReport:
     def as_dict(self) -> dict:
         return {"worker": self.worker, "attempted": self.attempted, "sent": self.sent,
                 "retry": self.retry, "failed": self.failed, "unknown": self.unknown,
-                "notices": self.notices, "lost_lease": self.lost_lease, "expired": self.expired}
+                "notices": self.notices, "lost_lease": self.lost_lease, "expired": self.expired,
+                "interrupted": self.interrupted,
+                "refusal": self.refusal}
 
 
 def mail_key(row: OutboxMail) -> str:
@@ -94,19 +107,50 @@ def _run(coro):
 
 
 class _Marker:
-    """Buffers outcomes and commits them in small transactions while the batch is sending."""
+    """Records outcomes in small transactions while the batch is sending, and holds the lease.
 
-    def __init__(self, session_maker, worker, rows, mail_from, report, flush_every):
+    Called with each result; ticked by the batch every notifications.smtp.TICK seconds, when
+    it commits what is buffered and, every quarter lease, renews the lease; asked before each
+    message whether that row may still be sent (may_send).
+    """
+
+    def __init__(self, session_maker, worker, rows, mail_from, report, flush_every, lease):
         self.session_maker, self.worker, self.report = session_maker, worker, report
         self.rows = rows  # key -> OutboxMail
         self.mail_from, self.flush_every = mail_from, flush_every
         self.buffer: list = []
-        self.last_flush = time.monotonic()
+        self.lease = lease.total_seconds()
+        self.renewed = time.monotonic()  # the claim was committed just before
+        self.held = {row.id for row in rows.values()}  # claimed, outcome not yet recorded
+        self.lost: set[int] = set()
 
     def __call__(self, result) -> None:
         self.buffer.append(result)
-        if len(self.buffer) >= self.flush_every or time.monotonic() - self.last_flush > 0.5:
+        if len(self.buffer) >= self.flush_every:
             self.flush()
+
+    def tick(self) -> None:
+        self.flush()
+        if time.monotonic() - self.renewed >= self.lease / 4:
+            self.renew()
+
+    def renew(self) -> None:
+        ids = self.held - self.lost
+        with self.session_maker.begin() as session:
+            kept = renew_lease(session, self.worker, ids, now=utcnow())
+        self.renewed = time.monotonic()
+        for mail_id in sorted(ids - kept):
+            log.warning("邮件 %s 的租约已被其他催办进程接管，本进程不再发送", mail_id)
+        self.lost |= ids - kept
+
+    def may_send(self, key: str) -> bool:
+        if time.monotonic() - self.renewed > self.lease / 2:
+            try:  # the ticks fell behind: renew now, or leave the rest to the next holder
+                self.renew()
+            except Exception as exc:
+                log.warning("无法续租（%s），剩余邮件留给下次催办", exc)
+                return False
+        return self.rows[key].id not in self.lost
 
     def flush(self) -> None:
         if not self.buffer:
@@ -119,6 +163,7 @@ class _Marker:
                 for r in self.buffer])
             for result in self.buffer:
                 row = self.rows[result.key]
+                self.held.discard(row.id)
                 status = final_status(result.status, row.attempts + result.attempts)
                 self.report.lost_lease += row.id in lost
                 setattr(self.report, status, getattr(self.report, status) + 1)
@@ -129,7 +174,6 @@ class _Marker:
                     "attempts": row.attempts + result.attempts, "error": result.error or "",
                 })
         self.buffer.clear()
-        self.last_flush = time.monotonic()
 
 
 def _outgoing(rows: list[OutboxMail], mail_from: str):
@@ -183,9 +227,13 @@ def deliver_pending(
     started = utcnow()
     if sources is None or "sweep" in sources:
         with session_maker.begin() as session:
-            report.expired = expire_stale_digests(session, day, now=started, lease=lease)
+            report.expired, interrupted = expire_stale_digests(session, day, now=started,
+                                                               lease=lease)
+        report.interrupted = interrupted
         if report.expired:
             log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
+        if interrupted:
+            log.warning("%d封%s前发送中断的催办邮件结果未知，不再补发，已通知秘书核实", interrupted, day)
     scope = dict(sources=sources, day=day)
     with session_maker() as session:
         total = count_claimable(session, now=started, lease=lease, **scope)
@@ -204,18 +252,24 @@ def deliver_pending(
                     continue
             break
         by_key = {mail_key(row): row for row in rows}
-        marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every)
+        marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every,
+                         lease)
         mails, refused = _outgoing(rows, config.mail_from)
         for result in refused:
             marker(result)
         try:
-            _run(deliver(mails, config, on_result=marker, max_attempts=max_attempts,
-                         backoff=backoff))
+            outcome = _run(deliver(mails, config, on_result=marker, max_attempts=max_attempts,
+                                   backoff=backoff, guard=marker))
         finally:
             marker.flush()  # whatever was delivered is recorded, even if the batch broke
+        report.lost_lease += outcome.skipped
+        if outcome.refusal and report.refusal is None:
+            report.refusal = outcome.refusal  # told once, by the caller (CLI line, run log)
         done += len(rows)
         if progress is not None:
             progress(done, max(total, done))
+        if outcome.refusal and not any(r is not None and r.status == "sent" for r in outcome):
+            break  # the server refuses every connection: leave the other chunks untouched
     if report.attempted:
         log.info("邮件投递：发送%d封，待重试%d封，失败%d封，结果未知%d封",
                  report.sent, report.retry, report.failed, report.unknown)

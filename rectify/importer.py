@@ -27,6 +27,7 @@ from rectify.periods import parse_register_word
 from rectify.reimport import merge, register_values, report_conflicts
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
+from rectify.names import name_problem, normalise_name
 from rectify.workflow import CONTROL_RE, SYSTEM, TEXT_CONTROL_RE, record
 
 # Changes a person should notice (people's roles and addresses, skipped sheets) are said on the
@@ -249,6 +250,7 @@ def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: lis
         values = {f: _cell_text(raw.get(f)) for f in PEOPLE_HEADERS}
         if not any(values.values()):
             continue
+        values["name"] = normalise_name(values["name"])
         bad = bool(formulas := _uncomputed(source, rownum, raw))
         problems += formulas
         for f in ("name", "title", "department", "email"):
@@ -261,6 +263,9 @@ def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: lis
                 bad = True
         if not values["name"]:
             problems.append(Problem(source, rownum, "姓名", "", "姓名为空"))
+            bad = True
+        elif reason := name_problem(values["name"]):
+            problems.append(Problem(source, rownum, "姓名", values["name"], reason))
             bad = True
         if not EMAIL_RE.match(values["email"]) and not CONTROL_RE.search(values["email"]):
             problems.append(Problem(source, rownum, "邮箱", values["email"], "邮箱地址格式不正确"))
@@ -283,6 +288,9 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
         text = {f: _cell_text(v) for f, v in raw.items()}
         if not any(text.values()):
             continue
+        for f in ("leader", "owner"):
+            if f in text:
+                text[f] = normalise_name(text[f])
         if formulas := _uncomputed(source, rownum, raw):
             # An empty-looking code and description would make it a continuation row otherwise.
             problems += formulas
@@ -324,6 +332,8 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
                 if len(name) > MAX_LENGTHS["name"]:
                     problems.append(Problem(source, rownum, COLUMN_LABELS[column], name,
                                             f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）"))
+                elif reason := name_problem(name):
+                    problems.append(Problem(source, rownum, COLUMN_LABELS[column], name, reason))
             if not current.description:
                 problems.append(Problem(source, rownum, "问题描述", "", "问题描述为空"))
             try:

@@ -72,18 +72,34 @@ DEFAULT_LEASE = timedelta(minutes=15)
 # Retries across sweeps: a row still failing transiently after this many attempts in total
 # is marked failed and reported, not retried forever.
 MAX_TOTAL_ATTEMPTS = 12
+RETRY_FIRST, RETRY_MAX = timedelta(minutes=1), timedelta(hours=1)
+# What happens to an email waiting for a retry, as people are told: a sweep digest is sent by
+# a later run of the same day only (the next day's sweep marks it 过期未发); a notice waits.
+RETRY_NOTE = ("待重试的当日催办邮件在当天再次运行催办时补发，次日起不再补发（过期未发）；"
+              "待重试的通知邮件在其重试时间后随下一次命令或催办发出")
 
 
 class FutureDay(RectifyError):
-    """A sweep for a day that has not come yet."""
+    """A sweep for a day other than today (the name is older than the past-day rule)."""
 
 
 def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
-    """Refuse to record a later day's reminders now: they would be sent early and, being
-    recorded, skipped on the real day. A dry run records nothing, so it may look ahead."""
-    if day > today and not dry_run:
-        raise FutureDay(f"{day} 晚于今天（{today}，北京时间），不能提前发送催办；"
-                        "如需预览请用试运行（--dry-run）")
+    """Only today's sweep records and sends. A later day's reminders would go out early and,
+    being recorded, be skipped on the real day; an earlier day's would replay the ladder with
+    stale 今日到期 text (DOMAIN.md: a missed day is not replayed). A dry run records nothing,
+    so it may look at any day."""
+    if dry_run or day == today:
+        return
+    when = "晚于" if day > today else "早于"
+    raise FutureDay(f"{day} {when}今天（{today}，北京时间），只能发送当天的催办；"
+                    "如需查看该日将发送的邮件请用试运行（--dry-run）")
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a row waits after a transient failure before it may be claimed again:
+    1, 2, 4 … minutes by attempts so far, at most an hour. A refusal of the connection itself
+    counts no attempt and waits the first step."""
+    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 def section_of(rung: str) -> str:
@@ -500,8 +516,9 @@ def new_worker_id() -> str:
 
 def _waiting(now: datetime, since: datetime, lease: timedelta):
     return or_(
-        # waiting, and not already tried by the sweep that started at `since`
+        # waiting, due, and not already tried by the sweep that started at `since`
         and_(OutboxMail.status.in_(("pending", "retry")),
+             or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now),
              or_(OutboxMail.claimed_at.is_(None), OutboxMail.claimed_at < since)),
         # claimed by a sweep that died (or is far slower than any sweep should be)
         and_(OutboxMail.status == "sending", OutboxMail.claimed_at < now - lease),
@@ -521,23 +538,33 @@ def _claimable(now: datetime, since: datetime, lease: timedelta, *,
 
 
 def expire_stale_digests(session: Session, day: date, *, now: datetime | None = None,
-                         lease: timedelta = DEFAULT_LEASE) -> int:
-    """Mark undelivered sweep digests of days before `day` 'expired' (过期未发); returns how many.
+                         lease: timedelta = DEFAULT_LEASE) -> tuple[int, int]:
+    """Close undelivered sweep digests of days before `day`; returns (expired, unknown).
 
     DOMAIN.md: a missed day is not replayed as a burst of old notices, and one email per
     person per day. Today's digest already lists whatever is still due or overdue, so an old
-    digest is recorded as never sent rather than sent late. Event notices are not touched:
-    an assignment or a rejection is still news a day later.
+    digest waiting to be sent is recorded 'expired' (过期未发) rather than sent late. One left
+    in 'sending' by a process that died (lease over) may have reached the server: it becomes
+    'unknown', reported to the secretary, never 'expired' (which would claim it was not sent).
+    Event notices are not touched: an assignment or a rejection is still news a day later.
     """
     now = now or utcnow()
+    stale = and_(OutboxMail.source == "sweep", OutboxMail.day < day)
+    dead = session.execute(
+        update(OutboxMail)
+        .where(stale, OutboxMail.status == "sending", OutboxMail.claimed_at < now - lease)
+        .values(status="unknown",
+                last_error="发送过程中断（催办进程意外退出），无法确认是否已送达；为免重复发送，不再补发，请人工核实")
+        .execution_options(synchronize_session=False)
+    ).rowcount
     return session.execute(
         update(OutboxMail)
-        .where(OutboxMail.source == "sweep", OutboxMail.day < day, _waiting(now, now, lease))
+        .where(stale, OutboxMail.status.in_(("pending", "retry")))
         .values(status="expired",  # the last delivery error is kept in front of the reason
                 last_error=func.coalesce(OutboxMail.last_error + "；", "")
                 + f"{day} 前未能投递的催办邮件不再补发（当日催办已包含仍到期或逾期的事项）")
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount, dead
 
 
 def count_claimable(session: Session, *, now: datetime | None = None,
@@ -579,6 +606,22 @@ def claim_pending(session: Session, worker: str, limit: int, *, now: datetime | 
     ))
 
 
+def renew_lease(session: Session, worker: str, ids, *, now: datetime | None = None) -> set[int]:
+    """Extend `worker`'s lease on the rows `ids` it is still sending; returns those it holds.
+    A row missing from the answer was taken over (its lease ran out) or changed by hand: the
+    worker must not send it."""
+    if not ids:
+        return set()
+    return set(session.scalars(
+        update(OutboxMail)
+        .where(OutboxMail.id.in_(list(ids)), OutboxMail.claimed_by == worker,
+               OutboxMail.status == "sending")
+        .values(claimed_at=now or utcnow())
+        .returning(OutboxMail.id)
+        .execution_options(synchronize_session=False)
+    ))
+
+
 def final_status(status: str, attempts_total: int) -> str:
     """A transient failure that has used up its attempts across sweeps becomes permanent."""
     if status == "retry" and attempts_total >= MAX_TOTAL_ATTEMPTS:
@@ -607,14 +650,15 @@ def mark_results(session: Session, worker: str, outcomes: list[dict], *,
             error = f"{error}（已累计尝试{total}次，不再自动重发）"
         params.append({"b_id": o["id"], "b_worker": worker, "b_status": final, "b_attempts": total,
                        "b_error": error, "b_message_id": o.get("message_id"),
-                       "b_sent_at": now if final == "sent" else None})
+                       "b_sent_at": now if final == "sent" else None,
+                       "b_next": now + retry_delay(total) if final == "retry" else None})
         expected[o["id"]] = (final, total)
     stmt = (update(table)
             .where(table.c.id == bindparam("b_id"), table.c.claimed_by == bindparam("b_worker"),
                    table.c.status == "sending")
             .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
                     last_error=bindparam("b_error"), message_id=bindparam("b_message_id"),
-                    sent_at=bindparam("b_sent_at")))
+                    sent_at=bindparam("b_sent_at"), next_attempt_at=bindparam("b_next")))
     result = session.execute(stmt, params)
     if session.get_bind().dialect.supports_sane_multi_rowcount and result.rowcount == len(params):
         return set()

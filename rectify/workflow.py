@@ -138,6 +138,10 @@ def _require_item_person(person: Person, item: Item, what: str) -> None:
         raise Forbidden(f"{person.name} 不是事项 {item.code} 的责任人或责任领导，无权{what}")
 
 
+# Evidence is a list of paths or links, kept in the audit record and shown in the review form.
+MAX_EVIDENCE, MAX_EVIDENCE_LENGTH = 20, 1000
+
+
 def _clean(text: str | None, what: str, *, multiline: bool = True) -> str:
     """Stripped text without control characters (Windows line ends become \\n)."""
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -225,6 +229,9 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
     summary = _require_text(summary, "整改情况说明")
     refs = [ref for ref in (_clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
     target_status("submit", item.status)
+    if len(refs) > MAX_EVIDENCE or any(len(ref) > MAX_EVIDENCE_LENGTH for ref in refs):
+        raise InvalidInput(f"佐证材料最多{MAX_EVIDENCE}条、每条最多{MAX_EVIDENCE_LENGTH}个字符"
+                           "（请填写文件路径或链接，而非材料全文）")
     completing = {measures.get_measure(item, n).position + 1 for n in completes}
     if missing := measures.unfinished_dated(item, completing):
         raise InvalidTransition("尚有整改措施未完成，不能申请销号：" + "；".join(

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from models.db import session_factory
 from rectify.delivery import DeliveryReport, deliver_pending
 from rectify.measures import LIGHT_LABELS
+from rectify.report.render import md_escape, md_rows
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
                                section_of)
 from rectify.settings import get_settings, office_today
@@ -89,7 +90,7 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
     config = mail_config(settings)
     logger = get_run_logger()
     where = f"{config.host}:{config.port or '默认端口'}" if config.host else f"发件箱目录 {config.outbox_dir}"
-    progress_id = create_progress_artifact(progress=0.0, description=f"邮件投递进度（{where}）")
+    progress_id = create_progress_artifact(progress=0.0, description=f"邮件投递进度（{md_escape(where)}）")
 
     def progress(done: int, total: int) -> None:
         update_progress_artifact(progress_id, progress=round(100.0 * done / max(total, 1), 1))
@@ -105,11 +106,13 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
                  "类型": KIND_LABELS.get(r["kind"], r["kind"]), "结果": r["status_label"],
                  "尝试次数": r["attempts"], "说明": r["error"]} for r in report.rows]
         create_table_artifact(
-            table=rows[:ARTIFACT_ROWS], key=artifact_key,
-            description=(f"**邮件投递结果**（{where}）：已发送{report.sent}封，待重试{report.retry}封，"
+            table=md_rows(rows[:ARTIFACT_ROWS]), key=artifact_key,
+            description=(f"**邮件投递结果**（{md_escape(where)}）：已发送{report.sent}封，待重试{report.retry}封，"
                          f"失败{report.failed}封，结果未知{report.unknown}封"
                          + (f"；仅列前{ARTIFACT_ROWS}封，共{len(rows)}封" if len(rows) > ARTIFACT_ROWS else "")),
         )
+    if report.refusal:
+        logger.error("邮件服务器拒绝本系统：%s；邮件均已保留，稍后重试", report.refusal)
     if report.expired:
         logger.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
     if report.retry or report.failed or report.unknown:
@@ -142,16 +145,16 @@ def publish_plan(plan: ReminderPlan, dry_run: bool) -> None:
     prefix = "（试运行，未记录未发送）" if dry_run else ""
     items = items_table(plan)
     create_table_artifact(
-        table=items[:ARTIFACT_ROWS] or [{"编号": "—", "情况": "今日没有到期或逾期事项"}],
+        table=md_rows(items[:ARTIFACT_ROWS]) or [{"编号": "—", "情况": "今日没有到期或逾期事项"}],
         key="deadline-watch-items",
         description=f"**{plan.day} 到期和逾期事项**{prefix}：共{len(items)}项"
                     + (f"，仅列前{ARTIFACT_ROWS}项" if len(items) > ARTIFACT_ROWS else ""),
     )
     reminders = reminders_table(plan)
     create_table_artifact(
-        table=reminders[:ARTIFACT_ROWS] or [{"收件人": "—", "主题": "今日无需发送催办邮件"}],
+        table=md_rows(reminders[:ARTIFACT_ROWS]) or [{"收件人": "—", "主题": "今日无需发送催办邮件"}],
         key="deadline-watch-reminders",
         description=f"**{plan.day} 催办邮件**{prefix}：{len(reminders)}封（每人每天至多一封）"
-                    + (f"；今日已发送过、不再重复：{'、'.join(plan.already_sent_to)}"
+                    + (f"；今日已发送过、不再重复：{md_escape('、'.join(plan.already_sent_to))}"
                        if plan.already_sent_to else ""),
     )

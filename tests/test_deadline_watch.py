@@ -89,10 +89,11 @@ def test_sweep_writes_eml_files_and_publishes_artifacts(prefect_harness, sqlite_
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 5
 
 
-def test_non_working_day_does_nothing(prefect_harness, sqlite_url, settings_env):
+def test_non_working_day_does_nothing(prefect_harness, sqlite_url, settings_env, office_clock):
     from flows.deadline_watch import deadline_watch
 
     settings_env(sqlite_url)
+    office_clock["today"] = date(2026, 10, 3)
     ledger(sqlite_url)
     before = dump(sqlite_url)
     result = deadline_watch(day=date(2026, 10, 3))
@@ -148,6 +149,8 @@ def test_cli_remind_failure_is_one_line(prefect_harness, sqlite_url, settings_en
     assert out.exit_code == 1
     assert "错误：" in out.output and "全部未能投递" in out.output
     assert "Traceback" not in out.output
+    # the refusal is named, and the retry text is true for a digest (same day only)
+    assert "Connect call failed" in out.output and "次日起不再补发" in out.output
 
 
 def test_a_later_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, settings_env, office_clock):
@@ -163,12 +166,39 @@ def test_a_later_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, sett
     out = runner.invoke(app, ["remind", "--today", DAY.isoformat()])
     assert out.exit_code == 1, out.output
     assert out.output.strip().splitlines() == [
-        "错误：2026-11-30 晚于今天（2026-11-27，北京时间），不能提前发送催办；如需预览请用试运行（--dry-run）"]
+        "错误：2026-11-30 晚于今天（2026-11-27，北京时间），只能发送当天的催办；"
+        "如需查看该日将发送的邮件请用试运行（--dry-run）"]
     state = deadline_watch(day=DAY, return_state=True)  # the flow's `day` parameter too
     assert state.is_failed() and "晚于今天" in str(state.result(raise_on_failure=False))
     assert dump(sqlite_url) == before
     out = runner.invoke(app, ["remind", "--today", DAY.isoformat(), "--dry-run"])
     assert out.exit_code == 0 and "试运行" in out.output and "W-1" in out.output
+    assert dump(sqlite_url) == before
+
+
+def test_a_past_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, settings_env, office_clock):
+    """Case 1: 30 Nov, then 27 Nov, then 26 Nov would send every recipient three digests on
+    one day with stale 今日到期 text. Only today's sweep records and sends."""
+    from flows.deadline_watch import deadline_watch
+    from rectify.cli import app
+
+    settings_env(sqlite_url)
+    ledger(sqlite_url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["remind", "--today", DAY.isoformat()]).exit_code == 0
+    before = dump(sqlite_url)
+    for past in ("2026-11-27", "2026-11-26"):
+        out = runner.invoke(app, ["remind", "--today", past])
+        assert out.exit_code == 1, out.output
+        assert out.output.strip().splitlines() == [
+            f"错误：{past} 早于今天（2026-11-30，北京时间），只能发送当天的催办；"
+            "如需查看该日将发送的邮件请用试运行（--dry-run）"]
+        assert dump(sqlite_url) == before
+        out = runner.invoke(app, ["remind", "--today", past, "--dry-run"])
+        assert out.exit_code == 0 and "试运行" in out.output
+        assert dump(sqlite_url) == before
+    state = deadline_watch(day=date(2026, 11, 27), return_state=True)
+    assert state.is_failed() and "早于今天" in str(state.result(raise_on_failure=False))
     assert dump(sqlite_url) == before
 
 

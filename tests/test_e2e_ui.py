@@ -9,6 +9,7 @@ the test's tmp dir (copied to docs/screenshots/ for the README with RECTIFY_UPDA
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -249,9 +250,10 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert state_of(run_id)["name"] == f"{CODE} 学习形式还不够丰富"
 
 
-def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) -> str:
-    """Open the run's page in headless Chromium, press Resume, return the page text with the
-    form shown and save a screenshot. Driven over the DevTools protocol (websockets)."""
+@contextlib.contextmanager
+def chromium(tmp: Path):
+    """Headless Chromium driven over the DevTools protocol (websockets): yields call(method,
+    **params) -> result for its one page; the browser is killed afterwards."""
     from websockets.sync.client import connect
     import httpx
 
@@ -277,21 +279,32 @@ def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) ->
                     if msg.get("id") == n:
                         return msg.get("result", {})
 
-            def page_text() -> str:
-                r = call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
-                return r.get("result", {}).get("value", "")
-
             call("Emulation.setDeviceMetricsOverride", width=1440, height=1000, deviceScaleFactor=1,
                  mobile=False)
-            call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
-            wait_for("the run page", lambda: "Resume" in page_text(), timeout=45)
-            call("Runtime.evaluate", expression=(
-                "[...document.querySelectorAll('button')]"
-                ".find(b => b.innerText.trim() === 'Resume')?.click()"))
-            wait_for("the review form", lambda: "审核结论" in page_text(), timeout=30)
-            time.sleep(1)  # let the modal finish its transition before the picture
-            data = call("Page.captureScreenshot", format="png")["data"]
-            shot.write_bytes(base64.b64decode(data))
-            return page_text()
+            yield call
     finally:
         procs.stop()
+
+
+def evaluate(call, expression: str):
+    r = call("Runtime.evaluate", expression=expression, returnByValue=True)
+    return r.get("result", {}).get("value")
+
+
+def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) -> str:
+    """Open the run's page in headless Chromium, press Resume, return the page text with the
+    form shown and save a screenshot."""
+    with chromium(tmp) as call:
+        def page_text() -> str:
+            return evaluate(call, "document.body.innerText") or ""
+
+        call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
+        wait_for("the run page", lambda: "Resume" in page_text(), timeout=45)
+        call("Runtime.evaluate", expression=(
+            "[...document.querySelectorAll('button')]"
+            ".find(b => b.innerText.trim() === 'Resume')?.click()"))
+        wait_for("the review form", lambda: "审核结论" in page_text(), timeout=30)
+        time.sleep(1)  # let the modal finish its transition before the picture
+        data = call("Page.captureScreenshot", format="png")["data"]
+        shot.write_bytes(base64.b64decode(data))
+        return page_text()

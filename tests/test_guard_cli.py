@@ -98,7 +98,7 @@ def test_a_failed_remind_run_ends_in_one_line(ledger_dir, api_env):
     cwd, url = ledger_dir
     handler = ScriptedHandler(mail=itertools.repeat("451 4.3.0 稍后再试"))
     with plain_server(handler) as server:
-        result = sh(cwd, url, "remind", "--today", "2026-11-27", **api_env,
+        result = sh(cwd, url, "remind", "--today", "2026-11-27", **api_env, RECTIFY_TODAY="2026-11-27",
                     RECTIFY_SMTP_HOST=server.hostname, RECTIFY_SMTP_PORT=str(server.port))
     assert handler.calls["MAIL"] > 0  # it really tried
     line = assert_one_error(result)

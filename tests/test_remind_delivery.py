@@ -49,6 +49,15 @@ def statuses(maker) -> dict[str, str]:
         return {m.recipient_name: m.status for m in s.scalars(select(OutboxMail))}
 
 
+def time_passes(maker, delta: timedelta = timedelta(days=1)) -> None:
+    """Move every lease and next-attempt time `delta` into the past, as if that much time
+    had gone by (the delivery code reads the real clock)."""
+    with maker.begin() as s:
+        for row in s.scalars(select(OutboxMail)):
+            row.claimed_at = row.claimed_at and row.claimed_at - delta
+            row.next_attempt_at = row.next_attempt_at and row.next_attempt_at - delta
+
+
 def delivered_to(handler) -> list[str]:
     return sorted(r for m in handler.messages for r in m.rcpt_tos)
 
@@ -115,6 +124,8 @@ def test_transient_failure_is_retried_by_the_next_sweep(sqlite_url):
     with plain_server(handler) as server:
         first = deliver_pending(maker, config(server), day=DAY, **FAST)
         assert first.retry == 2 and first.sent == 1
+        assert deliver_pending(maker, config(server), day=DAY, **FAST).attempted == 0  # not yet due
+        time_passes(maker, timedelta(minutes=2))
         second = deliver_pending(maker, config(server), day=DAY, **FAST)
     assert (second.sent, second.attempted) == (2, 2)
     assert set(statuses(maker).values()) == {"sent"}
@@ -130,6 +141,7 @@ def test_retry_gives_up_after_max_total_attempts(sqlite_url, monkeypatch):
     with plain_server(ScriptedHandler(rcpt=itertools.repeat("451 4.3.0 later"))) as server:
         deliver_pending(maker, config(server), day=DAY, report_failures=False, **FAST)
         assert set(statuses(maker).values()) == {"retry"}
+        time_passes(maker, timedelta(minutes=2))
         deliver_pending(maker, config(server), day=DAY, report_failures=False, **FAST)
     with maker() as s:
         rows = s.scalars(select(OutboxMail)).all()

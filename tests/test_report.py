@@ -154,7 +154,7 @@ def test_markdown_escapes_table_cells(sqlite_url, tmp_path):
     row = next(line for line in md.splitlines() if "ZG-2026-007" in line and "alert" in line)
     # the description's pipe is escaped: the row still has exactly the table's 8 separators
     assert row.count("|") - row.count("\\|") == 8
-    assert "a\\|b \\*粗\\* \\[链接\\](http://x) &amp; 5 &gt; 3" in row
+    assert "a\\|b \\*粗\\* \\[链接\\](http\\://x) &amp; 5 &gt; 3" in row
     assert md_escape("一行\n两行") == "一行 两行"
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, aliased
 from models import Item, Measure, Person, ProgressNote
 from models.status import ROLE_LABELS, Role, Status
 from rectify.report.figures import cn_date, is_relative_deadline
+from rectify.sheets import guard_text_cell
 
 REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门",
                     "责任人", "整改时限", "整改进展", "备注", "状态"]
@@ -54,9 +55,8 @@ def _cells(ws, values) -> list:
     out = []
     for value in values:
         if isinstance(value, str):
-            cell = Cell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-            cell.data_type = "s"  # after the value: its setter infers "f" for "=…", "e" for "#N/A"
-            out.append(cell)
+            # guarded after the value: its setter infers "f" for "=…", "e" for "#N/A"
+            out.append(guard_text_cell(Cell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", value))))
         else:
             out.append(value)
     return out
@@ -160,6 +160,7 @@ def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整
     for cells in ws.iter_rows(min_row=TITLE_ROWS + 2, max_row=row - 1, max_col=ncols):
         for cell in cells:
             cell._style = copy(proto._style)
+            guard_text_cell(cell)  # the style copy drops the quote prefix
     _merge_problem_columns(ws, merges, ncols)
     ws.print_title_rows = f"{TITLE_ROWS + 1}:{TITLE_ROWS + 1}"
     ws.page_setup.orientation = "landscape"

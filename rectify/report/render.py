@@ -22,6 +22,10 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _BREAKS = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+# GFM turns bare URLs (scheme://, www.) and email addresses into links without any markup: a
+# backslash before the ":" of "://", the "." of "www." and an "@" between characters keeps
+# them text (a backslash-escaped punctuation mark renders as itself).
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(:)(?=//)|(?<=\bwww)(\.)|(?<=\S)(@)(?=\S)")
 
 
 def md_escape(value: object) -> str:
@@ -30,7 +34,15 @@ def md_escape(value: object) -> str:
     text = str(value)
     text = _BREAKS.sub(" ", text)  # a line break would end a table row or a list item
     text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
     return "".join(_ENTITIES.get(ch, ch) for ch in text)
+
+
+def md_rows(rows: list[dict]) -> list[dict]:
+    """Table artifact rows with every text cell escaped: the Prefect UI renders cells as
+    Markdown too, and names, subjects and errors come from registers and people."""
+    return [{key: md_escape(value) if isinstance(value, str) else value for key, value in row.items()}
+            for row in rows]
 
 
 @lru_cache(maxsize=1)
