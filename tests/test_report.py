@@ -142,7 +142,7 @@ def test_markdown_escapes_table_cells(sqlite_url, tmp_path):
     _hostile_ledger(sqlite_url, tmp_path)
     md = render_markdown(report_as_of(sqlite_url, AS_OF))
     assert "<script>" not in md and "&lt;script&gt;" in md
-    row = next(line for line in md.splitlines() if "ZG-2026-007" in line and "alert" in line)
+    row = next(line for line in md.splitlines() if line.startswith("| ") and "ZG-2026-007" in line and "alert" in line)
     # the description's pipe is escaped: the row still has exactly the table's 8 separators
     assert row.count("|") - row.count("\\|") == 8
     assert "a\\|b \\*粗\\* \\[链接\\](http://x) &amp; 5 &gt; 3" in row
@@ -173,18 +173,15 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
     headings = [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
     assert headings == ["一、整改工作开展情况", "二、存在的问题", "三、下一步打算"]
     assert r.summary_sentence in "\n".join(p.text for p in doc.paragraphs)
-    # 4 breakdowns + overdue + one per leader
-    assert len(doc.tables) == 4 + 1 + len(r.next_steps)
+    # 附件1: 4 breakdowns + the overdue items; part 三 is text, not tables
+    assert len(doc.tables) == 4 + 1
     for table in doc.tables:
         first = table.rows[0]._tr.trPr
         assert first.find(qn("w:tblHeader")) is not None
         assert all(row._tr.trPr.find(qn("w:cantSplit")) is not None for row in table.rows)
     last = doc.tables[-1]
-    group = r.next_steps[-1]
-    assert len(last.rows) == len(group.items) + 1
-    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "整改措施", "责任人", "整改时限", "状态"]
-    assert last.rows[1].cells[1].text == group.items[0].code
-    assert len(last.rows[1].cells[3].paragraphs) == len(group.items[0].measures)
+    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期工作日"]
+    assert [row.cells[1].text for row in last.rows[1:]] == [i.code for i in r.overdue]
     footer = sec.footer._element.xml
     assert "PAGE" in footer and "fldChar" in footer
 
@@ -297,7 +294,7 @@ def test_cli_report_errors_are_one_line(sqlite_url, settings_env, tmp_path):
     settings_env(sqlite_url)
     runner = CliRunner()
     for args, message in (
-        (["report", "--format", "pdf"], "错误：未知的报告格式：pdf"),
+        (["report", "--format", "doc"], "错误：未知的报告格式：doc"),
         (["report", "--as-of", "2026-13-01"], "错误：日期“2026-13-01”格式不正确"),
     ):
         result = runner.invoke(app, args)
@@ -307,18 +304,22 @@ def test_cli_report_errors_are_one_line(sqlite_url, settings_env, tmp_path):
 
 
 @pytest.mark.flow
-def test_cli_report_runs_the_flow(prefect_harness, sqlite_url, settings_env, tmp_path):
+def test_cli_report_runs_the_flow(prefect_harness, sqlite_url, settings_env, tmp_path, monkeypatch):
+    """With a server configured (PREFECT_API_URL), the command runs the flow."""
+    from prefect.settings import PREFECT_API_URL
     from typer.testing import CliRunner
 
     from rectify.cli import app
 
     demo_ledger(sqlite_url, tmp_path)
     settings_env(sqlite_url)
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     result = CliRunner().invoke(app, ["report", "--as-of", "2026-11-30", "--format", "html,md",
                                       "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     html = tmp_path / "o" / "整改工作情况报告-2026-11-30.html"
     assert str(html) in result.output and "整改率8.3%" in html.read_text(encoding="utf-8")
+    assert "未设置 PREFECT_API_URL" not in result.output
 
 
 @pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (soffice) not installed")

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, aliased
 
 from models import Item, Measure, Person, ProgressNote
 from models.status import ROLE_LABELS, Role, Status
-from rectify.report.figures import cn_date, is_relative_deadline
+from rectify.report.figures import is_relative_deadline
+from rectify.report.wording import cn_date
 
 REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门",
                     "责任人", "整改时限", "整改进展", "备注", "状态"]
@@ -114,7 +115,7 @@ def _merge_problem_columns(ws, spans: list[tuple[int, int]], ncols: int) -> None
                 ws._cells[r, c] = merged
 
 
-def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整改清单") -> Path:
+def write_register_xlsx(session: Session, path: Path, *, title: str = "问题整改清单", as_of=None, office=None) -> Path:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
     from openpyxl.utils import get_column_letter
