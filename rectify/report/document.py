@@ -29,7 +29,7 @@ EXAMPLES = 3
 # Column widths in twips (1/1440 inch) on the 156 mm text line of the Word file; HTML uses the
 # same proportions. Wide enough that 编号, dates (2026年11月13日), 状态 and the headers keep
 # to one line at 五号 (10.5 pt).
-BREAKDOWN_WIDTHS = (2744, 1000, 1100, 1000, 1000, 1000, 1000)
+BREAKDOWN_WIDTHS = (2644, 1000, 1200, 1000, 1000, 1000, 1000)
 LIST_WIDTHS = (560, 1300, 2364, 1000, 800, 1640, 1180)
 
 
@@ -148,8 +148,24 @@ def _signature(r: Report) -> list[Block]:
     return [Block("sign", name, indent=name_right), Block("date", day, indent=day_right)]
 
 
+TITLE_LINE = 20  # characters of 二号 (22 pt) on the 156 mm line
+
+
+def title_lines(title: str, org: str) -> list[str]:
+    """A title longer than a line is broken where the sense allows (GB/T 9704 §7.2.3: 回行时
+    要做到词意完整，排列对称): after the issuing body, else before 关于/的报告, else in the middle."""
+    if len(title) <= TITLE_LINE:
+        return [title]
+    for cut in (len(org) if title.startswith(org) else -1, title.find("关于"), title.rfind("的报告")):
+        if 0 < cut and len(title) - cut <= TITLE_LINE and cut <= TITLE_LINE:
+            return [title[:cut], title[cut:]]
+    half = (len(title) + 1) // 2
+    return [title[:half], title[half:]] if half <= TITLE_LINE else [title]
+
+
 def build_document(r: Report) -> list[Block]:
-    b: list[Block] = [Block("title", r.title), Block("to", f"{r.office.report_to}：")]
+    b: list[Block] = [Block("title", r.title, lines=title_lines(r.title, r.office.org_name)),
+                      Block("to", f"{r.office.report_to}：")]
     b.append(Block("p", f"按照问题整改工作要求，对照问题整改清单，逐项推进整改落实。现将截至{r.as_of_label}"
                         "的问题整改工作进展情况报告如下："))
 

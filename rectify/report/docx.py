@@ -2,7 +2,8 @@
 
 Page: A4; margins top 37 mm, bottom 35 mm, left 28 mm, right 26 mm; a document grid of
 28 characters × 22 lines (w:docGrid linesAndChars; charSpace −849 = 156 mm / 28 characters at
-三号); body paragraphs at a fixed 28 pt pitch. Title in 方正小标宋简体 二号 (22 pt) centred;
+三号), which Word's page set-up shows; paragraphs do not snap to it (see _setup_styles) but keep
+28 characters a line by a 0.4 pt condensed spacing, at a fixed 28 pt pitch. Title in 方正小标宋简体 二号 (22 pt) centred;
 body 仿宋_GB2312 三号 (16 pt); first-level headings 黑体, second-level 楷体_GB2312. Page numbers
 "— N —" in 四号 宋体, one character in from the right on odd pages and from the left on even
 pages (w:evenAndOddHeaders). The text itself comes from rectify/report/document.py.
@@ -42,7 +43,6 @@ BODY_FONT = "仿宋_GB2312"
 HEADING1_FONT = "黑体"
 HEADING2_FONT = "楷体_GB2312"
 PAGE_FONT = "宋体"
-LATIN_FONT = "Times New Roman"
 # What a machine without the official GB2312 faces should use instead (font table w:altName).
 ALT_NAMES = {TITLE_FONT: "宋体", BODY_FONT: "仿宋", HEADING2_FONT: "楷体", HEADING1_FONT: "SimHei",
              PAGE_FONT: "SimSun"}
@@ -53,6 +53,7 @@ TABLE_PT = 10.5  # 五号
 LINE_PITCH = 579  # twips: 225 mm of text height / 22 lines
 CHAR_SPACE = -849  # 1/4096 pt per character: (156 mm / 28 − 16 pt) × 4096
 CHAR = 320  # twips: one character at 三号 (16 pt), for indents
+CONDENSE = -8  # twentieths of a point: 16 pt − 0.4 pt, 28 characters on the 156 mm line
 
 # Characters XML 1.0 forbids (a description pasted from elsewhere may carry them).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -72,9 +73,10 @@ def _set_fonts(style, east_asia: str, size_pt: float) -> None:
         rpr.insert(0, fonts)
     for key in list(fonts.attrib):
         del fonts.attrib[key]
-    for attr in ("w:ascii", "w:hAnsi", "w:cs"):
-        fonts.set(qn(attr), LATIN_FONT)
-    fonts.set(qn("w:eastAsia"), east_asia)
+    # Digits and Latin letters in the same face: LibreOffice would otherwise break a year
+    # "2026" across lines between a Latin run and the Chinese text around it.
+    for attr in ("w:ascii", "w:hAnsi", "w:cs", "w:eastAsia"):
+        fonts.set(qn(attr), east_asia)
     fonts.set(qn("w:hint"), "eastAsia")
     for tag in ("w:color", "w:lang"):
         old = rpr.find(qn(tag))
@@ -116,8 +118,24 @@ CENTER, LEFT, RIGHT, JUSTIFY = (WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LE
                                 WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.JUSTIFY)
 
 
+def _condense(style, twips: int) -> None:
+    """Character spacing (w:spacing in the run properties, twentieths of a point)."""
+    rpr = style.element.get_or_add_rPr()
+    for old in rpr.findall(qn("w:spacing")):
+        rpr.remove(old)
+    if twips:
+        el = parse_xml(f'<w:spacing {nsdecls("w")} w:val="{twips}"/>')
+        rpr.find(qn("w:sz")).addprevious(el)
+
+
 def _setup_styles(doc) -> dict[str, str]:
-    _paragraph_style(doc, "Normal", BODY_FONT, 16, align=JUSTIFY, first_line_chars=2, line_pt=28)
+    normal = _paragraph_style(doc, "Normal", BODY_FONT, 16, align=JUSTIFY, first_line_chars=2, line_pt=28)
+    # 28 characters a line without snapping to the grid: LibreOffice gives a 三号 character two
+    # grid cells when the cell (15.79 pt) is narrower than the character, which spreads every
+    # line out; condensed by 0.4 pt, 28 characters fit the line in Word and LibreOffice alike.
+    ppr = normal.element.get_or_add_pPr()
+    ppr.insert(0, parse_xml(f'<w:snapToGrid {nsdecls("w")} w:val="0"/>'))
+    _condense(normal, CONDENSE)
     spec = {
         "title": ("Report Title", TITLE_FONT, 22, dict(align=CENTER, line_pt=36, after_pt=28)),
         "to": ("Addressee", BODY_FONT, 16, dict(line_pt=28)),
@@ -138,7 +156,9 @@ def _setup_styles(doc) -> dict[str, str]:
     }
     ids = {}
     for key, (name, face, size, kw) in spec.items():
-        ids[key] = _paragraph_style(doc, name, face, size, **kw).style_id
+        style = _paragraph_style(doc, name, face, size, **kw)
+        _condense(style, CONDENSE if size == 16 else 0)
+        ids[key] = style.style_id
     return ids
 
 
@@ -148,7 +168,11 @@ def _docx_defaults(doc) -> None:
     for lang in styles.iter(qn("w:lang")):
         lang.set(qn("w:eastAsia"), "zh-CN")
     for fonts in styles.find(qn("w:docDefaults")).iter(qn("w:rFonts")):
-        fonts.set(qn("w:eastAsia"), BODY_FONT)
+        for key in list(fonts.attrib):  # theme attributes would win over the explicit faces
+            if key.endswith("Theme") or key.endswith("theme"):
+                del fonts.attrib[key]
+        for attr in ("w:ascii", "w:hAnsi", "w:cs", "w:eastAsia"):
+            fonts.set(qn(attr), BODY_FONT)
     settings = doc.settings.element
     for lang in settings.iter(qn("w:themeFontLang")):
         lang.set(qn("w:val"), "zh-CN")
@@ -286,6 +310,8 @@ def _block_xml(b: Block, styles: dict[str, str]) -> str:
         return ""  # the attachment label's style starts a new page
     if b.kind == "p":
         return f'<w:p><w:r>{_text(b.text)}</w:r></w:p>'
+    if b.kind == "title":  # broken where document.title_lines breaks it
+        return _para(styles["title"], "\n".join(b.lines or [b.text]))
     return _para(styles[b.kind], b.text)
 
 
