@@ -131,7 +131,9 @@ def test_word_file_in_gbt_9704_form(sqlite_url, tmp_path):
     doc = Document(str(path))
     styles = [p.style.name for p in doc.paragraphs]
     texts = [p.text for p in doc.paragraphs]
-    assert texts[:2] == [r.title, "中共示范区委："] and styles[:2] == ["Report Title", "Addressee"]
+    # the title broken after the issuing body (GB/T 9704: 回行时词意完整)
+    assert texts[:2] == ["中共示范区经济发展局党组\n关于问题整改工作进展情况的报告", "中共示范区委："]
+    assert styles[:2] == ["Report Title", "Addressee"]
     assert [t for t, s in zip(texts, styles) if s == "Heading 1"] == PARTS
     end = texts.index("特此报告。")
     assert styles[end + 1:end + 5] == ["Attachment Note", "Attachment Note More", "Signature", "Date"]
