@@ -13,9 +13,13 @@ from sqlalchemy.orm import Session, aliased
 from models import AuditRecord, Item, Person, Status
 from rectify.workflow import ACTION_LABELS, get_item
 
+# Open and not 长期坚持: every such status can be overdue (derived from the enum, so a new
+# review status needs no change here).
+IN_PROGRESS = tuple(s for s in Status if s.is_open and s is not Status.ongoing)
+
 
 def _deadline_fields(deadline: date | None, status: Status, today: date) -> dict:
-    overdue = deadline is not None and status.is_open and status is not Status.ongoing and deadline < today
+    overdue = deadline is not None and status in IN_PROGRESS and deadline < today
     return {
         "deadline": deadline.isoformat() if deadline else None,
         "deadline_label": deadline.isoformat() if deadline else "长期坚持",
@@ -24,7 +28,13 @@ def _deadline_fields(deadline: date | None, status: Status, today: date) -> dict
 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
-               overdue: bool = False, owner: str | None = None, leader: str | None = None) -> list[dict]:
+               overdue: bool = False, owner: str | None = None, leader: str | None = None,
+               as_of: date | None = None) -> list[dict]:
+    """Items as they stand, or replayed to `as_of` (statuses and deadlines from the audit trail,
+    items imported later left out), the way the report and the register export see that day."""
+    if as_of is not None:
+        return _replayed(list_items(session, as_of, owner=owner, leader=leader), session, as_of,
+                         status, overdue)
     owner_p, leader_p = aliased(Person), aliased(Person)
     stmt = (
         select(Item.code, Item.status, Item.category, Item.source, Item.department,
@@ -36,8 +46,7 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
     if status is not None:
         stmt = stmt.where(Item.status == status)
     if overdue:  # derived, never stored: open, not ongoing, deadline before today
-        stmt = stmt.where(Item.status.in_([Status.new, Status.in_progress, Status.submitted]),
-                          Item.deadline < today)
+        stmt = stmt.where(Item.status.in_(IN_PROGRESS), Item.deadline < today)
     if owner:
         stmt = stmt.where(owner_p.name == owner)
     if leader:
@@ -51,6 +60,27 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
         for code, st, category, source, department, description, deadline, owner_name, leader_name
         in session.execute(stmt)
     ]
+
+
+def _replayed(rows: list[dict], session: Session, as_of: date, status: Status | None,
+              overdue: bool) -> list[dict]:
+    from rectify.report.figures import deadlines_before_changes, status_as_of
+
+    ids = dict(session.execute(select(Item.code, Item.id)).all())
+    statuses = status_as_of(session, as_of)
+    old_deadlines = deadlines_before_changes(session, as_of)
+    out = []
+    for row in rows:
+        id_ = ids[row["code"]]
+        if id_ not in statuses:
+            continue  # not imported yet on as_of
+        st = Status(statuses[id_])
+        deadline = old_deadlines[id_] if id_ in old_deadlines else (
+            date.fromisoformat(row["deadline"]) if row["deadline"] else None)
+        row = {**row, "status": st.value, "status_label": st.label, **_deadline_fields(deadline, st, as_of)}
+        if (status is None or st is status) and (not overdue or row["overdue"]):
+            out.append(row)
+    return out
 
 
 def item_detail(session: Session, code: str, today: date) -> dict:

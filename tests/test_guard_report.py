@@ -75,7 +75,7 @@ def test_characters_excel_cannot_hold_are_dropped_not_fatal(sqlite_url, tmp_path
         write_register_xlsx(s, path)
     ws = load_workbook(path)["问题整改清单"]
     rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
-    assert rows["ZG-1"][3] == "问题[31m描述" and rows["ZG-1"][10] == "备注"
+    assert rows["ZG-1"][3] == "问题[31m描述" and rows["ZG-1"][11] == "备注"
     assert rows["ZG-2"][3] == "第一行\n\t第二行"
 
 

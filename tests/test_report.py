@@ -202,9 +202,9 @@ def _register_snapshot(url: str) -> dict:
             "people": sorted(map(tuple, people))}
 
 
-def _export(url: str, path: Path) -> Path:
+def _export(url: str, path: Path, as_of: date = AS_OF) -> Path:
     with session_factory(url)() as s:
-        return write_register_xlsx(s, path)
+        return write_register_xlsx(s, path, as_of=as_of)
 
 
 def test_excel_round_trip_into_an_empty_ledger(db_url, sqlite_template, tmp_path):
@@ -226,15 +226,17 @@ def test_excel_layout(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     wb = load_workbook(_export(sqlite_url, tmp_path / "export.xlsx"))
     ws = wb["问题整改清单"]
-    assert [c.value for c in ws[2]] == ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导",
-                                       "责任部门", "责任人", "整改时限", "整改进展", "备注", "状态"]
+    assert ws["A1"].value == "附件2" and ws["A2"].value == "问题整改清单"
+    assert ws["A3"].value == "填报单位：中共××局党组" and ws["G3"].value == "填报日期：2026年11月30日"
+    assert [c.value for c in ws[4]] == ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导",
+                                       "责任部门", "责任人", "整改时限", "整改进展", "完成情况", "备注", "状态"]
     merged = {str(r) for r in ws.merged_cells.ranges}
-    assert "A1:L1" in merged  # the title row
-    # ZG-2026-001 has two measures on rows 3-4: its problem columns are merged, measures not
-    assert ws["A3"].value == "ZG-2026-001" and {"A3:A4", "D3:D4", "F3:F4"} <= merged
-    assert not any(r.startswith("E3") or r.startswith("I3") for r in merged)
-    assert ws["I4"].value == "2026年11月9日"  # 立行立改 from 11-02, written as the date
-    assert ws["I3"].value == "2026年12月31日"  # 12月底前 has no year: written as the date
+    assert "A2:M2" in merged  # the title row
+    # ZG-2026-001 has two measures on rows 5-6: its problem columns are merged, measures not
+    assert ws["A5"].value == "ZG-2026-001" and {"A5:A6", "D5:D6", "F5:F6"} <= merged
+    assert not any(r.startswith("E5") or r.startswith("I5") for r in merged)
+    assert ws["I6"].value == "2026年11月9日"  # 立行立改 from 11-02, written as the date
+    assert ws["I5"].value == "2026年12月31日"  # 12月底前 has no year: written as the date
     assert [c.value for c in wb["人员名单"][1]] == ["姓名", "职务", "部门", "邮箱", "角色"]
     assert wb["人员名单"].max_row == 1 + 9
 

@@ -294,7 +294,7 @@ def is_relative_deadline(text: str) -> bool:
 _YEAR = re.compile(r"\d{4}")
 
 
-def _status_as_of(session: Session, as_of: date) -> dict[int, str]:
+def status_as_of(session: Session, as_of: date) -> dict[int, str]:
     """Each item's last status-bearing audit record on or before as_of (a window function:
     SQLite ≥ 3.25 and PostgreSQL both have ROW_NUMBER)."""
     ranked = (
@@ -324,7 +324,7 @@ def _last_activity(session: Session, as_of: date) -> dict[int, date]:
     return last
 
 
-def _deadlines_before_changes(session: Session, as_of: date) -> dict[int, date | None]:
+def deadlines_before_changes(session: Session, as_of: date) -> dict[int, date | None]:
     """For items whose deadline was changed by a re-import after as_of: the deadline they had
     on as_of (the old value of the first such change). Usually a handful of rows."""
     rows = session.execute(
@@ -343,9 +343,9 @@ def _deadlines_before_changes(session: Session, as_of: date) -> dict[int, date |
 def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[ItemLine]:
     # Separate aggregate queries joined here by id: joining them as subqueries makes SQLite's
     # planner loop over them per item (seconds at 10,000 items).
-    statuses = _status_as_of(session, as_of)
+    statuses = status_as_of(session, as_of)
     activity = _last_activity(session, as_of)
-    old_deadlines = _deadlines_before_changes(session, as_of)
+    old_deadlines = deadlines_before_changes(session, as_of)
     owner, leader = aliased(Person), aliased(Person)
     stmt = (
         select(Item.id, Item.code, Item.source, Item.category, Item.description, Item.department,
