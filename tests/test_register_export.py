@@ -64,7 +64,7 @@ def test_title_rows_fonts_and_print_setup(sqlite_url, tmp_path):
     assert body.font.name == "宋体" and body.font.sz == 10.5 and body.alignment.wrap_text
     assert body.border.left.style == "thin" and ws.cell(HEAD, 1).border.bottom.style == "thin"
     assert ws.cell(HEAD + 1, 1).alignment.horizontal == "center"
-    for sheet, orientation, title_rows in ((ws, "landscape", "$4:$4"), (wb["人员名单"], None, "$1:$1")):
+    for sheet, orientation, title_rows in ((ws, "landscape", "$4:$4"), (wb["人员名单"], "portrait", "$1:$1")):
         assert sheet.page_setup.paperSize == 9 and sheet.page_setup.orientation == orientation
         assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.page_setup.fitToWidth in (None, 1)
         assert sheet.page_setup.fitToHeight == 0
