@@ -73,10 +73,18 @@ def _lines(text: str, width: float) -> int:
     return n
 
 
+def _put(ws, row: int, col: int, value: str, fmt) -> None:
+    """A string cell, always text (never a formula or a number); an empty one stays blank."""
+    if value:
+        ws.write_string(row, col, value, fmt)
+    else:
+        ws.write_blank(row, col, None, fmt)
+
+
 def _merge(ws, first: int, last: int, col: int, value: str, fmt) -> None:
     """ws.merge_range for one column over the item's measure rows, without its per-cell
     overlap bookkeeping (73,000 merges at 10,000 items): the ranges are disjoint by construction."""
-    ws.write_string(first, col, value, fmt)
+    _put(ws, first, col, value, fmt)
     for r in range(first + 1, last + 1):
         ws.write_blank(r, col, None, fmt)
     ws.merge.append([first, col, last, col])
@@ -186,8 +194,8 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
         extra = max(0, merged - sum(own))
         for j, (text, deadline) in enumerate(measures):
             r = row + j
-            ws.write_string(r, 4, text, f_text)
-            ws.write_string(r, 8, deadline, f_center)
+            _put(ws, r, 4, text, f_text)
+            _put(ws, r, 8, deadline, f_center)
             lines = own[j] + (extra // k + (1 if j < extra % k else 0))
             ws.set_row(r, lines * LINE_PT + 4)
         for c in range(ncols):
@@ -197,7 +205,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
             if k > 1:
                 _merge(ws, row, row + k - 1, c, values[c], fmt)
             else:
-                ws.write_string(row, c, values[c], fmt)
+                _put(ws, row, c, values[c], fmt)
         row += k
     _print_setup(ws, landscape=True, header_row=head)
 
@@ -212,7 +220,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
     ), 1):
         values = [_clean(name), _clean(title_), _clean(dept), _clean(email), ROLE_LABELS[Role(role)]]
         for c, value in enumerate(values):
-            people.write_string(r, c, value, f_center if c in (0, 4) else f_text)
+            _put(people, r, c, value, f_center if c in (0, 4) else f_text)
         people.set_row(r, max(_lines(v, w) for v, w in zip(values, PEOPLE_WIDTHS)) * LINE_PT + 4)
     _print_setup(people, landscape=False, header_row=0)
     wb.close()
