@@ -180,7 +180,7 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
         assert first.find(qn("w:tblHeader")) is not None
         assert all(row._tr.trPr.find(qn("w:cantSplit")) is not None for row in table.rows)
     last = doc.tables[-1]
-    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期工作日"]
+    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期时间"]
     assert [row.cells[1].text for row in last.rows[1:]] == [i.code for i in r.overdue]
     footer = sec.footer._element.xml
     assert "PAGE" in footer and "fldChar" in footer

@@ -5,6 +5,7 @@ every format, dates in one form, measures past their own deadline, and the Word 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -230,3 +231,47 @@ def test_a_profile_with_a_server_is_a_server(tmp_path, monkeypatch):
     assert prefect_api_url() is None
     monkeypatch.setenv("PREFECT_API_URL", "http://x/api")
     assert prefect_api_url() == "http://x/api"
+
+
+# --- HTML that prints, PDF through LibreOffice ----------------------------------------------
+
+def test_html_prints_on_a4_with_whole_rows(sqlite_url, tmp_path):
+    demo_ledger(sqlite_url, tmp_path)
+    html = render_html(office_report(sqlite_url))
+    assert "@page { size: A4;" in html and "break-inside: avoid" in html
+    assert "thead { display: table-header-group; }" in html
+    assert '<col style="width: 6.3%">' in html  # 序号 of the overdue list: 560 of 8844 twips
+    row = next(line for line in html.splitlines() if 'class="overdue"' in line and "ZG-2026-007" in line)
+    assert "已逾期11个工作日" in row  # overdue in words, not only in red
+    assert html.index("<h1>中共示范区经济发展局党组<br>关于问题整改工作进展情况的报告</h1>") < html.index("特此报告。")
+
+
+def test_pdf_refused_in_one_line_without_libreoffice(sqlite_url, tmp_path):
+    from test_cli import assert_one_error
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.executable)
+    env = env_for(sqlite_url, PATH=str(bare))
+    env.pop("PREFECT_API_URL", None)
+    code = f"from rectify.cli import app; app(['report', '--format', 'pdf', '--out', {str(tmp_path / 'o')!r}])"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    line = assert_one_error(result)
+    assert "未找到 LibreOffice（soffice）" in line and not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (soffice) not installed")
+def test_pdf_through_libreoffice_with_the_alias_fonts(sqlite_url, tmp_path):
+    demo_ledger(sqlite_url, tmp_path)
+    with session_factory(sqlite_url)() as s:
+        done = produce_report(s, AS_OF, tmp_path / "o", ["pdf"], Settings())
+    pdf = done.paths["pdf"]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 5
+    assert not (tmp_path / "o" / "整改工作情况报告-2026-11-30.docx").exists()  # only what was asked
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout \
+        if shutil.which("pdffonts") else ""
+    if fonts:  # the aliases: 标宋 → Noto Serif CJK Bold, 黑体 → Noto Sans CJK, no Japanese default for all
+        assert "NotoSerifCJK" in fonts and "NotoSansCJK" in fonts
+        assert len({line.split()[0].split("+")[-1] for line in fonts.splitlines()[2:]}) >= 3

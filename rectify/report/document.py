@@ -30,7 +30,7 @@ EXAMPLES = 3
 # same proportions. Wide enough that 编号, dates (2026年11月13日), 状态 and the headers keep
 # to one line at 五号 (10.5 pt).
 BREAKDOWN_WIDTHS = (2644, 1000, 1200, 1000, 1000, 1000, 1000)
-LIST_WIDTHS = (560, 1300, 2364, 1000, 800, 1640, 1180)
+LIST_WIDTHS = (560, 1300, 2000, 1000, 800, 1640, 1544)
 
 
 @dataclass
@@ -86,7 +86,7 @@ def _problems(r: Report) -> list[str]:
     """The 一是/二是 … paragraphs of part 二; empty when there is nothing to report."""
     points: list[str] = []
     if r.overdue:
-        worst = "；".join(f"{_item_ref(i)}整改时限为{cn_date(i.deadline)}，已逾期{i.overdue_workdays}个工作日"
+        worst = "；".join(f"{_item_ref(i)}整改时限为{cn_date(i.deadline)}，{i.overdue_label}"
                          for i in r.overdue[:EXAMPLES])
         points.append(f"部分问题逾期未完成整改。逾期问题{len(r.overdue)}个，涉及{_joined(r.overdue_leaders)}"
                       f"牵头的问题。其中，{worst}{'等' if len(r.overdue) > EXAMPLES else ''}。"
@@ -130,7 +130,7 @@ def _overview(r: Report) -> str:
 def _next_step(k: int, item: ItemLine) -> str:
     status = []
     if item.overdue:
-        status.append(f"该问题已逾期{item.overdue_workdays}个工作日，列为督办重点，限期完成")
+        status.append(f"该问题{item.overdue_label}，列为督办重点，限期完成")
     elif item.status.value == "submitted":
         status.append("已提交销号申请，待审核")
     measures = "；".join(f"{m.wording}（{m.due_phrase}）" for m in item.measures) or "明确整改措施"
@@ -222,8 +222,8 @@ def _attachment(r: Report) -> list[Block]:
         n += 1
         b.append(Block("caption", f"{cn_number(n)}、逾期未完成整改的问题"))
         b.append(Block("table", table=Table(
-            ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期工作日"],
-            [[str(k), i.code, i.wording, i.leader, i.owner, i.deadline_label, f"{i.overdue_workdays}"]
+            ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期时间"],
+            [[str(k), i.code, i.wording, i.leader, i.owner, i.deadline_label, i.overdue_label]
              for k, i in enumerate(r.overdue, 1)],
             LIST_WIDTHS, frozenset({0, 6}), frozenset({2}), frozenset(range(len(r.overdue))))))
     if r.stalled:

@@ -44,12 +44,12 @@ REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "�
 MEASURE_COLUMNS = {4, 8}  # 0-based: 整改措施, 整改时限 vary per row; the rest is the problem's
 PEOPLE_COLUMNS = ["姓名", "职务", "部门", "邮箱", "角色"]
 # Column widths in Excel units (one unit ≈ one Latin digit; a Chinese character takes two).
-WIDTHS = [12, 10, 10, 30, 32, 8, 10, 8, 14, 22, 20, 12, 8]
+WIDTHS = [12, 13, 13, 30, 32, 8, 10, 8, 14, 22, 20, 12, 8]
 PEOPLE_WIDTHS = [10, 24, 14, 32, 10]
 TITLE_ROWS = 3  # 附件2 label, title, 填报单位/填报日期; the header row follows
 FONT, TITLE_FONT, HEAD_FONT = "宋体", "方正小标宋简体", "黑体"
 SIZE = 10.5  # 五号
-LINE_PT = 14.5  # one line of 五号 text with leading
+LINE_PT = 15  # one line of 五号 text with leading
 ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -140,7 +140,6 @@ def _print_setup(ws, *, landscape: bool, header_row: int) -> None:
     ws.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
     ws.repeat_rows(header_row)
     ws.set_footer("&C&\"宋体\"&10第 &P 页，共 &N 页")
-    ws.hide_gridlines(0)
 
 
 def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = None,
@@ -197,7 +196,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
             _put(ws, r, 4, text, f_text)
             _put(ws, r, 8, deadline, f_center)
             lines = own[j] + (extra // k + (1 if j < extra % k else 0))
-            ws.set_row(r, lines * LINE_PT + 4)
+            ws.set_row(r, lines * LINE_PT + 6)
         for c in range(ncols):
             if c in MEASURE_COLUMNS:
                 continue

@@ -130,6 +130,10 @@ class ItemLine:
         return cn_dates(self.description)
 
     @property
+    def overdue_label(self) -> str:
+        return "已逾期" + (f"{self.overdue_workdays}个工作日" if self.overdue_workdays else "")
+
+    @property
     def leader_title(self) -> str:
         return comrade(self.leader)
 
