@@ -26,9 +26,6 @@ changes after the date, the items with their people, and the measures. Fine for 
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,7 +34,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from models import AuditRecord, Item, Measure, Person, ProgressNote, Status
-from rectify.report.wording import Office, cn_date, cn_dates, comrade
+from rectify.report.supplement import Supplement, supplementary_figures
+from rectify.report.wording import (Office, cn_date, cn_dates, comrade, is_relative_deadline,  # noqa: F401
+                                    percent)  # percent: re-exported for callers
 from rectify.workdays import WorkCalendar
 
 NO_LEADER = "未明确责任领导"
@@ -182,23 +181,6 @@ class Tally:
         return f"{self.total}个，" + "，".join(parts) if parts else f"{self.total}个"
 
 
-@dataclass
-class Supplement:
-    """Figures that other parts of the ledger add to the report; None = not tracked in this
-    ledger, and then the text says nothing about it (see rectify/report/document.py)."""
-
-    measures_done: int | None = None  # 提出整改措施N条，已完成M条
-    extended: int | None = None  # 经批准延期x项
-    reports_missed: int | None = None  # 未按时报送整改进展的问题
-    rechecked: int | None = None  # 回头看
-    consolidated: int | None = None  # 巩固
-    rebounded: int | None = None  # 反弹
-
-
-def supplementary_figures(session: Session, as_of: date, items: list["ItemLine"]) -> Supplement:
-    """The place for measure completion, extensions, 定期报送 and 回头看 as of the date: each
-    figure is filled in by the feature that records it; absent data stays None."""
-    return Supplement()
 
 
 @dataclass
@@ -276,26 +258,6 @@ class Report:
         return sum(len(g.items) for g in self.next_steps)
 
 
-def percent(rate: float | None) -> str:
-    """88% or 91.7%: one decimal only when it says something. Rounding never says 100% while
-    an item is open (9,999 of 10,000 is 99.9%), nor 0% once one is closed."""
-    if rate is None:
-        return "—"
-    tenths = math.floor(rate * 1000 + 0.5)  # half up, not Python's half to even
-    if 0 < rate < 1:
-        tenths = min(max(tenths, 1), 999)
-    text = f"{tenths // 10}.{tenths % 10}"
-    return (text[:-2] if text.endswith(".0") else text) + "%"
-
-
-def is_relative_deadline(text: str) -> bool:
-    """N个工作日内, 立行立改, 12月底前, 年底前: their date depends on the register's date.
-    Every absolute phrase (a date, 2026年12月底前, 2026年底前) names its year."""
-    s = unicodedata.normalize("NFKC", text or "")
-    return bool(s.strip()) and s.strip() not in ("长期坚持", "长期") and not _YEAR.search(s)
-
-
-_YEAR = re.compile(r"\d{4}")
 
 
 def status_as_of(session: Session, as_of: date) -> dict[int, str]:

@@ -9,7 +9,9 @@ replaces with its own names.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,3 +86,25 @@ def office_of(settings, dated: date | None = None) -> Office:
     return Office(org_name=(settings.org_name or DEFAULT_ORG_NAME).strip(),
                   report_to=(settings.report_to or DEFAULT_REPORT_TO).strip(),
                   title=(settings.report_title or "").strip(), dated=dated)
+
+
+def percent(rate: float | None) -> str:
+    """88% or 91.7%: one decimal only when it says something. Rounding never says 100% while
+    an item is open (9,999 of 10,000 is 99.9%), nor 0% once one is closed."""
+    if rate is None:
+        return "—"
+    tenths = math.floor(rate * 1000 + 0.5)  # half up, not Python's half to even
+    if 0 < rate < 1:
+        tenths = min(max(tenths, 1), 999)
+    text = f"{tenths // 10}.{tenths % 10}"
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def is_relative_deadline(text: str) -> bool:
+    """N个工作日内, 立行立改, 12月底前, 年底前: their date depends on the register's date.
+    Every absolute phrase (a date, 2026年12月底前, 2026年底前) names its year."""
+    s = unicodedata.normalize("NFKC", text or "")
+    return bool(s.strip()) and s.strip() not in ("长期坚持", "长期") and not _YEAR.search(s)
+
+
+_YEAR = re.compile(r"\d{4}")
