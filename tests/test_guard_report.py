@@ -145,5 +145,6 @@ def test_overdue_on_a_weekend_counts_no_working_day_yet(db_url):
             assert (line.code, line.overdue, line.overdue_workdays) == ("ZG-1", True, days)
             assert r.summary.overdue == 1
             row = next(l for l in render_markdown(r).splitlines() if l.startswith("| 1 | ZG-1 |"))
-            assert row.rstrip().endswith(f"| {days} |")
+            label = "已逾期" + (f"{days}个工作日" if days else "")  # never "已逾期0个工作日"
+            assert row.rstrip().endswith(f"| {label} |")
         assert compile_report(s, date(2026, 11, 27), CAL).overdue == []  # the deadline day itself

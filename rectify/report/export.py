@@ -81,15 +81,6 @@ def _put(ws, row: int, col: int, value: str, fmt) -> None:
         ws.write_blank(row, col, None, fmt)
 
 
-def _merge(ws, first: int, last: int, col: int, value: str, fmt) -> None:
-    """ws.merge_range for one column over the item's measure rows, without its per-cell
-    overlap bookkeeping (73,000 merges at 10,000 items): the ranges are disjoint by construction."""
-    _put(ws, first, col, value, fmt)
-    for r in range(first + 1, last + 1):
-        ws.write_blank(r, col, None, fmt)
-    ws.merge.append([first, col, last, col])
-
-
 def _register_rows(session: Session, as_of: date):
     """(item columns, [(measure, deadline cell)]) per item imported by as_of, in code order."""
     statuses = status_as_of(session, as_of)
@@ -151,8 +142,8 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
     as_of = as_of or office_today()
     office = office or Office()
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                          "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                          "strings_to_formulas": False, "strings_to_urls": False})
     wb.set_properties({"title": f"{title}（截至{cn_date(as_of)}）", "author": office.org_name,
                        "company": office.org_name, "comments": ""})
     base = {"font_name": FONT, "font_size": SIZE, "text_wrap": True, "valign": "vcenter", "border": 1}
@@ -191,20 +182,24 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
         own = [max(_lines(t, WIDTHS[4]), _lines(d, WIDTHS[8])) for t, d in measures]
         merged = max(_lines(values[c], WIDTHS[c]) for c in range(ncols) if c not in MEASURE_COLUMNS)
         extra = max(0, merged - sum(own))
+        # Row by row (constant_memory writes each row out as the next one starts): the
+        # problem's columns hold their value on the first row and blanks below, merged.
         for j, (text, deadline) in enumerate(measures):
             r = row + j
-            _put(ws, r, 4, text, f_text)
-            _put(ws, r, 8, deadline, f_center)
             lines = own[j] + (extra // k + (1 if j < extra % k else 0))
             ws.set_row(r, lines * LINE_PT + 6)
-        for c in range(ncols):
-            if c in MEASURE_COLUMNS:
-                continue
-            fmt = f_center if c in centred else f_text
-            if k > 1:
-                _merge(ws, row, row + k - 1, c, values[c], fmt)
-            else:
-                _put(ws, row, c, values[c], fmt)
+            for c in range(ncols):
+                fmt = f_center if c in centred else f_text
+                if c == 4:
+                    _put(ws, r, c, text, fmt)
+                elif c == 8:
+                    _put(ws, r, c, deadline, fmt)
+                elif j == 0:
+                    _put(ws, r, c, values[c], fmt)
+                else:
+                    ws.write_blank(r, c, None, fmt)
+        if k > 1:  # ranges disjoint by construction: no per-cell overlap bookkeeping
+            ws.merge.extend([row, c, row + k - 1, c] for c in range(ncols) if c not in MEASURE_COLUMNS)
         row += k
     _print_setup(ws, landscape=True, header_row=head)
 
