@@ -170,10 +170,10 @@ def test_word_file_in_gbt_9704_form(sqlite_url, tmp_path):
     overdue = doc.tables[-1]
     widths = [int(c.get(qn("w:w"))) for c in overdue._tbl.tblGrid.findall(qn("w:gridCol"))]
     assert sum(widths) <= 8844
-    assert widths[1] >= 1250 and widths[5] >= 1600  # ZG-2026-007 / 2026年11月13日 at 10.5 pt
+    assert widths[1] >= 1200 and widths[5] >= 1800 and widths[0] >= 560  # ZG-2026-007 / 2026年11月13日 at 10.5 pt
     cell = overdue.rows[1].cells[1]
     assert cell.paragraphs[0].alignment == 1 and cell.vertical_alignment == 1
-    assert overdue.rows[1].cells[2].paragraphs[0].alignment == 3  # description justified
+    assert overdue.rows[1].cells[2].paragraphs[0].alignment == 0  # description left-aligned
 
 
 def test_settings_name_the_office(sqlite_url, settings_env, tmp_path):

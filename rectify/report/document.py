@@ -30,7 +30,7 @@ EXAMPLES = 3
 # same proportions. Wide enough that 编号, dates (2026年11月13日), 状态 and the headers keep
 # to one line at 五号 (10.5 pt).
 BREAKDOWN_WIDTHS = (2644, 1000, 1200, 1000, 1000, 1000, 1000)
-LIST_WIDTHS = (560, 1300, 2000, 1000, 800, 1640, 1544)
+LIST_WIDTHS = (560, 1200, 1484, 960, 800, 1840, 2000)
 
 
 @dataclass

@@ -82,7 +82,9 @@ def _set_fonts(style, east_asia: str, size_pt: float) -> None:
         old = rpr.find(qn(tag))
         if old is not None:
             rpr.remove(old)
-    rpr.append(parse_xml(f'<w:lang {nsdecls("w")} w:val="zh-CN" w:eastAsia="zh-CN" w:bidi="ar-SA"/>'))
+    # Chinese for East Asian text; Latin text and digits stay en-US, or LibreOffice applies
+    # Chinese line breaking to them and splits a year "20|26" at the end of a line.
+    rpr.append(parse_xml(f'<w:lang {nsdecls("w")} w:val="en-US" w:eastAsia="zh-CN" w:bidi="ar-SA"/>'))
 
 
 def _paragraph_style(doc, name: str, east_asia: str, size_pt: float, *, align=None,
@@ -118,6 +120,24 @@ CENTER, LEFT, RIGHT, JUSTIFY = (WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LE
                                 WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.JUSTIFY)
 
 
+# w:pPr children that come after autoSpaceDE/autoSpaceDN/snapToGrid in the schema's sequence
+# (Word refuses a file whose paragraph properties are out of order).
+_PPR_LATER = [qn(f"w:{t}") for t in ("bidi", "adjustRightInd", "snapToGrid", "spacing", "ind",
+                                     "contextualSpacing", "mirrorIndents", "suppressOverlap", "jc",
+                                     "textDirection", "textAlignment", "outlineLvl", "rPr")]
+
+
+def _ppr_flag(style, tag: str, val: str = "0") -> None:
+    ppr = style.element.get_or_add_pPr()
+    later = _PPR_LATER[_PPR_LATER.index(qn(tag)) + 1:] if qn(tag) in _PPR_LATER else _PPR_LATER
+    el = parse_xml(f'<{tag} {nsdecls("w")} w:val="{val}"/>')
+    successor = next((c for c in ppr if c.tag in later), None)
+    if successor is None:
+        ppr.append(el)
+    else:
+        successor.addprevious(el)
+
+
 def _condense(style, twips: int) -> None:
     """Character spacing (w:spacing in the run properties, twentieths of a point)."""
     rpr = style.element.get_or_add_rPr()
@@ -133,8 +153,7 @@ def _setup_styles(doc) -> dict[str, str]:
     # 28 characters a line without snapping to the grid: LibreOffice gives a 三号 character two
     # grid cells when the cell (15.79 pt) is narrower than the character, which spreads every
     # line out; condensed by 0.4 pt, 28 characters fit the line in Word and LibreOffice alike.
-    ppr = normal.element.get_or_add_pPr()
-    ppr.insert(0, parse_xml(f'<w:snapToGrid {nsdecls("w")} w:val="0"/>'))
+    _ppr_flag(normal, "w:snapToGrid")
     _condense(normal, CONDENSE)
     spec = {
         "title": ("Report Title", TITLE_FONT, 22, dict(align=CENTER, line_pt=36, after_pt=28)),
@@ -158,6 +177,9 @@ def _setup_styles(doc) -> dict[str, str]:
     for key, (name, face, size, kw) in spec.items():
         style = _paragraph_style(doc, name, face, size, **kw)
         _condense(style, CONDENSE if size == 16 else 0)
+        if key in ("cell", "head"):  # no extra space around digits: dates keep to one line
+            _ppr_flag(style, "w:autoSpaceDE")
+            _ppr_flag(style, "w:autoSpaceDN")
         ids[key] = style.style_id
     return ids
 
@@ -291,7 +313,7 @@ def table_xml(table: Table, styles: dict[str, str]) -> str:
     for row in table.rows:
         out.append("<w:tr><w:trPr><w:cantSplit/></w:trPr>")
         for i, (w, value) in enumerate(zip(widths, row)):
-            out.append(_cell(w, value, styles["cell"], "both" if i in table.text else "center"))
+            out.append(_cell(w, value, styles["cell"], "left" if i in table.text else "center"))
         out.append("</w:tr>")
     out.append("</w:tbl>")
     return "".join(out)
