@@ -19,6 +19,7 @@ import typer
 
 from rectify.cli import app
 from rectify.cli_common import errors, fail, ledger, parse_day, setup_logging
+from rectify.report.wording import cn_date
 from rectify.settings import get_settings, office_today
 
 DIRECT_NOTE = ("提示：未设置 PREFECT_API_URL，已直接写出报告文件；在 Prefect 服务器上运行流程 "
@@ -85,6 +86,6 @@ def report(
             from flows.report import next_steps_report
 
             paths = next_steps_report(as_of=day, out_dir=str(out_dir.resolve()), formats=formats)
-    typer.echo(f"整改工作情况报告（截至{day.isoformat()}）已写入：")
+    typer.echo(f"整改工作情况报告（截至{cn_date(day)}）已写入：")
     for fmt, path in paths.items():
         typer.echo(f"  {FORMAT_LABELS[fmt]}：{path}")

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.report.output import FORMAT_LABELS, produce_report
+from rectify.report.wording import cn_date
 from rectify.settings import get_settings, office_today
 
 REPORT_KEY = "next-steps-report"
@@ -45,9 +46,9 @@ def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
 def publish_report(result: dict, as_of: date) -> None:
     create_markdown_artifact(
         markdown=artifact_markdown(result["markdown"]), key=REPORT_KEY,
-        description=f"整改工作情况报告（截至{as_of.isoformat()}）",
+        description=f"整改工作情况报告（截至{cn_date(as_of)}）",
     )
-    lines = [f"# 报告文件（截至{as_of.isoformat()}）", ""]
+    lines = [f"# 报告文件（截至{cn_date(as_of)}）", ""]
     for fmt, path in result["paths"].items():
         lines.append(f"- [{FORMAT_LABELS[fmt]}]({Path(path).resolve().as_uri()})：`{path}`")
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key=FILES_KEY,

@@ -42,6 +42,8 @@ from rectify.report.wording import Office, cn_date
 REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门",
                     "责任人", "整改时限", "整改进展", "完成情况", "备注", "状态"]
 MEASURE_COLUMNS = {4, 8}  # 0-based: 整改措施, 整改时限 vary per row; the rest is the problem's
+# The problem's columns whose text can need more than one line (编号, names and 状态 never do).
+WRAPPING = (1, 2, 3, 6, 9, 10, 11)
 PEOPLE_COLUMNS = ["姓名", "职务", "部门", "邮箱", "角色"]
 # Column widths in Excel units (one unit ≈ one Latin digit; a Chinese character takes two).
 # 160 units: printed one page wide on landscape A4 at about 90 %, so 五号 stays readable.
@@ -156,6 +158,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
     f_text = wb.add_format({**base, "align": "left"})
     f_center = wb.add_format({**base, "align": "center"})
     centred = {0, 1, 2, 5, 6, 7, 8, 12}
+    formats = [f_center if c in centred else f_text for c in range(len(REGISTER_COLUMNS))]
 
     ws = wb.add_worksheet("问题整改清单")
     ncols = len(REGISTER_COLUMNS)
@@ -181,7 +184,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
         values = [_clean(v) for v in cols]
         # Lines each row needs for its own measure cells, and the merged cells over all rows.
         own = [max(_lines(t, WIDTHS[4]), _lines(d, WIDTHS[8])) for t, d in measures]
-        merged = max(_lines(values[c], WIDTHS[c]) for c in range(ncols) if c not in MEASURE_COLUMNS)
+        merged = max(_lines(values[c], WIDTHS[c]) for c in WRAPPING)
         extra = max(0, merged - sum(own))
         # Row by row (constant_memory writes each row out as the next one starts): the
         # problem's columns hold their value on the first row and blanks below, merged.
@@ -189,8 +192,7 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
             r = row + j
             lines = own[j] + (extra // k + (1 if j < extra % k else 0))
             ws.set_row(r, lines * LINE_PT + 6)
-            for c in range(ncols):
-                fmt = f_center if c in centred else f_text
+            for c, fmt in enumerate(formats):
                 if c == 4:
                     _put(ws, r, c, text, fmt)
                 elif c == 8:
