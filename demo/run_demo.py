@@ -86,8 +86,9 @@ def main() -> None:
     rectify("recheck", "ZG-2026-012", "--confirm", "--comment", "制度已执行一个月，整改成效巩固",
             "--today", SWEEP_DAY)
     rectify("calendar")  # 2027 has no official calendar yet: the fallback is said
-    # The status report as of the sweep day, through the next-steps-report flow (its Markdown
-    # is also the `next-steps-report` artifact in Prefect).
+    # The status report as of the sweep day. With no Prefect server configured the command
+    # writes the files directly; on a server it runs the next-steps-report flow, whose
+    # Markdown is also the `next-steps-report` artifact.
     rectify("report", "--as-of", SWEEP_DAY)
     print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
     print(f"催办邮件（.eml）：{RUN / 'outbox'}")

@@ -101,19 +101,21 @@ def list_(
     leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,
     unreported: Annotated[bool, typer.Option("--unreported", help="只看未按时报送进展的事项（定期报送）")] = False,
     today: Today = None, json_: Json = False,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="按操作记录重放到该日（YYYY-MM-DD）：当日的状态与逾期，与报告一致")] = None,
 ) -> None:
     """列出整改事项。"""
     from models.status import parse_status
     from rectify.queries import list_items
 
     day = parse_day(today)
+    replay = parse_day(as_of) if as_of else None
     try:
         wanted = parse_status(status) if status else None
     except ValueError as exc:
         raise fail(str(exc)) from None
     with ledger(write=False) as session:
-        rows = list_items(session, day, status=wanted, overdue=overdue, owner=owner, leader=leader,
-                          unreported=unreported)
+        rows = list_items(session, replay or day, status=wanted, overdue=overdue, owner=owner,
+                          leader=leader, unreported=unreported, as_of=replay)
     if not print_rows(
         rows, json_, "没有符合条件的整改事项",
         ["编号", "亮灯", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],

@@ -592,11 +592,11 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
         for _, m, note in done:
             m.done_on, m.done_note = day, note
         changes["done"] = [n for n, _, _ in done]
-    # Compare with the register's own last note: a note someone recorded since (author set) is
-    # not what the sheet says, and must not make an unchanged sheet look new.
-    register_notes = [n.note for n in item.progress_notes if n.author_id is None]
-    old_progress = register_notes[-1] if row.progress and register_notes else None
-    if row.progress and row.progress != old_progress:
+    # A text that is already one of the item's notes is not news: the export (附件2) writes the
+    # latest note, whoever wrote it, and the office may send an older sheet back.
+    notes = [n.note for n in item.progress_notes]
+    old_progress = notes[-1] if row.progress and notes else None
+    if row.progress and row.progress not in notes:
         session.add(ProgressNote(item_id=item.id, day=day, note=row.progress))
         item.last_progress_on = day
         changes["progress"] = [old_progress, row.progress]

@@ -29,7 +29,14 @@ def _deadline_fields(deadline: date | None, status: Status, open_deadline: date 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
                overdue: bool = False, owner: str | None = None, leader: str | None = None,
-               calendar=None, settings=None, unreported: bool = False) -> list[dict]:
+               calendar=None, settings=None, unreported: bool = False,
+               as_of: date | None = None) -> list[dict]:
+    """Items as they stand, or replayed to `as_of` (statuses and deadlines from the audit trail,
+    items imported later left out), the way the report and the register export see that day."""
+    if as_of is not None:
+        return _replayed(list_items(session, as_of, owner=owner, leader=leader, calendar=calendar,
+                                    settings=settings, unreported=unreported),
+                         session, as_of, status, overdue, rules.Lights(as_of, calendar, settings))
     from rectify.reporting import unreported as owing
 
     missed = {o.code: o.period.due for o in owing(session, today)}  # 未按时报送 (定期报送)
@@ -83,6 +90,29 @@ def _missed(session: Session, code: str, today: date) -> date | None:
 
     owing = unreported(session, today, codes=[code])
     return owing[0].period.due if owing else None
+
+
+def _replayed(rows: list[dict], session: Session, as_of: date, status: Status | None,
+              overdue: bool, lights: rules.Lights) -> list[dict]:
+    from rectify.report.figures import deadlines_before_changes, status_as_of
+
+    ids = dict(session.execute(select(Item.code, Item.id)).all())
+    statuses = status_as_of(session, as_of)
+    old_deadlines = deadlines_before_changes(session, as_of)
+    open_due = rules.open_deadlines_as_of(session, as_of)  # measures done later were open
+    out = []
+    for row in rows:
+        id_ = ids[row["code"]]
+        if id_ not in statuses:
+            continue  # not imported yet on as_of
+        st = Status(statuses[id_])
+        deadline = old_deadlines[id_] if id_ in old_deadlines else (
+            date.fromisoformat(row["deadline"]) if row["deadline"] else None)
+        row = {**row, "status": st.value, "status_label": st.label,
+               **_deadline_fields(deadline, st, open_due.get(id_), lights)}
+        if (status is None or st is status) and (not overdue or row["overdue"]):
+            out.append(row)
+    return out
 
 
 def item_detail(session: Session, code: str, today: date, *, calendar=None, settings=None) -> dict:

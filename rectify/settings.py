@@ -65,6 +65,11 @@ class Settings(BaseSettings):
 
     # Reports
     report_dir: Path = Path("reports")
+    # The 报告 as a 公文 (GB/T 9704): issuing body (发文机关, also the 落款), addressee (主送机关),
+    # and the title; empty title = "{org_name}关于问题整改工作进展情况的报告".
+    org_name: str = "中共××局党组"
+    report_to: str = "中共××区委"
+    report_title: str = ""
 
 
 class SettingsError(RectifyError):

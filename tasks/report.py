@@ -10,11 +10,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
-from rectify.report import compile_report, write_report
-from rectify.report.output import FORMAT_LABELS
-from rectify.report.render import render_markdown
-from rectify.settings import get_settings
-from rectify.workdays import get_calendar
+from rectify.report.output import FORMAT_LABELS, produce_report
+from rectify.report.wording import cn_date
+from rectify.settings import get_settings, office_today
 
 REPORT_KEY = "next-steps-report"
 FILES_KEY = "next-steps-report-files"
@@ -29,14 +27,11 @@ def write_report_files(as_of: date, out_dir: str, formats: list[str]) -> dict:
     overwrites the same files."""
     settings = get_settings()
     with session_factory(settings.database_url)() as session:
-        report = compile_report(session, as_of, get_calendar(settings.calendar_override),
-                                settings.stalled_after_days)
-        markdown = render_markdown(report)
-        paths = write_report(session, report, Path(out_dir), formats, markdown=markdown)
-    get_run_logger().info("%s：共%d个问题，写入 %s", report.summary_sentence, report.summary.total,
-                          "、".join(str(p) for p in paths.values()))
-    return {"paths": {k: str(v) for k, v in paths.items()}, "markdown": markdown,
-            "summary": report.summary_sentence}
+        done = produce_report(session, as_of, Path(out_dir), formats, settings, dated=office_today(settings))
+    get_run_logger().info("%s：共%d个问题，写入 %s", done.report.summary_sentence, done.report.summary.total,
+                          "、".join(str(p) for p in done.paths.values()))
+    return {"paths": {k: str(v) for k, v in done.paths.items()}, "markdown": done.markdown,
+            "summary": done.report.summary_sentence}
 
 
 def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
@@ -51,9 +46,9 @@ def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
 def publish_report(result: dict, as_of: date) -> None:
     create_markdown_artifact(
         markdown=artifact_markdown(result["markdown"]), key=REPORT_KEY,
-        description=f"整改工作情况报告（截至{as_of.isoformat()}）",
+        description=f"整改工作情况报告（截至{cn_date(as_of)}）",
     )
-    lines = [f"# 报告文件（截至{as_of.isoformat()}）", ""]
+    lines = [f"# 报告文件（截至{cn_date(as_of)}）", ""]
     for fmt, path in result["paths"].items():
         lines.append(f"- [{FORMAT_LABELS[fmt]}]({Path(path).resolve().as_uri()})：`{path}`")
     create_markdown_artifact(markdown="\n".join(lines) + "\n", key=FILES_KEY,

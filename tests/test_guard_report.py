@@ -75,7 +75,7 @@ def test_characters_excel_cannot_hold_are_dropped_not_fatal(sqlite_url, tmp_path
         write_register_xlsx(s, path)
     ws = load_workbook(path)["问题整改清单"]
     rows = {ws.cell(r, 1).value: [c.value for c in ws[r]] for r in range(3, ws.max_row + 1)}
-    assert rows["ZG-1"][3] == "问题[31m描述" and rows["ZG-1"][10] == "备注"
+    assert rows["ZG-1"][3] == "问题[31m描述" and rows["ZG-1"][11] == "备注"
     assert rows["ZG-2"][3] == "第一行\n\t第二行"
 
 
@@ -145,5 +145,6 @@ def test_overdue_on_a_weekend_counts_no_working_day_yet(db_url):
             assert (line.code, line.overdue, line.overdue_workdays) == ("ZG-1", True, days)
             assert r.summary.overdue == 1
             row = next(l for l in render_markdown(r).splitlines() if l.startswith("| 1 | ZG-1 |"))
-            assert row.rstrip().endswith(f"| {days} |")
+            label = "已逾期" + (f"{days}个工作日" if days else "")  # never "已逾期0个工作日"
+            assert row.rstrip().endswith(f"| {label} |")
         assert compile_report(s, date(2026, 11, 27), CAL).overdue == []  # the deadline day itself

@@ -151,7 +151,7 @@ def test_markdown_escapes_table_cells(sqlite_url, tmp_path):
     _hostile_ledger(sqlite_url, tmp_path)
     md = render_markdown(report_as_of(sqlite_url, AS_OF))
     assert "<script>" not in md and "&lt;script&gt;" in md
-    row = next(line for line in md.splitlines() if "ZG-2026-007" in line and "alert" in line)
+    row = next(line for line in md.splitlines() if line.startswith("| ") and "ZG-2026-007" in line and "alert" in line)
     # the description's pipe is escaped: the row still has exactly the table's 8 separators
     assert row.count("|") - row.count("\\|") == 8
     assert "a\\|b \\*粗\\* \\[链接\\](http\\://x) &amp; 5 &gt; 3" in row
@@ -174,7 +174,7 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
     assert east_asia("Normal") == "仿宋_GB2312" and doc.styles["Normal"].font.size.pt == 16
     assert east_asia("Report Title") == "方正小标宋简体" and doc.styles["Report Title"].font.size.pt == 22
     assert east_asia("Heading 1") == "黑体" and east_asia("Heading 2") == "楷体_GB2312"
-    assert doc.paragraphs[0].text == r.title and doc.paragraphs[0].style.name == "Report Title"
+    assert doc.paragraphs[0].text.replace("\n", "") == r.title and doc.paragraphs[0].style.name == "Report Title"
     assert doc.paragraphs[0].paragraph_format.alignment is None  # centred by the style
     assert doc.styles["Report Title"].paragraph_format.alignment == 1
     font_table = next(p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml")
@@ -182,18 +182,15 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
     headings = [p.text for p in doc.paragraphs if p.style.name == "Heading 1"]
     assert headings == ["一、整改工作开展情况", "二、存在的问题", "三、下一步打算"]
     assert r.summary_sentence in "\n".join(p.text for p in doc.paragraphs)
-    # 4 breakdowns + overdue + one per leader
-    assert len(doc.tables) == 4 + 1 + len(r.next_steps)
+    # 附件1: 4 breakdowns + the overdue items; part 三 is text, not tables
+    assert len(doc.tables) == 4 + 1
     for table in doc.tables:
         first = table.rows[0]._tr.trPr
         assert first.find(qn("w:tblHeader")) is not None
         assert all(row._tr.trPr.find(qn("w:cantSplit")) is not None for row in table.rows)
     last = doc.tables[-1]
-    group = r.next_steps[-1]
-    assert len(last.rows) == len(group.items) + 1
-    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "整改措施", "责任人", "整改时限", "状态"]
-    assert last.rows[1].cells[1].text == group.items[0].code
-    assert len(last.rows[1].cells[3].paragraphs) == len(group.items[0].measures)
+    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期时间"]
+    assert [row.cells[1].text for row in last.rows[1:]] == [i.code for i in r.overdue]
     footer = sec.footer._element.xml
     assert "PAGE" in footer and "fldChar" in footer
 
@@ -214,9 +211,9 @@ def _register_snapshot(url: str) -> dict:
             "people": sorted(map(tuple, people))}
 
 
-def _export(url: str, path: Path) -> Path:
+def _export(url: str, path: Path, as_of: date = AS_OF) -> Path:
     with session_factory(url)() as s:
-        return write_register_xlsx(s, path)
+        return write_register_xlsx(s, path, as_of=as_of)
 
 
 def test_excel_round_trip_into_an_empty_ledger(db_url, sqlite_template, tmp_path):
@@ -238,15 +235,17 @@ def test_excel_layout(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     wb = load_workbook(_export(sqlite_url, tmp_path / "export.xlsx"))
     ws = wb["问题整改清单"]
-    assert [c.value for c in ws[2]] == ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导",
-                                       "责任部门", "责任人", "整改时限", "整改进展", "备注", "状态"]
+    assert ws["A1"].value == "附件2" and ws["A2"].value == "问题整改清单"
+    assert ws["A3"].value == "填报单位：中共××局党组" and ws["G3"].value == "填报日期：2026年11月30日"
+    assert [c.value for c in ws[4]] == ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导",
+                                       "责任部门", "责任人", "整改时限", "整改进展", "完成情况", "备注", "状态"]
     merged = {str(r) for r in ws.merged_cells.ranges}
-    assert "A1:L1" in merged  # the title row
-    # ZG-2026-001 has two measures on rows 3-4: its problem columns are merged, measures not
-    assert ws["A3"].value == "ZG-2026-001" and {"A3:A4", "D3:D4", "F3:F4"} <= merged
-    assert not any(r.startswith("E3") or r.startswith("I3") for r in merged)
-    assert ws["I4"].value == "2026年11月9日"  # 立行立改 from 11-02, written as the date
-    assert ws["I3"].value == "2026年12月31日"  # 12月底前 has no year: written as the date
+    assert "A2:M2" in merged  # the title row
+    # ZG-2026-001 has two measures on rows 5-6: its problem columns are merged, measures not
+    assert ws["A5"].value == "ZG-2026-001" and {"A5:A6", "D5:D6", "F5:F6"} <= merged
+    assert not any(r.startswith("E5") or r.startswith("I5") for r in merged)
+    assert ws["I6"].value == "2026年11月9日"  # 立行立改 from 11-02, written as the date
+    assert ws["I5"].value == "2026年12月31日"  # 12月底前 has no year: written as the date
     assert [c.value for c in wb["人员名单"][1]] == ["姓名", "职务", "部门", "邮箱", "角色"]
     assert wb["人员名单"].max_row == 1 + 9
 
@@ -306,7 +305,7 @@ def test_cli_report_errors_are_one_line(sqlite_url, settings_env, tmp_path):
     settings_env(sqlite_url)
     runner = CliRunner()
     for args, message in (
-        (["report", "--format", "pdf"], "错误：未知的报告格式：pdf"),
+        (["report", "--format", "doc"], "错误：未知的报告格式：doc"),
         (["report", "--as-of", "2026-13-01"], "错误：日期“2026-13-01”格式不正确"),
     ):
         result = runner.invoke(app, args)
@@ -316,18 +315,22 @@ def test_cli_report_errors_are_one_line(sqlite_url, settings_env, tmp_path):
 
 
 @pytest.mark.flow
-def test_cli_report_runs_the_flow(prefect_harness, sqlite_url, settings_env, tmp_path):
+def test_cli_report_runs_the_flow(prefect_harness, sqlite_url, settings_env, tmp_path, monkeypatch):
+    """With a server configured (PREFECT_API_URL), the command runs the flow."""
+    from prefect.settings import PREFECT_API_URL
     from typer.testing import CliRunner
 
     from rectify.cli import app
 
     demo_ledger(sqlite_url, tmp_path)
     settings_env(sqlite_url)
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
     result = CliRunner().invoke(app, ["report", "--as-of", "2026-11-30", "--format", "html,md",
                                       "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     html = tmp_path / "o" / "整改工作情况报告-2026-11-30.html"
     assert str(html) in result.output and "整改率8.3%" in html.read_text(encoding="utf-8")
+    assert "未设置 PREFECT_API_URL" not in result.output
 
 
 @pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice (soffice) not installed")

@@ -11,8 +11,11 @@ Definitions (what the office means by each figure):
 - 已完成整改 m: items closed (已销号) on that date.
 - 整改率 = m / N: offices count 长期坚持 items in the denominator ("共查摆问题25个，已完成整改22个，
   整改率88%，其余3个需长期坚持"), so the rate only reaches 100% when nothing is left open.
-- 正在推进 k: open items that are not 长期坚持 (待交办, 整改中, 待审核); 逾期 j of them have a
-  deadline before the date. 长期坚持 l: never overdue. N = m + k + l.
+- 正在推进 k: open items that are not 长期坚持 (every open status of models.status.Status, so a
+  new open status counts here without a change); 逾期 j of them have a deadline before the date.
+  长期坚持 l: never overdue. N = m + k + l.
+- A measure is overdue on its own (已超期N个工作日) when its deadline is before the date and its
+  item is in progress, even if the item's latest deadline is still ahead.
 - Stalled (推进滞缓): 待交办/整改中/长期坚持 items without any recorded activity (audit record or
   progress note) for `stalled_after_days` calendar days, not already listed as overdue; 待审核
   items wait on the secretary, not on the owner, so they are not counted as stalled.
@@ -23,9 +26,6 @@ changes after the date, the items with their people, and the measures. Fine for 
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,6 +35,9 @@ from sqlalchemy.orm import Session, aliased
 
 from models import AuditRecord, Item, Measure, Person, ProgressNote, Status
 from rectify.measures import is_overdue, open_deadlines_as_of
+from rectify.report.supplement import Supplement, supplementary_figures
+from rectify.report.wording import (Office, cn_date, cn_dates, comrade, is_relative_deadline,  # noqa: F401
+                                    percent)  # percent: re-exported for callers
 from rectify.workdays import WorkCalendar
 
 NO_LEADER = "未明确责任领导"
@@ -42,6 +45,10 @@ NO_OWNER = "未明确责任人"
 UNSET = "未填写"
 # Customary order of the categories in the summary sentence; others follow by count.
 CATEGORY_ORDER = ["班子问题", "个人问题", "服务对象反映问题"]
+# 正在推进: every open status but 长期坚持, derived from the enum (a new review status needs no
+# change here); 待审核 waits on the reviewer, not the owner, so it is never "stalled".
+IN_PROGRESS = tuple(s for s in Status if s.is_open and s is not Status.ongoing)
+_STALLABLE = tuple(s for s in Status if s.is_open and s is not Status.submitted)
 
 
 @dataclass
@@ -49,17 +56,48 @@ class MeasureLine:
     text: str
     deadline_text: str  # as the office wrote it
     due: date | None  # None: 长期坚持
+    # Past its own deadline on the report's date while the item is in progress; the working
+    # days lost (0 when the deadline was the last working day before a weekend).
+    overdue: bool = False
+    overdue_workdays: int = 0
+
+    @property
+    def wording(self) -> str:
+        """The measure as the office wrote it, its dates in the report's one form."""
+        return cn_dates(self.text)
 
     @property
     def deadline_label(self) -> str:
-        """As written, with the date it means when the phrase is relative (立行立改 …)."""
+        """As written (dates normalised), with the date it means when the phrase is relative."""
         if self.due is None:
-            return self.deadline_text or "长期坚持"
-        if self.deadline_text == self.due.isoformat():
+            return cn_dates(self.deadline_text) or "长期坚持"
+        written = cn_dates(self.deadline_text)
+        if not written or written == cn_date(self.due):
             return cn_date(self.due)
         if is_relative_deadline(self.deadline_text):
-            return f"{self.deadline_text}，即{cn_date(self.due)}"
-        return self.deadline_text
+            return f"{written}，即{cn_date(self.due)}"
+        return written
+
+    @property
+    def due_phrase(self) -> str:
+        """For the next-steps text: 2026年12月31日前完成 / 立行立改，2026年11月9日前完成 /
+        2026年12月底前完成 / 长期坚持, then 已超期N个工作日 when it is late."""
+        if self.due is None:
+            return "长期坚持"
+        written = cn_dates(self.deadline_text)
+        if not written or written == cn_date(self.due):
+            phrase = f"{cn_date(self.due)}前完成"
+        elif is_relative_deadline(self.deadline_text) and written.endswith("底前"):
+            phrase = f"{self.due.year}{'' if written.startswith('年') else '年'}{written}完成"  # 2026年12月底前
+        elif is_relative_deadline(self.deadline_text):
+            phrase = f"{written}，{cn_date(self.due)}前完成"
+        else:
+            phrase = written + ("" if written.endswith("完成") else "完成")
+        return phrase + (f"，{self.overdue_label}" if self.overdue else "")
+
+    @property
+    def overdue_label(self) -> str:
+        return "已超期" + (f"{self.overdue_workdays}个工作日" if self.overdue_workdays else "")
 
 
 @dataclass
@@ -86,6 +124,18 @@ class ItemLine:
     @property
     def status_label(self) -> str:
         return self.status.label + ("（逾期）" if self.overdue else "")
+
+    @property
+    def wording(self) -> str:
+        return cn_dates(self.description)
+
+    @property
+    def overdue_label(self) -> str:
+        return "已逾期" + (f"{self.overdue_workdays}个工作日" if self.overdue_workdays else "")
+
+    @property
+    def leader_title(self) -> str:
+        return comrade(self.leader)
 
     @property
     def deadline_label(self) -> str:
@@ -121,6 +171,18 @@ class Tally:
             self.in_progress += 1
             self.overdue += item.overdue
 
+    @property
+    def phrase(self) -> str:
+        """问题4个，已完成整改1个，正在推进3个（其中逾期1个），长期坚持1个: the zero parts left out."""
+        parts = [f"已完成整改{self.closed}个"] if self.closed else []
+        if self.in_progress:
+            parts.append(f"正在推进{self.in_progress}个" + (f"（其中逾期{self.overdue}个）" if self.overdue else ""))
+        if self.ongoing:
+            parts.append(f"长期坚持{self.ongoing}个")
+        return f"{self.total}个，" + "，".join(parts) if parts else f"{self.total}个"
+
+
+
 
 @dataclass
 class Breakdown:
@@ -147,10 +209,29 @@ class Report:
     overdue: list[ItemLine]  # oldest deadline first
     stalled: list[ItemLine]  # longest idle first
     next_steps: list[LeaderGroup]  # open items (including 长期坚持) by leader
+    office: Office = field(default_factory=Office)
+    supplement: Supplement = field(default_factory=Supplement)
 
     @property
     def title(self) -> str:
-        return "关于问题整改工作进展情况的报告"
+        return self.office.report_title
+
+    @property
+    def dated(self) -> date:
+        """成文日期: the day the report is signed (default: its as-of date)."""
+        return self.office.dated or self.as_of
+
+    @property
+    def late_measures(self) -> list[tuple["ItemLine", int, "MeasureLine"]]:
+        """Measures past their own deadline on items that are not yet overdue as a whole:
+        (item, 1-based number, measure), the most overdue first."""
+        found = [(i, n, m) for i in self.all_open if not i.overdue
+                 for n, m in enumerate(i.measures, 1) if m.overdue]
+        return sorted(found, key=lambda x: (x[2].due, x[0].code, x[1]))
+
+    @property
+    def all_open(self) -> list["ItemLine"]:
+        return [i for g in self.next_steps for i in g.items]
 
     @property
     def as_of_label(self) -> str:
@@ -169,27 +250,6 @@ class Report:
         )
 
     @property
-    def list_sentence(self) -> str:
-        """The seed's "制定了问题整改清单…" sentence, with the figures."""
-        return (
-            f"针对查摆出的问题，制定了问题整改清单，提出具体整改措施{self.measure_count}条，"
-            f"明确了{self.leader_count}名责任领导和整改时限，逐项推进整改。"
-        )
-
-    @property
-    def problems_sentence(self) -> str:
-        if not (self.overdue or self.stalled):
-            return (f"对照整改时限，目前没有逾期未完成整改的问题，也没有{self.stalled_after_days}天以上"
-                    "无整改进展的问题。")
-        parts = []
-        if self.overdue:
-            parts.append(f"逾期未完成整改的问题{len(self.overdue)}个，涉及责任领导"
-                         + "、".join(self.overdue_leaders))
-        if self.stalled:
-            parts.append(f"{self.stalled_after_days}天以上无整改进展的问题{len(self.stalled)}个")
-        return "尽管整改工作取得了一定成效，但还存在一些问题，主要表现在：" + "；".join(parts) + "。"
-
-    @property
     def overdue_leaders(self) -> list[str]:
         """Leaders of overdue items, the most overdue first."""
         return list(dict.fromkeys(i.leader for i in self.overdue))
@@ -199,33 +259,9 @@ class Report:
         return sum(len(g.items) for g in self.next_steps)
 
 
-def percent(rate: float | None) -> str:
-    """88% or 91.7%: one decimal only when it says something. Rounding never says 100% while
-    an item is open (9,999 of 10,000 is 99.9%), nor 0% once one is closed."""
-    if rate is None:
-        return "—"
-    tenths = math.floor(rate * 1000 + 0.5)  # half up, not Python's half to even
-    if 0 < rate < 1:
-        tenths = min(max(tenths, 1), 999)
-    text = f"{tenths // 10}.{tenths % 10}"
-    return (text[:-2] if text.endswith(".0") else text) + "%"
 
 
-def is_relative_deadline(text: str) -> bool:
-    """N个工作日内, 立行立改, 12月底前, 年底前: their date depends on the register's date.
-    Every absolute phrase (a date, 2026年12月底前, 2026年底前) names its year."""
-    s = unicodedata.normalize("NFKC", text or "")
-    return bool(s.strip()) and s.strip() not in ("长期坚持", "长期") and not _YEAR.search(s)
-
-
-_YEAR = re.compile(r"\d{4}")
-
-
-def cn_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def _status_as_of(session: Session, as_of: date) -> dict[int, str]:
+def status_as_of(session: Session, as_of: date) -> dict[int, str]:
     """Each item's last status-bearing audit record on or before as_of (a window function:
     SQLite ≥ 3.25 and PostgreSQL both have ROW_NUMBER)."""
     ranked = (
@@ -255,7 +291,7 @@ def _last_activity(session: Session, as_of: date) -> dict[int, date]:
     return last
 
 
-def _deadlines_before_changes(session: Session, as_of: date) -> dict[int, date | None]:
+def deadlines_before_changes(session: Session, as_of: date) -> dict[int, date | None]:
     """For items whose deadline was changed by a re-import after as_of: the deadline they had
     on as_of (the old value of the first such change). Usually a handful of rows."""
     rows = session.execute(
@@ -274,9 +310,9 @@ def _deadlines_before_changes(session: Session, as_of: date) -> dict[int, date |
 def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[ItemLine]:
     # Separate aggregate queries joined here by id: joining them as subqueries makes SQLite's
     # planner loop over them per item (seconds at 10,000 items).
-    statuses = _status_as_of(session, as_of)
+    statuses = status_as_of(session, as_of)
     activity = _last_activity(session, as_of)
-    old_deadlines = _deadlines_before_changes(session, as_of)
+    old_deadlines = deadlines_before_changes(session, as_of)
     open_due = open_deadlines_as_of(session, as_of)  # overdue is per unfinished measure
     owner, leader = aliased(Person), aliased(Person)
     stmt = (
@@ -306,8 +342,10 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
     return items
 
 
-def _attach_measures(session: Session, items: list[ItemLine]) -> int:
-    """Measures of every listed item in one query (ids as a join, not a huge IN list)."""
+def _attach_measures(session: Session, items: list[ItemLine], as_of: date,
+                     calendar: WorkCalendar) -> int:
+    """Measures of every listed item in one query (ids as a join, not a huge IN list); a
+    measure past its own deadline on an item in progress is marked with the working days."""
     by_id = {i.id: i for i in items}
     if not by_id:
         return 0
@@ -319,7 +357,11 @@ def _attach_measures(session: Session, items: list[ItemLine]) -> int:
     for item_id, text, deadline_text, due in rows:
         item = by_id.get(item_id)
         if item is not None:
-            item.measures.append(MeasureLine(text, deadline_text, due))
+            line = MeasureLine(text, deadline_text, due)
+            if due is not None and due < as_of and item.status in IN_PROGRESS:
+                line.overdue = True
+                line.overdue_workdays = calendar.workdays_between(due, as_of)
+            item.measures.append(line)
             n += 1
     return n
 
@@ -338,9 +380,9 @@ def _category_order(tallies: list[Tally]) -> list[Tally]:
 
 
 def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
-                   stalled_after_days: int = 30) -> Report:
+                   stalled_after_days: int = 30, *, office: Office | None = None) -> Report:
     items = _load_items(session, as_of, calendar)
-    measure_count = _attach_measures(session, items)
+    measure_count = _attach_measures(session, items, as_of, calendar)
 
     summary = Tally("合计")
     for item in items:
@@ -355,7 +397,7 @@ def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
     overdue = sorted((i for i in items if i.overdue), key=lambda i: (i.deadline, i.code))
     stalled = sorted(
         (i for i in items
-         if i.status in (Status.new, Status.in_progress, Status.ongoing) and not i.overdue
+         if i.status in _STALLABLE and not i.overdue
          and i.idle_days >= stalled_after_days),
         key=lambda i: (-i.idle_days, i.code),
     )
@@ -372,4 +414,5 @@ def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
         as_of=as_of, stalled_after_days=stalled_after_days, summary=summary,
         categories=categories, measure_count=measure_count, leader_count=len(leaders),
         breakdowns=breakdowns, overdue=overdue, stalled=stalled, next_steps=next_steps,
+        office=office or Office(), supplement=supplementary_figures(session, as_of, items),
     )

@@ -5,17 +5,23 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from rectify.errors import RectifyError
 from rectify.report.figures import Report
+from rectify.report.wording import office_of
+from rectify.settings import Settings
 
 FORMATS = ("md", "html", "docx", "xlsx")
+# Written only when asked for (`--format pdf`): it needs LibreOffice.
+OPTIONAL_FORMATS = ("pdf",)
 REPORT_STEM = "整改工作情况报告"
 REGISTER_STEM = "问题整改清单"
 # How the command line and the Prefect artifact name each file.
 FORMAT_LABELS = {"md": "Markdown", "html": "网页（HTML）", "docx": "Word 文档",
-                 "xlsx": "整改台账（Excel）"}
+                 "xlsx": "整改台账（Excel）", "pdf": "PDF（LibreOffice 转换）"}
 
 
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
@@ -24,12 +30,13 @@ def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
         return list(FORMATS)
     words = value.split(",") if isinstance(value, str) else list(value)
     wanted = {w.strip().lower().lstrip(".") for w in words if w and w.strip()}
-    unknown = wanted - set(FORMATS)
+    known = FORMATS + OPTIONAL_FORMATS
+    unknown = wanted - set(known)
     if unknown or not wanted:
         raise RectifyError(
-            f"未知的报告格式：{'、'.join(sorted(unknown)) or '（空）'}（可选：{','.join(FORMATS)}）"
+            f"未知的报告格式：{'、'.join(sorted(unknown)) or '（空）'}（可选：{','.join(known)}）"
         )
-    return [f for f in FORMATS if f in wanted]
+    return [f for f in known if f in wanted]
 
 
 def report_paths(out_dir: Path, as_of: date, formats: list[str]) -> dict[str, Path]:
@@ -40,10 +47,32 @@ def report_paths(out_dir: Path, as_of: date, formats: list[str]) -> dict[str, Pa
     }
 
 
+@dataclass
+class Produced:
+    report: Report
+    markdown: str
+    paths: dict[str, Path]
+
+
+def produce_report(session: Session, as_of: date, out_dir: Path, formats: list[str],
+                   settings: Settings, *, dated: date | None = None) -> Produced:
+    """Compile as of the date and write every requested format: the whole job of `rectify
+    report`, shared by the command's direct path and the flow's task (no Prefect here)."""
+    from rectify.report.figures import compile_report
+    from rectify.report.render import render_markdown
+    from rectify.workdays import get_calendar
+
+    report = compile_report(session, as_of, get_calendar(settings.calendar_override),
+                            settings.stalled_after_days, office=office_of(settings, dated))
+    markdown = render_markdown(report)
+    paths = write_report(session, report, out_dir, formats, markdown=markdown)
+    return Produced(report, markdown, paths)
+
+
 def write_report(session: Session, report: Report, out_dir: Path, formats: list[str], *,
                  markdown: str | None = None) -> dict[str, Path]:
     """Write the requested formats into out_dir; returns {format: path}. The Excel file is the
-    register as it stands now (re-importable), not replayed to the report's date. A caller
+    register (附件2) replayed to the report's date, and re-importable. A caller
     that also needs the Markdown (the flow's artifact) passes it in rather than rendering twice."""
     from rectify.report.render import render_html, render_markdown
 
@@ -62,5 +91,21 @@ def write_report(session: Session, report: Report, out_dir: Path, formats: list[
         elif fmt == "xlsx":
             from rectify.report.export import write_register_xlsx
 
-            write_register_xlsx(session, path)
+            write_register_xlsx(session, path, as_of=report.as_of, office=report.office)
+        elif fmt == "pdf":
+            _write_pdf(report, path, paths.get("docx"))
     return paths
+
+
+def _write_pdf(report: Report, path: Path, docx: Path | None) -> None:
+    """From the .docx just written, or from a temporary one when Word was not asked for."""
+    import tempfile
+
+    from rectify.report.docx import write_docx
+    from rectify.report.pdf import to_pdf
+
+    if docx is not None:
+        to_pdf(docx, path)
+        return
+    with tempfile.TemporaryDirectory(prefix="rectify-report-") as tmp:
+        to_pdf(write_docx(report, Path(tmp) / path.with_suffix(".docx").name), path)

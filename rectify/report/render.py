@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from rectify.report.figures import Report
+from rectify.report.wording import cn_number  # noqa: F401  (re-exported for callers)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
 
@@ -61,28 +62,10 @@ def _html_env() -> Environment:
     )
 
 
-CN_DIGITS = "零一二三四五六七八九"
-CN_UNITS = ("", "十", "百", "千")
-
-
-def cn_number(n: int) -> str:
-    """1 -> 一, 10 -> 十, 110 -> 一百一十, 1010 -> 一千零一十, for （一）（二） headings: a report
-    may well have a hundred leader groups. From 10,000 on, Arabic digits."""
-    if not 0 < n < 10_000:
-        return str(n)
-    digits = str(n)
-    out, gap = "", False
-    for pos, d in zip(range(len(digits) - 1, -1, -1), digits):
-        if d == "0":
-            gap = bool(out)  # one 零 for any run of zeros inside the number, none at its end
-            continue
-        out += ("零" if gap else "") + CN_DIGITS[int(d)] + CN_UNITS[pos]
-        gap = False
-    return out[1:] if out.startswith("一十") else out  # 十一, not 一十一
-
-
 def _context(report: Report) -> dict:
-    return {"r": report, "cn": cn_number}
+    from rectify.report.document import build_document
+
+    return {"blocks": build_document(report), "title": report.title}
 
 
 def render_markdown(report: Report) -> str:
