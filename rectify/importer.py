@@ -533,14 +533,11 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
             ongoing = all(m.deadline.ongoing for m in row.measures)
             item = Item(code=row.code, status=Status.ongoing if ongoing else Status.new,
                         register_date=day, deadline_changed_on=day,
-                        last_progress_on=day if row.progress else None, **values)
+                        last_progress_on=day if row.progress else None,
+                        imported=register_values(values), **values)
             item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
                                      done_on=day if m.done else None, done_note=m.done or "")
                              for i, ((t, d, dt), m) in enumerate(zip(_measure_values(row), row.measures))]
-                        last_progress_on=day if row.progress else None,
-                        imported=register_values(values), **values)
-            item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt)
-                             for i, (t, d, dt) in enumerate(_measure_values(row))]
             session.add(item)
             fresh.append((item, row))
         else:
