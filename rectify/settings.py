@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # Reports
     report_dir: Path = Path("reports")
 
+    # Prefect API (tasks/prefect_api.py): how long a call keeps retrying 503/429/timeouts/refused
+    # connections, and how many item runs are created at once.
+    api_patience_seconds: float = 120.0
+    run_create_concurrency: int = 4
+
 
 @lru_cache
 def get_settings() -> Settings:
