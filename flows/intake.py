@@ -90,9 +90,10 @@ def start_item_runs(pending: list[dict], deployment: str, secretary: str | None)
 
 
 async def _create_runs(pending: list[dict], deployment: str) -> dict[str, str]:
-    async with get_client() as client:
-        dep = await api.call(client.read_deployment_by_name, deployment, what="read deployment")
-        return await create_waiting_runs(client, dep.id, pending, form_for)
+    with api.own_retries():
+        async with get_client() as client:
+            dep = await api.call(client.read_deployment_by_name, deployment, what="read deployment")
+            return await create_waiting_runs(client, dep.id, pending, form_for)
 
 
 @task(name="登记流程运行", cache_policy=NO_CACHE)

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # connections, and how many item runs are created at once.
     api_patience_seconds: float = 120.0
     run_create_concurrency: int = 4
+    # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
+    serve_limit: int = 4
 
 
 @lru_cache

@@ -7,8 +7,9 @@ is repeated with jittered exponential backoff until it succeeds or a bounded tot
 patience, `RECTIFY_API_PATIENCE_SECONDS`, default 120 s) has passed. Only then does the error
 reach the caller. Errors that retrying cannot fix (404, 409, 422 …) are raised at once.
 
-Prefect's own client also retries 429/502/503 a few times; this layer bounds the *total* time
-and adds refused connections and timeouts, which the client does not retry.
+Prefect's own client also retries 429/502/503, up to 5 times 2, 4 … 32 s apart, per request.
+Inside `own_retries()` that is switched off so that this layer alone decides: shorter jittered
+pauses, one bound on the total time, and refused connections and timeouts included.
 
 Run creation is bounded by a semaphore (`RECTIFY_RUN_CREATE_CONCURRENCY`, default 4): the
 SQLite server serialises writes, and more calls in flight only turn into 503s.
@@ -20,7 +21,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import httpx
@@ -30,6 +32,15 @@ log = logging.getLogger("rectify.prefect_api")
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 FIRST_DELAY = 0.2  # seconds; doubles each attempt, up to MAX_DELAY, full jitter
 MAX_DELAY = 5.0
+
+
+@contextmanager
+def own_retries() -> Iterator[None]:
+    """Calls made inside retry here only, not also in Prefect's client (see the docstring)."""
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}):
+        yield
 
 
 def patience() -> float:

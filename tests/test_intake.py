@@ -152,3 +152,62 @@ def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env,
     row = next(line for line in artifact.data.splitlines() if line.startswith("| ZG-2026-001 "))
     assert "| \\!\\[图\\](x:y)\\|学习形式还… |" in row
     assert row.count(" | ") == 2  # still three cells
+
+
+def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_deployment):
+    """The server answers 503 to the first run creations and form saves (calls in which Prefect's
+    client does not retry on its own): tasks.prefect_api retries, every item gets one run.
+    The intake's steps are called as its flow calls them, only the run creation through the
+    proxy (the flow engine's own calls do not go through the project's API layer)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from api_proxy import FlakyProxy
+    from demo.register import ITEMS
+    from flows.intake import ITEM_DEPLOYMENT, import_register_task, link_runs, start_item_runs
+
+    settings_env(sqlite_url, api_patience_seconds="60")
+    pending = import_register_task.fn([str(register)], "陈静", date(2026, 11, 23))["pending"]
+    with FlakyProxy(PREFECT_API_URL.value(), fail_first=8,
+                    path=r"/create_flow_run$|/input$") as proxy, \
+            temporary_settings({PREFECT_API_URL: proxy.url}):
+        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT, "陈静")
+    assert link_runs.fn(runs) == len(ITEMS)
+    assert len(proxy.refused) == 8 and any(p.endswith("/create_flow_run") for p in proxy.refused)
+    links = run_links(sqlite_url)
+    assert len(set(links.values())) == len(ITEMS) and all(links.values())
+    all_runs = item_runs(item_deployment)
+    assert all(all_runs[r].state.is_paused() for r in links.values())
+
+
+def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item(
+        sqlite_url, settings_env, register, item_deployment):
+    """Stopped after the ledger commit (no run yet), after some runs were created (not linked),
+    and with one run created but not yet suspended: the next intake finishes the job."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from demo.register import ITEMS
+    from flows.intake import import_register_task, intake, start_item_runs
+
+    settings_env(sqlite_url)
+    day = date(2026, 11, 24)
+    imported = import_register_task.fn([str(register)], "陈静", day)  # ledger committed, then killed
+    pending = imported["pending"]
+    assert len(pending) == len(ITEMS) and run_links(sqlite_url) == {p["code"]: None for p in pending}
+    before = set(item_runs(item_deployment))
+    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item", "陈静")
+    with get_client(sync_client=True) as client:  # killed between creating a run and suspending it
+        half_made = client.create_flow_run_from_deployment(
+            item_deployment, parameters={"code": pending[5]["code"]}, name=pending[5]["name"],
+            idempotency_key=pending[5]["key"], state=Running())
+
+    state = intake(paths=[str(register)], actor="陈静", day=day, return_state=True)
+    assert state.is_completed(), state
+    links = run_links(sqlite_url)
+    assert all(links[c] == r for c, r in half.items())
+    assert links[pending[5]["code"]] == str(half_made.id)
+    new = set(item_runs(item_deployment)) - before
+    assert new == set(links.values()) and len(new) == len(ITEMS)
+    runs = item_runs(item_deployment)
+    assert all(runs[r].state.is_paused() for r in links.values())
+    assert runs[str(half_made.id)].state.state_details.pause_key == "submit-1-0"
