@@ -32,6 +32,7 @@ from flows.item import _deliver as deliver_notices
 from flows.item import form_for, next_wait
 from tasks import prefect_api as api
 from tasks.naming import intake_run_name
+from tasks.run_repair import repair_or_warn
 from tasks.waiting_runs import create_waiting_runs
 
 ITEM_DEPLOYMENT = steps.ITEM_DEPLOYMENT
@@ -112,6 +113,7 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     pending = imported["pending"]
     runs = start_item_runs(pending, deployment, actor) if pending else {}
     linked = link_runs(runs) if runs else 0
+    repaired = repair_or_warn(day)  # items of earlier registers whose run ended or vanished
     if pending:
         deliver_notices()
     r = imported["result"]
@@ -125,4 +127,4 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
         key="intake", description="整改清单导入结果",
         markdown=f"# 整改清单导入\n\n{summary}\n\n| 编号 | 问题 | 流程运行 |\n|---|---|---|\n{rows}\n",
     )
-    return {**r, "runs": runs, "linked": linked}
+    return {**r, "runs": runs, "linked": linked, "repaired": repaired}

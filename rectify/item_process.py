@@ -278,6 +278,23 @@ def link_run(session: Session, code: str, flow_run_id: str, *, replacing: str | 
     return result.rowcount == 1
 
 
+REPAIR_ACTOR = "系统（补建流程运行）"
+
+
+def relink_run(session: Session, code: str, old: str, new: str, day: date, why: str) -> bool:
+    """An open item's run ended or vanished: link the new waiting run in its place and audit
+    it, in one transaction. False (nothing written) when the item moved on meanwhile (closed,
+    or another sweep already linked a run)."""
+    item = workflow.get_item(session, code)
+    if item.status is Status.closed or not link_run(session, code, new, replacing=old):
+        return False
+    workflow.record(session, item, REPAIR_ACTOR, day, "relink_run", item.status, item.status,
+                    comment=f"原流程运行{why}，已补建等待表单的流程运行",
+                    details={"old_run": old, "new_run": new})
+    session.flush()
+    return True
+
+
 # --- the words people read in the forms' descriptions --------------------------------------
 # The Prefect UI renders these as Markdown: everything that came from a register or a person
 # goes through the report's md_escape, so a description cannot add links or images, or break

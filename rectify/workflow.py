@@ -45,6 +45,7 @@ ACTION_LABELS = {
     "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
     "progress": "记录进展", "submit": "申请销号", "approve": "审核通过（销号）",
     "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
+    "relink_run": "补建流程运行",
 }
 
 
