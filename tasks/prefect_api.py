@@ -68,39 +68,42 @@ def _delay(attempt: int) -> float:
     return random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** attempt))
 
 
+class _Retry:
+    """The pauses of one call: jittered, growing, and never past the call's total budget."""
+
+    def __init__(self, budget: float | None, what: str):
+        self.deadline = time.monotonic() + (patience() if budget is None else budget)
+        self.attempt, self.what = 0, what
+
+    def pause_after(self, exc: Exception) -> float:
+        """How long to wait before trying again; re-raises what waiting cannot cure."""
+        if not is_transient(exc) or time.monotonic() >= self.deadline:
+            raise exc
+        pause = min(_delay(self.attempt), max(0.0, self.deadline - time.monotonic()))
+        log.info("Prefect API %s: %s; retrying in %.1f s", self.what, type(exc).__name__, pause)
+        self.attempt += 1
+        return pause
+
+
 async def call(fn: Callable[..., Awaitable[T]], *args, what: str = "", budget: float | None = None,
                **kwargs) -> T:
     """`await fn(*args, **kwargs)`, retried on transient errors within `budget` seconds."""
-    deadline = time.monotonic() + (patience() if budget is None else budget)
-    attempt = 0
+    retry = _Retry(budget, what or fn.__name__)
     while True:
         try:
             return await fn(*args, **kwargs)
         except Exception as exc:
-            if not is_transient(exc) or time.monotonic() >= deadline:
-                raise
-            pause = min(_delay(attempt), max(0.0, deadline - time.monotonic()))
-            log.info("Prefect API %s: %s; retrying in %.1f s", what or fn.__name__,
-                     type(exc).__name__, pause)
-            attempt += 1
-            await asyncio.sleep(pause)
+            await asyncio.sleep(retry.pause_after(exc))
 
 
 def call_sync(fn: Callable[..., T], *args, what: str = "", budget: float | None = None, **kwargs) -> T:
     """The same for the synchronous client (the command line)."""
-    deadline = time.monotonic() + (patience() if budget is None else budget)
-    attempt = 0
+    retry = _Retry(budget, what or fn.__name__)
     while True:
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if not is_transient(exc) or time.monotonic() >= deadline:
-                raise
-            pause = min(_delay(attempt), max(0.0, deadline - time.monotonic()))
-            log.info("Prefect API %s: %s; retrying in %.1f s", what or fn.__name__,
-                     type(exc).__name__, pause)
-            attempt += 1
-            time.sleep(pause)
+            time.sleep(retry.pause_after(exc))
 
 
 def first_line(exc: BaseException) -> str:

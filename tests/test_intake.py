@@ -13,13 +13,6 @@ from models.db import session_factory
 pytestmark = pytest.mark.flow
 
 
-@pytest.fixture(scope="module")
-def item_deployment(prefect_harness):
-    from flows.item import rectification_item
-
-    return rectification_item.to_deployment(name="rectification-item").apply()
-
-
 @pytest.fixture
 def register(tmp_path):
     from demo.register import build
@@ -66,7 +59,7 @@ def test_intake_twice_makes_one_run_per_item(db_url, settings_env, register, ite
     assert run.parameters["code"] == "ZG-2026-001" and run.parameters["secretary"] == "陈静"
     # waiting for the closure submission, never executed: the intake signed the assignment
     assert run.state.is_paused() and run.state.state_details.pause_key == "submit-1-0"
-    assert all(r.state.is_paused() for r in runs.values())
+    assert all(runs[r].state.is_paused() for r in links.values())
 
     second = intake(paths=[str(register)], actor="陈静", day=day)
     assert second["created"] == [] and second["linked"] == 0 and second["runs"] == {}

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from ledger_helpers import DAY, add_item, add_people
+from ledger_helpers import DAY
 from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify import item_process
-from test_waiting_runs import paused, precreate
+from test_waiting_runs import paused, precreate, seed_new_items
 from test_item_flow import waits_at
 
 pytestmark = pytest.mark.flow
@@ -21,21 +21,9 @@ pytestmark = pytest.mark.flow
 OPEN, GONE, CLOSED = "ZG-2026-011", "ZG-2026-012", "ZG-2026-013"
 
 
-@pytest.fixture(scope="module")
-def item_deployment(prefect_harness):
-    from flows.item import rectification_item
-
-    return rectification_item.to_deployment(name="rectification-item").apply()
-
-
 @pytest.fixture
 def ledger(sqlite_url, settings_env):
-    settings_env(sqlite_url)
-    with session_factory(sqlite_url)() as s, s.begin():
-        people = add_people(s)
-        for code in (OPEN, GONE, CLOSED):
-            add_item(s, code, Status.new, owner=people["刘洋"], leader=people["周建国"])
-    return sqlite_url
+    return seed_new_items(sqlite_url, settings_env, (OPEN, GONE, CLOSED))
 
 
 def links(url: str) -> dict[str, str | None]:

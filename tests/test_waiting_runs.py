@@ -21,21 +21,19 @@ pytestmark = pytest.mark.flow
 CODE, TWIN = "ZG-2026-001", "ZG-2026-002"
 
 
-@pytest.fixture(scope="module")
-def item_deployment(prefect_harness):
-    from flows.item import rectification_item
-
-    return rectification_item.to_deployment(name="rectification-item").apply()
+def seed_new_items(url: str, settings_env, codes: tuple[str, ...]) -> str:
+    """People and new items with owner 刘洋 and leader 周建国, as a register gives them."""
+    settings_env(url)
+    with session_factory(url)() as s, s.begin():
+        people = add_people(s)
+        for code in codes:
+            add_item(s, code, Status.new, owner=people["刘洋"], leader=people["周建国"])
+    return url
 
 
 @pytest.fixture
 def ledger(sqlite_url, settings_env):
-    settings_env(sqlite_url)
-    with session_factory(sqlite_url)() as s, s.begin():
-        people = add_people(s)
-        for code in (CODE, TWIN):
-            add_item(s, code, Status.new, owner=people["刘洋"], leader=people["周建国"])
-    return sqlite_url
+    return seed_new_items(sqlite_url, settings_env, (CODE, TWIN))
 
 
 def precreate(url: str, deployment_id, code: str, secretary: str | None, key: str) -> UUID:
