@@ -251,7 +251,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert out.returncode == 0, out.stderr
     with __import__("sqlite3").connect(stack["tmp"] / "rectify.db") as db:
         new_run = db.execute("SELECT flow_run_id FROM items WHERE code=?", (CODE,)).fetchone()[0]
-    assert new_run != run_id and f"已启动新的流程运行 {new_run}" in out.stdout
+    assert new_run != run_id and f"已启动新的流程运行 {new_run}" in out.stdout, out.stdout + out.stderr
     run_id = new_run
     wait_for("the reopened item's submission form", lambda: waiting("submit-2-0"), timeout=60)
     assert state_of(run_id)["name"] == f"{CODE} 学习形式还不够丰富"
