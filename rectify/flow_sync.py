@@ -93,6 +93,8 @@ def _is_finished(client, flow_run_id: str) -> bool:
     """A run that ended (or that the server no longer knows) will never read the ledger again."""
     from prefect.exceptions import ObjectNotFound
 
+    from tasks.prefect_api import call_sync
+
     try:
         run = call_sync(client.read_flow_run, UUID(flow_run_id))
     except ObjectNotFound:
