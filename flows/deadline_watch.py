@@ -22,6 +22,7 @@ from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
 from tasks.reminders import deliver_outbox, plan_and_record, publish_plan
+from tasks.run_repair import repair_or_warn
 
 
 class NothingDelivered(RectifyError):
@@ -37,13 +38,14 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     today = office_today(settings)
     day = day or today
     check_sweep_day(day, today, dry_run)
+    repaired = {} if dry_run else repair_or_warn(day)  # every open item waits for its next form
     calendar = get_calendar(settings.calendar_override)
     if not calendar.is_workday(day):
         message = f"{day} 不是工作日：按催办规则不发送任何提醒"
         logger.info(message)
         create_markdown_artifact(markdown=message, key="deadline-watch-summary",
                                  description="催办：非工作日")
-        return {"day": day.isoformat(), "workday": False, "message": message}
+        return {"day": day.isoformat(), "workday": False, "message": message, "repaired": repaired}
     if day.year in calendar.fallback_years:
         logger.warning("%d年没有法定节假日数据，按周一至周五计算工作日", day.year)
     elif calendar.source(day.year) == "estimate":
@@ -54,7 +56,7 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     plan = outcome.plan
     publish_plan(plan, dry_run)
     summary = {
-        "day": day.isoformat(), "workday": True, "dry_run": dry_run,
+        "day": day.isoformat(), "workday": True, "dry_run": dry_run, "repaired": repaired,
         "planned": len(plan.digests), "recorded": outcome.recorded_mails,
         "lines": outcome.recorded_lines, "already_sent_to": plan.already_sent_to,
         "digests": [{"recipient": d.name, "email": d.email, "kind": d.kind,

@@ -1,15 +1,17 @@
-"""`intake`: import a register (all or nothing) and start one `rectification-item` run per item.
+"""`intake`: import a register (all or nothing) and give every item a `rectification-item` run.
 
-The runs are created from the item flow's deployment in one task, with the item code (and the
-day it entered the ledger) as the idempotency key: importing the same register twice (or
-retrying after a crash between the import and the run creation) never makes a second run for an
-item. Each run carries the category, department and leader as tags, so the secretary can filter
-runs in the UI.
+One transaction does the ledger work for every item: the import, each assignment signed by the
+intake's actor and its notice. Then every item's run is created already waiting for its first
+form (tasks/waiting_runs.py), at the wait `next_wait` of flows/item.py names, so no process runs
+per item: a run executes only when a person acts on it. The item code (and the day it entered
+the ledger) is the idempotency key: importing the same register twice, or starting again an
+intake killed between the ledger commit and the run creation or in the middle of it, never
+makes a second run for an item. Each run carries the category, department and leader as tags,
+so the secretary can filter runs in the UI.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -26,17 +28,23 @@ from rectify.importer import import_register
 from rectify.report.render import md_escape
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
+from flows.item import _deliver as deliver_notices
+from flows.item import form_for, next_wait
+from tasks import prefect_api as api
 from tasks.naming import intake_run_name
+from tasks.run_repair import repair_or_warn
+from tasks.waiting_runs import create_waiting_runs
 
 ITEM_DEPLOYMENT = steps.ITEM_DEPLOYMENT
-PARALLEL_CREATES = 8  # API calls in flight at once; the server handles them in parallel
 
 
 run_key = steps.run_key  # kept here: the key is part of what this flow promises
 
 
-@task(name="导入整改清单", cache_policy=NO_CACHE)
+@task(name="导入整改清单并交办", cache_policy=NO_CACHE)
 def import_register_task(paths: list[str], actor: str | None, day: date) -> dict:
+    """Import, sign every new item's assignment as `actor` and queue the notices: one
+    transaction, so a refused register leaves nothing and an accepted one leaves everything."""
     settings = get_settings()
     with steps.transaction(settings.database_url) as session:
         result = import_register(
@@ -49,32 +57,44 @@ def import_register_task(paths: list[str], actor: str | None, day: date) -> dict
         # creation a previous intake did not get to.
         rows = session.execute(
             select(Item).where(Item.code.in_(codes), Item.flow_run_id.is_(None),
-                               Item.status != Status.closed)
+                               Item.status != Status.closed).order_by(Item.id)
         ).scalars().all()
-        pending = [steps.run_request(i, run_key(i.code, i.register_date)) for i in rows]
+        pending = []
+        for item in rows:
+            request = steps.run_request(item, run_key(item.code, item.register_date))
+            request["wait"] = first_wait(session, item.code, actor, day).as_dict()
+            pending.append(request)
     return {"result": result.as_dict(), "pending": pending}
 
 
-@task(name="启动整改事项流程", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def first_wait(session, code: str, secretary: str | None, day: date):
+    """Where the item's run would first suspend, doing on the way what it would do: the flow's
+    own first turn (`next_wait`, the assignment signed by `secretary`), in the intake's session."""
+    refusals: dict[str, str] = {}
+    attempts: dict[str, int] = {}
+    view = steps.read_item(session, code)
+    if next_wait(view, secretary, refusals, attempts) is None:
+        reason = steps.assign_in_session(session, code, day, secretary)
+        if reason:
+            refusals["assign"], attempts["assign"] = reason, 1
+        view = steps.read_item(session, code)
+    return next_wait(view, secretary, refusals, attempts)
+
+
+@task(name="启动整改事项流程", cache_policy=NO_CACHE)
 def start_item_runs(pending: list[dict], deployment: str, secretary: str | None) -> dict[str, str]:
-    """Create every run in one task; the idempotency key makes a retry return the same runs."""
-    return run_coro_as_sync(_create_runs(pending, deployment, secretary))
+    """Create every run already waiting for its form; the idempotency key makes a repeat
+    return the same runs. Transient API errors are retried inside tasks.prefect_api."""
+    for p in pending:
+        p["parameters"] = {"code": p["code"], "title": p["title"], "secretary": secretary}
+    return run_coro_as_sync(_create_runs(pending, deployment))
 
 
-async def _create_runs(pending: list[dict], deployment: str, secretary: str | None) -> dict[str, str]:
-    async with get_client() as client:
-        dep = await client.read_deployment_by_name(deployment)
-        gate = asyncio.Semaphore(PARALLEL_CREATES)
-
-        async def create(p: dict) -> tuple[str, str]:
-            async with gate:
-                run = await client.create_flow_run_from_deployment(
-                    dep.id, parameters={"code": p["code"], "title": p["title"], "secretary": secretary},
-                    name=p["name"], tags=p["tags"], idempotency_key=p["key"],
-                )
-            return p["code"], str(run.id)
-
-        return dict(await asyncio.gather(*(create(p) for p in pending)))
+async def _create_runs(pending: list[dict], deployment: str) -> dict[str, str]:
+    with api.own_retries():
+        async with get_client() as client:
+            dep = await api.call(client.read_deployment_by_name, deployment, what="read deployment")
+            return await create_waiting_runs(client, dep.id, pending, form_for)
 
 
 @task(name="登记流程运行", cache_policy=NO_CACHE)
@@ -93,6 +113,9 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     pending = imported["pending"]
     runs = start_item_runs(pending, deployment, actor) if pending else {}
     linked = link_runs(runs) if runs else 0
+    repaired = repair_or_warn(day)  # items of earlier registers whose run ended or vanished
+    if pending:
+        deliver_notices()
     r = imported["result"]
     summary = (f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"
                f"未变{len(r['unchanged'])}项；启动整改事项流程{linked}个")
@@ -104,4 +127,4 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
         key="intake", description="整改清单导入结果",
         markdown=f"# 整改清单导入\n\n{summary}\n\n| 编号 | 问题 | 流程运行 |\n|---|---|---|\n{rows}\n",
     )
-    return {**r, "runs": runs, "linked": linked}
+    return {**r, "runs": runs, "linked": linked, "repaired": repaired}

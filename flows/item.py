@@ -14,6 +14,7 @@ at the top of the next form.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
 from typing import Optional
@@ -182,36 +183,16 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             logger.info("%s 已销号，流程结束", code)
             return f"{code} 已销号"
 
-        if view.status is Status.new:
+        wait = next_wait(view, secretary, refusals, attempts)
+        if wait is None:  # the register's owner, signed by the secretary who imported it
             base = "assign"
-            if view.owner and secretary and base not in refusals:
-                reason = assign_item(code, _business_day(day), secretary)
-                # refused (e.g. no leader in the register): ask the secretary with the form
-            else:
-                # Nobody named the secretary (or the register names no owner): the assignment
-                # waits for a secretary to sign it, with the register's names filled in.
-                form = _wait(_prefilled(AssignForm, owner=view.owner, leader=view.leader), base,
-                             steps.describe_assign(view, refusals.get(base, "")), attempts)
-                reason = assign_item(code, _business_day(day), form.secretary, form.owner,
-                                     form.leader or None)
-        elif view.pending_extension:  # asked for (here or on the command line): the secretary
-            base = f"extend-{view.pending_extension['id']}"
-            form = _wait(ExtensionReview, base,
-                         steps.describe_extension(view, refusals.get(base, "")), attempts)
-            reason = review_extension(code, _business_day(day), view.pending_extension["measure"],
-                                      form.model_dump(mode="json"))
-        elif view.status in (Status.in_progress, Status.ongoing):
-            # Each extension request moves the key on, so the form is asked again afresh.
-            base = f"submit-{view.round + 1}" + (f"e{view.extension_requests}"
-                                                 if view.extension_requests else "")
-            form = _wait(ClosureSubmission, base,
-                         steps.describe_submission(view, refusals.get(base, "")), attempts)
-            reason = submit_closure(code, _business_day(day), form.model_dump(mode="json"))
-        else:  # submitted
-            base = f"review-{view.round}"
-            form = _wait(ClosureReview, base, steps.describe_review(view, refusals.get(base, "")),
-                         attempts)
-            reason = review_closure(code, _business_day(day), form.model_dump(mode="json"))
+            reason = assign_item(code, _business_day(day), secretary)
+            # refused (e.g. no leader in the register): the next turn asks with the form
+        else:
+            base = wait.base
+            form = suspend_flow_run(wait_for_input=wait.form.with_initial_data(
+                description=wait.description), key=wait.key)
+            reason = _apply(wait, code, _business_day(day), form)
 
         if reason:
             logger.warning("%s：输入未被受理：%s", code, reason)
@@ -221,14 +202,83 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             _deliver()
 
 
+@dataclass(frozen=True)
+class Wait:
+    """What the item's run waits for next: the form, its key and the words above it."""
+
+    step: str  # assign | submit | extend | review
+    base: str  # the key without its attempt number
+    key: str
+    description: str
+    initial: dict[str, str] = field(default_factory=dict)  # values from the ledger, pre-filled
+    measure: int | None = None  # the measure an extension decision is about
+
+    @property
+    def form(self) -> type[RunInput]:
+        return form_for(self.step, self.initial)
+
+    def as_dict(self) -> dict:
+        return {"step": self.step, "key": self.key, "description": self.description,
+                "initial": self.initial}
+
+
+FORMS: dict[str, type[RunInput]] = {"assign": AssignForm, "submit": ClosureSubmission,
+                                    "extend": ExtensionReview, "review": ClosureReview}
+
+
+def form_for(step: str, initial: dict[str, str] | None = None) -> type[RunInput]:
+    """The form of a step, with the ledger's values as defaults (keeping the Chinese titles)."""
+    return _prefilled(FORMS[step], **(initial or {}))
+
+
+def next_wait(view: steps.ItemView, secretary: str | None, refusals: dict[str, str],
+              attempts: dict[str, int]) -> Wait | None:
+    """The wait the run reaches next, from the ledger and the inputs this run refused so far.
+
+    None when no form is needed: the item is closed, or it is new with an owner in the
+    register and a `secretary` to sign the assignment (not yet refused). The flow above and
+    the intake's pre-created waits (flows/intake.py) both ask this one function, so a run the
+    intake leaves waiting is exactly where the flow would have suspended itself.
+    """
+    if view.status is Status.closed:
+        return None
+    if view.status is Status.new:
+        step, base = "assign", "assign"
+        if view.owner and secretary and base not in refusals:
+            return None
+        # Nobody named the secretary (or the register names no owner, or the assignment was
+        # refused): a secretary signs it with the form, the register's names filled in.
+        initial = {k: v for k, v in (("owner", view.owner), ("leader", view.leader)) if v}
+        return Wait(step, base, f"{base}-{attempts.get(base, 0)}",
+                    steps.describe_assign(view, refusals.get(base, "")), initial)
+    measure = None
+    if view.pending_extension:  # asked for (in the form or on the command line): the secretary
+        step, base = "extend", f"extend-{view.pending_extension['id']}"
+        measure = view.pending_extension["measure"]
+        description = steps.describe_extension(view, refusals.get(base, ""))
+    elif view.status in (Status.in_progress, Status.ongoing):
+        # Each extension request moves the key on, so the form is asked again afresh.
+        step, base = "submit", f"submit-{view.round + 1}" + (
+            f"e{view.extension_requests}" if view.extension_requests else "")
+        description = steps.describe_submission(view, refusals.get(base, ""))
+    else:  # submitted
+        step, base = "review", f"review-{view.round}"
+        description = steps.describe_review(view, refusals.get(base, ""))
+    return Wait(step, base, f"{base}-{attempts.get(base, 0)}", description, measure=measure)
+
+
+def _apply(wait: Wait, code: str, day: date, form: RunInput) -> str | None:
+    if wait.step == "assign":
+        return assign_item(code, day, form.secretary, form.owner, form.leader or None)
+    if wait.step == "submit":
+        return submit_closure(code, day, form.model_dump(mode="json"))
+    if wait.step == "extend":
+        return review_extension(code, day, wait.measure, form.model_dump(mode="json"))
+    return review_closure(code, day, form.model_dump(mode="json"))
+
+
 def _prefilled(form: type[RunInput], **values: str | None) -> type[RunInput]:
     """The form with defaults from the ledger, keeping each field's Chinese title."""
     fields = {k: FieldInfo.merge_field_infos(form.model_fields[k], default=v)
               for k, v in values.items() if v}
     return form.with_initial_data(**fields) if fields else form
-
-
-def _wait(form: type[RunInput], base: str, description: str, attempts: dict[str, int]):
-    """Suspend until the form is filled in (or replay the input this key already received)."""
-    key = f"{base}-{attempts.get(base, 0)}"
-    return suspend_flow_run(wait_for_input=form.with_initial_data(description=description), key=key)

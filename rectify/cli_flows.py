@@ -70,7 +70,8 @@ def build_deployments(specs: list[dict]) -> list:
 @app.command()
 def serve(
     config: Annotated[Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="同时执行的流程运行数上限")] = None,
+    limit: Annotated[Optional[int], typer.Option(
+        help="同时执行的流程运行数上限（默认 4，或环境变量 RECTIFY_SERVE_LIMIT）")] = None,
     poll: Annotated[Optional[float], typer.Option(
         help=f"查询待执行流程运行的间隔秒数（默认 {DEFAULT_POLL_SECONDS:g}，"
              "或环境变量 PREFECT_RUNNER_POLL_FREQUENCY）")] = None,
@@ -81,6 +82,13 @@ def serve(
     """
     from prefect import serve as prefect_serve
 
+    from rectify.settings import get_settings
+
+    # Never unbounded (Prefect's serve() takes None as "no limit"): a burst of resumes queues
+    # here instead of starting a process per run at once.
+    limit = get_settings().serve_limit if limit is None else limit
+    if limit < 1:
+        raise fail("--limit 须为正整数")
     deployments = build_deployments(load_deployment_specs(config or PROJECT / "prefect.yaml"))
     if not deployments:
         raise fail("prefect.yaml 中没有可用的部署")

@@ -30,11 +30,14 @@ def run_id_of(db_url: str, code: str) -> str | None:
 
 
 def waiting_key(flow_run_id: str) -> str | None:
-    """The pause key of the run's current wait, or None when the run is not waiting for input."""
+    """The pause key of the run's current wait, or None when the run is not waiting for input.
+    Raises prefect's ObjectNotFound when the server no longer knows the run (deleted)."""
     from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(flow_run_id))
+    from tasks.prefect_api import call_sync, own_retries
+
+    with own_retries(), get_client(sync_client=True) as client:
+        run = call_sync(client.read_flow_run, UUID(flow_run_id), what="read run")
     state = run.state
     if state is None or not state.is_paused():
         return None
@@ -44,7 +47,10 @@ def waiting_key(flow_run_id: str) -> str | None:
 def resume_run(flow_run_id: str, run_input: dict) -> None:
     from prefect.flow_runs import resume_flow_run
 
-    resume_flow_run(UUID(flow_run_id), run_input=run_input)
+    from tasks.prefect_api import call_sync, own_retries
+
+    with own_retries():
+        call_sync(resume_flow_run, UUID(flow_run_id), run_input=run_input, what="resume run")
 
 
 def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str | None:
@@ -61,16 +67,25 @@ def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str
         # Without a server address Prefect would start a throw-away ephemeral API that cannot
         # know the run; say what to set instead of pretending.
         return f"提示：台账已更新；未设置 PREFECT_API_URL，未能通知流程运行 {flow_run_id}"
+    from prefect.exceptions import ObjectNotFound
+
+    from tasks.prefect_api import first_line
+
     try:
         key = waiting_key(flow_run_id)
+    except ObjectNotFound:
+        return (f"提示：台账已更新；事项 {code} 的流程运行 {flow_run_id} 已不存在，"
+                "下次到期巡查（deadline-watch）或导入时将自动补建")
+    except Exception as exc:
+        return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first_line(exc)}"
+    try:
         if key is None:
             return f"{code}：流程运行当前未在等待输入，将在下次运行时读取台账"
         if not key.startswith(f"{step}-"):
             return f"{code}：流程运行正在等待其他输入（{key}），未恢复；台账已更新"
         resume_run(flow_run_id, run_input)
     except Exception as exc:  # the ledger change stands; say plainly why the run was not told
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first}"
+        return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first_line(exc)}"
     return f"{code}：已恢复流程运行 {flow_run_id}"
 
 
@@ -78,8 +93,10 @@ def _is_finished(client, flow_run_id: str) -> bool:
     """A run that ended (or that the server no longer knows) will never read the ledger again."""
     from prefect.exceptions import ObjectNotFound
 
+    from tasks.prefect_api import call_sync
+
     try:
-        run = client.read_flow_run(UUID(flow_run_id))
+        run = call_sync(client.read_flow_run, UUID(flow_run_id))
     except ObjectNotFound:
         return True
     return run.state is not None and run.state.is_final()
@@ -103,19 +120,21 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
         return f"提示：台账已更新；未设置 PREFECT_API_URL，未能为 {code} 启动新的流程运行"
     from prefect.client.orchestration import get_client
 
+    from tasks.prefect_api import call_sync, first_line, own_retries
+
     try:
-        with get_client(sync_client=True) as client:
+        with own_retries(), get_client(sync_client=True) as client:
             if not _is_finished(client, previous):
                 return f"{code}：流程运行 {previous} 尚未结束，将在下次运行时读取台账"
-            deployment = client.read_deployment_by_name(ITEM_DEPLOYMENT)
-            run = client.create_flow_run_from_deployment(
+            deployment = call_sync(client.read_deployment_by_name, ITEM_DEPLOYMENT)
+            run = call_sync(
+                client.create_flow_run_from_deployment,
                 deployment.id, name=request["name"], tags=request["tags"],
                 parameters={"code": code, "title": request["title"], "secretary": secretary},
                 idempotency_key=request["key"],
             )
     except Exception as exc:  # the reopen stands; say plainly why no run was started
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return f"提示：台账已更新，但未能启动新的流程运行：{first}"
+        return f"提示：台账已更新，但未能启动新的流程运行：{first_line(exc)}"
     with session_factory(db_url)() as session, session.begin():
         link_run(session, code, str(run.id), replacing=previous)
     return f"{code}：已启动新的流程运行 {run.id}"

@@ -206,25 +206,39 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
     """
     try:
         with transaction(db_url) as session:
-            item = workflow.get_item(session, code, lock=True)
-            if item.status is Status.ongoing and item.owner is not None:
-                # 长期坚持 from the register: no state to move, but the owner must still be told
-                # what they are responsible for (idempotent on the same key as an assignment).
-                queue(session, kind="assigned", item=item, day=day,
-                      key=f"assigned:{code}:{item.owner_id}")
-                return None
-            if item.status is not Status.new:
-                return None  # someone assigned it already (CLI): the ledger is the truth
-            if not (secretary or "").strip():
-                # Never pick a secretary on someone's behalf: the audit would name a person
-                # who did nothing. The flow asks with the assignment form instead.
-                return f"事项 {code} 未指定交办人（秘书），请秘书填写交办表单"
-            actor = workflow.get_person(session, secretary.strip())
-            owner_p = workflow.get_person(session, owner) if owner else item.owner
-            if owner_p is None:
-                return f"事项 {code} 在整改清单中没有责任人，请指定责任人"
-            leader_p = workflow.get_person(session, leader) if leader else None
-            assign_item(session, code, actor, day, owner=owner_p, leader=leader_p)
+            return assign_in_session(session, code, day, secretary, owner, leader)
+    except RectifyError as exc:
+        return str(exc)
+
+
+def assign_in_session(session: Session, code: str, day: date, secretary: str | None,
+                      owner: str | None = None, leader: str | None = None) -> str | None:
+    """The same in the caller's transaction (the intake signs a whole register in one).
+
+    Every refusal is decided before anything is written (role, names, leader, state; the
+    guarded UPDATE writes nothing when its row count is 0), so a caller may catch the refusal
+    and go on with the next item in the same transaction.
+    """
+    try:
+        item = workflow.get_item(session, code, lock=True)
+        if item.status is Status.ongoing and item.owner is not None:
+            # 长期坚持 from the register: no state to move, but the owner must still be told
+            # what they are responsible for (idempotent on the same key as an assignment).
+            queue(session, kind="assigned", item=item, day=day,
+                  key=f"assigned:{code}:{item.owner_id}")
+            return None
+        if item.status is not Status.new:
+            return None  # someone assigned it already (CLI): the ledger is the truth
+        if not (secretary or "").strip():
+            # Never pick a secretary on someone's behalf: the audit would name a person
+            # who did nothing. The flow asks with the assignment form instead.
+            return f"事项 {code} 未指定交办人（秘书），请秘书填写交办表单"
+        actor = workflow.get_person(session, secretary.strip())
+        owner_p = workflow.get_person(session, owner) if owner else item.owner
+        if owner_p is None:
+            return f"事项 {code} 在整改清单中没有责任人，请指定责任人"
+        leader_p = workflow.get_person(session, leader) if leader else None
+        assign_item(session, code, actor, day, owner=owner_p, leader=leader_p)
     except RectifyError as exc:
         return str(exc)
     return None
@@ -327,6 +341,23 @@ def link_run(session: Session, code: str, flow_run_id: str, *, replacing: str | 
         .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+REPAIR_ACTOR = "系统（补建流程运行）"
+
+
+def relink_run(session: Session, code: str, old: str, new: str, day: date, why: str) -> bool:
+    """An open item's run ended or vanished: link the new waiting run in its place and audit
+    it, in one transaction. False (nothing written) when the item moved on meanwhile (closed,
+    or another sweep already linked a run)."""
+    item = workflow.get_item(session, code)
+    if item.status is Status.closed or not link_run(session, code, new, replacing=old):
+        return False
+    workflow.record(session, item, REPAIR_ACTOR, day, "relink_run", item.status, item.status,
+                    comment=f"原流程运行{why}，已补建等待表单的流程运行",
+                    details={"old_run": old, "new_run": new})
+    session.flush()
+    return True
 
 
 # --- the words people read in the forms' descriptions --------------------------------------

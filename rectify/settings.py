@@ -80,6 +80,13 @@ _EXPECTED = {"int_parsing": "应为整数", "float_parsing": "应为数字", "bo
              "date_parsing": "应为日期（YYYY-MM-DD）", "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
              "int_from_float": "应为整数", "tuple_type": "应为逗号分隔的列表"}
 
+    # Prefect API (tasks/prefect_api.py): how long a call keeps retrying 503/429/timeouts/refused
+    # connections, and how many item runs are created at once.
+    api_patience_seconds: float = 120.0
+    run_create_concurrency: int = 4
+    # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
+    serve_limit: int = 4
+
 
 @lru_cache
 def get_settings() -> Settings:

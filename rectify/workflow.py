@@ -48,6 +48,7 @@ ACTION_LABELS = {
     "measure_done": "完成整改措施", "extension_request": "申请延期",
     "extension_approve": "批准延期", "extension_reject": "不予延期",
     "recheck": "回头看（整改巩固）", "import_conflict": "导入冲突（保留台账值）",
+    "relink_run": "补建流程运行",
 }
 
 

@@ -110,4 +110,12 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="module")
+def item_deployment(prefect_harness):
+    """The item flow's deployment on the session's server (a resumed run needs one)."""
+    from flows.item import rectification_item
+
+    return rectification_item.to_deployment(name="rectification-item").apply()
+
+
 TODAY = date(2026, 11, 30)  # a Monday; the ledger's tests run on fixed business days

@@ -13,13 +13,6 @@ from models.db import session_factory
 pytestmark = pytest.mark.flow
 
 
-@pytest.fixture(scope="module")
-def item_deployment(prefect_harness):
-    from flows.item import rectification_item
-
-    return rectification_item.to_deployment(name="rectification-item").apply()
-
-
 @pytest.fixture
 def register(tmp_path):
     from demo.register import build
@@ -64,7 +57,9 @@ def test_intake_twice_makes_one_run_per_item(db_url, settings_env, register, ite
     assert run.name == "ZG-2026-001 学习形式还不够丰富"
     assert {"类别:班子问题", "部门:机关党支部", "领导:周建国"} <= set(run.tags)
     assert run.parameters["code"] == "ZG-2026-001" and run.parameters["secretary"] == "陈静"
-    assert run.state.is_scheduled()
+    # waiting for the closure submission, never executed: the intake signed the assignment
+    assert run.state.is_paused() and run.state.state_details.pause_key == "submit-1-0"
+    assert all(runs[r].state.is_paused() for r in links.values())
 
     second = intake(paths=[str(register)], actor="陈静", day=day)
     assert second["created"] == [] and second["linked"] == 0 and second["runs"] == {}
@@ -95,7 +90,8 @@ def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_
     assert set(item_runs(item_deployment)) == before
 
     pending = [{"code": "ZG-2026-001", "key": f"ZG-2026-001@{day.isoformat()}", "name": "x",
-                "title": "x", "tags": []}]
+                "title": "x", "tags": [],
+                "wait": {"step": "submit", "key": "submit-1-0", "description": "x", "initial": {}}}]
     ids = start_item_runs.fn(pending, "rectification-item/rectification-item", "陈静")
     assert ids == {"ZG-2026-001": links["ZG-2026-001"]}
     with session_factory(db_url)() as s, s.begin():
@@ -149,3 +145,62 @@ def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env,
     row = next(line for line in artifact.data.splitlines() if line.startswith("| ZG-2026-001 "))
     assert "| \\!\\[图\\](x:y)\\|学习形式还… |" in row
     assert row.count(" | ") == 2  # still three cells
+
+
+def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_deployment):
+    """The server answers 503 to the first run creations and form saves (calls in which Prefect's
+    client does not retry on its own): tasks.prefect_api retries, every item gets one run.
+    The intake's steps are called as its flow calls them, only the run creation through the
+    proxy (the flow engine's own calls do not go through the project's API layer)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from api_proxy import FlakyProxy
+    from demo.register import ITEMS
+    from flows.intake import ITEM_DEPLOYMENT, import_register_task, link_runs, start_item_runs
+
+    settings_env(sqlite_url, api_patience_seconds="60")
+    pending = import_register_task.fn([str(register)], "陈静", date(2026, 11, 23))["pending"]
+    with FlakyProxy(PREFECT_API_URL.value(), fail_first=8,
+                    path=r"/create_flow_run$|/input$") as proxy, \
+            temporary_settings({PREFECT_API_URL: proxy.url}):
+        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT, "陈静")
+    assert link_runs.fn(runs) == len(ITEMS)
+    assert len(proxy.refused) == 8 and any(p.endswith("/create_flow_run") for p in proxy.refused)
+    links = run_links(sqlite_url)
+    assert len(set(links.values())) == len(ITEMS) and all(links.values())
+    all_runs = item_runs(item_deployment)
+    assert all(all_runs[r].state.is_paused() for r in links.values())
+
+
+def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item(
+        sqlite_url, settings_env, register, item_deployment):
+    """Stopped after the ledger commit (no run yet), after some runs were created (not linked),
+    and with one run created but not yet suspended: the next intake finishes the job."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from demo.register import ITEMS
+    from flows.intake import import_register_task, intake, start_item_runs
+
+    settings_env(sqlite_url)
+    day = date(2026, 11, 24)
+    imported = import_register_task.fn([str(register)], "陈静", day)  # ledger committed, then killed
+    pending = imported["pending"]
+    assert len(pending) == len(ITEMS) and run_links(sqlite_url) == {p["code"]: None for p in pending}
+    before = set(item_runs(item_deployment))
+    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item", "陈静")
+    with get_client(sync_client=True) as client:  # killed between creating a run and suspending it
+        half_made = client.create_flow_run_from_deployment(
+            item_deployment, parameters={"code": pending[5]["code"]}, name=pending[5]["name"],
+            idempotency_key=pending[5]["key"], state=Running())
+
+    state = intake(paths=[str(register)], actor="陈静", day=day, return_state=True)
+    assert state.is_completed(), state
+    links = run_links(sqlite_url)
+    assert all(links[c] == r for c, r in half.items())
+    assert links[pending[5]["code"]] == str(half_made.id)
+    new = set(item_runs(item_deployment)) - before
+    assert new == set(links.values()) and len(new) == len(ITEMS)
+    runs = item_runs(item_deployment)
+    assert all(runs[r].state.is_paused() for r in links.values())
+    assert runs[str(half_made.id)].state.state_details.pause_key == "submit-1-0"

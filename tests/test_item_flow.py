@@ -23,13 +23,6 @@ pytestmark = pytest.mark.flow
 CODE = "ZG-2026-001"
 
 
-@pytest.fixture(scope="module")
-def item_deployment(prefect_harness):
-    from flows.item import rectification_item
-
-    return rectification_item.to_deployment(name="rectification-item").apply()
-
-
 def seed(url: str, settings_env) -> str:
     """People and one new item with owner 刘洋 and leader 周建国, as the register gives them."""
     settings_env(url)

@@ -1,0 +1,303 @@
+"""Benchmark: a big register through the intake on the embedded set-up, and forms afterwards.
+
+    .venv/bin/python bench/bench_intake.py [--items 1000] [--baseline 8] [--samples 5] [--burst 100]
+                                           [--ui-runs 0]
+
+Starts `prefect server start` (SQLite, a temporary PREFECT_HOME) and `rectify serve` on loopback,
+as a user does on one machine, then measures in one run:
+- the intake of an `--items` register (started as `intake/intake` deployment run, executed by
+  `rectify serve`) until every item's run waits with its form: target <= 60 s;
+- the baseline the intake replaced: `--baseline` item runs executed one process each until they
+  suspend themselves, extrapolated to `--items`;
+- a form (Resume with run_input, as the UI sends it) until its change is in the ledger, with
+  every run waiting: median of `--samples`, target <= 10 s;
+- `--burst` forms at once until all are applied: target <= 120 s, and none applied twice;
+- resident memory of the server and of `rectify serve` (each with its child processes);
+- `--ui-runs`: the calls the runs page and an item's page make, timed (paginate, one run, its
+  inputs) once that many runs wait (extra waiting runs are made by more intake).
+The load average of the machine (shared) is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return total / 1024
+
+
+def build_register(path: Path, n: int, prefix: str) -> Path:
+    """An n-item register in the demo's layout, the demo's problems and people cycled."""
+    from openpyxl import Workbook
+
+    from demo.register import ITEMS, PEOPLE, REGISTER_HEADERS
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(REGISTER_HEADERS)
+    for i in range(n):
+        _, source, category, desc, measures, leader, dept, owner, _, _ = ITEMS[i % len(ITEMS)]
+        measure, _ = measures[0]
+        ws.append([f"{prefix}-{i + 1:05d}", source, category, desc, measure, leader, dept, owner,
+                   "2027年6月30日", "", ""])
+    people = wb.create_sheet("人员名单")
+    people.append(["姓名", "职务", "部门", "邮箱", "角色"])
+    for row in PEOPLE:
+        people.append(list(row))
+    wb.save(path)
+    return path
+
+
+def wait_for(condition, timeout: float, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise SystemExit(f"等待超时（{timeout:g} 秒）")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--ui-runs", type=int, default=0)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
+    port = free_port()
+    env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
+               RECTIFY_DATABASE_URL=f"sqlite:///{tmp / 'ledger.db'}", RECTIFY_OUTBOX_DIR=str(tmp / "outbox"),
+               RECTIFY_REPORT_DIR=str(tmp / "reports"), PREFECT_LOGGING_LEVEL="WARNING")
+    os.environ.update(env)
+    from rectify.schema import upgrade
+
+    upgrade(env["RECTIFY_DATABASE_URL"])
+    print(f"负载（开始）：{load()}；临时目录 {tmp}")
+    logs = open(tmp / "server.log", "w"), open(tmp / "serve.log", "w")
+    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=logs[0], stderr=subprocess.STDOUT)
+    serve = None
+    try:
+        import httpx
+
+        wait_for(lambda: _ok(httpx, f"{env['PREFECT_API_URL']}/health"), 120)
+        serve = subprocess.Popen([str(BIN / "rectify"), "serve"], env=env, cwd=ROOT,
+                                 stdout=logs[1], stderr=subprocess.STDOUT)
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            wait_for(lambda: _deployment(client, "rectification-item/rectification-item"), 180)
+            intake_dep = wait_for(lambda: _deployment(client, "intake/intake"), 60)
+            item_dep = _deployment(client, "rectification-item/rectification-item")
+        memory = lambda: (f"prefect server {rss_mb(server.pid):.0f} MB，"  # noqa: E731
+                          f"rectify serve {rss_mb(serve.pid):.0f} MB")
+        run(args, tmp, intake_dep, item_dep, memory)
+        print(f"常驻内存（结束）：{memory()}", flush=True)
+        print(f"负载（结束）：{load()}", flush=True)
+    finally:
+        for proc in (serve, server):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def _ok(httpx, url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _deployment(client, name: str):
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return client.read_deployment_by_name(name).id
+    except ObjectNotFound:
+        return None
+
+
+def count_paused(client, deployment_id) -> int:
+    from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
+                                                FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.objects import StateType
+
+    return client.count_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+        flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+            type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+
+
+def ledger_rows(sql: str, **params) -> list[tuple]:
+    from sqlalchemy import text
+
+    from models.db import get_engine
+
+    with get_engine(os.environ["RECTIFY_DATABASE_URL"]).connect() as conn:
+        return list(conn.execute(text(sql), params))
+
+
+class Printed(dict):
+    """Each figure printed the moment it is measured (a long run keeps what it measured)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"{key}：{value}（负载 {load()}）", flush=True)
+
+
+def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+
+    out: dict[str, str] = Printed()
+    n = args.items
+    register = build_register(tmp / "big.xlsx", n, "BIG")
+    with get_client(sync_client=True) as client:
+        t0 = time.monotonic()
+        client.create_flow_run_from_deployment(
+            intake_dep, parameters={"paths": [str(register)], "actor": "陈静"})
+        wait_for(lambda: count_paused(client, item_dep) >= n, 900, every=1)
+        took = time.monotonic() - t0
+        out[f"导入 {n} 项至全部流程运行等待表单"] = f"{took:.1f} 秒（目标 ≤ 60 秒，比值 {took / 60:.2f}）"
+        out[f"常驻内存（{n} 个流程运行等待）"] = memory()
+
+        # Baseline: the old way, one process per item run that suspends itself.
+        k = args.baseline
+        small = build_register(tmp / "base.xlsx", k, "OLD")
+        _import_only(small)
+        codes = [f"OLD-{i + 1:05d}" for i in range(k)]
+        t0 = time.monotonic()
+        for code in codes:
+            client.create_flow_run_from_deployment(
+                item_dep, parameters={"code": code, "secretary": "陈静"}, name=code)
+        wait_for(lambda: count_paused(client, item_dep) >= n + k, 900, every=1)
+        per = (time.monotonic() - t0) / k
+        out[f"对照：逐项执行流程运行（{k} 项实测）"] = (
+            f"每项 {per:.2f} 秒，外推 {n} 项约 {per * n:.0f} 秒，为本方案的 {per * n / took:.1f} 倍")
+
+    items = ledger_rows("SELECT i.code, i.flow_run_id, p.name FROM items i JOIN people p "
+                        "ON p.id = i.owner_id WHERE i.code LIKE 'BIG-%' ORDER BY i.id")
+    samples = items[: args.samples]
+    burst = items[args.samples: args.samples + args.burst]
+    latencies = [_one_form(*row) for row in samples]
+    med = statistics.median(latencies)
+    out[f"等待中 {n} 个流程运行时提交一份表单至台账（{len(samples)} 次中位数）"] = (
+        f"{med:.1f} 秒（目标 ≤ 10 秒，比值 {med / 10:.2f}；各次 " +
+        "、".join(f"{x:.1f}" for x in latencies) + "）")
+    t0 = time.monotonic()
+    asyncio.run(_resume_all(burst))
+    codes = [c for c, _, _ in burst]
+    wait_for(lambda: _submitted(codes) == len(codes), 600, every=1)
+    took = time.monotonic() - t0
+    twice = ledger_rows("SELECT count(*) FROM audit_records a JOIN items i ON i.id = a.item_id "
+                        "WHERE a.action = 'submit' AND i.code LIKE 'BIG-%' GROUP BY a.item_id "
+                        "HAVING count(*) > 1")
+    out[f"同时提交 {len(burst)} 份表单至全部写入台账"] = (
+        f"{took:.1f} 秒（目标 ≤ 120 秒，比值 {took / 120:.2f}）；重复写入 {len(twice)} 项")
+    return out
+
+
+def _import_only(path: Path) -> None:
+    from rectify.importer import import_register
+    from rectify.item_process import transaction
+    from rectify.settings import get_settings, office_today
+    from rectify.workdays import get_calendar
+
+    settings = get_settings()
+    with transaction(settings.database_url) as session:
+        import_register(session, [path], day=office_today(), calendar=get_calendar(None),
+                        immediate_days=5, actor="陈静")
+
+
+def _form(owner: str) -> dict:
+    return {"summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "submitter": owner}
+
+
+def _status(code: str) -> str:
+    return ledger_rows("SELECT status FROM items WHERE code = :c", c=code)[0][0]
+
+
+def _submitted(codes: list[str]) -> int:
+    rows = ledger_rows("SELECT code, status FROM items WHERE code LIKE 'BIG-%'")
+    wanted = set(codes)
+    return sum(1 for c, s in rows if c in wanted and s == "submitted")
+
+
+def _one_form(code: str, run_id: str, owner: str) -> float:
+    from uuid import UUID
+
+    from prefect.flow_runs import resume_flow_run
+
+    from tasks import prefect_api as api
+
+    t0 = time.monotonic()
+    with api.own_retries():
+        api.call_sync(resume_flow_run, UUID(run_id), run_input=_form(owner))
+    wait_for(lambda: _status(code) == "submitted", 300, every=0.2)
+    return time.monotonic() - t0
+
+
+async def _resume_all(rows) -> None:
+    """Every form at once, as many people pressing Resume (20 requests in flight)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    from tasks import prefect_api as api
+
+    gate = asyncio.Semaphore(20)
+    with api.own_retries():
+        async with get_client() as client:
+
+            async def one(code, run_id, owner):
+                async with gate:
+                    await api.call(client.resume_flow_run, UUID(run_id), run_input=_form(owner))
+
+            await asyncio.gather(*(one(*r) for r in rows))
+
+
+if __name__ == "__main__":
+    main()

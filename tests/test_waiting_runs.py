@@ -1,0 +1,151 @@
+"""Runs the intake creates already waiting (tasks/waiting_runs.py) behave exactly like runs that
+suspended themselves: same pause key recorded, same form and description, the same refusals
+with the reason on top of the next form, the same replay of stored input after a resume."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+import pytest
+from sqlalchemy import select
+
+from ledger_helpers import DAY, add_item, add_people, dump
+from models import Item, Status
+from models.db import session_factory
+from rectify import item_process
+from test_item_flow import actions, description, execute, resume, start, status, waits_at
+
+pytestmark = pytest.mark.flow
+
+CODE, TWIN = "ZG-2026-001", "ZG-2026-002"
+
+
+def seed_new_items(url: str, settings_env, codes: tuple[str, ...]) -> str:
+    """People and new items with owner 刘洋 and leader 周建国, as a register gives them."""
+    settings_env(url)
+    with session_factory(url)() as s, s.begin():
+        people = add_people(s)
+        for code in codes:
+            add_item(s, code, Status.new, owner=people["刘洋"], leader=people["周建国"])
+    return url
+
+
+@pytest.fixture
+def ledger(sqlite_url, settings_env):
+    return seed_new_items(sqlite_url, settings_env, (CODE, TWIN))
+
+
+def precreate(url: str, deployment_id, code: str, secretary: str | None, key: str) -> UUID:
+    """What the intake does for one item: its first turn in the ledger, then the waiting run."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.intake import first_wait
+    from flows.item import form_for
+    from tasks.waiting_runs import create_waiting_runs
+
+    with item_process.transaction(url) as s:
+        wait = first_wait(s, code, secretary, DAY)
+        item = s.scalars(select(Item).where(Item.code == code)).one()
+        request = item_process.run_request(item, key)
+    request["wait"] = wait.as_dict()
+    request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat(),
+                             "secretary": secretary}
+
+    async def create():
+        async with get_client() as client:
+            return await create_waiting_runs(client, deployment_id, [request], form_for)
+
+    return UUID(run_coro_as_sync(create())[code])
+
+
+def inputs(run_id: UUID) -> dict[str, object]:
+    """The run's stored inputs by key, with the run-specific part of the key left out."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        resp = client.request("POST", "/flow_runs/{id}/input/filter",
+                              path_params={"id": run_id}, json={"prefix": "suspended-", "limit": 50})
+        resp.raise_for_status()
+    return {i["key"]: json.loads(i["value"]) for i in resp.json()}
+
+
+def paused(run_id: UUID):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
+
+
+def test_a_precreated_wait_is_the_wait_the_flow_would_have_made(ledger, item_deployment):
+    own = execute(start(item_deployment, TWIN))  # suspends itself, the way it always did
+    made = paused(precreate(ledger, item_deployment, CODE, "陈静", f"{CODE}@wait-1"))
+
+    assert waits_at(own, "submit-1-0") and waits_at(made, "submit-1-0"), made.state
+    assert made.state.name == own.state.name == "Suspended"
+    assert made.state.state_details.pause_reschedule
+    assert made.state.state_details.run_input_keyset == own.state.state_details.run_input_keyset
+    assert "submit-1-0" in made.empirical_policy.pause_keys
+    assert inputs(made.id)["suspended-submit-1-0-schema"] == inputs(own.id)["suspended-submit-1-0-schema"]
+    assert description(made) == description(own).replace(TWIN, CODE)
+    # the intake signed the assignment in the ledger, as the run would have
+    assert actions(ledger) == [("assign", "陈静")] and status(ledger) is Status.in_progress
+
+
+def test_a_precreated_wait_accepts_refuses_and_replays_like_a_suspended_run(ledger, item_deployment):
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.flow_runs import resume_flow_run
+
+    run_id = precreate(ledger, item_deployment, CODE, "陈静", f"{CODE}@wait-2")
+
+    # the server validates against the stored schema: a form without its fields is refused
+    before = dump(ledger)
+    with pytest.raises((RuntimeError, PrefectHTTPStatusError)):
+        resume_flow_run(run_id, run_input={"summary": "缺少提交人"})
+    assert waits_at(paused(run_id), "submit-1-0") and dump(ledger) == before
+
+    resume(run_id, summary="已完成", evidence=[], submitter="孙丽")  # not on this item
+    run = execute(run_id)
+    assert waits_at(run, "submit-1-1"), run.state
+    assert dump(ledger) == before
+    text = description(run)
+    assert text.startswith("**上次提交未被受理") and "孙丽 不是事项" in text
+
+    # executed from the top again: submit-1-0 replays the refused input, submit-1-1 the new one
+    resume(run_id, summary="已完成", evidence=["报告.pdf"], submitter="刘洋")
+    run = execute(run_id)
+    assert waits_at(run, "review-1-0"), run.state
+    assert status(ledger) is Status.submitted
+    assert [a for a, _ in actions(ledger)] == ["assign", "submit"]
+
+    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静")
+    assert execute(run_id).state.is_completed()
+    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
+
+
+def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_deployment):
+    """Signed by someone who is not a secretary: nothing written, the run waits at the
+    assignment form where the flow's own first turn would have put it (assign-1)."""
+    before = dump(ledger)
+    run_id = precreate(ledger, item_deployment, CODE, "刘洋", f"{CODE}@wait-3")
+    run = paused(run_id)
+    assert waits_at(run, "assign-1"), run.state
+    assert dump(ledger) == before
+    assert "上次提交未被受理" in description(run)
+    schema = inputs(run_id)["suspended-assign-1-schema"]
+    assert schema["properties"]["owner"]["default"] == "刘洋"
+
+    resume(run_id, owner="刘洋", leader="", secretary="陈静")
+    run = execute(run_id)
+    assert waits_at(run, "submit-1-0"), run.state
+    assert actions(ledger) == [("assign", "陈静")]
+
+
+def test_creating_again_returns_the_same_waiting_run(ledger, item_deployment):
+    first = precreate(ledger, item_deployment, CODE, "陈静", f"{CODE}@wait-4")
+    again = precreate(ledger, item_deployment, CODE, "陈静", f"{CODE}@wait-4")
+    assert again == first
+    run = paused(first)
+    assert waits_at(run, "submit-1-0")
+    assert set(inputs(first)) == {"suspended-submit-1-0-schema", "suspended-submit-1-0-description"}
