@@ -15,49 +15,18 @@ at the top of the next form.
 from __future__ import annotations
 
 from datetime import date
-from enum import Enum
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
-from pydantic import Field
-from pydantic.fields import FieldInfo
 
+from flows.forms import build_form
 from models import Status
 from rectify import item_process as steps
+from rectify import waits
 from rectify.settings import get_settings, office_today
-
-
-class Decision(str, Enum):
-    approve = steps.APPROVE
-    reject = steps.REJECT
-
-
-class AssignForm(RunInput):
-    """交办：由秘书确认整改清单中的责任人，或指定责任人。"""
-
-    owner: str = Field(title="责任人", description="负责具体整改的人员姓名（须在人员名单中）")
-    leader: str = Field("", title="责任领导", description="可留空：沿用整改清单中的责任领导")
-    secretary: str = Field(title="交办人（秘书）", description="进行交办的秘书姓名")
-
-
-class ClosureSubmission(RunInput):
-    """销号申请：由责任人或责任领导填写。"""
-
-    summary: str = Field(title="整改情况说明", description="整改措施落实情况和取得的成效")
-    evidence: list[str] = Field(default_factory=list, title="佐证材料",
-                                description="文件路径或链接，每项一条")
-    submitter: str = Field(title="提交人", description="责任人或责任领导的姓名")
-
-
-class ClosureReview(RunInput):
-    """销号审核：由秘书填写，提交人不能审核自己的申请。"""
-
-    decision: Decision = Field(title="审核结论", description="同意销号，或退回重新整改")
-    comment: str = Field("", title="审核意见", description="退回时必须填写退回意见")
-    reviewer: str = Field(title="审核人", description="秘书姓名")
 
 
 def _db_url() -> str:
@@ -82,16 +51,15 @@ def assign_item(code: str, day: date, secretary: str | None, owner: str | None =
     return steps.assign_from_register(_db_url(), code, day, secretary, owner, leader)
 
 
-@task(name="申请销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def submit_closure(code: str, day: date, form: dict) -> str | None:
-    return steps.apply_submission(_db_url(), code, day, submitter=form["submitter"],
-                                  summary=form["summary"], evidence=form["evidence"])
+@task(name="待交办通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def request_assignment(code: str, day: date) -> None:
+    steps.request_assignment(_db_url(), code, day)
 
 
-@task(name="审核销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def review_closure(code: str, day: date, form: dict) -> str | None:
-    return steps.apply_review(_db_url(), code, day, reviewer=form["reviewer"],
-                              decision=form["decision"], comment=form["comment"])
+@task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
+def apply_form(code: str, day: date, step: str, form: dict, label: str) -> str | None:
+    return steps.apply_form(_db_url(), code, day, step, form)
 
 
 @task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -114,70 +82,73 @@ def _deliver() -> None:
     deliver_outbox(sources=NOTICES)
 
 
+def _current_wait(code: str, refusals: dict[str, tuple[str, dict]]) -> waits.Wait | None:
+    """The ledger's answer to "which form now", with the last refusal and entries of that key."""
+    with steps.transaction(_db_url()) as session:
+        wait = waits.current_wait(session, code)
+        if wait is not None and wait.key_base in refusals:
+            reason, entered = refusals[wait.key_base]
+            wait = waits.current_wait(session, code, refusal=reason, entered=entered)
+    return wait
+
+
 def _read(code: str) -> steps.ItemView:
     with steps.transaction(_db_url()) as session:
         return steps.read_item(session, code)
 
 
 @flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
-      description="单个整改事项：交办、等待销号申请、等待秘书审核、销号")
+      description="单个整改事项：交办、销号申请、领导审核（签字背书）、秘书审核、销号")
 def rectification_item(code: str, title: str = "", secretary: str | None = None,
                        day: date | None = None) -> str:
     """Drive one item to closure; returns a one-line Chinese summary.
 
     `secretary` signs the assignment of the register's owner (intake passes its actor); without
-    one the run waits for a secretary to fill in the assignment form.
+    one the run waits for a secretary to fill in the assignment form (with her emailed code).
     """
     logger = get_run_logger()
-    refusals: dict[str, str] = {}  # wait key base -> why its last input was refused
+    # wait key base -> (why its last input was refused, what the person entered)
+    refusals: dict[str, tuple[str, dict]] = {}
     attempts: dict[str, int] = {}
     while True:
         view = _read(code)
         if view.status is Status.closed:
             confirm_closed(code, _business_day(day))
             _deliver()
+            set_wait_tag(None)
             logger.info("%s 已销号，流程结束", code)
             return f"{code} 已销号"
 
-        if view.status is Status.new:
-            base = "assign"
-            if view.owner and secretary and base not in refusals:
-                reason = assign_item(code, _business_day(day), secretary)
-                # refused (e.g. no leader in the register): ask the secretary with the form
-            else:
-                # Nobody named the secretary (or the register names no owner): the assignment
-                # waits for a secretary to sign it, with the register's names filled in.
-                form = _wait(_prefilled(AssignForm, owner=view.owner, leader=view.leader), base,
-                             steps.describe_assign(view, refusals.get(base, "")), attempts)
-                reason = assign_item(code, _business_day(day), form.secretary, form.owner,
-                                     form.leader or None)
-        elif view.status in (Status.in_progress, Status.ongoing):
-            base = f"submit-{view.round + 1}"
-            form = _wait(ClosureSubmission, base,
-                         steps.describe_submission(view, refusals.get(base, "")), attempts)
-            reason = submit_closure(code, _business_day(day), form.model_dump(mode="json"))
-        else:  # submitted
-            base = f"review-{view.round}"
-            form = _wait(ClosureReview, base, steps.describe_review(view, refusals.get(base, "")),
-                         attempts)
-            reason = review_closure(code, _business_day(day), form.model_dump(mode="json"))
+        if view.status is Status.new and view.owner and secretary and "assign" not in refusals:
+            base, entered = "assign", {}
+            reason = assign_item(code, _business_day(day), secretary)
+            # refused (e.g. no leader in the register): ask the secretaries with the form
+        else:
+            wait = _current_wait(code, refusals)
+            if wait.step == "assign":
+                request_assignment(code, _business_day(day))
+                _deliver()
+            set_wait_tag(wait.tag)
+            base = wait.key_base
+            form = _wait(build_form(wait), base, attempts)
+            entered = form.model_dump(mode="json")
+            reason = apply_form(code, _business_day(day), wait.step, entered, wait.title)
 
         if reason:
             logger.warning("%s：输入未被受理：%s", code, reason)
-            refusals[base] = reason
+            refusals[base] = (reason, entered)
             attempts[base] = attempts.get(base, 0) + 1
-        else:
-            _deliver()
+        _deliver()  # a step's emails, or a refusal's fresh code after too many wrong tries
 
 
-def _prefilled(form: type[RunInput], **values: str | None) -> type[RunInput]:
-    """The form with defaults from the ledger, keeping each field's Chinese title."""
-    fields = {k: FieldInfo.merge_field_infos(form.model_fields[k], default=v)
-              for k, v in values.items() if v}
-    return form.with_initial_data(**fields) if fields else form
+def set_wait_tag(tag: str | None) -> None:
+    """The worklist tag (待交办 · 待提交 · 待领导审核 · 待审核) on this run, replacing the last."""
+    from flows.run_tags import replace_tags
+
+    replace_tags(current_run.id, waits.WAIT_TAGS.values(), [tag] if tag else [])
 
 
-def _wait(form: type[RunInput], base: str, description: str, attempts: dict[str, int]):
+def _wait(form: type[RunInput], base: str, attempts: dict[str, int]):
     """Suspend until the form is filled in (or replay the input this key already received)."""
     key = f"{base}-{attempts.get(base, 0)}"
-    return suspend_flow_run(wait_for_input=form.with_initial_data(description=description), key=key)
+    return suspend_flow_run(wait_for_input=form, key=key)

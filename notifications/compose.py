@@ -30,6 +30,9 @@ KINDS = (
     "rejected",
     "closed",
     "delivery_failed",
+    "act_request",
+    "code_reissued",
+    "code_voided",
 )
 
 KIND_LABELS = {
@@ -42,6 +45,9 @@ KIND_LABELS = {
     "rejected": "销号退回通知",
     "closed": "销号通知",
     "delivery_failed": "投递失败通知",
+    "act_request": "办理请求",
+    "code_reissued": "验证码重发",
+    "code_voided": "验证码作废提示",
 }
 
 

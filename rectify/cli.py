@@ -157,7 +157,9 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
     for a in d["audit"]:
         move = f" {_label(a['from'])}→{_label(a['to'])}" if a["to"] and a["from"] != a["to"] else ""
         comment = f"：{a['comment']}" if a["comment"] else ""
-        lines.append(f"  {a['day']} {a['actor']} {a['action_label']}{move}{comment}")
+        proof = (f"（{a['proof']}" + (f" {a['os_account']}" if a["os_account"] else "") + "）"
+                 if a["proof"] else "")
+        lines.append(f"  {a['day']} {a['actor']}{proof} {a['action_label']}{move}{comment}")
     typer.echo("\n".join(lines))
 
 
@@ -241,12 +243,10 @@ def submit(
     as_: As = None, today: Today = None,
 ) -> None:
     """申请销号（责任人或责任领导），附佐证材料。"""
-    from rectify.workflow import submit as do_submit
+    from rectify.item_process import submit_item
 
-    _act(as_, today, do_submit, code, "已提交销号申请，等待秘书审核",
-         summary=summary, evidence=evidence or [])
-    _resume_item_run(code, "submit", {"summary": summary, "evidence": evidence or [],
-                                      "submitter": actor_name(as_)})
+    _act(as_, today, submit_item, code, "已提交销号申请", summary=summary, evidence=evidence or [])
+    _resume_item_run(code)
 
 
 @app.command()
@@ -257,22 +257,22 @@ def review(
     comment: Annotated[str, typer.Option(help="审核意见")] = "",
     as_: As = None, today: Today = None,
 ) -> None:
-    """审核销号申请：--approve 或 --reject（仅秘书，且不能审核自己提交的申请）。"""
-    from rectify.item_process import APPROVE, REJECT, review_item
+    """审核销号申请：--approve 或 --reject。待领导审核时由责任领导签字背书，待审核时由秘书审核；
+    提交人不能审核自己的申请。"""
+    from rectify.item_process import review_item
 
     if approve == reject:
         raise fail("请在 --approve 和 --reject 中选择一个")
-    _act(as_, today, review_item, code, "已销号" if approve else "已退回，责任人需重新整改",
+    _act(as_, today, review_item, code, "审核通过" if approve else "已退回，责任人需补充整改",
          approve=approve, comment=comment)
-    _resume_item_run(code, "review", {"decision": APPROVE if approve else REJECT,
-                                      "comment": comment, "reviewer": actor_name(as_)})
+    _resume_item_run(code)
 
 
-def _resume_item_run(code: str, step: str, run_input: dict) -> None:
-    """After the ledger committed: resume the item's flow run if it waits for this step."""
+def _resume_item_run(code: str) -> None:
+    """After the ledger committed: wake the item's flow run if it waits."""
     from rectify.flow_sync import resume_if_waiting
 
-    line = resume_if_waiting(get_settings().database_url, code, step, run_input)
+    line = resume_if_waiting(get_settings().database_url, code)
     if line:
         typer.echo(line)
 

@@ -23,13 +23,11 @@ from sqlalchemy.orm import Session
 
 from models import AuditRecord, Item, Person, Status
 from models.db import session_factory
-from rectify import workflow
-from rectify.errors import RectifyError
+from rectify import acting, codes, workflow
+from rectify.errors import InvalidTransition, RectifyError
 from rectify.reminders import queue_notice
+from rectify.waits import APPROVE, REJECT  # noqa: F401  (the forms' words, re-exported)
 
-# Forms' option values are what a person reads in the UI; the CLI sends the same words.
-APPROVE = "同意销号"
-REJECT = "退回整改"
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
 
 
@@ -123,7 +121,7 @@ def read_item(session: Session, code: str) -> ItemView:
         category=item.category, deadline=item.deadline,
         measures=[f"{m.text}（{m.deadline_text}）" for m in item.measures],
     )
-    if item.status is Status.submitted and submits:
+    if item.status in (Status.leader_review, Status.submitted) and submits:
         last = submits[-1]
         view.submitter, view.summary = last.actor, last.comment
         view.evidence = list((last.details or {}).get("evidence", []))
@@ -154,21 +152,36 @@ def assign_item(session: Session, code: str, actor: Person, day: date, *, owner:
     """交办 (or a change of owner) and the email to the owner, copy to the leader."""
     item = workflow.assign(session, code, actor, day, owner=owner, leader=leader,
                            department=department)
-    queue(session, kind="assigned", item=item, day=day, key=f"assigned:{code}:{owner.id}")
+    acting.queue_to_submitters(session, item, kind="assigned", day=day,
+                               key=f"assigned:{code}:{owner.id}")
+    return item
+
+
+def submit_item(session: Session, code: str, actor: Person, day: date, *, summary: str,
+                evidence: list[str] = ()) -> Item:
+    """申请销号 and the request to whoever reviews it next (the leader, or the secretaries)."""
+    item = workflow.submit(session, code, actor, day, summary=summary, evidence=evidence)
+    acting.queue_review_requests(session, item, day, _round(session, item))
     return item
 
 
 def review_item(session: Session, code: str, actor: Person, day: date, *, approve: bool,
                 comment: str) -> Item:
-    """The secretary's decision and its email (销号 or 退回) to the owner, copy to the leader."""
-    if approve:
+    """A decision at the item's review stage, and its emails. The stage decides who may act:
+    at 待领导审核 the leader signs off (then the secretaries are asked), at 待审核 a secretary
+    closes the item; a rejection at either returns it to 整改中 with the 补充整改要求."""
+    stage = workflow.get_item(session, code).status
+    if not approve:
+        item = workflow.reject(session, code, actor, day, comment=comment)
+        acting.queue_to_submitters(session, item, kind="rejected", day=day,
+                                   key=f"rejected:{code}:{_round(session, item)}",
+                                   context={"reviewer": actor.name, "comment": comment.strip()})
+    elif stage is Status.leader_review:
+        item = workflow.signoff(session, code, actor, day, comment=comment)
+        acting.queue_review_requests(session, item, day, _round(session, item))
+    else:
         item = workflow.approve(session, code, actor, day, comment=comment)
         queue_closed(session, item, day)
-    else:
-        item = workflow.reject(session, code, actor, day, comment=comment)
-        queue(session, kind="rejected", item=item, day=day,
-              key=f"rejected:{code}:{_round(session, item)}",
-              context={"reviewer": actor.name, "comment": comment.strip()})
     return item
 
 
@@ -184,8 +197,8 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
             if item.status is Status.ongoing and item.owner is not None:
                 # 长期坚持 from the register: no state to move, but the owner must still be told
                 # what they are responsible for (idempotent on the same key as an assignment).
-                queue(session, kind="assigned", item=item, day=day,
-                      key=f"assigned:{code}:{item.owner_id}")
+                acting.queue_to_submitters(session, item, kind="assigned", day=day,
+                                           key=f"assigned:{code}:{item.owner_id}")
                 return None
             if item.status is not Status.new:
                 return None  # someone assigned it already (CLI): the ledger is the truth
@@ -204,28 +217,54 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
     return None
 
 
-def apply_submission(db_url: str, code: str, day: date, *, submitter: str, summary: str,
-                     evidence: list[str]) -> str | None:
-    """The owner's (or leader's) closure submission; None when applied, else why not."""
+def request_assignment(db_url: str, code: str, day: date) -> None:
+    """The assignment waits for a secretary's signature: each secretary's 待交办 email and code
+    (once per item: the key is the item's and the secretary's)."""
+    with transaction(db_url) as session:
+        item = workflow.get_item(session, code)
+        if item.status is Status.new:
+            acting.queue_assign_requests(session, item, day)
+
+
+def apply_form(db_url: str, code: str, day: date, step: str, form: dict) -> str | None:
+    """A form filled in through the UI (or the REST resume call): the code proves the person
+    named in it, then the step applies. None when applied, else the one line saying why not;
+    a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code)."""
+    person_field = {"assign": "secretary", "submit": "submitter", "leader_review": "reviewer",
+                    "review": "reviewer"}[step]
     try:
         with transaction(db_url) as session:
-            actor = workflow.get_person(session, submitter.strip())
-            workflow.submit(session, code, actor, day, summary=summary, evidence=evidence)
+            codes.prove(session, codes.BY_CODE)
+            actor = workflow.get_person(session, (form.get(person_field) or "").strip())
+            item = workflow.get_item(session, code, lock=True)
+            codes.consume(session, actor, item, step, form.get("code"))
+            _apply_step(session, code, actor, day, step, form)
+    except codes.WrongCode as exc:
+        with transaction(db_url) as session:
+            if codes.count_wrong_try(session, exc.code_id):
+                acting.reissue_after_tries(session, exc.code_id, day)
+                return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
+            return f"{exc}（还可尝试{codes.tries_left(session, exc.code_id)}次）"
     except RectifyError as exc:
         return str(exc)
     return None
 
 
-def apply_review(db_url: str, code: str, day: date, *, reviewer: str, decision: str,
-                 comment: str) -> str | None:
-    """The secretary's decision; None when applied, else why not (self-approval, role, state)."""
-    try:
-        with transaction(db_url) as session:
-            actor = workflow.get_person(session, reviewer.strip())
-            review_item(session, code, actor, day, approve=decision == APPROVE, comment=comment)
-    except RectifyError as exc:
-        return str(exc)
-    return None
+def _apply_step(session: Session, code: str, actor: Person, day: date, step: str,
+                form: dict) -> None:
+    if step == "assign":
+        owner = workflow.get_person(session, form["owner"])
+        leader = workflow.get_person(session, form["leader"]) if form.get("leader") else None
+        assign_item(session, code, actor, day, owner=owner, leader=leader)
+    elif step == "submit":
+        submit_item(session, code, actor, day, summary=form["summary"],
+                    evidence=list(form.get("evidence") or []))
+    else:
+        if workflow.get_item(session, code).status is not (
+                Status.leader_review if step == "leader_review" else Status.submitted):
+            raise InvalidTransition(f"事项 {code} 已不在{codes.STEP_LABELS[step]}阶段")
+        review_item(session, code, actor, day, approve=form["decision"] == APPROVE,
+                    comment=form.get("comment") or "")
 
 
 def _round(session: Session, item: Item) -> int:
@@ -262,50 +301,3 @@ def link_run(session: Session, code: str, flow_run_id: str, *, replacing: str | 
         .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
-
-
-# --- the words people read in the forms' descriptions --------------------------------------
-# The Prefect UI renders these as Markdown: everything that came from a register or a person
-# goes through the report's md_escape, so a description cannot add links or images, or break
-# the layout. Only the fixed wording around it is Markdown.
-
-def _md(value: object) -> str:
-    from rectify.report.render import md_escape  # lazy: the CLI imports this module too
-
-    return md_escape(value)
-
-
-def describe_item(v: ItemView) -> str:
-    lines = [f"**{_md(v.code)} {_md(v.title)}**", "",
-             f"责任领导：{_md(v.leader or '-')}　责任部门：{_md(v.department or '-')}"
-             f"　责任人：{_md(v.owner or '-')}",
-             f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}"]
-    if v.measures:
-        lines += ["", "整改措施："] + [f"{i}. {_md(m)}" for i, m in enumerate(v.measures, 1)]
-    return "\n".join(lines)
-
-
-def describe_assign(v: ItemView, refusal: str = "") -> str:
-    head = ("整改清单写明的责任人和责任领导已预填，请秘书确认（或修改）并填写交办人姓名后交办。"
-            if v.owner else "请秘书指定责任人和责任领导后交办。")
-    return _with_refusal(f"{head}\n\n{describe_item(v)}", refusal)
-
-
-def describe_submission(v: ItemView, refusal: str = "") -> str:
-    text = "请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料和提交人姓名。\n\n" + describe_item(v)
-    if v.last_reject_comment:
-        text += f"\n\n> 上次销号申请已被退回，审核意见：{_md(v.last_reject_comment)}"
-    return _with_refusal(text, refusal)
-
-
-def describe_review(v: ItemView, refusal: str = "") -> str:
-    evidence = "；".join(_md(e) for e in v.evidence) if v.evidence else "（未附）"
-    text = (f"请秘书审核销号申请（同意销号或退回整改），提交人不能审核自己的申请。\n\n"
-            f"{describe_item(v)}\n\n"
-            f"提交人：{_md(v.submitter or '-')}\n\n整改情况说明：{_md(v.summary or '-')}"
-            f"\n\n佐证材料：{evidence}")
-    return _with_refusal(text, refusal)
-
-
-def _with_refusal(text: str, refusal: str) -> str:
-    return f"**上次提交未被受理：{_md(refusal)}**\n\n{text}" if refusal else text

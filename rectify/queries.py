@@ -36,7 +36,7 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
     if status is not None:
         stmt = stmt.where(Item.status == status)
     if overdue:  # derived, never stored: open, not ongoing, deadline before today
-        stmt = stmt.where(Item.status.in_([Status.new, Status.in_progress, Status.submitted]),
+        stmt = stmt.where(Item.status.in_([Status.new, Status.in_progress, Status.leader_review, Status.submitted]),
                           Item.deadline < today)
     if owner:
         stmt = stmt.where(owner_p.name == owner)
@@ -83,7 +83,8 @@ def item_detail(session: Session, code: str, today: date) -> dict:
         "audit": [
             {"day": a.day.isoformat(), "at": a.at.isoformat(), "actor": a.actor, "action": a.action,
              "action_label": ACTION_LABELS.get(a.action, a.action), "from": a.from_status,
-             "to": a.to_status, "comment": a.comment, "details": a.details}
+             "to": a.to_status, "comment": a.comment, "details": a.details,
+             "proof": a.proof, "os_account": a.os_account}
             for a in audit
         ],
     }

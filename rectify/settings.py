@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     email_block: str | None = None  # name of a prefect-email EmailServerCredentials block
 
+    # Proof of person (验证码) and acting from the email
+    code_ttl_days: int = 14  # RECTIFY_CODE_TTL_DAYS: how long an emailed code stays valid
+    leader_signoff: bool = True  # RECTIFY_LEADER_SIGNOFF: the leader signs off before 销号审核
+    ui_url: str | None = None  # RECTIFY_UI_URL: the Prefect UI the emails link to
+
     # Reports
     report_dir: Path = Path("reports")
 

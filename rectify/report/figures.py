@@ -41,7 +41,7 @@ NO_OWNER = "未明确责任人"
 UNSET = "未填写"
 # Customary order of the categories in the summary sentence; others follow by count.
 CATEGORY_ORDER = ["班子问题", "个人问题", "服务对象反映问题"]
-_IN_PROGRESS = (Status.new, Status.in_progress, Status.submitted)
+_IN_PROGRESS = (Status.new, Status.in_progress, Status.leader_review, Status.submitted)
 
 
 @dataclass
