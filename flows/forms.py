@@ -25,11 +25,12 @@ def _field(f):
     required = f.default is None or (f.kind == "choice" and f.default not in f.choices)
     default = ... if required else f.default
     if f.kind == "choice" and f.choices:
-        return Literal[f.choices], Field(default, title=f.title, description=f.description)
+        # enum even for a single name (pydantic writes `const` then, which the UI shows as text)
+        return Literal[f.choices], Field(default, title=f.title, description=f.description,
+                                         json_schema_extra={"enum": list(f.choices)})
     if f.kind == "list":
         item = Annotated[str, StringConstraints(max_length=f.max_length)]
-        return list[item], Field(default_factory=lambda d=list(f.default or []): list(d),
-                                 title=f.title, description=f.description,
+        return list[item], Field(list(f.default or []), title=f.title, description=f.description,
                                  max_length=EVIDENCE_MAX_ITEMS)
     return str, Field(default, title=f.title, description=f.description,
                       max_length=f.max_length)

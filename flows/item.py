@@ -19,7 +19,6 @@ from datetime import date
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 
 from flows.forms import build_form
@@ -58,8 +57,8 @@ def request_assignment(code: str, day: date) -> None:
 
 @task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5,
       cache_policy=NO_CACHE)
-def apply_form(code: str, day: date, step: str, form: dict, label: str) -> str | None:
-    return steps.apply_form(_db_url(), code, day, step, form)
+def apply_form(code: str, day: date, step: str, form: dict, label: str, attempt: str) -> str | None:
+    return steps.apply_form(_db_url(), code, day, step, form, attempt)
 
 
 @task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -130,9 +129,11 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
                 _deliver()
             set_wait_tag(wait.tag)
             base = wait.key_base
-            form = _wait(build_form(wait), base, attempts)
+            key = f"{base}-{attempts.get(base, 0)}"
+            form = suspend_flow_run(wait_for_input=build_form(wait), key=key)
             entered = form.model_dump(mode="json")
-            reason = apply_form(code, _business_day(day), wait.step, entered, wait.title)
+            reason = apply_form(code, _business_day(day), wait.step, entered, wait.title,
+                                f"{current_run.id}:{key}")
 
         if reason:
             logger.warning("%s：输入未被受理：%s", code, reason)
@@ -147,8 +148,3 @@ def set_wait_tag(tag: str | None) -> None:
 
     replace_tags(current_run.id, waits.WAIT_TAGS.values(), [tag] if tag else [])
 
-
-def _wait(form: type[RunInput], base: str, attempts: dict[str, int]):
-    """Suspend until the form is filled in (or replay the input this key already received)."""
-    key = f"{base}-{attempts.get(base, 0)}"
-    return suspend_flow_run(wait_for_input=form, key=key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -32,3 +32,6 @@ class ActionCode(Base):
     voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     void_reason: Mapped[str | None] = mapped_column(String(16))  # superseded | tries
     wrong_tries: Mapped[int] = mapped_column(Integer, default=0)
+    # The form submissions (run id and pause key) already counted: a resumed run replays its
+    # earlier inputs from the top, and a replayed wrong guess is not a new one.
+    tried_keys: Mapped[list] = mapped_column(JSON, default=list)

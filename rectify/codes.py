@@ -89,7 +89,8 @@ def issue(session: Session, person: Person, item: Item, step: str, *,
     salt = secrets.token_hex(16)
     session.add(ActionCode(person_id=person.id, item_id=item.id, step=step, salt=salt,
                            digest=_digest(salt, code), issued_at=now,
-                           expires_at=now + timedelta(days=ttl_days), wrong_tries=0))
+                           expires_at=now + timedelta(days=ttl_days), wrong_tries=0,
+                           tried_keys=[]))
     session.flush()
     return code
 
@@ -141,19 +142,25 @@ def consume(session: Session, person: Person, item: Item, step: str, code: str |
     raise WrongCode(reason, live.id)
 
 
-def count_wrong_try(session: Session, code_id: int, *, now: datetime | None = None) -> bool:
-    """Count a wrong guess; True when it was the last allowed one and the code is now void."""
+def count_wrong_try(session: Session, code_id: int, attempt: str, *,
+                    now: datetime | None = None) -> tuple[bool, int]:
+    """Count a wrong guess once per `attempt` (a form submission's run id and pause key).
+
+    Returns (voided now, tries left): the caller sends a fresh code only when this guess was
+    the one that voided it."""
     now = now or utcnow()
     row = session.get(ActionCode, code_id, with_for_update=True, populate_existing=True)
-    if row is None or row.used_at is not None or row.voided_at is not None:
-        return False
+    if row is None or row.used_at is not None:
+        return False, 0
+    counted = session.scalars(select(ActionCode.tried_keys).where(
+        ActionCode.person_id == row.person_id, ActionCode.item_id == row.item_id,
+        ActionCode.step == row.step)).all()
+    if row.voided_at is not None or any(attempt in (keys or []) for keys in counted):
+        # a replay (of this code's guess, or of one that voided an earlier code) is not new
+        return False, 0 if row.voided_at else MAX_WRONG_TRIES - row.wrong_tries
     row.wrong_tries += 1
+    row.tried_keys = [*(row.tried_keys or []), attempt]
     if row.wrong_tries >= MAX_WRONG_TRIES:
         row.voided_at, row.void_reason = now, "tries"
     session.flush()
-    return row.voided_at is not None
-
-
-def tries_left(session: Session, code_id: int) -> int:
-    row = session.get(ActionCode, code_id)
-    return 0 if row is None or row.voided_at else MAX_WRONG_TRIES - row.wrong_tries
+    return row.voided_at is not None, MAX_WRONG_TRIES - row.wrong_tries

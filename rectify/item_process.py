@@ -226,10 +226,11 @@ def request_assignment(db_url: str, code: str, day: date) -> None:
             acting.queue_assign_requests(session, item, day)
 
 
-def apply_form(db_url: str, code: str, day: date, step: str, form: dict) -> str | None:
+def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str) -> str | None:
     """A form filled in through the UI (or the REST resume call): the code proves the person
     named in it, then the step applies. None when applied, else the one line saying why not;
-    a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code)."""
+    a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
+    `attempt` names this submission (run id and pause key), so a replay counts nothing."""
     person_field = {"assign": "secretary", "submit": "submitter", "leader_review": "reviewer",
                     "review": "reviewer"}[step]
     try:
@@ -241,10 +242,12 @@ def apply_form(db_url: str, code: str, day: date, step: str, form: dict) -> str 
             _apply_step(session, code, actor, day, step, form)
     except codes.WrongCode as exc:
         with transaction(db_url) as session:
-            if codes.count_wrong_try(session, exc.code_id):
+            voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
+            if voided:
                 acting.reissue_after_tries(session, exc.code_id, day)
+            if left == 0:
                 return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
-            return f"{exc}（还可尝试{codes.tries_left(session, exc.code_id)}次）"
+            return f"{exc}（还可尝试{left}次）"
     except RectifyError as exc:
         return str(exc)
     return None

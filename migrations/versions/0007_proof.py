@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('voided_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('void_reason', sa.String(length=16), nullable=True),
     sa.Column('wrong_tries', sa.Integer(), nullable=False),
+    sa.Column('tried_keys', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], name=op.f('fk_action_codes_item_id_items'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['person_id'], ['people.id'], name=op.f('fk_action_codes_person_id_people'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_action_codes'))
