@@ -152,12 +152,14 @@ def count_wrong_try(session: Session, code_id: int, attempt: str, *,
     row = session.get(ActionCode, code_id, with_for_update=True, populate_existing=True)
     if row is None or row.used_at is not None:
         return False, 0
-    counted = session.scalars(select(ActionCode.tried_keys).where(
+    siblings = session.scalars(select(ActionCode).where(
         ActionCode.person_id == row.person_id, ActionCode.item_id == row.item_id,
         ActionCode.step == row.step)).all()
-    if row.voided_at is not None or any(attempt in (keys or []) for keys in counted):
-        # a replay (of this code's guess, or of one that voided an earlier code) is not new
-        return False, 0 if row.voided_at else MAX_WRONG_TRIES - row.wrong_tries
+    # a replay (of this code's guess, or of one that voided an earlier code) is not new
+    prior = next((r for r in siblings if attempt in (r.tried_keys or [])), None)
+    if prior is not None or row.voided_at is not None:
+        prior = prior or row
+        return False, 0 if prior.voided_at else MAX_WRONG_TRIES - prior.wrong_tries
     row.wrong_tries += 1
     row.tried_keys = [*(row.tried_keys or []), attempt]
     if row.wrong_tries >= MAX_WRONG_TRIES:
