@@ -4,12 +4,15 @@ The run never holds a process while it waits: it suspends with a form (a RunInpu
 a resume (Prefect UI's Resume form, or `rectify submit` / `rectify review`) reschedules it, and
 it starts again from the top. That is why every step first reads the item from the ledger, the
 single source of truth, and why each wait has a key derived from the ledger (`submit-<round>-
-<attempt>`): on the re-run Prefect hands back, without waiting, the input a key already
-received, and waits only at the first key that has none.
+<attempt>`, `signoff-…`, `review-…`; rectify.waits): on the re-run Prefect hands back, without
+waiting, the input a key already received, and waits only at the first key that has none.
 
-Every change goes through rectify.workflow (via rectify.item_process), with the same role rules
+Every form acts in a person's name and carries that person's emailed 验证码 (rectify.codes);
+every change goes through rectify.workflow (via rectify.item_process), with the same role rules
 as the command line. Input the rules refuse changes nothing; the run waits again with the reason
-at the top of the next form.
+at the top of the next form and the person's entries as its defaults. Task runs are named in
+Chinese without Prefect's random suffix, so the timeline reads 交办, 销号申请, 领导审核 ….
+The run's worklist tag (待交办 · 待提交 · 待领导审核 · 待审核) says what it waits for.
 """
 
 from __future__ import annotations
@@ -44,13 +47,15 @@ def _run_name() -> str:
 
 # Tasks never cache: after a resume the run starts again from the top and must see the ledger
 # as it is now, not as a cached result of the previous attempt.
-@task(name="交办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="交办", task_run_name="交办", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def assign_item(code: str, day: date, secretary: str | None, owner: str | None = None,
                 leader: str | None = None) -> str | None:
     return steps.assign_from_register(_db_url(), code, day, secretary, owner, leader)
 
 
-@task(name="待交办通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="待交办通知", task_run_name="待交办通知", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def request_assignment(code: str, day: date) -> None:
     steps.request_assignment(_db_url(), code, day)
 
@@ -61,7 +66,8 @@ def apply_form(code: str, day: date, step: str, form: dict, label: str, attempt:
     return steps.apply_form(_db_url(), code, day, step, form, attempt)
 
 
-@task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="销号通知", task_run_name="销号通知", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def confirm_closed(code: str, day: date) -> None:
     steps.confirm_closed(_db_url(), code, day)
 
