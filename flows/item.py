@@ -115,6 +115,7 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
     # wait key base -> (why its last input was refused, what the person entered)
     refusals: dict[str, tuple[str, dict]] = {}
     attempts: dict[str, int] = {}
+    announced = False
     while True:
         view = _read(code)
         if view.status is Status.closed:
@@ -124,7 +125,13 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             logger.info("%s 已销号，流程结束", code)
             return f"{code} 已销号"
 
-        if view.status is Status.new and view.owner and secretary and "assign" not in refusals:
+        if view.status is Status.ongoing and view.owner and not announced:
+            # 长期坚持 from the register: no state to move, but the owner is told once what
+            # they answer for, as the command line does (idempotent on the 交办 key)
+            announced = True
+            base, entered = "assign", {}
+            reason = assign_item(code, _business_day(day), secretary)
+        elif view.status is Status.new and view.owner and secretary and "assign" not in refusals:
             base, entered = "assign", {}
             reason = assign_item(code, _business_day(day), secretary)
             # refused (e.g. no leader in the register): ask the secretaries with the form
@@ -136,7 +143,7 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             set_wait_tag(wait.tag)
             base = wait.key_base
             key = f"{base}-{attempts.get(base, 0)}"
-            form = suspend_flow_run(wait_for_input=build_form(wait), key=key)
+            form = _suspend(build_form(wait), key)
             entered = form.model_dump(mode="json")
             reason = apply_form(code, _business_day(day), wait.step, entered, wait.title,
                                 f"{current_run.id}:{key}")
@@ -146,6 +153,24 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             refusals[base] = (reason, entered)
             attempts[base] = attempts.get(base, 0) + 1
         _deliver()  # a step's emails, or a refusal's fresh code after too many wrong tries
+
+
+def _suspend(form, key: str):
+    """The input this key already received (a replay after a resume: no "Suspending flow run"
+    line for a wait that does not happen), else suspend until the form is filled in."""
+    from httpx import HTTPStatusError
+    from prefect.client.orchestration import get_client
+    from prefect.input.run_input import keyset_from_base_key
+
+    keyset = keyset_from_base_key(f"suspended-{key}")  # Prefect's own naming of a suspend's keys
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_flow_run_input(current_run.id, keyset["response"])
+        except HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            return suspend_flow_run(wait_for_input=form, key=key)
+    return form.load(keyset)
 
 
 def set_wait_tag(tag: str | None) -> None:

@@ -127,4 +127,3 @@ def test_the_proof_is_in_every_audit_record_of_the_transaction(ledger):
         mails = s.scalars(select(OutboxMail)).all()
     assert [(m.kind, m.recipient_name, m.cc) for m in mails] == [("act_request", "周建国", [])]
     assert "验证码：" in mails[0].body_text and "整改情况说明：完成" in mails[0].body_text
-

@@ -535,3 +535,20 @@ def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
     assert poll_seconds(None) is None  # Prefect's own setting applies
     with pytest.raises(typer.Exit):
         poll_seconds(0)
+
+
+def test_an_ongoing_item_s_run_tells_the_owner_once(sqlite_url, settings_env, item_deployment):
+    """长期坚持 from the register: the run sends the owner (and the leader) the 交办 with their
+    codes, as the command line does, and waits without sending it again."""
+    settings_env(sqlite_url)
+    with session_factory(sqlite_url)() as s, s.begin():
+        people = add_people(s)
+        add_item(s, CODE, Status.ongoing, owner=people["刘洋"], leader=people["周建国"],
+                 deadline=None)
+    run_id = start(item_deployment)
+    run = execute(run_id)
+    assert run.state.is_paused(), run.state
+    sent = [str(m["To"]) for m in mails(get_settings().outbox_dir)]
+    assert sorted(sent) == sorted(f"{n} <{EMAIL[n]}>" for n in ("刘洋", "周建国"))
+    assert code("刘洋", "销号申请")
+    assert actions(sqlite_url) == []  # nothing moved: the item stays 长期坚持
