@@ -20,7 +20,7 @@ from rectify.reminders import check_sweep_day
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
-from tasks.reminders import deliver_outbox, plan_and_record, publish_plan
+from tasks.reminders import deliver_outbox, plan_and_record, publish_plan, sync_lights
 
 
 class NothingDelivered(RectifyError):
@@ -60,6 +60,7 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     if dry_run:
         logger.info("试运行：将发送%d封催办邮件，未记录、未发送", len(plan.digests))
         return summary
+    sync_lights(day)
     delivery = deliver_outbox(day, artifact_key="deadline-watch-delivery")
     summary["delivery"] = delivery
     if delivery["attempted"] and delivery["sent"] == 0:

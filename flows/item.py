@@ -175,7 +175,7 @@ def _suspend(form, key: str):
 
 def set_wait_tag(tag: str | None) -> None:
     """The worklist tag (待交办 · 待提交 · 待领导审核 · 待审核) on this run, replacing the last."""
-    from flows.run_tags import replace_tags
+    from tasks.run_tags import replace_tags
 
     replace_tags(current_run.id, waits.WAIT_TAGS.values(), [tag] if tag else [])
 

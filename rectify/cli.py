@@ -93,7 +93,7 @@ class _progress_bar:
 
 @app.command("list")
 def list_(
-    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/submitted/closed/ongoing 或 待交办/整改中/待审核/已销号/长期坚持")] = None,
+    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/leader_review/submitted/closed/ongoing 或 待交办/整改中/待领导审核/待审核/已销号/长期坚持")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="只看逾期事项")] = False,
     owner: Annotated[Optional[str], typer.Option(help="按责任人筛选")] = None,
     leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,

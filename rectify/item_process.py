@@ -3,19 +3,21 @@
 The flow `rectification-item` (flows/item.py) waits for people's input and calls these
 functions; each one opens its own transaction, reads the item from the ledger and applies at
 most one transition through rectify.workflow, so the role rules are the same as on the command
-line. Input the rules refuse comes back as a `Refused` reason instead of an exception: the flow
-shows it in the next form and waits again.
+line. A form's input is applied only when its 验证码 proves the person it names
+(rectify.codes); input the rules refuse comes back as a reason instead of an exception: the
+flow shows it in the next form and waits again.
 
-Waits are keyed from the ledger, not from the run's memory: `round` is the number of closure
-submissions the audit trail holds, so a run re-started from the top after a resume computes
-the same keys and Prefect replays the inputs it already received.
+Which form the run waits for, under which key, is rectify.waits' answer from the ledger, so a
+run re-started from the top after a resume computes the same keys and Prefect replays the
+inputs it already received. The emails each transition queues (with their codes) are
+rectify.acting's, in the transition's transaction; the CLI uses the same functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select, update
@@ -33,26 +35,13 @@ ITEM_DEPLOYMENT = "rectification-item/rectification-item"
 
 @dataclass
 class ItemView:
-    """What the flow needs to decide its next step, read fresh from the ledger."""
+    """What the flow needs to decide its next step, read fresh from the ledger (the form
+    itself, its choices and its words come from rectify.waits)."""
 
     code: str
-    title: str
     status: Status
-    round: int  # closure submissions so far
     owner: str | None
     leader: str | None
-    department: str
-    category: str
-    deadline: date | None
-    submitter: str | None = None
-    summary: str = ""
-    evidence: list[str] = field(default_factory=list)
-    last_reject_comment: str = ""
-    measures: list[str] = field(default_factory=list)
-
-    @property
-    def tags(self) -> list[str]:
-        return run_tags(self.category, self.department, self.leader)
 
 
 def short_title(description: str, limit: int = 16) -> str:
@@ -107,27 +96,9 @@ def transaction(db_url: str) -> Iterator[Session]:
 
 def read_item(session: Session, code: str) -> ItemView:
     item = workflow.get_item(session, code)
-    audit = session.scalars(
-        select(AuditRecord).where(AuditRecord.item_id == item.id,
-                                  AuditRecord.action.in_(("submit", "reject")))
-        .order_by(AuditRecord.id)
-    ).all()
-    submits = [a for a in audit if a.action == "submit"]
-    rejects = [a for a in audit if a.action == "reject"]
-    view = ItemView(
-        code=item.code, title=short_title(item.description), status=item.status,
-        round=len(submits), owner=item.owner.name if item.owner else None,
-        leader=item.leader.name if item.leader else None, department=item.department,
-        category=item.category, deadline=item.deadline,
-        measures=[f"{m.text}（{m.deadline_text}）" for m in item.measures],
-    )
-    if item.status in (Status.leader_review, Status.submitted) and submits:
-        last = submits[-1]
-        view.submitter, view.summary = last.actor, last.comment
-        view.evidence = list((last.details or {}).get("evidence", []))
-    if rejects and (not submits or rejects[-1].id > submits[-1].id):
-        view.last_reject_comment = rejects[-1].comment
-    return view
+    return ItemView(code=item.code, status=item.status,
+                    owner=item.owner.name if item.owner else None,
+                    leader=item.leader.name if item.leader else None)
 
 
 def queue(session: Session, *, kind: str, item: Item, day: date, key: str,

@@ -32,6 +32,8 @@ BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "prefect-ui-review-form.png"
 CODE = "ZG-2026-101"
+# The server's basic auth is on, as every set-up beyond loopback must have it (docs/notes-i9.md)
+AUTH = ("rectify", "e2e-not-a-real-secret")
 
 
 def free_port() -> int:
@@ -116,6 +118,8 @@ def stack(tmp_path):
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
+        "PREFECT_API_AUTH_STRING": ":".join(AUTH),
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
@@ -134,6 +138,8 @@ def stack(tmp_path):
 
         wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
                  timeout=90)
+        # nobody without the password reaches the API
+        assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).status_code == 401
         procs.start("serve", [str(BIN / "rectify"), "serve"], env)
         yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path,
                "procs": procs}
@@ -150,7 +156,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     import httpx
 
     api = stack["api"]
-    http = httpx.Client(base_url=api, timeout=10)
+    http = httpx.Client(base_url=api, timeout=10, auth=AUTH)
     register = write_register(stack["tmp"] / "整改清单.xlsx")
 
     def deployment(name):
@@ -297,6 +303,12 @@ def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) ->
 
             call("Emulation.setDeviceMetricsOverride", width=1440, height=1000, deviceScaleFactor=1,
                  mobile=False)
+            # log in as the UI's login page does: the password, base64, in localStorage
+            call("Page.navigate", url=f"{ui}/")
+            wait_for("the UI", lambda: call("Runtime.evaluate", expression="document.readyState",
+                                            returnByValue=True)["result"]["value"] == "complete")
+            call("Runtime.evaluate", expression=(
+                f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"))
             call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
             wait_for("the run page", lambda: "Resume" in page_text(), timeout=45)
             call("Runtime.evaluate", expression=(

@@ -11,11 +11,12 @@ Definitions (what the office means by each figure):
 - 已完成整改 m: items closed (已销号) on that date.
 - 整改率 = m / N: offices count 长期坚持 items in the denominator ("共查摆问题25个，已完成整改22个，
   整改率88%，其余3个需长期坚持"), so the rate only reaches 100% when nothing is left open.
-- 正在推进 k: open items that are not 长期坚持 (待交办, 整改中, 待审核); 逾期 j of them have a
+- 正在推进 k: open items that are not 长期坚持 (待交办, 整改中, 待领导审核, 待审核); 逾期 j of them have a
   deadline before the date. 长期坚持 l: never overdue. N = m + k + l.
 - Stalled (推进滞缓): 待交办/整改中/长期坚持 items without any recorded activity (audit record or
-  progress note) for `stalled_after_days` calendar days, not already listed as overdue; 待审核
-  items wait on the secretary, not on the owner, so they are not counted as stalled.
+  progress note) for `stalled_after_days` calendar days, not already listed as overdue; 待领导审核
+  and 待审核 items wait on the leader or the secretary, not on the owner, so they are not
+  counted as stalled.
 
 Set-based: one query each for the replayed statuses, the last activity (audit, notes), deadline
 changes after the date, the items with their people, and the measures. Fine for 10,000 items.
