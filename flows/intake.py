@@ -16,12 +16,14 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
 from prefect.client.orchestration import get_client
 from prefect.utilities.asyncutils import run_coro_as_sync
 from sqlalchemy import select
 
 from models import Item, Status
 from rectify import item_process as steps
+from rectify.errors import ImportRejected
 from rectify.importer import import_register
 from rectify.report.render import md_escape
 from rectify.settings import get_settings, office_today
@@ -35,8 +37,19 @@ PARALLEL_CREATES = 8  # API calls in flight at once; the server handles them in 
 run_key = steps.run_key  # kept here: the key is part of what this flow promises
 
 
-@task(name="导入整改清单", cache_policy=NO_CACHE)
+@task(name="导入整改清单", task_run_name="导入整改清单", cache_policy=NO_CACHE)
 def import_register_task(paths: list[str], actor: str | None, day: date) -> dict:
+    """The import, or (a refused register: nothing written) its bad cells as data, so the run
+    can list them and fail with one line instead of a traceback."""
+    try:
+        return _import(paths, actor, day)
+    except ImportRejected as exc:
+        return {"rejected": str(exc), "problems": [
+            {"row": p.row, "column": p.column, "value": p.value, "reason": p.message,
+             "source": p.source} for p in exc.problems]}
+
+
+def _import(paths: list[str], actor: str | None, day: date) -> dict:
     settings = get_settings()
     with steps.transaction(settings.database_url) as session:
         result = import_register(
@@ -90,6 +103,10 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     logger = get_run_logger()
     day = day or office_today()
     imported = import_register_task(paths, actor, day)
+    if "rejected" in imported:
+        publish_rejection(imported)
+        logger.error(imported["rejected"])
+        return Failed(message=imported["rejected"])
     pending = imported["pending"]
     runs = start_item_runs(pending, deployment, actor) if pending else {}
     linked = link_runs(runs) if runs else 0
@@ -105,3 +122,14 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
         markdown=f"# 整改清单导入\n\n{summary}\n\n| 编号 | 问题 | 流程运行 |\n|---|---|---|\n{rows}\n",
     )
     return {**r, "runs": runs, "linked": linked}
+
+
+def publish_rejection(imported: dict) -> None:
+    """Every bad cell of a refused register, as a table the secretary reads in the UI."""
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(
+        key="intake-rejected", description=imported["rejected"],
+        table=[{"文件": md_escape(p["source"]), "行": p["row"] or "", "列": md_escape(p["column"] or ""),
+                "内容": md_escape("" if p["value"] is None else p["value"]),
+                "原因": md_escape(p["reason"])} for p in imported["problems"]])
