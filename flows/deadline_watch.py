@@ -2,9 +2,9 @@
 
 A day after today (Beijing time) is refused unless it is a dry run: recorded now, tomorrow's
 reminders would be sent early and skipped on the day. On a working day: plan and record every reminder in one transaction (task 1), publish the
-due/overdue items and the planned emails as table artifacts, then deliver the whole outbox
-(task 2, with a progress artifact and a table of outcomes). Two task runs per sweep, whatever
-the number of items. On a non-working day it does nothing and says so. The run fails when
+due/overdue items and the planned emails as table artifacts, bring the item runs' light tags
+(临期 · 逾期) up to date (task 2), then deliver the whole outbox (task 3, with a progress
+artifact and a table of outcomes). Three task runs per sweep, whatever the number of items. On a non-working day it does nothing and says so. The run fails when
 there was something to send and nothing could be delivered, so the secretary sees it in red.
 """
 
