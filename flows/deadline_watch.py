@@ -2,10 +2,12 @@
 
 A day other than today (Beijing time) is refused unless it is a dry run: recorded now,
 tomorrow's reminders would be sent early and skipped on the day, and an earlier day's would
-replay the ladder with stale text (rectify.reminders.check_sweep_day). On a working day: plan and record every reminder in one transaction (task 1), publish the
-due/overdue items and the planned emails as table artifacts, then deliver the whole outbox
-(task 2, with a progress artifact and a table of outcomes). Two task runs per sweep, whatever
-the number of items. On a non-working day it does nothing and says so. The run fails when
+replay the ladder with stale text (rectify.reminders.check_sweep_day). On a working day: plan
+and record every reminder in one transaction (task 1), publish the due/overdue items and the
+planned emails as table artifacts, bring the item runs' light tags (临期 · 逾期) up to date
+(task 2), then deliver the whole outbox (task 3, with a progress artifact and a table of
+outcomes); open items whose run ended or vanished get a new waiting run (补建流程运行). On a
+non-working day it does nothing and says so. The run fails when
 there was something to send and nothing could be delivered, so the secretary sees it in red.
 """
 
@@ -21,7 +23,7 @@ from rectify.reminders import RETRY_NOTE, check_sweep_day
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from tasks.naming import sweep_run_name
-from tasks.reminders import deliver_outbox, plan_and_record, publish_plan
+from tasks.reminders import deliver_outbox, plan_and_record, publish_plan, sync_lights
 from tasks.run_repair import repair_or_warn
 
 
@@ -66,6 +68,7 @@ def deadline_watch(day: date | None = None, dry_run: bool = False) -> dict:
     if dry_run:
         logger.info("试运行：将发送%d封催办邮件，未记录、未发送", len(plan.digests))
         return summary
+    sync_lights(day)
     delivery = deliver_outbox(day, artifact_key="deadline-watch-delivery")
     summary["delivery"] = delivery
     if delivery["attempted"] and delivery["sent"] == 0:

@@ -4,89 +4,33 @@ The run never holds a process while it waits: it suspends with a form (a RunInpu
 a resume (Prefect UI's Resume form, or `rectify submit` / `rectify review`) reschedules it, and
 it starts again from the top. That is why every step first reads the item from the ledger, the
 single source of truth, and why each wait has a key derived from the ledger (`submit-<round>-
-<attempt>`): on the re-run Prefect hands back, without waiting, the input a key already
-received, and waits only at the first key that has none.
+<attempt>`, `extend-<extension id>-…`, `signoff-…`, `review-…`; rectify.waits): on the re-run Prefect hands back, without
+waiting, the input a key already received, and waits only at the first key that has none.
 
-Every change goes through rectify.workflow (via rectify.item_process), with the same role rules
+Every form acts in a person's name and carries that person's emailed 验证码 (rectify.codes);
+every change goes through rectify.workflow (via rectify.item_process), with the same role rules
 as the command line. Input the rules refuse changes nothing; the run waits again with the reason
-at the top of the next form.
+at the top of the next form and the person's entries as its defaults. Task runs are named in
+Chinese without Prefect's random suffix, so the timeline reads 交办, 销号申请, 领导审核 ….
+The run's worklist tag (待交办 · 待提交 · 待审批延期 · 待领导审核 · 待审核) says what it waits for;
+a run the intake or the repair created already waiting (tasks/waiting_runs.py) carries the tag
+and the form of the same `current_wait` from its creation, under the key `<base>-0`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from enum import Enum
-from typing import Optional
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
-from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
-from pydantic import Field
-from pydantic.fields import FieldInfo
 
+from flows.forms import build_form
 from models import Status
 from rectify import item_process as steps
+from rectify import waits
 from rectify.settings import get_settings, office_today
-
-
-class Decision(str, Enum):
-    approve = steps.APPROVE
-    reject = steps.REJECT
-
-
-class AssignForm(RunInput):
-    """交办：由秘书确认整改清单中的责任人，或指定责任人。"""
-
-    owner: str = Field(title="责任人", description="负责具体整改的人员姓名（须在人员名单中）")
-    leader: str = Field("", title="责任领导", description="可留空：沿用整改清单中的责任领导")
-    secretary: str = Field(title="交办人（秘书）", description="进行交办的秘书姓名")
-
-
-class Request(str, Enum):
-    closure = "申请销号"
-    extension = "申请延期"
-
-
-class ClosureSubmission(RunInput):
-    """销号申请（或某条措施的延期申请）：由责任人或责任领导填写。"""
-
-    request: Request = Field(Request.closure, title="申请事项",
-                             description="申请销号；或为一条措施申请延期（填写下方延期三项）")
-    summary: str = Field("", title="整改情况说明", description="整改措施落实情况和取得的成效（申请销号时必填）")
-    evidence: list[str] = Field(default_factory=list, title="佐证材料",
-                                description="文件路径或链接，每项一条")
-    completes: list[int] = Field(default_factory=list, title="本次完成的措施",
-                                 description="本次申请同时完成的措施序号（第几条），每项一条")
-    measure: Optional[int] = Field(None, title="延期措施序号", description="申请延期的措施是第几条")
-    extend_to: Optional[date] = Field(None, title="申请延期至", description="新的完成时限（须为工作日）")
-    reason: str = Field("", title="延期理由", description="申请延期时必填")
-    submitter: str = Field(title="提交人", description="责任人或责任领导的姓名")
-
-
-class ExtensionDecision(str, Enum):
-    approve = steps.extensions.APPROVE
-    reject = steps.extensions.REJECT
-
-
-class ExtensionReview(RunInput):
-    """延期审批：由秘书填写，申请人不能审批自己的申请。"""
-
-    decision: ExtensionDecision = Field(title="审批结论", description="批准延期，或不予延期")
-    comment: str = Field("", title="审批意见", description="不予延期时必须填写")
-    reviewer: str = Field(title="审批人", description="秘书姓名")
-
-
-class ClosureReview(RunInput):
-    """销号审核：由秘书填写，提交人不能审核自己的申请。"""
-
-    decision: Decision = Field(title="审核结论", description="同意销号，或退回重新整改")
-    comment: str = Field("", title="审核意见", description="退回时必须填写退回意见")
-    reviewer: str = Field(title="审核人", description="秘书姓名")
-    recheck_on: date | None = Field(None, title="复核日期（回头看）",
-                                    description="同意销号时填写；留空则为三个月后")
 
 
 def _db_url() -> str:
@@ -105,40 +49,27 @@ def _run_name() -> str:
 
 # Tasks never cache: after a resume the run starts again from the top and must see the ledger
 # as it is now, not as a cached result of the previous attempt.
-@task(name="交办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="交办", task_run_name="交办", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def assign_item(code: str, day: date, secretary: str | None, owner: str | None = None,
                 leader: str | None = None) -> str | None:
     return steps.assign_from_register(_db_url(), code, day, secretary, owner, leader)
 
 
-@task(name="申请销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def submit_closure(code: str, day: date, form: dict) -> str | None:
-    if form.get("request") == Request.extension.value:
-        return steps.apply_extension_request(
-            _db_url(), code, day, submitter=form["submitter"], measure=form.get("measure"),
-            to=date.fromisoformat(form["extend_to"]) if form.get("extend_to") else None,
-            reason=form.get("reason", ""))
-    return steps.apply_submission(_db_url(), code, day, submitter=form["submitter"],
-                                  summary=form["summary"], evidence=form["evidence"],
-                                  completes=form.get("completes", []))
+@task(name="待交办通知", task_run_name="待交办通知", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
+def request_assignment(code: str, day: date) -> None:
+    steps.request_assignment(_db_url(), code, day)
 
 
-@task(name="审批延期", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def review_extension(code: str, day: date, measure: int, form: dict) -> str | None:
-    return steps.apply_extension_review(_db_url(), code, day, measure=measure,
-                                        reviewer=form["reviewer"], decision=form["decision"],
-                                        comment=form["comment"])
+@task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
+def apply_form(code: str, day: date, step: str, form: dict, label: str, attempt: str) -> str | None:
+    return steps.apply_form(_db_url(), code, day, step, form, attempt)
 
 
-@task(name="审核销号", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def review_closure(code: str, day: date, form: dict) -> str | None:
-    recheck_on = form.get("recheck_on")
-    return steps.apply_review(_db_url(), code, day, reviewer=form["reviewer"],
-                              decision=form["decision"], comment=form["comment"],
-                              recheck_on=date.fromisoformat(recheck_on) if recheck_on else None)
-
-
-@task(name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="销号通知", task_run_name="销号通知", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def confirm_closed(code: str, day: date) -> None:
     steps.confirm_closed(_db_url(), code, day)
 
@@ -158,127 +89,95 @@ def _deliver() -> None:
     deliver_outbox(sources=NOTICES)
 
 
+def _current_wait(code: str, refusals: dict[str, tuple[str, dict]]) -> waits.Wait | None:
+    """The ledger's answer to "which form now", with the last refusal and entries of that key."""
+    with steps.transaction(_db_url()) as session:
+        wait = waits.current_wait(session, code)
+        if wait is not None and wait.key_base in refusals:
+            reason, entered = refusals[wait.key_base]
+            wait = waits.current_wait(session, code, refusal=reason, entered=entered)
+    return wait
+
+
 def _read(code: str) -> steps.ItemView:
     with steps.transaction(_db_url()) as session:
         return steps.read_item(session, code)
 
 
 @flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
-      description="单个整改事项：交办、等待销号申请、等待秘书审核、销号")
+      description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号")
 def rectification_item(code: str, title: str = "", secretary: str | None = None,
                        day: date | None = None) -> str:
     """Drive one item to closure; returns a one-line Chinese summary.
 
     `secretary` signs the assignment of the register's owner (intake passes its actor); without
-    one the run waits for a secretary to fill in the assignment form.
+    one the run waits for a secretary to fill in the assignment form (with her emailed code).
     """
     logger = get_run_logger()
-    refusals: dict[str, str] = {}  # wait key base -> why its last input was refused
+    # wait key base -> (why its last input was refused, what the person entered)
+    refusals: dict[str, tuple[str, dict]] = {}
     attempts: dict[str, int] = {}
+    announced = False
     while True:
         view = _read(code)
         if view.status is Status.closed:
             confirm_closed(code, _business_day(day))
             _deliver()
+            set_wait_tag(None)
             logger.info("%s 已销号，流程结束", code)
             return f"{code} 已销号"
 
-        wait = next_wait(view, secretary, refusals, attempts)
-        if wait is None:  # the register's owner, signed by the secretary who imported it
-            base = "assign"
+        if view.status is Status.ongoing and view.owner and not announced:
+            # 长期坚持 from the register: no state to move, but the owner is told once what
+            # they answer for, as the command line does (idempotent on the 交办 key)
+            announced = True
+            base, entered = "assign", {}
             reason = assign_item(code, _business_day(day), secretary)
-            # refused (e.g. no leader in the register): the next turn asks with the form
+        elif view.status is Status.new and view.owner and secretary and "assign" not in refusals:
+            base, entered = "assign", {}
+            reason = assign_item(code, _business_day(day), secretary)
+            # refused (e.g. no leader in the register): ask the secretaries with the form
         else:
-            base = wait.base
-            form = suspend_flow_run(wait_for_input=wait.form.with_initial_data(
-                description=wait.description), key=wait.key)
-            reason = _apply(wait, code, _business_day(day), form)
+            wait = _current_wait(code, refusals)
+            if wait.step == "assign":
+                request_assignment(code, _business_day(day))
+                _deliver()
+            set_wait_tag(wait.tag)
+            base = wait.key_base
+            key = f"{base}-{attempts.get(base, 0)}"
+            form = _suspend(build_form(wait), key)
+            entered = form.model_dump(mode="json")
+            reason = apply_form(code, _business_day(day), wait.step, entered, wait.title,
+                                f"{current_run.id}:{key}")
 
         if reason:
             logger.warning("%s：输入未被受理：%s", code, reason)
-            refusals[base] = reason
+            refusals[base] = (reason, entered)
             attempts[base] = attempts.get(base, 0) + 1
-        else:
-            _deliver()
+        _deliver()  # a step's emails, or a refusal's fresh code after too many wrong tries
 
 
-@dataclass(frozen=True)
-class Wait:
-    """What the item's run waits for next: the form, its key and the words above it."""
+def _suspend(form, key: str):
+    """The input this key already received (a replay after a resume: no "Suspending flow run"
+    line for a wait that does not happen), else suspend until the form is filled in."""
+    from httpx import HTTPStatusError
+    from prefect.client.orchestration import get_client
+    from prefect.input.run_input import keyset_from_base_key
 
-    step: str  # assign | submit | extend | review
-    base: str  # the key without its attempt number
-    key: str
-    description: str
-    initial: dict[str, str] = field(default_factory=dict)  # values from the ledger, pre-filled
-    measure: int | None = None  # the measure an extension decision is about
-
-    @property
-    def form(self) -> type[RunInput]:
-        return form_for(self.step, self.initial)
-
-    def as_dict(self) -> dict:
-        return {"step": self.step, "key": self.key, "description": self.description,
-                "initial": self.initial}
+    keyset = keyset_from_base_key(f"suspended-{key}")  # Prefect's own naming of a suspend's keys
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_flow_run_input(current_run.id, keyset["response"])
+        except HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            return suspend_flow_run(wait_for_input=form, key=key)
+    return form.load(keyset)
 
 
-FORMS: dict[str, type[RunInput]] = {"assign": AssignForm, "submit": ClosureSubmission,
-                                    "extend": ExtensionReview, "review": ClosureReview}
+def set_wait_tag(tag: str | None) -> None:
+    """The worklist tag (待交办 · 待提交 · 待审批延期 · 待领导审核 · 待审核) on this run, replacing the last."""
+    from tasks.run_tags import replace_tags
 
+    replace_tags(current_run.id, waits.WAIT_TAGS.values(), [tag] if tag else [])
 
-def form_for(step: str, initial: dict[str, str] | None = None) -> type[RunInput]:
-    """The form of a step, with the ledger's values as defaults (keeping the Chinese titles)."""
-    return _prefilled(FORMS[step], **(initial or {}))
-
-
-def next_wait(view: steps.ItemView, secretary: str | None, refusals: dict[str, str],
-              attempts: dict[str, int]) -> Wait | None:
-    """The wait the run reaches next, from the ledger and the inputs this run refused so far.
-
-    None when no form is needed: the item is closed, or it is new with an owner in the
-    register and a `secretary` to sign the assignment (not yet refused). The flow above and
-    the intake's pre-created waits (flows/intake.py) both ask this one function, so a run the
-    intake leaves waiting is exactly where the flow would have suspended itself.
-    """
-    if view.status is Status.closed:
-        return None
-    if view.status is Status.new:
-        step, base = "assign", "assign"
-        if view.owner and secretary and base not in refusals:
-            return None
-        # Nobody named the secretary (or the register names no owner, or the assignment was
-        # refused): a secretary signs it with the form, the register's names filled in.
-        initial = {k: v for k, v in (("owner", view.owner), ("leader", view.leader)) if v}
-        return Wait(step, base, f"{base}-{attempts.get(base, 0)}",
-                    steps.describe_assign(view, refusals.get(base, "")), initial)
-    measure = None
-    if view.pending_extension:  # asked for (in the form or on the command line): the secretary
-        step, base = "extend", f"extend-{view.pending_extension['id']}"
-        measure = view.pending_extension["measure"]
-        description = steps.describe_extension(view, refusals.get(base, ""))
-    elif view.status in (Status.in_progress, Status.ongoing):
-        # Each extension request moves the key on, so the form is asked again afresh.
-        step, base = "submit", f"submit-{view.round + 1}" + (
-            f"e{view.extension_requests}" if view.extension_requests else "")
-        description = steps.describe_submission(view, refusals.get(base, ""))
-    else:  # submitted
-        step, base = "review", f"review-{view.round}"
-        description = steps.describe_review(view, refusals.get(base, ""))
-    return Wait(step, base, f"{base}-{attempts.get(base, 0)}", description, measure=measure)
-
-
-def _apply(wait: Wait, code: str, day: date, form: RunInput) -> str | None:
-    if wait.step == "assign":
-        return assign_item(code, day, form.secretary, form.owner, form.leader or None)
-    if wait.step == "submit":
-        return submit_closure(code, day, form.model_dump(mode="json"))
-    if wait.step == "extend":
-        return review_extension(code, day, wait.measure, form.model_dump(mode="json"))
-    return review_closure(code, day, form.model_dump(mode="json"))
-
-
-def _prefilled(form: type[RunInput], **values: str | None) -> type[RunInput]:
-    """The form with defaults from the ledger, keeping each field's Chinese title."""
-    fields = {k: FieldInfo.merge_field_infos(form.model_fields[k], default=v)
-              for k, v in values.items() if v}
-    return form.with_initial_data(**fields) if fields else form

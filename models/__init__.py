@@ -2,12 +2,13 @@
 
 from models.audit import AuditRecord
 from models.base import Base
+from models.codes import ActionCode
 from models.items import Evidence, Extension, Item, Measure, ProgressNote
 from models.people import Person
 from models.reminders import OutboxMail, ReminderLine
 from models.status import OPEN_STATUSES, Role, Status
 
 __all__ = [
-    "AuditRecord", "Base", "Evidence", "Extension", "Item", "Measure", "OPEN_STATUSES", "OutboxMail", "Person",
+    "ActionCode", "AuditRecord", "Base", "Evidence", "Extension", "Item", "Measure", "OPEN_STATUSES", "OutboxMail", "Person",
     "ProgressNote", "ReminderLine", "Role", "Status",
 ]

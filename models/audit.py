@@ -24,3 +24,7 @@ class AuditRecord(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     comment: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict | None] = mapped_column(JSON)
+    # How the actor was proven: 邮件验证码 (a one-time code from their email, through a form),
+    # 命令行 (the administrator's console; os_account is the operating-system account) or 系统.
+    proof: Mapped[str | None] = mapped_column(String(16))
+    os_account: Mapped[str | None] = mapped_column(String(64))

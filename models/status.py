@@ -12,6 +12,7 @@ import re
 class Status(str, enum.Enum):
     new = "new"
     in_progress = "in_progress"
+    leader_review = "leader_review"
     submitted = "submitted"
     closed = "closed"
     ongoing = "ongoing"
@@ -28,6 +29,7 @@ class Status(str, enum.Enum):
 STATUS_LABELS = {
     Status.new: "待交办",
     Status.in_progress: "整改中",
+    Status.leader_review: "待领导审核",
     Status.submitted: "待审核",
     Status.closed: "已销号",
     Status.ongoing: "长期坚持",

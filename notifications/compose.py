@@ -30,6 +30,9 @@ KINDS = (
     "rejected",
     "closed",
     "delivery_failed",
+    "act_request",
+    "code_reissued",
+    "code_voided",
 )
 
 KIND_LABELS = {
@@ -45,6 +48,9 @@ KIND_LABELS = {
     "report": "定期报送提醒",
     "recheck_due": "回头看提醒",
     "calendar": "日历数据提醒",
+    "act_request": "办理请求",
+    "code_reissued": "验证码重发",
+    "code_voided": "验证码作废提示",
 }
 
 

@@ -95,7 +95,7 @@ class _progress_bar:
 
 @app.command("list")
 def list_(
-    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/submitted/closed/ongoing 或 待交办/整改中/待审核/已销号/长期坚持")] = None,
+    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/leader_review/submitted/closed/ongoing 或 待交办/整改中/待领导审核/待审核/已销号/长期坚持")] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="只看逾期事项")] = False,
     owner: Annotated[Optional[str], typer.Option(help="按责任人筛选")] = None,
     leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,
@@ -173,7 +173,9 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
     for a in d["audit"]:
         move = f" {_label(a['from'])}→{_label(a['to'])}" if a["to"] and a["from"] != a["to"] else ""
         comment = f"：{a['comment']}" if a["comment"] else ""
-        lines.append(f"  {a['day']} {a['actor']} {a['action_label']}{move}{comment}")
+        proof = (f"（{a['proof']}" + (f" {a['os_account']}" if a["os_account"] else "") + "）"
+                 if a["proof"] else "")
+        lines.append(f"  {a['day']} {a['actor']}{proof} {a['action_label']}{move}{comment}")
     typer.echo("\n".join(lines))
 
 
@@ -272,12 +274,11 @@ def submit(
     as_: As = None, today: Today = None,
 ) -> None:
     """申请销号（责任人或责任领导），附佐证材料；有时限的措施须已完成或用 --complete 在本次完成。"""
-    from rectify.workflow import submit as do_submit
+    from rectify.item_process import submit_item
 
-    _act(as_, today, do_submit, code, "已提交销号申请，等待秘书审核",
-         summary=summary, evidence=evidence or [], completes=complete or [])
-    _resume_item_run(code, "submit", {"summary": summary, "evidence": evidence or [],
-                                      "completes": complete or [], "submitter": actor_name(as_)})
+    _act(as_, today, submit_item, code, "已提交销号申请", summary=summary,
+         evidence=evidence or [], completes=complete or [])
+    _resume_item_run(code)
 
 
 @app.command()
@@ -290,26 +291,25 @@ def review(
         "--recheck-on", help="同意销号时的复核日期（回头看），默认三个月后（RECTIFY_RECHECK_MONTHS）")] = None,
     as_: As = None, today: Today = None,
 ) -> None:
-    """审核销号申请：--approve 或 --reject（仅秘书，且不能审核自己提交的申请）。"""
-    from rectify.item_process import APPROVE, REJECT, review_item
+    """审核销号申请：--approve 或 --reject。待领导审核时由责任领导签字背书，待审核时由秘书审核；
+    提交人不能审核自己的申请。"""
+    from rectify.item_process import review_item
 
     if approve == reject:
         raise fail("请在 --approve 和 --reject 中选择一个")
     if recheck_on and not approve:
         raise fail("--recheck-on 只用于同意销号（--approve）")
     recheck_day = parse_day(recheck_on) if recheck_on else None
-    _act(as_, today, review_item, code, "已销号" if approve else "已退回，责任人需重新整改",
+    _act(as_, today, review_item, code, "审核通过" if approve else "已退回，责任人需补充整改",
          approve=approve, comment=comment, **({"recheck_on": recheck_day} if recheck_day else {}))
-    _resume_item_run(code, "review", {"decision": APPROVE if approve else REJECT,
-                                      "comment": comment, "reviewer": actor_name(as_),
-                                      "recheck_on": recheck_day.isoformat() if recheck_day else None})
+    _resume_item_run(code)
 
 
-def _resume_item_run(code: str, step: str, run_input: dict) -> None:
-    """After the ledger committed: resume the item's flow run if it waits for this step."""
+def _resume_item_run(code: str) -> None:
+    """After the ledger committed: wake the item's flow run if it waits."""
     from rectify.flow_sync import resume_if_waiting
 
-    line = resume_if_waiting(get_settings().database_url, code, step, run_input)
+    line = resume_if_waiting(get_settings().database_url, code)
     if line:
         typer.echo(line)
 

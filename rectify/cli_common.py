@@ -130,7 +130,10 @@ def ledger(*, write: bool = True) -> Iterator[Session]:
     with errors():
         with session_factory(get_settings().database_url)() as session:
             if write:
+                from rectify.codes import prove_cli
+
                 with session.begin():
+                    prove_cli(session)  # every audit record it writes names the OS account
                     yield session
             else:
                 yield session

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import As, Today, _act, _calendar, _resume_item_run, app
-from rectify.cli_common import actor_name, fail
+from rectify.cli import As, Today, _act, _resume_item_run, app
+from rectify.cli_common import fail
 
 
 @app.command()
@@ -54,26 +54,24 @@ def extend(
     as_: As = None, today: Today = None,
 ) -> None:
     """申请延期（责任人或责任领导：--to --reason），或审批延期申请（秘书：--approve/--reject）。"""
-    from rectify import extensions
+    from rectify.item_process import decide_extension, request_extension
 
     if sum((to is not None, approve, reject)) != 1:
         raise fail("请选择其一：申请延期用 --to 日期 --reason 理由；审批用 --approve 或 --reject")
-    calendar = _calendar()
     if to is not None:
         new = _parse_to(to)
 
         def ask(session, code, actor, day):
-            extensions.request(session, code, number, actor, day, to=new, reason=reason,
-                               calendar=calendar)
+            request_extension(session, code, actor, day, measure=number, to=new, reason=reason)
 
         _act(as_, today, ask, code, f"已申请将第{number}条措施的时限延至 {new}，等待秘书审批")
+        _resume_item_run(code)  # the run now waits for the secretary's decision
         return
 
     def decide(session, code, actor, day):
-        extensions.decide(session, code, number, actor, day, approve=approve, comment=comment,
-                          calendar=calendar)
+        decide_extension(session, code, actor, day, measure=number, approve=approve,
+                         comment=comment)
 
     _act(as_, today, decide, code,
          f"已批准第{number}条措施延期" if approve else f"第{number}条措施不予延期")
-    _resume_item_run(code, "extend", {"decision": extensions.APPROVE if approve else extensions.REJECT,
-                                      "comment": comment, "reviewer": actor_name(as_)})
+    _resume_item_run(code)

@@ -1,9 +1,11 @@
 """Keep the command line and an item's waiting flow run in step.
 
 `rectify submit` / `rectify review` apply the transition to the ledger themselves (one
-transaction, same role rules), and only after it committed resume the item's run with the same
-input. The resumed run starts from the top, reads the ledger, finds the step already done and
-goes on to the next wait, so the transition happens exactly once whichever side it came from.
+transaction, same role rules), and only after it committed reschedule the item's waiting run,
+without form input: the form needs a person's emailed code, which the administrator's console
+neither has nor needs. The rescheduled run starts from the top, reads the ledger, finds the step
+already done and goes on to the next wait, so the transition happens exactly once whichever
+side it came from.
 
 Prefect is imported only here and only when the item has a run: read commands and items without
 a run never pay for it. A run that is not waiting (running, scheduled, finished, or Prefect not
@@ -44,20 +46,22 @@ def waiting_key(flow_run_id: str) -> str | None:
     return state.state_details.pause_key or ""
 
 
-def resume_run(flow_run_id: str, run_input: dict) -> None:
-    from prefect.flow_runs import resume_flow_run
+def reschedule_run(flow_run_id: str) -> None:
+    """Wake a suspended run without input: it re-reads the ledger from the top."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
 
     from tasks.prefect_api import call_sync, own_retries
 
-    with own_retries():
-        call_sync(resume_flow_run, UUID(flow_run_id), run_input=run_input, what="resume run")
+    with own_retries(), get_client(sync_client=True) as client:
+        # force: the resume endpoint would demand the form's fields, code included
+        call_sync(client.set_flow_run_state, UUID(flow_run_id), Scheduled(name="Resuming"),
+                  force=True, what="resume run")
 
 
-def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str | None:
-    """Resume the item's run if it waits for `step` ("submit" or "review").
-
-    Returns a line for the person at the terminal, or None when the item has no run.
-    """
+def resume_if_waiting(db_url: str, code: str) -> str | None:
+    """After a command changed the item: wake its run if it waits, whatever it waited for
+    (the ledger moved on). Returns a line for the terminal, or None when the item has no run."""
     flow_run_id = run_id_of(db_url, code)
     if not flow_run_id:
         return None
@@ -81,9 +85,7 @@ def resume_if_waiting(db_url: str, code: str, step: str, run_input: dict) -> str
     try:
         if key is None:
             return f"{code}：流程运行当前未在等待输入，将在下次运行时读取台账"
-        if not key.startswith(f"{step}-"):
-            return f"{code}：流程运行正在等待其他输入（{key}），未恢复；台账已更新"
-        resume_run(flow_run_id, run_input)
+        reschedule_run(flow_run_id)
     except Exception as exc:  # the ledger change stands; say plainly why the run was not told
         return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first_line(exc)}"
     return f"{code}：已恢复流程运行 {flow_run_id}"

@@ -3,19 +3,21 @@
 The flow `rectification-item` (flows/item.py) waits for people's input and calls these
 functions; each one opens its own transaction, reads the item from the ledger and applies at
 most one transition through rectify.workflow, so the role rules are the same as on the command
-line. Input the rules refuse comes back as a `Refused` reason instead of an exception: the flow
-shows it in the next form and waits again.
+line. A form's input is applied only when its 验证码 proves the person it names
+(rectify.codes); input the rules refuse comes back as a reason instead of an exception: the
+flow shows it in the next form and waits again.
 
-Waits are keyed from the ledger, not from the run's memory: `round` is the number of closure
-submissions the audit trail holds, so a run re-started from the top after a resume computes
-the same keys and Prefect replays the inputs it already received.
+Which form the run waits for, under which key, is rectify.waits' answer from the ledger, so a
+run re-started from the top after a resume computes the same keys and Prefect replays the
+inputs it already received. The emails each transition queues (with their codes) are
+rectify.acting's, in the transition's transaction; the CLI uses the same functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select, update
@@ -23,41 +25,23 @@ from sqlalchemy.orm import Session
 
 from models import AuditRecord, Extension, Item, Person, Status
 from models.db import session_factory
-from rectify import extensions, workflow
-from rectify.errors import RectifyError
+from rectify import acting, codes, extensions, workflow
+from rectify.errors import InvalidInput, InvalidTransition, RectifyError
 from rectify.reminders import queue_notice
+from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
-# Forms' option values are what a person reads in the UI; the CLI sends the same words.
-APPROVE = "同意销号"
-REJECT = "退回整改"
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
 
 
 @dataclass
 class ItemView:
-    """What the flow needs to decide its next step, read fresh from the ledger."""
+    """What the flow needs to decide its next step, read fresh from the ledger (the form
+    itself, its choices and its words come from rectify.waits)."""
 
     code: str
-    title: str
     status: Status
-    round: int  # closure submissions so far
     owner: str | None
     leader: str | None
-    department: str
-    category: str
-    deadline: date | None
-    submitter: str | None = None
-    summary: str = ""
-    evidence: list[str] = field(default_factory=list)
-    last_reject_comment: str = ""
-    measures: list[str] = field(default_factory=list)
-    extension_requests: int = 0  # 申请延期 so far: each one moves the submission form's key on
-    pending_extension: dict | None = None  # the one awaiting the secretary, if any
-    light: str = ""  # 红灯/黄灯/绿灯 (— when closed)
-
-    @property
-    def tags(self) -> list[str]:
-        return run_tags(self.category, self.department, self.leader)
 
 
 def short_title(description: str, limit: int = 16) -> str:
@@ -112,49 +96,9 @@ def transaction(db_url: str) -> Iterator[Session]:
 
 def read_item(session: Session, code: str) -> ItemView:
     item = workflow.get_item(session, code)
-    audit = session.scalars(
-        select(AuditRecord).where(AuditRecord.item_id == item.id,
-                                  AuditRecord.action.in_(("submit", "reject")))
-        .order_by(AuditRecord.id)
-    ).all()
-    submits = [a for a in audit if a.action == "submit"]
-    rejects = [a for a in audit if a.action == "reject"]
-    view = ItemView(
-        code=item.code, title=short_title(item.description), status=item.status,
-        round=len(submits), owner=item.owner.name if item.owner else None,
-        leader=item.leader.name if item.leader else None, department=item.department,
-        category=item.category, deadline=item.deadline,
-    )
-    # Lights as of the office's today (the form is read by people now, not on the run's day).
-    from rectify.measures import LIGHT_LABELS, Lights, open_deadlines
-    from rectify.settings import office_today
-
-    lights = Lights(office_today())
-    view.light = LIGHT_LABELS[lights.of(item.status, open_deadlines(session, [item.id]).get(item.id))]
-    view.measures = [_measure_state(m, LIGHT_LABELS[lights.of(item.status, None if m.done_on else m.deadline)])
-                     for m in item.measures]
-    extensions = session.scalars(select(Extension).where(Extension.item_id == item.id)
-                                 .order_by(Extension.id)).all()
-    view.extension_requests = len(extensions)
-    if pending := next((e for e in extensions if e.status == "pending"), None):
-        asker = session.get(Person, pending.requested_by_id)
-        view.pending_extension = {
-            "id": pending.id, "measure": pending.position + 1, "text": pending.measure_text,
-            "from": pending.old_deadline, "to": pending.new_deadline, "reason": pending.reason,
-            "asker": asker.name if asker else "-"}
-    if item.status is Status.submitted and submits:
-        last = submits[-1]
-        view.submitter, view.summary = last.actor, last.comment
-        view.evidence = list((last.details or {}).get("evidence", []))
-    if rejects and (not submits or rejects[-1].id > submits[-1].id):
-        view.last_reject_comment = rejects[-1].comment
-    return view
-
-
-def _measure_state(m, light: str) -> str:
-    state = f"已完成（{m.done_on}）" if m.done_on else "未完成"
-    original = f"，原定时限 {m.original_deadline}" if m.original_deadline else ""
-    return f"{m.text}（{m.deadline_text}{original}）{light} {state}"
+    return ItemView(code=item.code, status=item.status,
+                    owner=item.owner.name if item.owner else None,
+                    leader=item.leader.name if item.leader else None)
 
 
 def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
@@ -179,22 +123,41 @@ def assign_item(session: Session, code: str, actor: Person, day: date, *, owner:
     """交办 (or a change of owner) and the email to the owner, copy to the leader."""
     item = workflow.assign(session, code, actor, day, owner=owner, leader=leader,
                            department=department)
-    queue(session, kind="assigned", item=item, day=day, key=f"assigned:{code}:{owner.id}")
+    acting.queue_to_submitters(session, item, kind="assigned", day=day,
+                               key=f"assigned:{code}:{owner.id}")
+    return item
+
+
+def submit_item(session: Session, code: str, actor: Person, day: date, *, summary: str,
+                evidence: list[str] = (), completes: list[int] = ()) -> Item:
+    """申请销号 (completing the measures `completes` with it) and the request to whoever reviews
+    it next (the leader, or the secretaries)."""
+    item = workflow.submit(session, code, actor, day, summary=summary, evidence=evidence,
+                           completes=list(completes))
+    acting.queue_review_requests(session, item, day, _round(session, item))
     return item
 
 
 def review_item(session: Session, code: str, actor: Person, day: date, *, approve: bool,
                 comment: str, recheck_on: date | None = None) -> Item:
-    """The secretary's decision and its email (销号 or 退回) to the owner, copy to the leader.
-    An approval sets the 复核日期 (回头看): `recheck_on`, or the default months later."""
-    if approve:
+    """A decision at the item's review stage, and its emails. The stage decides who may act:
+    at 待领导审核 the leader signs off (then the secretaries are asked), at 待审核 a secretary
+    closes the item, setting its 复核日期 (回头看: `recheck_on`, or the default months later);
+    a rejection at either returns it to 整改中 with the 补充整改要求."""
+    stage = workflow.get_item(session, code).status
+    if not approve:
+        item = workflow.reject(session, code, actor, day, comment=comment)
+        acting.queue_to_submitters(session, item, kind="rejected", day=day,
+                                   key=f"rejected:{code}:{_round(session, item)}",
+                                   context={"reviewer": actor.name, "comment": comment.strip()})
+    elif stage is Status.leader_review:
+        if recheck_on is not None:
+            raise InvalidTransition("复核日期由秘书在同意销号时填写，领导审核时不填")
+        item = workflow.signoff(session, code, actor, day, comment=comment)
+        acting.queue_review_requests(session, item, day, _round(session, item))
+    else:
         item = workflow.approve(session, code, actor, day, comment=comment, recheck_on=recheck_on)
         queue_closed(session, item, day)
-    else:
-        item = workflow.reject(session, code, actor, day, comment=comment)
-        queue(session, kind="rejected", item=item, day=day,
-              key=f"rejected:{code}:{_round(session, item)}",
-              context={"reviewer": actor.name, "comment": comment.strip()})
     return item
 
 
@@ -224,8 +187,8 @@ def assign_in_session(session: Session, code: str, day: date, secretary: str | N
         if item.status is Status.ongoing and item.owner is not None:
             # 长期坚持 from the register: no state to move, but the owner must still be told
             # what they are responsible for (idempotent on the same key as an assignment).
-            queue(session, kind="assigned", item=item, day=day,
-                  key=f"assigned:{code}:{item.owner_id}")
+            acting.queue_to_submitters(session, item, kind="assigned", day=day,
+                                       key=f"assigned:{code}:{item.owner_id}")
             return None
         if item.status is not Status.new:
             return None  # someone assigned it already (CLI): the ledger is the truth
@@ -244,18 +207,78 @@ def assign_in_session(session: Session, code: str, day: date, secretary: str | N
     return None
 
 
-def apply_submission(db_url: str, code: str, day: date, *, submitter: str, summary: str,
-                     evidence: list[str], completes: list[int] = ()) -> str | None:
-    """The owner's (or leader's) closure submission; None when applied, else why not."""
+def request_assignment(db_url: str, code: str, day: date) -> None:
+    """The assignment waits for a secretary's signature: each secretary's 待交办 email and code
+    (once per item: the key is the item's and the secretary's)."""
+    with transaction(db_url) as session:
+        item = workflow.get_item(session, code)
+        if item.status is Status.new:
+            acting.queue_assign_requests(session, item, day)
+
+
+def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str) -> str | None:
+    """A form filled in through the UI (or the REST resume call): the code proves the person
+    named in it, then the step applies. None when applied, else the one line saying why not;
+    a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
+    `attempt` names this submission (run id and pause key), so a replay counts nothing."""
+    person_field = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
+                    "leader_review": "reviewer", "review": "reviewer"}[step]
     try:
         with transaction(db_url) as session:
-            actor = workflow.get_person(session, submitter.strip())
-            workflow.submit(session, code, actor, day, summary=summary, evidence=evidence,
-                            completes=list(completes))
+            codes.prove(session, codes.BY_CODE)
+            actor = workflow.get_person(session, (form.get(person_field) or "").strip())
+            item = workflow.get_item(session, code, lock=True)
+            codes.consume(session, actor, item, step, form.get("code"))
+            _apply_step(session, code, actor, day, step, form)
+    except codes.WrongCode as exc:
+        with transaction(db_url) as session:
+            voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
+            if voided:
+                acting.reissue_after_tries(session, exc.code_id, day)
+            if left == 0:
+                return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
+            return f"{exc}（还可尝试{left}次）"
     except RectifyError as exc:
         return str(exc)
     return None
 
+
+def _apply_step(session: Session, code: str, actor: Person, day: date, step: str,
+                form: dict) -> None:
+    if step == "assign":
+        owner = workflow.get_person(session, form["owner"])
+        leader = workflow.get_person(session, form["leader"]) if form.get("leader") else None
+        assign_item(session, code, actor, day, owner=owner, leader=leader)
+    elif step == "submit" and form.get("request") == EXTENSION_REQUEST:
+        to = form.get("extend_to")
+        if not form.get("measure") or not to:
+            raise InvalidInput("申请延期须填写措施序号和申请延期至的日期")
+        request_extension(session, code, actor, day, measure=int(form["measure"]),
+                          to=to if isinstance(to, date) else date.fromisoformat(to),
+                          reason=form.get("reason") or "")
+    elif step == "submit":
+        submit_item(session, code, actor, day, summary=form.get("summary") or "",
+                    evidence=list(form.get("evidence") or []),
+                    completes=[int(n) for n in form.get("completes") or []])
+    elif step == "extend":
+        pending = pending_extension(session, workflow.get_item(session, code))
+        if pending is None:
+            raise InvalidTransition(f"事项 {code} 已没有待审批的延期申请")
+        decide_extension(session, code, actor, day, measure=pending.position + 1,
+                         approve=form["decision"] == extensions.APPROVE,
+                         comment=form.get("comment") or "")
+    else:
+        if workflow.get_item(session, code).status is not (
+                Status.leader_review if step == "leader_review" else Status.submitted):
+            raise InvalidTransition(f"事项 {code} 已不在{codes.STEP_LABELS[step]}阶段")
+        recheck_on = form.get("recheck_on")
+        review_item(session, code, actor, day, approve=form["decision"] == APPROVE,
+                    comment=form.get("comment") or "",
+                    recheck_on=date.fromisoformat(recheck_on) if isinstance(recheck_on, str)
+                    and recheck_on else recheck_on or None)
+
+
+# --- 申请延期 (rectify.extensions) with its emails and codes -----------------------------------
 
 def _calendar():
     from rectify.settings import get_settings
@@ -264,47 +287,23 @@ def _calendar():
     return get_calendar(get_settings().calendar_override)
 
 
-def apply_extension_request(db_url: str, code: str, day: date, *, submitter: str,
-                            measure: int | None, to: date | None, reason: str) -> str | None:
-    """申请延期 from the submission form; None when recorded, else why not."""
-    if not measure or to is None:
-        return "申请延期须填写措施序号和申请延期至的日期"
-    try:
-        with transaction(db_url) as session:
-            actor = workflow.get_person(session, submitter.strip())
-            extensions.request(session, code, measure, actor, day, to=to, reason=reason,
-                               calendar=_calendar())
-    except RectifyError as exc:
-        return str(exc)
-    return None
+def request_extension(session: Session, code: str, actor: Person, day: date, *, measure: int,
+                      to: date, reason: str) -> Extension:
+    """申请延期 and every secretary's (but the asker's) 待审批延期 request with their code."""
+    ext = extensions.request(session, code, measure, actor, day, to=to, reason=reason,
+                             calendar=_calendar())
+    acting.queue_extension_requests(session, workflow.get_item(session, code), ext, day)
+    return ext
 
 
-def apply_extension_review(db_url: str, code: str, day: date, *, measure: int, reviewer: str,
-                           decision: str, comment: str) -> str | None:
-    """The secretary's decision on the pending extension; None when applied, else why not."""
-    try:
-        with transaction(db_url) as session:
-            actor = workflow.get_person(session, reviewer.strip())
-            extensions.decide(session, code, measure, actor, day,
-                              approve=decision == extensions.APPROVE, comment=comment,
-                              calendar=_calendar())
-    except RectifyError as exc:
-        return str(exc)
-    return None
-
-
-def apply_review(db_url: str, code: str, day: date, *, reviewer: str, decision: str,
-                 comment: str, recheck_on: date | None = None) -> str | None:
-    """The secretary's decision; None when applied, else why not (self-approval, role, state,
-    a 复核日期 not after the day)."""
-    try:
-        with transaction(db_url) as session:
-            actor = workflow.get_person(session, reviewer.strip())
-            review_item(session, code, actor, day, approve=decision == APPROVE, comment=comment,
-                        recheck_on=recheck_on)
-    except RectifyError as exc:
-        return str(exc)
-    return None
+def decide_extension(session: Session, code: str, actor: Person, day: date, *, measure: int,
+                     approve: bool, comment: str) -> Extension:
+    """The secretary's decision, and the owner and leader told with a fresh 销号申请 code (the
+    one they used for the request is spent)."""
+    ext = extensions.decide(session, code, measure, actor, day, approve=approve, comment=comment,
+                            calendar=_calendar())
+    acting.queue_extension_decided(session, workflow.get_item(session, code), ext, day)
+    return ext
 
 
 def _round(session: Session, item: Item) -> int:
@@ -358,60 +357,3 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
                     details={"old_run": old, "new_run": new})
     session.flush()
     return True
-
-
-# --- the words people read in the forms' descriptions --------------------------------------
-# The Prefect UI renders these as Markdown: everything that came from a register or a person
-# goes through the report's md_escape, so a description cannot add links or images, or break
-# the layout. Only the fixed wording around it is Markdown.
-
-def _md(value: object) -> str:
-    from rectify.report.render import md_escape  # lazy: the CLI imports this module too
-
-    return md_escape(value)
-
-
-def describe_item(v: ItemView) -> str:
-    lines = [f"**{_md(v.code)} {_md(v.title)}**", "",
-             f"责任领导：{_md(v.leader or '-')}　责任部门：{_md(v.department or '-')}"
-             f"　责任人：{_md(v.owner or '-')}",
-             f"整改时限：{v.deadline or '长期坚持'}　当前状态：{v.status.label}　亮灯：{v.light or '—'}"]
-    if v.measures:
-        lines += ["", "整改措施："] + [f"{i}. {_md(m)}" for i, m in enumerate(v.measures, 1)]
-    return "\n".join(lines)
-
-
-def describe_assign(v: ItemView, refusal: str = "") -> str:
-    head = ("整改清单写明的责任人和责任领导已预填，请秘书确认（或修改）并填写交办人姓名后交办。"
-            if v.owner else "请秘书指定责任人和责任领导后交办。")
-    return _with_refusal(f"{head}\n\n{describe_item(v)}", refusal)
-
-
-def describe_submission(v: ItemView, refusal: str = "") -> str:
-    text = ("请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料、本次完成的措施序号和提交人姓名；"
-            "有时限的措施须全部完成（或在本次申请中完成）。如需延期，请在“申请事项”中选择“申请延期”，"
-            "并填写措施序号、申请延期至和延期理由，由秘书审批。\n\n" + describe_item(v))
-    if v.last_reject_comment:
-        text += f"\n\n> 上次销号申请已被退回，审核意见：{_md(v.last_reject_comment)}"
-    return _with_refusal(text, refusal)
-
-
-def describe_extension(v: ItemView, refusal: str = "") -> str:
-    e = v.pending_extension
-    text = (f"请秘书审批延期申请（批准延期或不予延期），申请人不能审批自己的申请。\n\n{describe_item(v)}\n\n"
-            f"申请人：{_md(e['asker'])}\n\n第{e['measure']}条措施：{_md(e['text'])}\n\n"
-            f"原时限：{e['from']}　申请延期至：{e['to']}\n\n延期理由：{_md(e['reason'])}")
-    return _with_refusal(text, refusal)
-
-
-def describe_review(v: ItemView, refusal: str = "") -> str:
-    evidence = "；".join(_md(e) for e in v.evidence) if v.evidence else "（未附）"
-    text = (f"请秘书审核销号申请（同意销号或退回整改），提交人不能审核自己的申请。\n\n"
-            f"{describe_item(v)}\n\n"
-            f"提交人：{_md(v.submitter or '-')}\n\n整改情况说明：{_md(v.summary or '-')}"
-            f"\n\n佐证材料：{evidence}")
-    return _with_refusal(text, refusal)
-
-
-def _with_refusal(text: str, refusal: str) -> str:
-    return f"**上次提交未被受理：{_md(refusal)}**\n\n{text}" if refusal else text

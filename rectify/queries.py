@@ -159,7 +159,8 @@ def item_detail(session: Session, code: str, today: date, *, calendar=None, sett
         "audit": [
             {"day": a.day.isoformat(), "at": a.at.isoformat(), "actor": a.actor, "action": a.action,
              "action_label": ACTION_LABELS.get(a.action, a.action), "from": a.from_status,
-             "to": a.to_status, "comment": a.comment, "details": a.details}
+             "to": a.to_status, "comment": a.comment, "details": a.details,
+             "proof": a.proof, "os_account": a.os_account}
             for a in audit
         ],
     }

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     email_block: str | None = None  # name of a prefect-email EmailServerCredentials block
 
+    # Proof of person (验证码) and acting from the email
+    code_ttl_days: int = 14  # RECTIFY_CODE_TTL_DAYS: how long an emailed code stays valid
+    leader_signoff: bool = True  # RECTIFY_LEADER_SIGNOFF: the leader signs off before 销号审核
+    ui_url: str | None = None  # RECTIFY_UI_URL: the Prefect UI the emails link to
+
     # Reports
     report_dir: Path = Path("reports")
     # The 报告 as a 公文 (GB/T 9704): issuing body (发文机关, also the 落款), addressee (主送机关),
@@ -70,6 +75,13 @@ class Settings(BaseSettings):
     org_name: str = "中共××局党组"
     report_to: str = "中共××区委"
     report_title: str = ""
+
+    # Prefect API (tasks/prefect_api.py): how long a call keeps retrying 503/429/timeouts/refused
+    # connections, and how many item runs are created at once.
+    api_patience_seconds: float = 120.0
+    run_create_concurrency: int = 4
+    # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
+    serve_limit: int = 4
 
 
 class SettingsError(RectifyError):
@@ -79,13 +91,6 @@ class SettingsError(RectifyError):
 _EXPECTED = {"int_parsing": "应为整数", "float_parsing": "应为数字", "bool_parsing": "应为 true 或 false",
              "date_parsing": "应为日期（YYYY-MM-DD）", "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
              "int_from_float": "应为整数", "tuple_type": "应为逗号分隔的列表"}
-
-    # Prefect API (tasks/prefect_api.py): how long a call keeps retrying 503/429/timeouts/refused
-    # connections, and how many item runs are created at once.
-    api_patience_seconds: float = 120.0
-    run_create_concurrency: int = 4
-    # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
-    serve_limit: int = 4
 
 
 @lru_cache

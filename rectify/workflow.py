@@ -31,19 +31,25 @@ TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]
 
 # action -> {from: to}. The only place that says which moves exist: DOMAIN.md's diagram, where
 # only 整改中 submits (a 长期坚持 item has no closure to apply for, and a rejection of one
-# would otherwise land in 整改中, a move the diagram does not have).
+# would otherwise land in 整改中, a move the diagram does not have). A submission goes to the
+# leader's sign-off (签字背书) first; with RECTIFY_LEADER_SIGNOFF=false that stage is skipped
+# (WITHOUT_SIGNOFF), as in offices with a single review.
 TRANSITIONS: dict[str, dict[Status, Status]] = {
     "assign": {Status.new: Status.in_progress},
-    "submit": {Status.in_progress: Status.submitted},
+    "submit": {Status.in_progress: Status.leader_review},
+    "signoff": {Status.leader_review: Status.submitted},
     "approve": {Status.submitted: Status.closed},
-    "reject": {Status.submitted: Status.in_progress},
+    "reject": {Status.leader_review: Status.in_progress, Status.submitted: Status.in_progress},
     "reopen": {Status.closed: Status.in_progress},
-    "mark_ongoing": {s: Status.ongoing for s in (Status.new, Status.in_progress, Status.submitted)},
+    "mark_ongoing": {s: Status.ongoing for s in (Status.new, Status.in_progress,
+                                                 Status.leader_review, Status.submitted)},
 }
+WITHOUT_SIGNOFF = {Status.leader_review: Status.submitted}
 
 ACTION_LABELS = {
     "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
-    "progress": "记录进展", "submit": "申请销号", "approve": "审核通过（销号）",
+    "progress": "记录进展", "submit": "申请销号", "signoff": "领导审核通过（签字背书）",
+    "approve": "审核通过（销号）",
     "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
     "measure_done": "完成整改措施", "extension_request": "申请延期",
     "extension_approve": "批准延期", "extension_reject": "不予延期",
@@ -73,6 +79,12 @@ def get_person(session: Session, name: str | None) -> Person:
     return person
 
 
+def leader_signoff_on() -> bool:
+    from rectify.settings import get_settings
+
+    return get_settings().leader_signoff
+
+
 def target_status(action: str, current: Status) -> Status:
     moves = TRANSITIONS[action]
     if current not in moves:
@@ -80,17 +92,21 @@ def target_status(action: str, current: Status) -> Status:
         raise InvalidTransition(
             f"事项当前状态为“{current.label}”，不能{ACTION_LABELS[action]}（仅限：{allowed}）"
         )
-    return moves[current]
+    after = moves[current]
+    return after if leader_signoff_on() else WITHOUT_SIGNOFF.get(after, after)
 
 
 def record(session: Session, item: Item, actor: str, day: date, action: str,
            from_status: Status | None = None, to_status: Status | None = None,
            comment: str = "", details: dict | None = None) -> AuditRecord:
+    # How the actor was proven is the transaction's (rectify.codes.prove): 邮件验证码 or 命令行
+    # with the operating-system account; unset for the system's own records.
+    proof, os_account = session.info.get("proof", (None, None))
     rec = AuditRecord(
         item_id=item.id, actor=actor, day=day, action=action,
         from_status=from_status.value if from_status else None,
         to_status=to_status.value if to_status else None,
-        comment=comment, details=details,
+        comment=comment, details=details, proof=proof, os_account=os_account,
     )
     session.add(rec)
     return rec
@@ -252,10 +268,27 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
     return item
 
 
-def _review_guard(item: Item, actor: Person, what: str) -> None:
-    _require_role(actor, Role.secretary, what)
+def _review_guard(session: Session, item: Item, actor: Person, what: str) -> None:
+    """The stage decides who may act: at 待领导审核 the item's leader (another leader when the
+    leader submitted it), at 待审核 a secretary. Never the submitter."""
+    if item.status is not Status.leader_review:
+        _require_role(actor, Role.secretary, what)
     if item.submitted_by_id == actor.id:
         raise Forbidden(f"{actor.name} 是本次销号申请的提交人，不能审核自己的申请")
+    if item.status is Status.leader_review and not (
+            actor.id == item.leader_id
+            or (item.submitted_by_id == item.leader_id and actor.role is Role.leader)):
+        leader = item.leader.name if item.leader else "责任领导"
+        raise Forbidden(f"{actor.name} 不是事项 {item.code} 的责任领导，无权{what}（待{leader}审核）")
+
+
+def signoff(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
+    """The leader's sign-off (签字背书): 待领导审核 -> 待审核."""
+    item = get_item(session, code, lock=True)
+    target_status("signoff", item.status)
+    _review_guard(session, item, actor, "签字背书")
+    _move(session, item, "signoff", actor.name, day, _clean(comment, "审核意见"))
+    return item
 
 
 def approve(session: Session, code: str, actor: Person, day: date, *, comment: str = "",
@@ -265,7 +298,7 @@ def approve(session: Session, code: str, actor: Person, day: date, *, comment: s
 
     item = get_item(session, code, lock=True)
     target_status("approve", item.status)  # state first: "never submitted" is the clearer reason
-    _review_guard(item, actor, "审核销号")
+    _review_guard(session, item, actor, "审核销号")
     recheck_on = recheck_date(day, recheck_on)
     _move(session, item, "approve", actor.name, day, _clean(comment, "审核意见"),
           {"recheck_on": recheck_on.isoformat()}, closed_on=day, recheck_on=recheck_on)
@@ -273,10 +306,11 @@ def approve(session: Session, code: str, actor: Person, day: date, *, comment: s
 
 
 def reject(session: Session, code: str, actor: Person, day: date, *, comment: str) -> Item:
+    """退回 at either stage: back to 整改中, the comment is the 补充整改要求."""
     item = get_item(session, code, lock=True)
     target_status("reject", item.status)
-    _review_guard(item, actor, "退回销号申请")
-    comment = _require_text(comment, "退回意见")
+    _review_guard(session, item, actor, "退回销号申请")
+    comment = _require_text(comment, "退回意见（补充整改要求）")
     _move(session, item, "reject", actor.name, day, comment, submitted_by_id=None)
     return item
 

@@ -51,6 +51,22 @@ class PlanOutcome:
     skipped: int = 0
 
 
+@task(name="更新亮灯标签", task_run_name="更新亮灯标签", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
+def sync_lights(day: date) -> int:
+    """The light tag (临期 · 逾期) of every item run whose light changed (flows.run_tags)."""
+    from tasks.run_tags import sync_light_tags
+    from rectify.run_lights import light_tags
+
+    settings = get_settings()
+    with session_factory(settings.database_url)() as session:
+        wanted = light_tags(session, day, get_calendar(settings.calendar_override),
+                            settings.remind_before_days)
+    changed = sync_light_tags(wanted)
+    get_run_logger().info("亮灯标签：%d个事项的流程运行已更新", changed)
+    return changed
+
+
 @task(name="计算并记录催办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     """Plan today's ladder and record it in the outbox in ONE transaction (or, dry run, none)."""

@@ -4,8 +4,8 @@ A run can end while its item is still open: the secretary pressed Cancel beside 
 UI, the worker crashed, a step failed past its retries, someone deleted it, or a reopen could
 not start its new run. Nobody would then be asked for the item's next form. The deadline-watch
 and the intake call `repair_item_runs`: it reads the state of every open item's run in a few
-filtered API calls, creates a new run already waiting at the wait `next_wait` names (as the
-intake does), and links it in the ledger with an audit record, in one transaction per sweep.
+filtered API calls, creates a new run already waiting at the wait `rectify.waits.current_wait`
+names, with its form from flows.forms.build_form and its worklist tag (as the intake does), and links it in the ledger with an audit record, in one transaction per sweep.
 A closed item is never given a run. The idempotency key names the run it replaces, so two
 sweeps at once, or a sweep started again, create one new run.
 """
@@ -27,7 +27,7 @@ from models import Item, Status
 from rectify import item_process as steps
 from rectify.settings import get_settings
 from tasks import prefect_api as api
-from tasks.waiting_runs import create_waiting_runs
+from tasks.waiting_runs import create_waiting_runs, wait_request
 
 ENDED = {"CANCELLED": "已取消", "CRASHED": "已崩溃", "FAILED": "已失败", "COMPLETED": "已结束"}
 CHUNK = 200
@@ -67,7 +67,8 @@ def _logger():
 @task(name="补建流程运行", cache_policy=NO_CACHE)
 def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict[str, str]:
     """New waiting runs for open items whose run ended or vanished; code -> new run id."""
-    from flows.item import form_for, next_wait  # the flow module imports tasks, not the reverse
+    from flows.forms import build_form  # the flow side builds forms; tasks do not import flows
+    from rectify import waits
 
     db_url = get_settings().database_url
     with steps.transaction(db_url) as session:
@@ -79,13 +80,12 @@ def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict
     requests = []
     with steps.transaction(db_url) as session:
         for code, (old, _) in broken.items():
-            view = steps.read_item(session, code)
-            wait = next_wait(view, None, {}, {})
+            wait = waits.current_wait(session, code)
             if wait is None:
                 continue
             item = session.scalars(select(Item).where(Item.code == code)).one()
             request = steps.run_request(item, f"{steps.run_key(code, item.register_date)}#repair-{old}")
-            request["wait"] = wait.as_dict()
+            request["wait"] = wait_request(wait)
             request["parameters"] = {"code": code, "title": request["title"], "secretary": None}
             requests.append(request)
 
@@ -93,7 +93,7 @@ def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict
         with api.own_retries():
             async with get_client() as client:
                 dep = await api.call(client.read_deployment_by_name, deployment)
-                return await create_waiting_runs(client, dep.id, requests, form_for)
+                return await create_waiting_runs(client, dep.id, requests, build_form)
 
     runs = run_coro_as_sync(create()) if requests else {}
     repaired = {}

@@ -14,8 +14,10 @@ intake creates each run and leaves it exactly as the flow's own
 
 A person's Resume (the UI form, `POST /api/flow_runs/{id}/resume`, `rectify submit`) is then
 validated by the server against the schema and stored under the keyset; the run is rescheduled,
-a worker executes it from the top, the flow reaches the same key (the same `next_wait` of the
-same ledger) and Prefect hands back the stored input.
+a worker executes it from the top, the flow reaches the same key (the same
+`rectify.waits.current_wait` of the same ledger, attempt 0: `<key_base>-0`) and Prefect hands
+back the stored input. The run is created with the wait's worklist tag (待交办 · 待提交 …), as
+the flow's own `set_wait_tag` would have set it.
 
 Each step is safe to repeat: a run found RUNNING is suspended, a run already suspended at the
 key only gets its form saved again (an existing input is left as it is), so an intake killed
@@ -85,26 +87,34 @@ async def _save_form(client: PrefectClient, flow_run_id: UUID, keyset: dict, for
                 raise
 
 
+def wait_request(wait) -> dict:
+    """What a run created already waiting needs from a `rectify.waits.Wait`: the key the flow
+    computes for a fresh run (no refusal yet: attempt 0), the wait itself and its tag."""
+    return {"key": f"{wait.key_base}-0", "wait": wait, "tag": wait.tag}
+
+
 async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, requests: list[dict],
-                              form_for) -> dict[str, str]:
+                              build_form) -> dict[str, str]:
     """Create one run per request, each left waiting at its request's wait; code -> run id.
 
-    A request: code, key (idempotency), name, tags, parameters, and `wait` = {step, key,
-    description, initial}; `form_for(step, initial)` gives the form class. Creation runs at the bounded
-    concurrency of tasks.prefect_api; the idempotency key makes a repeated call (a retry, an
-    intake started again) return the run created the first time.
+    A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
+    (its `key` may carry another attempt number when the intake's assignment was refused);
+    `build_form(wait)` (flows.forms) gives the form class with its description. Creation runs
+    at the bounded concurrency of tasks.prefect_api; the idempotency key makes a repeated call
+    (a retry, an intake started again) return the run created the first time.
     """
     gate = asyncio.Semaphore(api.create_concurrency())
 
     async def one(req: dict) -> tuple[str, str]:
+        wait = req["wait"]
         async with gate:
             run = await api.call(
                 client.create_flow_run_from_deployment, deployment_id,
-                parameters=req["parameters"], name=req["name"], tags=req["tags"],
-                idempotency_key=req["key"], state=Running(), what="create run")
-            wait = req["wait"]
-            await suspend_waiting(client, run.id, wait["key"], form_for(wait["step"], wait["initial"]),
-                                  wait["description"], state=run.state)
+                parameters=req["parameters"], name=req["name"],
+                tags=[*req["tags"], wait["tag"]], idempotency_key=req["key"], state=Running(),
+                what="create run")
+            await suspend_waiting(client, run.id, wait["key"], build_form(wait["wait"]), None,
+                                  state=run.state)
         return req["code"], str(run.id)
 
     return dict(await asyncio.gather(*(one(r) for r in requests)))

@@ -101,6 +101,15 @@ def settings_env(monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def single_review(monkeypatch):
+    """RECTIFY_LEADER_SIGNOFF=false: the office's single review, a submission goes to 待审核."""
+    monkeypatch.setenv("RECTIFY_LEADER_SIGNOFF", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test harness (temporary API server and database) for every flow test."""

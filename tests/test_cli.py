@@ -7,6 +7,8 @@ CliRunner (a subprocess costs ~0.5 s of imports per command).
 
 from __future__ import annotations
 
+import getpass
+
 import json
 import os
 import shutil
@@ -34,7 +36,8 @@ LIST_KEYS = {"code", "status", "status_label", "category", "source", "department
 SHOW_KEYS = LIST_KEYS - {"owner", "leader"} | {
     "owner", "leader", "remark", "register_date", "closed_on", "flow_run_id", "measures", "progress",
     "evidence", "audit", "extensions", "reporting", "recheck_on"}
-AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details"}
+AUDIT_KEYS = {"day", "at", "actor", "action", "action_label", "from", "to", "comment", "details",
+              "proof", "os_account"}
 
 
 def head_revision(url: str) -> str:
@@ -198,9 +201,18 @@ def test_the_whole_life_of_an_item(cli, demo_xlsx, workdir):
     out = cli("submit", code, "--summary", "已修订并印发", "--evidence", str(evidence),
               "--evidence", "https://oa.example.gov.cn/doc/1", "--complete", "1", "--complete", "2",
               "--as", "钱敏", "--today", "2026-11-25").stdout
-    assert "待审核" in out
+    assert "待领导审核" in out
+    # the leader's sign-off first, with the same command; the stage decides who may act
+    refused = cli("review", code, "--approve", "--today", "2026-11-25", ok=False)
+    assert refused.stderr.strip() == "错误：陈静 不是事项 ZG-2026-012 的责任领导，无权签字背书（待吴海燕审核）"
+    out = cli("review", code, "--approve", "--comment", "同意", "--as", "吴海燕", "--today", "2026-11-25")
+    assert "当前状态：待审核" in out.stdout
     cli("review", code, "--reject", "--comment", "缺少印发文件", "--today", "2026-11-26")
     cli("submit", code, "--summary", "补充印发文件", "--as", "吴海燕", "--today", "2026-11-27")  # the leader
+    # the leader submitted: another leader signs it off, never the submitter
+    refused = cli("review", code, "--approve", "--as", "吴海燕", "--today", "2026-11-27", ok=False)
+    assert "提交人" in refused.stderr
+    cli("review", code, "--approve", "--as", "郑永强", "--today", "2026-11-27")
     cli("review", code, "--approve", "--comment", "同意销号", "--today", TODAY)
     cli("reopen", code, "--reason", "回头看发现记录仍不规范", "--today", "2026-12-10")
 
@@ -211,14 +223,18 @@ def test_the_whole_life_of_an_item(cli, demo_xlsx, workdir):
     assert all(set(a) == AUDIT_KEYS for a in d["audit"])
     assert [(a["action"], a["actor"], a["day"]) for a in d["audit"]] == [
         ("import", "陈静", REG_DAY), ("assign", "陈静", REG_DAY), ("progress", "钱敏", "2026-11-20"),
-        ("submit", "钱敏", "2026-11-25"), ("reject", "陈静", "2026-11-26"), ("submit", "吴海燕", "2026-11-27"),
-        ("approve", "陈静", TODAY), ("reopen", "陈静", "2026-12-10"),
+        ("submit", "钱敏", "2026-11-25"), ("signoff", "吴海燕", "2026-11-25"),
+        ("reject", "陈静", "2026-11-26"), ("submit", "吴海燕", "2026-11-27"),
+        ("signoff", "郑永强", "2026-11-27"), ("approve", "陈静", TODAY), ("reopen", "陈静", "2026-12-10"),
     ]
+    # the command line is the administrator's console: every record it wrote names the OS account
+    assert {(a["proof"], a["os_account"]) for a in d["audit"]} == {("命令行", getpass.getuser())}
     assert [e["ref"] for e in d["evidence"]] == [str(evidence), "https://oa.example.gov.cn/doc/1"]
     assert [(p["author"], p["percent"]) for p in d["progress"]] == [("钱敏", 80)]
     assert {m["deadline_text"] for m in d["measures"]} == {"2026年12月底前", "5个工作日内"}
 
     shown = cli("show", code, "--today", "2026-12-10").stdout
+    assert f"（命令行 {getpass.getuser()}）" in shown
     assert "回头看（重新整改）" in shown and "已销号→整改中" in shown and "缺少印发文件" in shown
 
 

@@ -1,8 +1,9 @@
 """End to end on one machine, as the README sets it up: `prefect server start` on loopback and
 `rectify serve` as real processes; a register goes in through the intake deployment, one item
-is driven from assignment to closure (submission from the command line, approval through the
-server's REST call the UI's Resume form makes), and the Prefect UI, opened in headless
-Chromium, shows the suspended run and its Chinese review form. The screenshot is kept under
+is driven from assignment to closure (submission from the command line, the leader's sign-off
+and the secretary's approval through the server's REST call the UI's Resume form makes, each
+with the 验证码 read from their .eml), and the Prefect UI, opened in headless Chromium, shows
+the suspended run and its Chinese review form. The screenshot is kept under
 the test's tmp dir (copied to docs/screenshots/ for the README with RECTIFY_UPDATE_SCREENSHOTS=1).
 """
 
@@ -22,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mail_codes import latest_act  # noqa: E402
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +33,8 @@ BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "prefect-ui-review-form.png"
 CODE = "ZG-2026-101"
+# The server's basic auth is on, as every set-up beyond loopback must have it (docs/notes-i9.md)
+AUTH = ("rectify", "e2e-not-a-real-secret")
 
 
 def free_port() -> int:
@@ -113,12 +119,15 @@ def stack(tmp_path):
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
+        "PREFECT_API_AUTH_STRING": ":".join(AUTH),
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
         "RECTIFY_DATABASE_URL": f"sqlite:///{tmp_path / 'rectify.db'}",
         "RECTIFY_OUTBOX_DIR": str(tmp_path / "outbox"),
         "RECTIFY_REPORT_DIR": str(tmp_path / "reports"),
+        "RECTIFY_UI_URL": f"http://127.0.0.1:{port}",
     }
     env.pop("PREFECT_API_KEY", None)
     try:
@@ -130,6 +139,8 @@ def stack(tmp_path):
 
         wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
                  timeout=90)
+        # nobody without the password reaches the API
+        assert httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).status_code == 401
         procs.start("serve", [str(BIN / "rectify"), "serve"], env)
         yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path,
                "procs": procs}
@@ -146,7 +157,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     import httpx
 
     api = stack["api"]
-    client = httpx.Client(base_url=api, timeout=30)
+    client = httpx.Client(base_url=api, timeout=30, auth=AUTH)
     register = write_register(stack["tmp"] / "整改清单.xlsx")
 
     def call(method: str, url: str, expect: tuple[int, ...] = (200, 201), **kw) -> httpx.Response:
@@ -218,13 +229,25 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
                   "https://example.gov.cn/方案.pdf", "--complete", "1", "--as", "赵磊")
     assert out.returncode == 0, out.stderr
     assert "已恢复流程运行" in out.stdout
+    wait_for("the leader's sign-off form", lambda: waiting("signoff-1-0"), timeout=60)
+    assert "待领导审核" in state_of(run_id)["tags"]
+    outbox = stack["tmp"] / "outbox"
+    code, link, _ = latest_act(outbox, "zhoujianguo@xxj.example.gov.cn", "领导审核")
+    assert link == f"{stack['ui']}/runs/flow-run/{run_id}"
+    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+        "decision": "同意销号", "comment": "同意", "reviewer": "周建国", "code": code}})
+    assert r.json()["status"] == "ACCEPT", r.text
     wait_for("the review form", lambda: waiting("review-1-0"), timeout=60)
+    assert "待审核" in state_of(run_id)["tags"] and "待领导审核" not in state_of(run_id)["tags"]
+    code, link, _ = wait_for("the secretary's email", lambda: latest_act(
+        outbox, "chenjing@xxj.example.gov.cn", "销号审核"), timeout=30)
 
     # the review form as the UI reads it: schema and Chinese description
     schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
     assert schema["properties"]["reviewer"]["title"] == "审核人"
-    assert schema["properties"]["comment"]["description"] == "退回时必须填写退回意见"
     assert schema["properties"]["recheck_on"]["title"] == "复核日期（回头看）"
+    assert schema["properties"]["reviewer"]["enum"] == ["陈静"]
+    assert schema["properties"]["code"]["title"] == "验证码"
     shot = stack["tmp"] / "review-form.png"
     text = open_review_form_in_chromium(stack["ui"], run_id, shot, stack["tmp"])
     assert f"{CODE} 学习形式还不够丰富" in text
@@ -233,9 +256,13 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
 
-    # a refused approval from the form (the submitter is not the secretary) changes nothing
+    # a name that is no secretary's is refused by the server; a wrong code by the run
     r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "", "reviewer": "赵磊"}})
+        "decision": "同意销号", "comment": "", "reviewer": "赵磊", "code": code}})
+    assert r.json()["status"] == "REJECT", r.text
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+        "decision": "同意销号", "comment": "", "reviewer": "陈静", "code": wrong}})
     assert r.json()["status"] == "ACCEPT", r.text
     wait_for("the form asked again", lambda: waiting("review-1-1"), timeout=60)
     assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["status"] == "submitted"
@@ -243,7 +270,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     # the secretary approves exactly as the UI's Resume form does
     r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
         "decision": "同意销号", "comment": "整改到位，同意销号", "reviewer": "陈静",
-        "recheck_on": "2027-03-01"}})
+        "recheck_on": "2027-03-01", "code": code}})
     assert r.json()["status"] == "ACCEPT", r.text
     wait_for("the item run to complete", lambda: finished(run_id), timeout=60)
     assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["recheck_on"] == "2027-03-01"
@@ -252,7 +279,8 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert listed[CODE]["status"] == "closed"
     audit = [(a["action"], a["actor"]) for a in
              json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
-    assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("approve", "陈静")]
+    assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
+                     ("approve", "陈静")]
 
     # 回头看: the closed item's run has ended, so the reopen starts a new one that `rectify serve`
     # runs up to the next closure submission form
@@ -314,6 +342,11 @@ def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) ->
         def page_text() -> str:
             return evaluate(call, "document.body.innerText") or ""
 
+        # log in as the UI's login page does: the password, base64, in localStorage
+        call("Page.navigate", url=f"{ui}/")
+        wait_for("the UI", lambda: evaluate(call, "document.readyState") == "complete")
+        call("Runtime.evaluate", expression=(
+            f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"))
         call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
         wait_for("the run page", lambda: "Resume" in page_text(), timeout=45)
         call("Runtime.evaluate", expression=(

@@ -37,7 +37,8 @@ def test_backdating_a_decision_is_one_line(ledger_dir):
     code = "ZG-2026-012"
     for args in (["assign", code, "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02"],
                  ["submit", code, "--summary", "已修订", "--complete", "1", "--complete", "2",
-                  "--as", "钱敏", "--today", "2026-11-05"]):
+                  "--as", "钱敏", "--today", "2026-11-05"],
+                 ["review", code, "--approve", "--as", "吴海燕", "--today", "2026-11-05"]):
         assert sh(cwd, url, *args).returncode == 0
     before = dump(url)
     line = assert_one_error(sh(cwd, url, "review", code, "--approve", "--comment", "同意",

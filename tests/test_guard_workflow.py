@@ -98,6 +98,7 @@ def test_a_day_outside_the_window_is_refused(db_url, session_maker, make, day):
     assert day.isoformat() in line and "2000-01-01" in line and "2099-12-31" in line
 
 
+@pytest.mark.usefixtures("single_review")
 def test_the_trail_never_runs_backwards(db_url, session_maker, make):
     """Review's repro: submitted on 11-05, approved "on 10-01" would close it before it was
     submitted and make the as-of report say 100% before the register existed."""

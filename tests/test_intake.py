@@ -102,7 +102,6 @@ def test_a_refused_register_starts_no_runs(db_url, settings_env, tmp_path, item_
     from openpyxl import Workbook
 
     from flows.intake import intake
-    from rectify.importer import ImportRejected
 
     settings_env(db_url)
     wb = Workbook()
@@ -112,8 +111,19 @@ def test_a_refused_register_starts_no_runs(db_url, settings_env, tmp_path, item_
     wb.save(path)
     before = set(item_runs(item_deployment))
 
-    with pytest.raises(ImportRejected):
-        intake(paths=[str(path)], actor=None, day=date(2026, 11, 2))
+    state = intake(paths=[str(path)], actor=None, day=date(2026, 11, 2), return_state=True)
+    # one line, not a traceback; every bad cell in the run's table artifact
+    assert state.is_failed() and state.message == "导入被拒绝：发现2处问题，台账未作任何修改"
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    rows = artifact.data if isinstance(artifact.data, list) else __import__("json").loads(artifact.data)
+    assert [(r["行"], r["列"], r["内容"]) for r in rows] == [(2, "整改时限", "下辈子"),
+                                                            (2, "责任领导", "无名氏")], rows
+    assert all(r["原因"] for r in rows)
     assert run_links(db_url) == {}
     assert set(item_runs(item_deployment)) == before
 

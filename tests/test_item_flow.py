@@ -13,14 +13,18 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from ledger_helpers import DAY, add_item, add_people, dump
+from ledger_helpers import DAY, PEOPLE, add_item, add_people, dump
+from mail_codes import CODE_RE, latest_act, mails, text_of
 from models import AuditRecord, Evidence, Item, Measure, Status
 from models.db import session_factory
 from rectify import item_process
+from rectify.settings import get_settings
+from rectify.waits import WAIT_TAGS
 
 pytestmark = pytest.mark.flow
 
 CODE = "ZG-2026-001"
+EMAIL = {name: f"p{i}@example.gov.cn" for i, name in enumerate(PEOPLE)}
 
 
 def seed(url: str, settings_env) -> str:
@@ -109,7 +113,19 @@ def waits_at(run, key: str) -> bool:
     return run.state.is_paused() and run.state.state_details.pause_key == key
 
 
-def test_assign_then_reject_and_resubmit_then_approve(ledger, item_deployment):
+def code(name: str, form: str) -> str:
+    """The person's code for `form`, read from the newest .eml the system sent them."""
+    return latest_act(get_settings().outbox_dir, EMAIL[name], form)[0]
+
+
+def tags(run_id: UUID) -> set[str]:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return set(client.read_flow_run(run_id).tags) & set(WAIT_TAGS.values())
+
+
+def test_owner_leader_secretary_with_a_rejection_at_each_stage(ledger, item_deployment):
     run_id = start(item_deployment)
 
     run = execute(run_id)
@@ -117,91 +133,158 @@ def test_assign_then_reject_and_resubmit_then_approve(ledger, item_deployment):
     assert status(ledger) is Status.in_progress  # assigned by the secretary from the register
     assert actions(ledger)[-1] == ("assign", "陈静")
     assert CODE in description(run) and "刘洋" in description(run)
+    assert tags(run_id) == {"待提交"}
+    props = description(run, "schema")["properties"]
+    assert props["submitter"]["enum"] == ["刘洋", "周建国"], props
+    assert props["submitter"]["default"] == "刘洋"
+    assert props["code"]["title"] == "验证码" and props["summary"]["maxLength"] == 4000
 
-    resume(run_id, completes=[1], summary="已完成整改", evidence=["报告.pdf"], submitter="刘洋")
+    resume(run_id, completes=[1], summary="已完成整改", evidence=["报告.pdf"], submitter="刘洋",
+           code=code("刘洋", "销号申请"))
     run = execute(run_id)
-    assert waits_at(run, "review-1-0"), run.state
-    assert status(ledger) is Status.submitted
-    assert "已完成整改" in description(run) and "报告.pdf" in description(run)
+    assert waits_at(run, "signoff-1-0"), run.state
+    assert status(ledger) is Status.leader_review and tags(run_id) == {"待领导审核"}
+    text = description(run)
+    assert text.index("已完成整改") < text.index(CODE + " ")  # the submission first, then the item
+    assert description(run, "schema")["properties"]["reviewer"]["enum"] == ["周建国"]
 
-    resume(run_id, decision="退回整改", comment="佐证材料不足，请补充会议记录", reviewer="陈静")
+    resume(run_id, decision="退回整改", comment="佐证材料不足，请补充会议记录", reviewer="周建国",
+           code=code("周建国", "领导审核"))
     run = execute(run_id)
     assert waits_at(run, "submit-2-0"), run.state
-    assert status(ledger) is Status.in_progress
-    assert "佐证材料不足，请补充会议记录" in description(run)  # the reject comment in the form
+    assert status(ledger) is Status.in_progress and tags(run_id) == {"待提交"}
+    assert "佐证材料不足，请补充会议记录" in description(run)  # the reject comment in the history
+    _, _, mail = latest_act(get_settings().outbox_dir, EMAIL["刘洋"], "销号申请")
+    assert "审核意见：佐证材料不足，请补充会议记录" in mail  # the 退回 email says what to do
 
-    resume(run_id, completes=[1], summary="已补充会议记录", evidence=["会议记录.pdf"], submitter="周建国")
+    resume(run_id, completes=[1], summary="已补充会议记录", evidence=["会议记录.pdf"], submitter="刘洋",
+           code=code("刘洋", "销号申请"))
+    execute(run_id)
+    resume(run_id, decision="同意销号", comment="同意", reviewer="周建国",
+           code=code("周建国", "领导审核"))
     run = execute(run_id)
     assert waits_at(run, "review-2-0"), run.state
+    assert tags(run_id) == {"待审核"}
+    assert description(run, "schema")["properties"]["reviewer"]["enum"] == ["王芳", "陈静"]
 
-    resume(run_id, decision="同意销号", comment="整改到位", reviewer="陈静")
+    resume(run_id, decision="退回整改", comment="会议记录未签字", reviewer="王芳",
+           code=code("王芳", "销号审核"))
+    run = execute(run_id)
+    assert waits_at(run, "submit-3-0"), run.state
+
+    # the leader may submit too; then another leader signs it off, never the submitter
+    resume(run_id, completes=[1], summary="已签字", evidence=[], submitter="周建国", code=code("周建国", "销号申请"))
+    run = execute(run_id)
+    assert waits_at(run, "signoff-3-0"), run.state
+    assert description(run, "schema")["properties"]["reviewer"]["enum"] == ["吴海燕"]
+    resume(run_id, decision="同意销号", comment="", reviewer="吴海燕", code=code("吴海燕", "领导审核"))
+    execute(run_id)
+    resume(run_id, decision="同意销号", comment="整改到位", reviewer="陈静",
+           code=code("陈静", "销号审核"))
     run = execute(run_id)
     assert run.state.is_completed(), run.state
-    assert status(ledger) is Status.closed
-    assert actions(ledger) == [("assign", "陈静"), ("submit", "刘洋"), ("reject", "陈静"),
-                               ("submit", "周建国"), ("approve", "陈静")]
+    assert status(ledger) is Status.closed and tags(run_id) == set()
+    assert actions(ledger) == [
+        ("assign", "陈静"), ("submit", "刘洋"), ("reject", "周建国"), ("submit", "刘洋"),
+        ("signoff", "周建国"), ("reject", "王芳"), ("submit", "周建国"), ("signoff", "吴海燕"),
+        ("approve", "陈静")]
     with session_factory(ledger)() as s:
-        assert sorted(s.scalars(select(Evidence.ref))) == ["会议记录.pdf", "报告.pdf"]
+        proofs = [a.proof for a in s.scalars(select(AuditRecord).order_by(AuditRecord.id))]
+    assert proofs[0] is None and set(proofs[1:]) == {"邮件验证码"}  # the intake's assignment: 系统
 
 
-def test_refused_input_changes_nothing_and_asks_again(sqlite_ledger, item_deployment):
+def test_single_review_when_the_sign_off_is_off(sqlite_ledger, item_deployment, single_review):
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     execute(run_id)
-
-    before = dump(ledger)
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="孙丽")  # not on this item
-    run = execute(run_id)
-    assert waits_at(run, "submit-1-1"), run.state
-    assert dump(ledger) == before
-    assert "上次提交未被受理" in description(run) and "孙丽 不是事项" in description(run)
-
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋")
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=code("刘洋", "销号申请"))
     run = execute(run_id)
     assert waits_at(run, "review-1-0"), run.state
-
-    before = dump(ledger)
-    resume(run_id, decision="同意销号", comment="", reviewer="周建国")  # a leader, not the secretary
-    run = execute(run_id)
-    assert waits_at(run, "review-1-1"), run.state
-    assert dump(ledger) == before
-    assert "仅秘书可以" in description(run)
-
-    resume(run_id, decision="退回整改", comment="", reviewer="陈静")  # a reject needs a comment
-    run = execute(run_id)
-    assert waits_at(run, "review-1-2"), run.state
-    assert dump(ledger) == before
-    assert "退回意见不能为空" in description(run)
-
-    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静")
-    run = execute(run_id)
-    assert run.state.is_completed(), run.state
+    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静", code=code("陈静", "销号审核"))
+    assert execute(run_id).state.is_completed()
     assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
 
 
-def test_self_approval_is_refused(sqlite_ledger, item_deployment):
-    """The secretary who owns an item submitted it: only another secretary may close it."""
+def refused(run_id: UUID, ledger: str, key: str, expect: str, **form):
+    """A resume the run refuses: nothing in the ledger changes (the code's try count aside),
+    the run waits again under the next key with the reason at the top and the entries kept."""
+    before = ledger_without_tries(ledger)
+    resume(run_id, **form)
+    run = execute(run_id)
+    assert waits_at(run, key), run.state
+    assert ledger_without_tries(ledger) == before
+    text = description(run)
+    assert text.startswith("**上次提交未被受理：") and expect in text.split("\n", 1)[0], text
+    return run
+
+
+def ledger_without_tries(url: str) -> dict:
+    d = dump(url)
+    d["action_codes"] = [row[:-2] for row in d["action_codes"]]  # wrong_tries, tried_keys
+    return d
+
+
+def test_every_refusal_through_the_rest_resume(sqlite_ledger, item_deployment):
     ledger = sqlite_ledger
-    from rectify import workflow
-
-    with session_factory(ledger)() as s, s.begin():
-        chen = workflow.get_person(s, "陈静")
-        workflow.assign(s, CODE, chen, DAY, owner=chen)
     run_id = start(item_deployment)
-    run = execute(run_id)
-    assert waits_at(run, "submit-1-0"), run.state  # already assigned: the flow goes on waiting
-
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="陈静")
     execute(run_id)
-    resume(run_id, decision="同意销号", comment="", reviewer="陈静")
-    run = execute(run_id)
-    assert waits_at(run, "review-1-1"), run.state
-    assert status(ledger) is Status.submitted
-    assert "不能审核自己的申请" in description(run)
+    mine = code("刘洋", "销号申请")
+    theirs = code("周建国", "销号申请")
+    form = dict(completes=[1], summary="已完成", evidence=["a.pdf"], submitter="刘洋")
+    refused(run_id, ledger, "submit-1-1", "刘洋的销号申请验证码不正确（还可尝试4次）",
+            **form, code=f"{(int(mine) + 1) % 10**6:06d}")
+    run = refused(run_id, ledger, "submit-1-2", "不是发给刘洋的", **form, code=theirs)
+    props = description(run, "schema")["properties"]
+    assert props["summary"]["default"] == "已完成" and props["evidence"]["default"] == ["a.pdf"]
+    assert "default" not in props["code"]  # never kept
+    refused(run_id, ledger, "submit-1-3", "请填写邮件中发给刘洋的销号申请验证码", **form, code="")
+    refused(run_id, ledger, "submit-1-4", "不是发给周建国的", completes=[1], summary="已完成", evidence=[],
+            submitter="周建国", code=mine)  # the leader's name with the owner's code
+    # what the server refuses before the run sees it: the run keeps waiting at the same key
+    from prefect.client.orchestration import get_client
 
-    resume(run_id, decision="同意销号", comment="同意", reviewer="王芳")
-    assert execute(run_id).state.is_completed()
-    assert actions(ledger)[-1] == ("approve", "王芳")
+    before = dump(ledger)
+    for bad in (dict(form, code=mine, extra="x"), dict(form, code=mine, submitter="孙丽"),
+                dict(form, code=mine, summary="很" * 100_000),
+                dict(form, code=mine, evidence=["a" * 600]), dict(form)):  # the last: no code
+        with pytest.raises(RuntimeError, match="Cannot resume"):
+            resume(run_id, **bad)
+        with get_client(sync_client=True) as client:
+            assert waits_at(client.read_flow_run(run_id), "submit-1-4")
+    assert dump(ledger) == before
+
+    resume(run_id, **form, code=mine)
+    run = execute(run_id)
+    assert waits_at(run, "signoff-1-0"), run.state
+    # used: the same code again is refused (through the CLI-free route: a new submission round)
+    with session_factory(ledger)() as s:
+        item = s.scalars(select(Item)).one()
+        assert s.scalars(select(AuditRecord).where(AuditRecord.action == "submit")).one().proof == "邮件验证码"
+    refused(run_id, ledger, "signoff-1-1", "周建国的领导审核验证码不正确", decision="同意销号",
+            comment="", reviewer="周建国", code=mine)
+
+
+def test_five_wrong_tries_void_the_code_and_a_fresh_one_is_sent(sqlite_ledger, item_deployment):
+    ledger = sqlite_ledger
+    run_id = start(item_deployment)
+    execute(run_id)
+    first = code("刘洋", "销号申请")
+    wrong = f"{(int(first) + 7) % 10**6:06d}"
+    form = dict(completes=[1], summary="已完成", evidence=[], submitter="刘洋")
+    for n in range(5):
+        resume(run_id, **form, code=wrong)
+        run = execute(run_id)
+    assert waits_at(run, "submit-1-5"), run.state
+    assert "作废，新的验证码已发送到本人邮箱" in description(run)
+    fresh, _, text = latest_act(get_settings().outbox_dir, EMAIL["刘洋"], "销号申请")
+    assert fresh != first and "连续输错5次" in text
+    secretaries = [m for m in mails(get_settings().outbox_dir) if "安全提示" in str(m["Subject"])]
+    assert sorted(str(m["To"]).split("<")[1].rstrip(">") for m in secretaries) == [
+        EMAIL["陈静"], EMAIL["王芳"]]
+    assert CODE_RE.search(text_of(secretaries[0])) is None  # the secretaries never see the code
+    refused(run_id, ledger, "submit-1-6", "已作废（错误次数过多）", **form, code=first)
+    resume(run_id, **form, code=fresh)
+    assert waits_at(execute(run_id), "signoff-1-0")
 
 
 def test_cli_resumes_the_waiting_run_and_the_step_happens_once(ledger, item_deployment):
@@ -218,13 +301,19 @@ def test_cli_resumes_the_waiting_run_and_the_step_happens_once(ledger, item_depl
     assert out.exit_code == 0, out.output
     assert "已恢复流程运行" in out.output
     run = execute(run_id)
-    assert waits_at(run, "review-1-0"), run.state  # the run saw the ledger already moved
+    assert waits_at(run, "signoff-1-0"), run.state  # the run saw the ledger already moved
+    assert tags(run_id) == {"待领导审核"}
 
-    out = cli.invoke(app, ["review", CODE, "--approve", "--comment", "同意",
-                           "--as", "陈静", "--today", DAY.isoformat()])
-    assert out.exit_code == 0, out.output
-    assert execute(run_id).state.is_completed()
-    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
+    for who in ("周建国", "陈静"):  # the stage decides who acts: the leader, then the secretary
+        out = cli.invoke(app, ["review", CODE, "--approve", "--comment", "同意",
+                               "--as", who, "--today", DAY.isoformat()])
+        assert out.exit_code == 0, out.output
+        run = execute(run_id)
+    assert run.state.is_completed(), run.state
+    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "signoff", "approve"]
+    with session_factory(ledger)() as s:
+        assert {a.proof for a in s.scalars(select(AuditRecord))
+                if a.action != "assign"} == {"命令行"}
 
     # a refused command changes nothing and does not touch the run
     out = cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静", "--today", DAY.isoformat()])
@@ -242,6 +331,7 @@ def test_item_closed_while_no_run_waits_is_seen_when_the_run_looks(sqlite_ledger
     day = ["--today", DAY.isoformat()]
     for args in (["assign", CODE, "--owner", "刘洋", "--as", "陈静"],
                  ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"],
+                 ["review", CODE, "--approve", "--as", "周建国"],
                  ["review", CODE, "--approve", "--as", "陈静"]):
         out = cli.invoke(app, args + day)
         assert out.exit_code == 0, out.output
@@ -249,7 +339,7 @@ def test_item_closed_while_no_run_waits_is_seen_when_the_run_looks(sqlite_ledger
 
     run = execute(run_id)
     assert run.state.is_completed(), run.state
-    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
+    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "signoff", "approve"]
 
 
 def test_run_names_and_tags_come_from_the_register():
@@ -270,17 +360,19 @@ def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, set
     run_id = start(item_deployment)
     run = execute(run_id)
     assert waits_at(run, "assign-0"), run.state
-    assert "请秘书指定责任人" in description(run)
+    assert tags(run_id) == {"待交办"} and "请秘书确认" in description(run)
+    props = description(run, "schema")["properties"]
+    assert props["secretary"]["enum"] == ["王芳", "陈静"]  # only secretaries can sign
+    assert "default" not in props["owner"] and props["leader"]["default"] == "周建国"
 
-    resume(run_id, owner="刘洋", leader="", secretary="刘洋")  # only the secretary assigns
-    run = execute(run_id)
-    assert waits_at(run, "assign-1"), run.state
-    assert "仅秘书可以" in description(run) and status(sqlite_url) is Status.new
-
-    resume(run_id, owner="刘洋", leader="", secretary="陈静")
+    # every secretary got her 待交办 request with her own code; the other's code is refused
+    refused(run_id, sqlite_url, "assign-1", "不是发给陈静的", owner="刘洋", leader="周建国",
+            secretary="陈静", code=code("王芳", "交办"))
+    resume(run_id, owner="刘洋", leader="周建国", secretary="陈静", code=code("陈静", "交办"))
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state
     assert actions(sqlite_url)[-1] == ("assign", "陈静")
+    assert code("刘洋", "销号申请") and code("周建国", "销号申请")  # each their own 交办 email
 
 
 def test_without_a_named_secretary_the_assignment_waits_for_one(sqlite_ledger, item_deployment):
@@ -291,12 +383,11 @@ def test_without_a_named_secretary_the_assignment_waits_for_one(sqlite_ledger, i
     run = execute(run_id)
     assert waits_at(run, "assign-0"), run.state
     assert status(ledger) is Status.new and actions(ledger) == []
-    assert "已预填" in description(run) and "刘洋" in description(run)
     props = description(run, "schema")["properties"]
     assert props["owner"]["default"] == "刘洋" and props["owner"]["title"] == "责任人"
     assert props["leader"]["default"] == "周建国" and "default" not in props["secretary"]
 
-    resume(run_id, owner="刘洋", leader="周建国", secretary="王芳")
+    resume(run_id, owner="刘洋", leader="周建国", secretary="王芳", code=code("王芳", "交办"))
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state
     assert actions(ledger) == [("assign", "王芳")]
@@ -313,9 +404,10 @@ def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployme
     run_id = start(item_deployment)
     execute(run_id)
     resume(run_id, completes=[1], summary="已完成 | 附<img src=x onerror=alert(1)>",
-           evidence=["[点此下载](http://evil.example/a.exe)"], submitter="刘洋")
+           evidence=["[点此下载](http://evil.example/a.exe)"], submitter="刘洋",
+           code=code("刘洋", "销号申请"))
     run = execute(run_id)
-    assert waits_at(run, "review-1-0"), run.state
+    assert waits_at(run, "signoff-1-0"), run.state
     text = description(run)
     assert f"**{CODE} \\!\\[追踪\\](http://ev…**" in text  # the title: the description's start
     assert "1. 按\\[通知\\](javascript:alert(1))整改" in text
@@ -368,6 +460,8 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
     previous = str(first)
     for n in (1, 2):
         assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"] + day).exit_code == 0
+        execute(UUID(previous))
+        assert cli.invoke(app, ["review", CODE, "--approve", "--as", "周建国"] + day).exit_code == 0
         execute(UUID(previous))
         recheck_on = ["--recheck-on", "2027-01-04"] if n == 2 else []
         assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + recheck_on + day).exit_code == 0
@@ -446,3 +540,20 @@ def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
     assert poll_seconds(None) is None  # Prefect's own setting applies
     with pytest.raises(typer.Exit):
         poll_seconds(0)
+
+
+def test_an_ongoing_item_s_run_tells_the_owner_once(sqlite_url, settings_env, item_deployment):
+    """长期坚持 from the register: the run sends the owner (and the leader) the 交办 with their
+    codes, as the command line does, and waits without sending it again."""
+    settings_env(sqlite_url)
+    with session_factory(sqlite_url)() as s, s.begin():
+        people = add_people(s)
+        add_item(s, CODE, Status.ongoing, owner=people["刘洋"], leader=people["周建国"],
+                 deadline=None)
+    run_id = start(item_deployment)
+    run = execute(run_id)
+    assert run.state.is_paused(), run.state
+    sent = [str(m["To"]) for m in mails(get_settings().outbox_dir)]
+    assert sorted(sent) == sorted(f"{n} <{EMAIL[n]}>" for n in ("刘洋", "周建国"))
+    assert code("刘洋", "销号申请")
+    assert actions(sqlite_url) == []  # nothing moved: the item stays 长期坚持

@@ -204,7 +204,7 @@ def test_submission_needs_every_dated_measure_done_or_done_by_it(db_url, ledger)
         workflow.submit(s, "S-1", people(s)["周建国"], day, summary="全部完成", completes=[3])
     with ledger() as s:
         item = workflow.get_item(s, "S-1")
-        assert item.status is Status.submitted
+        assert item.status is Status.leader_review  # the leader's sign-off comes next
         assert [(m.done_on, m.done_note) for m in item.measures] == [
             (day, "已推送"), (None, ""), (day, "全部完成")]
         submit = audit_rows(s, item)[-1]

@@ -112,17 +112,28 @@ def test_refused_rechecks_change_nothing(db_url, session, closed, case):
 
 
 def test_review_form_path_takes_the_recheck_date(db_url, session):
+    """The secretary's ClosureReview form (rectify.waits: its `recheck_on` field), proven by her
+    emailed code: a 复核日期 not after the day is refused and changes nothing."""
+    from rectify import codes
+
     p = add_people(session)
     add_item(session, "H-9", Status.submitted, owner=p["刘洋"], leader=p["周建国"],
              submitted_by=p["刘洋"])
     session.commit()
+    with session.begin():
+        code = codes.issue(session, p["陈静"], session.scalars(select(Item)).one(), "review")
     before = dump(db_url)
-    refusal = item_process.apply_review(db_url, "H-9", APPROVED, reviewer="陈静", decision=item_process.APPROVE,
-                                        comment="", recheck_on=APPROVED)
+
+    def form(recheck_on):
+        return {"decision": item_process.APPROVE, "comment": "", "reviewer": "陈静",
+                "recheck_on": recheck_on, "code": code}
+
+    refusal = item_process.apply_form(db_url, "H-9", APPROVED, "review",
+                                      form(APPROVED.isoformat()), "run:review-1-0")
     assert refusal == "复核日期 2026-11-25 应晚于销号日期 2026-11-25"
     assert dump(db_url) == before
-    assert item_process.apply_review(db_url, "H-9", APPROVED, reviewer="陈静", decision=item_process.APPROVE,
-                                     comment="", recheck_on=date(2026, 12, 25)) is None
+    assert item_process.apply_form(db_url, "H-9", APPROVED, "review", form("2026-12-25"),
+                                   "run:review-1-1") is None
     session.expire_all()
     assert session.scalar(select(Item.recheck_on).where(Item.code == "H-9")) == date(2026, 12, 25)
 

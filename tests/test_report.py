@@ -32,7 +32,7 @@ CAL = get_calendar()
 
 def demo_ledger(url: str, tmp_path: Path) -> None:
     """The `make demo` story: import on 11-02, assign everything, one progress note, one
-    closure submitted on 11-24 and approved on 11-25."""
+    closure submitted on 11-24, signed off by its leader the same day and approved on 11-25."""
     with session_factory(url)() as s, s.begin():
         import_register(s, [build(tmp_path / "register.xlsx")], day=REGISTER_DAY, calendar=CAL)
         sec = workflow.get_person(s, "陈静")
@@ -44,6 +44,7 @@ def demo_ledger(url: str, tmp_path: Path) -> None:
                               note="学习方案已审议")
         workflow.submit(s, "ZG-2026-012", workflow.get_person(s, "钱敏"), date(2026, 11, 24),
                         summary="已修订", completes=[1, 2])
+        workflow.signoff(s, "ZG-2026-012", workflow.get_person(s, "吴海燕"), date(2026, 11, 24))
         workflow.approve(s, "ZG-2026-012", sec, date(2026, 11, 25))
 
 
@@ -62,7 +63,8 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
         measures = s.execute(select(func.count(Measure.id))).scalar_one()
         late = {code for code, in s.execute(
             select(Item.code).join(Measure).where(Measure.done_on.is_(None), Measure.deadline < AS_OF))}
-    open_active = [x for x in rows if x.status in (Status.new, Status.in_progress, Status.submitted)]
+    open_active = [x for x in rows if x.status in (Status.new, Status.in_progress, Status.leader_review,
+                                                    Status.submitted)]
     # per measure: an unfinished measure past its deadline (001's and 004's early measures too)
     overdue = {x.code for x in open_active if x.code in late}
     assert r.summary.total == len(rows) == len(ITEMS)

@@ -22,15 +22,18 @@ from ledger_helpers import DAY, add_item, add_people, audit_rows, dump
 # deliberate: the test compares the two.
 ALLOWED = {
     ("assign", Status.new): Status.in_progress,
-    ("submit", Status.in_progress): Status.submitted,  # only from 整改中 (DOMAIN.md's diagram)
+    ("submit", Status.in_progress): Status.leader_review,  # only from 整改中 (DOMAIN.md's diagram)
+    ("signoff", Status.leader_review): Status.submitted,
     ("approve", Status.submitted): Status.closed,
+    ("reject", Status.leader_review): Status.in_progress,
     ("reject", Status.submitted): Status.in_progress,
     ("reopen", Status.closed): Status.in_progress,
     ("mark_ongoing", Status.new): Status.ongoing,
     ("mark_ongoing", Status.in_progress): Status.ongoing,
+    ("mark_ongoing", Status.leader_review): Status.ongoing,
     ("mark_ongoing", Status.submitted): Status.ongoing,
 }
-MOVES = ["assign", "submit", "approve", "reject", "reopen", "mark_ongoing"]
+MOVES = ["assign", "submit", "signoff", "approve", "reject", "reopen", "mark_ongoing"]
 
 # What each action is called with by the person entitled to it, and the comment it audits.
 CALLS = {
@@ -38,8 +41,12 @@ CALLS = {
     "submit": (lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="已完成整改",
                                             evidence=["docs/方案.pdf", "https://oa.example/1"]),
                "刘洋", "已完成整改"),
+    "signoff": (lambda s, p: workflow.signoff(s, "ZG-1", p["周建国"], DAY, comment="同意"), "周建国", "同意"),
     "approve": (lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意销号"), "陈静", "同意销号"),
     "reject": (lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="佐证不足"), "陈静", "佐证不足"),
+    # at 待领导审核 the leader is the one who may send it back
+    "reject_leader": (lambda s, p: workflow.reject(s, "ZG-1", p["周建国"], DAY, comment="佐证不足"),
+                      "周建国", "佐证不足"),
     "reopen": (lambda s, p: workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="回头看发现反弹"), "陈静", "回头看发现反弹"),
     "mark_ongoing": (lambda s, p: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY, comment="常态化"), "陈静", "常态化"),
     "progress": (lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="完成一半", percent=50),
@@ -57,7 +64,8 @@ def ledger(session_maker):
         with session_maker.begin() as s:
             p = people(s)
             add_item(s, code, status, owner=p[owner], leader=p[leader],
-                     submitted_by=p[submitted_by] if status is Status.submitted else None)
+                     submitted_by=p[submitted_by] if status in (Status.leader_review, Status.submitted)
+                     else None)
 
     return make
 
@@ -73,14 +81,16 @@ def test_table_is_the_documented_one():
 
 # Assigning an already assigned open item is a reassign, tested on its own below.
 PAIRS = [(a, f) for a, f in itertools.product(MOVES, Status)
-         if not (a == "assign" and f in (Status.in_progress, Status.submitted, Status.ongoing))]
+         if not (a == "assign" and f in (Status.in_progress, Status.leader_review, Status.submitted,
+                                       Status.ongoing))]
 
 
 @pytest.mark.parametrize("action,start", PAIRS, ids=lambda v: getattr(v, "value", v))
 def test_every_move(db_url, session_maker, ledger, action, start):
     ledger(start)
     before = dump(db_url)
-    call, actor, comment = CALLS[action]
+    call, actor, comment = CALLS["reject_leader" if (action, start) == (
+        "reject", Status.leader_review) else action]
     target = ALLOWED.get((action, start))
     with session_maker() as s:
         p = people(s)
@@ -220,6 +230,7 @@ def test_progress_and_submit_only_by_the_items_people(db_url, session_maker, led
     assert dump(db_url) == before
 
 
+@pytest.mark.usefixtures("single_review")
 def test_the_leader_may_record_progress_and_submit(session_maker, ledger):
     ledger(Status.in_progress)
     with session_maker.begin() as s:
@@ -232,6 +243,7 @@ def test_the_leader_may_record_progress_and_submit(session_maker, ledger):
 
 
 @pytest.mark.parametrize("review", ["approve", "reject"])
+@pytest.mark.usefixtures("single_review")
 def test_a_submitter_never_reviews_their_own_submission(db_url, session_maker, ledger, review):
     # 王芳 is a secretary and also this item's leader: she may submit, but not sign it off.
     ledger(Status.in_progress, leader="王芳")
@@ -376,6 +388,7 @@ def test_race_between_read_and_write_sqlite(sqlite_url):
 # --- the audit trail -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("single_review")
 def test_audit_trail_is_append_only_through_a_whole_life(db_url, session_maker, ledger):
     ledger(Status.new)
     steps = [
@@ -410,6 +423,7 @@ def test_audit_trail_is_append_only_through_a_whole_life(db_url, session_maker, 
     ]
 
 
+@pytest.mark.usefixtures("single_review")
 def test_workflow_never_updates_or_deletes_audit_rows(session_maker, ledger):
     """Append-only by construction: no statement touching audit_records is ever an UPDATE/DELETE."""
     ledger(Status.new)

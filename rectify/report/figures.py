@@ -12,13 +12,14 @@ Definitions (what the office means by each figure):
 - 整改率 = m / N: offices count 长期坚持 items in the denominator ("共查摆问题25个，已完成整改22个，
   整改率88%，其余3个需长期坚持"), so the rate only reaches 100% when nothing is left open.
 - 正在推进 k: open items that are not 长期坚持 (every open status of models.status.Status, so a
-  new open status counts here without a change); 逾期 j of them have a deadline before the date.
+  new open status such as 待领导审核 counts here without a change); 逾期 j of them have a deadline before the date.
   长期坚持 l: never overdue. N = m + k + l.
 - A measure is overdue on its own (已超期N个工作日) when its deadline is before the date and its
   item is in progress, even if the item's latest deadline is still ahead.
 - Stalled (推进滞缓): 待交办/整改中/长期坚持 items without any recorded activity (audit record or
-  progress note) for `stalled_after_days` calendar days, not already listed as overdue; 待审核
-  items wait on the secretary, not on the owner, so they are not counted as stalled.
+  progress note) for `stalled_after_days` calendar days, not already listed as overdue; 待领导审核
+  and 待审核 items wait on the leader or the secretary, not on the owner, so they are not
+  counted as stalled.
 
 Set-based: one query each for the replayed statuses, the last activity (audit, notes), deadline
 changes after the date, the items with their people, and the measures. Fine for 10,000 items.
@@ -45,10 +46,12 @@ NO_OWNER = "未明确责任人"
 UNSET = "未填写"
 # Customary order of the categories in the summary sentence; others follow by count.
 CATEGORY_ORDER = ["班子问题", "个人问题", "服务对象反映问题"]
-# 正在推进: every open status but 长期坚持, derived from the enum (a new review status needs no
-# change here); 待审核 waits on the reviewer, not the owner, so it is never "stalled".
+# 正在推进: every open status but 长期坚持, derived from the enum (待领导审核 included without a
+# change here); 待领导审核 and 待审核 wait on the leader or the secretary, not the owner, so they
+# are never "stalled".
 IN_PROGRESS = tuple(s for s in Status if s.is_open and s is not Status.ongoing)
-_STALLABLE = tuple(s for s in Status if s.is_open and s is not Status.submitted)
+_STALLABLE = tuple(s for s in Status if s.is_open
+                   and s not in (Status.leader_review, Status.submitted))
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""Act from the email: the requests that carry a link to the item's run and the person's code.
+
+Each function queues its emails in the caller's transaction and issues each recipient's code
+in that same transaction (rectify.codes), so an email and its code exist together or not at all.
+A code is personal: an email that carries one goes to that person alone, never as a copy (the
+leader gets a copy of their own, with their own code, where they may act too).
+Idempotent on the outbox key: a retried step finds its email queued and issues no new code
+(which would otherwise void the one in the queued email).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import AuditRecord, Item, OutboxMail, Person, Role
+from models.base import utcnow
+from rectify import codes
+from rectify.reminders import queue_notice
+from rectify.settings import get_settings
+
+
+def run_link(item: Item) -> str | None:
+    """<RECTIFY_UI_URL>/runs/flow-run/<id>, or None when there is no UI address or no run."""
+    base = (get_settings().ui_url or "").strip().rstrip("/")
+    if not base or not item.flow_run_id:
+        return None
+    return f"{base}/runs/flow-run/{item.flow_run_id}"
+
+
+def act_context(session: Session, person: Person, item: Item, step: str) -> dict:
+    """A fresh code for the person's step and what the email says about it."""
+    ttl = get_settings().code_ttl_days
+    code = codes.issue(session, person, item, step, ttl_days=ttl)
+    return {"code": code, "link": run_link(item), "form": codes.STEP_LABELS[step],
+            "item": item.code, "expires": (utcnow() + timedelta(days=ttl)).date()}
+
+
+def _queued(session: Session, key: str) -> bool:
+    return session.scalar(select(OutboxMail.id).where(OutboxMail.key == key)) is not None
+
+
+def queue_act(session: Session, *, kind: str, person: Person, item: Item, step: str, day: date,
+              key: str, context: dict | None = None) -> bool:
+    """One email to one person about one item, with their code for `step`."""
+    if _queued(session, key):
+        return False
+    ctx = dict(context or {}, act=act_context(session, person, item, step))
+    return queue_notice(session, kind=kind, to=person, items=[item], day=day, key=key,
+                        context=ctx) is not None
+
+
+def owner_and_leader(item: Item) -> list[Person]:
+    return [p for i, p in enumerate((item.owner, item.leader))
+            if p is not None and (i == 0 or item.owner is None or p.id != item.owner.id)]
+
+
+def queue_to_submitters(session: Session, item: Item, *, kind: str, day: date, key: str,
+                        context: dict | None = None) -> None:
+    """交办 or 退回: the owner, and the leader (who may submit too), each with their own code."""
+    for person in owner_and_leader(item):
+        queue_act(session, kind=kind, person=person, item=item, step="submit", day=day,
+                  key=f"{key}:{person.id}", context=context)
+
+
+def _submission(session: Session, item: Item) -> dict | None:
+    rec = session.scalars(select(AuditRecord).where(
+        AuditRecord.item_id == item.id, AuditRecord.action == "submit")
+        .order_by(AuditRecord.id.desc()).limit(1)).first()
+    if rec is None:
+        return None
+    return {"actor": rec.actor, "day": rec.day, "summary": rec.comment,
+            "evidence": (rec.details or {}).get("evidence", [])}
+
+
+def queue_review_requests(session: Session, item: Item, day: date, round_: int) -> None:
+    """The item reached a review stage: the leader's 领导审核 request, or every secretary's
+    待审核 request (the submitter excluded), each with their own code."""
+    from models import Status
+    from rectify.waits import reviewers, signoff_leaders
+
+    if item.status is Status.leader_review:
+        step, names = "leader_review", signoff_leaders(session, item)
+        lead = f"事项 {item.code} 已提交销号申请，请您作为责任领导审核（签字背书）。"
+    else:
+        step, names = "review", reviewers(session, item)
+        lead = f"事项 {item.code} 的销号申请等待秘书审核。"
+    people = session.scalars(select(Person).where(Person.name.in_(names))).all()
+    for person in people:
+        queue_act(session, kind="act_request", person=person, item=item, step=step, day=day,
+                  key=f"{step}:{item.code}:{round_}:{person.id}",
+                  context={"lead": lead, "submission": _submission(session, item)})
+
+
+def queue_assign_requests(session: Session, item: Item, day: date) -> None:
+    """An assignment waits for a secretary's signature: every secretary's 待交办 request."""
+    for person in session.scalars(select(Person).where(Person.role == Role.secretary)):
+        queue_act(session, kind="act_request", person=person, item=item, step="assign", day=day,
+                  key=f"assign_request:{item.code}:{person.id}",
+                  context={"lead": f"事项 {item.code} 等待秘书交办，请确认责任人和责任领导后签署交办。",
+                           "submission": None})
+
+
+def queue_extension_requests(session: Session, item: Item, ext, day: date) -> None:
+    """A 申请延期 arrived: every secretary but the asker gets the 待审批延期 request with a code."""
+    lead = (f"事项 {item.code} 的第{ext.position + 1}条措施申请延期至 {ext.new_deadline}"
+            f"（原时限 {ext.old_deadline}），理由：{ext.reason}。请您审批（批准延期或不予延期）。")
+    for person in session.scalars(select(Person).where(Person.role == Role.secretary,
+                                                       Person.id != ext.requested_by_id)):
+        queue_act(session, kind="act_request", person=person, item=item, step="extend", day=day,
+                  key=f"extend:{item.code}:{ext.id}:{person.id}",
+                  context={"lead": lead, "submission": None})
+
+
+def queue_extension_decided(session: Session, item: Item, ext, day: date) -> None:
+    """The secretary decided: the owner and leader are told, each with a fresh 销号申请 code (the
+    one spent on the request is gone, and the submission form is asked again)."""
+    word = "已批准延期至" if ext.status == "approved" else "不予延期（仍为"
+    end = "" if ext.status == "approved" else "）"
+    comment = f"审批意见：{ext.comment}。" if ext.comment else ""
+    lead = (f"事项 {item.code} 第{ext.position + 1}条措施的延期申请{word} "
+            f"{ext.new_deadline if ext.status == 'approved' else ext.old_deadline}{end}。{comment}"
+            "可继续填写销号申请。")
+    for person in owner_and_leader(item):
+        queue_act(session, kind="act_request", person=person, item=item, step="submit", day=day,
+                  key=f"extend_decided:{item.code}:{ext.id}:{person.id}",
+                  context={"lead": lead, "submission": None})
+
+
+def reissue_after_tries(session: Session, code_id: int, day: date) -> None:
+    """The fifth wrong guess voided a code: a fresh one to its person, and the secretaries told."""
+    from models import ActionCode
+
+    row = session.get(ActionCode, code_id)
+    person, item = session.get(Person, row.person_id), session.get(Item, row.item_id)
+    queue_act(session, kind="code_reissued", person=person, item=item, step=row.step, day=day,
+              key=f"code_reissued:{code_id}", context={"tries": codes.MAX_WRONG_TRIES})
+    for secretary in session.scalars(select(Person).where(Person.role == Role.secretary)):
+        queue_notice(session, kind="code_voided", to=secretary, items=[item], day=day,
+                     key=f"code_voided:{code_id}:{secretary.id}",
+                     context={"person": person.name, "item": item.code,
+                              "form": codes.STEP_LABELS[row.step], "tries": codes.MAX_WRONG_TRIES})

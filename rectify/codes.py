@@ -1,0 +1,168 @@
+"""One-time codes (验证码): who acts must be proven, not typed.
+
+A code belongs to one person, one item and one step (交办 signature, 销号申请, 领导审核,
+销号审核). It is issued in the transaction that queues the email carrying it, so an email and
+its code exist together or not at all; only a salted SHA-256 of it is stored. It is used once,
+expires after RECTIFY_CODE_TTL_DAYS, and a newer code for the same person, item and step
+replaces it (the latest email is the one that counts).
+
+`consume` runs inside the transaction of the action it proves: the code is spent exactly when
+the action commits. Its refusals are `CodeRefused` (one Chinese line); a wrong guess is
+`WrongCode`, which the caller counts with `count_wrong_try` in a transaction of its own after
+the action's rolled back, because the count must survive the refusal. The fifth wrong guess
+voids the code; the caller then sends a fresh one and tells the secretaries.
+
+How an audited actor was proven travels with the session (`prove`): rectify.workflow.record
+writes it into every audit record of that transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import ActionCode, Item, Person
+from models.base import utcnow
+from rectify.errors import RectifyError
+
+DIGITS = 6
+MAX_WRONG_TRIES = 5
+STEP_LABELS = {"assign": "交办", "submit": "销号申请", "extend": "延期审批",
+               "leader_review": "领导审核", "review": "销号审核"}
+
+BY_CODE = "邮件验证码"
+BY_CLI = "命令行"
+
+
+class CodeRefused(RectifyError):
+    """The code does not prove the person for this item and step; nothing was changed."""
+
+
+class WrongCode(CodeRefused):
+    """A wrong guess at a live code: the caller counts it (count_wrong_try)."""
+
+    def __init__(self, message: str, code_id: int):
+        super().__init__(message)
+        self.code_id = code_id
+
+
+def prove(session: Session, proof: str, os_account: str | None = None) -> None:
+    """Say how the actors of this session's transaction were proven (see workflow.record)."""
+    session.info["proof"] = (proof, os_account)
+
+
+def prove_cli(session: Session) -> None:
+    """The command line: the administrator's console, recorded with the OS account."""
+    try:
+        account = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers): say so rather than guess
+        account = "未知账户"
+    prove(session, BY_CLI, account[:64])
+
+
+def _digest(salt: str, code: str) -> str:
+    return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
+
+
+def issue(session: Session, person: Person, item: Item, step: str, *,
+          now: datetime | None = None, ttl_days: int | None = None) -> str:
+    """A fresh code for the person, item and step; earlier live ones of the same triple are
+    superseded. Returns the plain code: it goes into the email and nowhere else."""
+    if ttl_days is None:
+        from rectify.settings import get_settings
+
+        ttl_days = get_settings().code_ttl_days
+    now = now or utcnow()
+    session.execute(
+        update(ActionCode).where(
+            ActionCode.person_id == person.id, ActionCode.item_id == item.id,
+            ActionCode.step == step, ActionCode.used_at.is_(None), ActionCode.voided_at.is_(None))
+        .values(voided_at=now, void_reason="superseded").execution_options(synchronize_session=False)
+    )
+    code = f"{secrets.randbelow(10 ** DIGITS):0{DIGITS}d}"
+    salt = secrets.token_hex(16)
+    session.add(ActionCode(person_id=person.id, item_id=item.id, step=step, salt=salt,
+                           digest=_digest(salt, code), issued_at=now,
+                           expires_at=now + timedelta(days=ttl_days), wrong_tries=0,
+                           tried_keys=[]))
+    session.flush()
+    return code
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+
+
+def consume(session: Session, person: Person, item: Item, step: str, code: str | None, *,
+            now: datetime | None = None) -> None:
+    """Spend the person's code for this item and step, or raise why it does not prove them."""
+    now = now or utcnow()
+    what = f"{person.name}的{STEP_LABELS[step]}验证码"
+    code = (code or "").strip()
+    if not code:
+        raise CodeRefused(f"请填写邮件中发给{person.name}的{STEP_LABELS[step]}验证码")
+    if not (code.isascii() and code.isdigit() and len(code) == DIGITS):
+        raise CodeRefused(f"验证码应为邮件中的{DIGITS}位数字")
+    rows = session.scalars(
+        select(ActionCode).where(ActionCode.item_id == item.id, ActionCode.step == step)
+        .order_by(ActionCode.id.desc()).with_for_update()
+    ).all()
+    mine = [r for r in rows if r.person_id == person.id]
+    match = next((r for r in mine if hmac.compare_digest(r.digest, _digest(r.salt, code))), None)
+    live = next((r for r in mine if r.used_at is None and r.voided_at is None), None)
+    if match is not None:
+        if match.used_at is not None:
+            raise CodeRefused(f"该验证码已使用过，不能再次使用（请使用最近一封邮件中的验证码）")
+        if match.voided_at is not None:
+            raise CodeRefused("该验证码已作废" + ("（错误次数过多），新的验证码已发送到您的邮箱"
+                                          if match.void_reason == "tries"
+                                          else "，请使用最近一封邮件中的验证码"))
+        if _aware(match.expires_at) <= now:
+            raise CodeRefused(f"该验证码已过期，请联系秘书重新发送")
+        result = session.execute(
+            update(ActionCode).where(ActionCode.id == match.id, ActionCode.used_at.is_(None),
+                                     ActionCode.voided_at.is_(None))
+            .values(used_at=now).execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            raise CodeRefused("该验证码刚被使用，请刷新后重试")
+        return
+    if live is None:
+        raise CodeRefused(f"{person.name}没有事项 {item.code} 的有效{STEP_LABELS[step]}验证码")
+    others = any(hmac.compare_digest(r.digest, _digest(r.salt, code))
+                 for r in rows if r.person_id != person.id)
+    reason = (f"该验证码不是发给{person.name}的，不能代替他人操作" if others
+              else f"{what}不正确")
+    raise WrongCode(reason, live.id)
+
+
+def count_wrong_try(session: Session, code_id: int, attempt: str, *,
+                    now: datetime | None = None) -> tuple[bool, int]:
+    """Count a wrong guess once per `attempt` (a form submission's run id and pause key).
+
+    Returns (voided now, tries left): the caller sends a fresh code only when this guess was
+    the one that voided it."""
+    now = now or utcnow()
+    row = session.get(ActionCode, code_id, with_for_update=True, populate_existing=True)
+    if row is None or row.used_at is not None:
+        return False, 0
+    siblings = session.scalars(select(ActionCode).where(
+        ActionCode.person_id == row.person_id, ActionCode.item_id == row.item_id,
+        ActionCode.step == row.step)).all()
+    # a replay (of this code's guess, or of one that voided an earlier code) is not new
+    prior = next((r for r in siblings if attempt in (r.tried_keys or [])), None)
+    if prior is not None or row.voided_at is not None:
+        prior = prior or row
+        return False, 0 if prior.voided_at else MAX_WRONG_TRIES - prior.wrong_tries
+    row.wrong_tries += 1
+    row.tried_keys = [*(row.tried_keys or []), attempt]
+    if row.wrong_tries >= MAX_WRONG_TRIES:
+        row.voided_at, row.void_reason = now, "tries"
+    session.flush()
+    return row.voided_at is not None, MAX_WRONG_TRIES - row.wrong_tries

@@ -1,0 +1,31 @@
+"""Read what a person would read: the link and the 验证码 in the .eml files of the outbox."""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+
+CODE_RE = re.compile(r"验证码：(\d{6})")
+LINK_RE = re.compile(r"(https?://[^\s，。]+/runs/flow-run/[0-9a-f-]{36})")
+
+
+def mails(outbox: Path) -> list:
+    """Every delivered message, oldest first (the file name carries the outbox row id)."""
+    paths = sorted(outbox.glob("*.eml"), key=lambda p: int(p.stem.split("-")[1]))
+    return [BytesParser(policy=policy.default).parsebytes(p.read_bytes()) for p in paths]
+
+
+def text_of(msg) -> str:
+    return msg.get_body(("plain",)).get_content()
+
+
+def latest_act(outbox: Path, email: str, form: str) -> tuple[str, str | None, str]:
+    """(code, link, text) of the newest email to `email` that asks for `form` (e.g. 销号申请)."""
+    for msg in reversed(mails(outbox)):
+        text = text_of(msg)
+        if email in str(msg["To"]) and f"填写{form}表单" in text and CODE_RE.search(text):
+            link = LINK_RE.search(text)
+            return CODE_RE.search(text).group(1), link.group(1) if link else None, text
+    raise AssertionError(f"没有发给 {email} 的{form}验证码邮件")
