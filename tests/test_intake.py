@@ -89,9 +89,13 @@ def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_
     assert run_links(db_url) == links
     assert set(item_runs(item_deployment)) == before
 
+    from rectify import waits
+    from tasks.waiting_runs import wait_request
+
+    with item_process.transaction(db_url) as s:
+        wait = wait_request(waits.current_wait(s, "ZG-2026-001"))
     pending = [{"code": "ZG-2026-001", "key": f"ZG-2026-001@{day.isoformat()}", "name": "x",
-                "title": "x", "tags": [],
-                "wait": {"step": "submit", "key": "submit-1-0", "description": "x", "initial": {}}}]
+                "title": "x", "tags": [], "wait": wait}]
     ids = start_item_runs.fn(pending, "rectification-item/rectification-item", "陈静")
     assert ids == {"ZG-2026-001": links["ZG-2026-001"]}
     with session_factory(db_url)() as s, s.begin():

@@ -45,7 +45,8 @@ def test_cancelled_and_deleted_runs_are_replaced_closed_items_never(ledger, item
             assert item_process.link_run(s, code, old[code])
     with item_process.transaction(ledger) as s:  # closed from the command line meanwhile
         chen, liu = workflow.get_person(s, "陈静"), workflow.get_person(s, "刘洋")
-        workflow.submit(s, CLOSED, liu, DAY, summary="已整改", evidence=[])
+        workflow.submit(s, CLOSED, liu, DAY, summary="已整改", evidence=[], completes=[1])
+        workflow.signoff(s, CLOSED, workflow.get_person(s, "周建国"), DAY)
         workflow.approve(s, CLOSED, chen, DAY, comment="同意")
     with get_client(sync_client=True) as client:
         for code in (OPEN, CLOSED):  # Cancel beside Resume in the UI
@@ -59,6 +60,7 @@ def test_cancelled_and_deleted_runs_are_replaced_closed_items_never(ledger, item
     for code in (OPEN, GONE):
         assert now[code] == repaired[code] != old[code]
         assert waits_at(paused(UUID(now[code])), "submit-1-0")
+        assert "待提交" in paused(UUID(now[code])).tags  # the worklist tag from creation
     with session_factory(ledger)() as s:
         audit = s.execute(select(Item.code, AuditRecord).join(Item, Item.id == AuditRecord.item_id)
                           .where(AuditRecord.action == "relink_run")).all()
@@ -80,10 +82,10 @@ def test_submit_on_an_item_whose_run_is_gone_says_so(ledger, item_deployment):
         item_process.link_run(s, OPEN, str(run_id))
     with get_client(sync_client=True) as client:
         client.delete_flow_run(run_id)
-    out = CliRunner().invoke(app, ["submit", OPEN, "--summary", "已整改", "--as", "刘洋",
+    out = CliRunner().invoke(app, ["submit", OPEN, "--summary", "已整改", "--complete", "1", "--as", "刘洋",
                                    "--today", DAY.isoformat()])
     assert out.exit_code == 0, out.output
     line = [x for x in out.output.splitlines() if "流程运行" in x]
     assert len(line) == 1 and "已不存在" in line[0] and "自动补建" in line[0], out.output
     with session_factory(ledger)() as s:
-        assert s.scalar(select(Item.status).where(Item.code == OPEN)) is Status.submitted
+        assert s.scalar(select(Item.status).where(Item.code == OPEN)) is Status.leader_review

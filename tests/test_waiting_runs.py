@@ -14,7 +14,8 @@ from ledger_helpers import DAY, add_item, add_people, dump
 from models import Item, Status
 from models.db import session_factory
 from rectify import item_process
-from test_item_flow import actions, description, execute, resume, start, status, waits_at
+from test_item_flow import ledger_without_tries
+from test_item_flow import actions, code, description, execute, resume, start, status, tags, waits_at
 
 pytestmark = pytest.mark.flow
 
@@ -41,23 +42,30 @@ def precreate(url: str, deployment_id, code: str, secretary: str | None, key: st
     from prefect.client.orchestration import get_client
     from prefect.utilities.asyncutils import run_coro_as_sync
 
+    from flows.forms import build_form
     from flows.intake import first_wait
-    from flows.item import form_for
+    from flows.item import _deliver
     from tasks.waiting_runs import create_waiting_runs
 
     with item_process.transaction(url) as s:
         wait = first_wait(s, code, secretary, DAY)
         item = s.scalars(select(Item).where(Item.code == code)).one()
         request = item_process.run_request(item, key)
-    request["wait"] = wait.as_dict()
+    request["wait"] = wait
     request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat(),
                              "secretary": secretary}
 
     async def create():
         async with get_client() as client:
-            return await create_waiting_runs(client, deployment_id, [request], form_for)
+            return await create_waiting_runs(client, deployment_id, [request], build_form)
 
-    return UUID(run_coro_as_sync(create())[code])
+    run_id = UUID(run_coro_as_sync(create())[code])
+    _deliver()  # the intake delivers the notices it queued (with their codes) after creating
+    return run_id
+
+
+def ledger_without_tries_of(d: dict) -> dict:
+    return {**d, "action_codes": [row[:-2] for row in d["action_codes"]]}
 
 
 def inputs(run_id: UUID) -> dict[str, object]:
@@ -89,6 +97,7 @@ def test_a_precreated_wait_is_the_wait_the_flow_would_have_made(ledger, item_dep
     assert "submit-1-0" in made.empirical_policy.pause_keys
     assert inputs(made.id)["suspended-submit-1-0-schema"] == inputs(own.id)["suspended-submit-1-0-schema"]
     assert description(made) == description(own).replace(TWIN, CODE)
+    assert tags(made.id) == tags(own.id) == {"待提交"}  # the worklist tag from creation
     # the intake signed the assignment in the ledger, as the run would have
     assert actions(ledger) == [("assign", "陈静")] and status(ledger) is Status.in_progress
 
@@ -105,23 +114,29 @@ def test_a_precreated_wait_accepts_refuses_and_replays_like_a_suspended_run(ledg
         resume_flow_run(run_id, run_input={"summary": "缺少提交人"})
     assert waits_at(paused(run_id), "submit-1-0") and dump(ledger) == before
 
-    resume(run_id, summary="已完成", evidence=[], submitter="孙丽")  # not on this item
+    # the leader's name with the owner's code: refused by the run, nothing written
+    mine = code("刘洋", "销号申请")
+    resume(run_id, summary="已完成", evidence=[], submitter="周建国", code=mine)
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
-    assert dump(ledger) == before
+    assert ledger_without_tries(ledger) == ledger_without_tries_of(before)  # the count aside
     text = description(run)
-    assert text.startswith("**上次提交未被受理") and "孙丽 不是事项" in text
+    assert text.startswith("**上次提交未被受理") and "不是发给周建国的" in text
 
     # executed from the top again: submit-1-0 replays the refused input, submit-1-1 the new one
-    resume(run_id, summary="已完成", evidence=["报告.pdf"], submitter="刘洋")
+    resume(run_id, summary="已完成", evidence=["报告.pdf"], completes=[1], submitter="刘洋", code=mine)
     run = execute(run_id)
-    assert waits_at(run, "review-1-0"), run.state
-    assert status(ledger) is Status.submitted
+    assert waits_at(run, "signoff-1-0"), run.state
+    assert status(ledger) is Status.leader_review and tags(run_id) == {"待领导审核"}
     assert [a for a, _ in actions(ledger)] == ["assign", "submit"]
 
-    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静")
+    resume(run_id, decision="同意销号", comment="同意", reviewer="周建国",
+           code=code("周建国", "领导审核"))
+    assert waits_at(execute(run_id), "review-1-0")
+    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静",
+           code=code("陈静", "销号审核"))
     assert execute(run_id).state.is_completed()
-    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
+    assert [a for a, _ in actions(ledger)] == ["assign", "submit", "signoff", "approve"]
 
 
 def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_deployment):
@@ -131,12 +146,20 @@ def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_de
     run_id = precreate(ledger, item_deployment, CODE, "刘洋", f"{CODE}@wait-3")
     run = paused(run_id)
     assert waits_at(run, "assign-1"), run.state
-    assert dump(ledger) == before
-    assert "上次提交未被受理" in description(run)
+    # nothing assigned; only what the flow's own refused first turn writes too: every
+    # secretary's 待交办 request, with her code
+    after = dump(ledger)
+    asked = ("outbox", "action_codes", "reminder_lines")
+    assert {k: v for k, v in after.items() if k not in asked} == \
+        {k: v for k, v in before.items() if k not in asked}
+    assert sorted(row[1] for row in after["outbox"]) == [
+        "assign_request:ZG-2026-001:1", "assign_request:ZG-2026-001:2"]
+    assert "上次提交未被受理" in description(run) and tags(run_id) == {"待交办"}
     schema = inputs(run_id)["suspended-assign-1-schema"]
     assert schema["properties"]["owner"]["default"] == "刘洋"
 
-    resume(run_id, owner="刘洋", leader="", secretary="陈静")
+    # every secretary was asked, with a code, as the flow's own first turn would have
+    resume(run_id, owner="刘洋", leader="周建国", secretary="陈静", code=code("陈静", "交办"))
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state
     assert actions(ledger) == [("assign", "陈静")]
