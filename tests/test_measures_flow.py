@@ -2,7 +2,8 @@
 
 The submission form is also where the owner asks for more time: its 申请事项 choice is
 申请销号 or 申请延期. An extension asked for (in the form or on the command line) makes the run
-wait for the secretary's extension form before it asks for the submission again.
+wait for the secretary's extension form (延期审批, tag 待审批延期, her emailed code) before it
+asks for the submission again, with a fresh code for the owner.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from ledger_helpers import DAY, dump
 from models import Extension, Measure
 from models.db import session_factory
-from test_item_flow import (actions, description, execute, item_deployment, ledger,  # noqa: F401
-                            resume, sqlite_ledger, start, waits_at)
+from test_item_flow import (actions, code, description, execute, ledger,  # noqa: F401
+                            ledger_without_tries, resume, sqlite_ledger, start, tags, waits_at)
 
 pytestmark = pytest.mark.flow
 
@@ -35,33 +36,46 @@ def test_extension_through_the_forms_then_closure_completing_the_measure(ledger,
 
     # the measure is not done and the form does not complete it: refused, nothing written
     before = dump(ledger)
-    resume(run_id, summary="已完成整改", evidence=[], submitter="刘洋")
+    mine = code("刘洋", "销号申请")
+    resume(run_id, summary="已完成整改", evidence=[], submitter="刘洋", code=mine)
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
-    assert dump(ledger) == before
+    assert dump(ledger) == before  # the code is not spent by a refused step
     assert "尚有整改措施未完成" in description(run)
 
     resume(run_id, request="申请延期", measure=1, extend_to="2027-01-29", reason="需党组会审议",
-           submitter="刘洋")
+           submitter="刘洋", code=mine)
     run = execute(run_id)
     assert waits_at(run, "extend-1-0"), run.state
+    assert tags(run_id) == {"待审批延期"}
     assert "需党组会审议" in description(run) and "2027-01-29" in description(run)
+    props = description(run, "schema")["properties"]
+    assert props["reviewer"]["enum"] == ["王芳", "陈静"] and props["code"]["title"] == "验证码"
 
-    before = dump(ledger)
-    resume(run_id, decision="批准延期", comment="", reviewer="周建国")  # a leader: refused
+    # a leader is no choice of the form: the server refuses before the run sees it
+    with pytest.raises(RuntimeError, match="Cannot resume"):
+        resume(run_id, decision="批准延期", comment="", reviewer="周建国",
+               code=code("陈静", "延期审批"))
+    before = ledger_without_tries(ledger)
+    resume(run_id, decision="批准延期", comment="", reviewer="王芳",
+           code=code("陈静", "延期审批"))  # her colleague's code: refused by the run
     run = execute(run_id)
     assert waits_at(run, "extend-1-1"), run.state
-    assert dump(ledger) == before and "仅秘书可以" in description(run)
+    assert ledger_without_tries(ledger) == before and "不是发给王芳的" in description(run)
 
-    resume(run_id, decision="批准延期", comment="同意", reviewer="陈静")
+    resume(run_id, decision="批准延期", comment="同意", reviewer="陈静",
+           code=code("陈静", "延期审批"))
     run = execute(run_id)
     assert waits_at(run, "submit-1e1-0"), run.state  # a fresh submission form
     assert measure(ledger) == (date(2027, 1, 29), date(2026, 12, 31), None, "")
     assert "原定时限 2026-12-31" in description(run)
+    fresh = code("刘洋", "销号申请")  # the request spent the first one
+    assert fresh != mine
 
-    resume(run_id, completes=[1], summary="方案已印发", evidence=["方案.pdf"], submitter="刘洋")
+    resume(run_id, completes=[1], summary="方案已印发", evidence=["方案.pdf"], submitter="刘洋",
+           code=fresh)
     run = execute(run_id)
-    assert waits_at(run, "review-1-0"), run.state
+    assert waits_at(run, "signoff-1-0"), run.state
     assert measure(ledger) == (date(2027, 1, 29), date(2026, 12, 31), DAY, "方案已印发")
     assert [a for a, _ in actions(ledger)] == [
         "assign", "extension_request", "extension_approve", "submit"]
@@ -74,16 +88,17 @@ def test_a_refused_extension_request_asks_again_and_a_rejection_returns_to_the_f
     execute(run_id)
     before = dump(ledger)
     resume(run_id, request="申请延期", measure=1, extend_to="2027-01-02", reason="节后完成",
-           submitter="刘洋")  # a Saturday
+           submitter="刘洋", code=code("刘洋", "销号申请"))  # a Saturday
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
     assert dump(ledger) == before and "不是工作日" in description(run)
 
     resume(run_id, request="申请延期", measure=1, extend_to="2027-01-04", reason="节后完成",
-           submitter="周建国")
+           submitter="周建国", code=code("周建国", "销号申请"))
     run = execute(run_id)
     assert waits_at(run, "extend-1-0"), run.state
-    resume(run_id, decision="不予延期", comment="请按期完成", reviewer="陈静")
+    resume(run_id, decision="不予延期", comment="请按期完成", reviewer="陈静",
+           code=code("陈静", "延期审批"))
     run = execute(run_id)
     assert waits_at(run, "submit-1e1-0"), run.state
     assert measure(ledger)[:2] == (date(2026, 12, 31), None)
