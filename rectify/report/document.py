@@ -131,6 +131,8 @@ def _next_step(k: int, item: ItemLine) -> str:
     status = []
     if item.overdue:
         status.append(f"该问题{item.overdue_label}，列为督办重点，限期完成")
+    elif item.status.value == "leader_review":
+        status.append("已提交销号申请，待责任领导审核")
     elif item.status.value == "submitted":
         status.append("已提交销号申请，待审核")
     measures = "；".join(f"{m.wording}（{m.due_phrase}）" for m in item.measures) or "明确整改措施"
