@@ -1,10 +1,10 @@
 """Which light tag (临期 · 逾期) each item's run should carry on a day.
 
 The run list is what the secretary looks at; a tag is the only thing it filters by. 逾期: an
-open item with a dated measure past its deadline (red); 临期: a dated measure due within the
-first reminder rung (5 working days by default, yellow). Closed, 长期坚持-only and unassigned
-items carry none. Measures have no done state yet: when they do (per-measure 完成), only
-unfinished measures count, as DOMAIN.md's lights say; this is the one place to change.
+open item with an unfinished dated measure past its deadline (red); 临期: an unfinished dated
+measure due within the first reminder rung (5 working days by default, yellow). Closed,
+长期坚持-only and unassigned items carry none. Measures done one by one (rectify.measures) no
+longer count, as DOMAIN.md's lights say.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def light_tags(session: Session, day: date, calendar: WorkCalendar,
         select(Item.flow_run_id, func.min(Measure.deadline))
         .join(Measure, Measure.item_id == Item.id)
         .where(Item.flow_run_id.is_not(None), Measure.deadline.is_not(None),
+               Measure.done_on.is_(None),
                Item.status.in_([s for s in OPEN_STATUSES if s is not Status.ongoing]))
         .group_by(Item.flow_run_id))
     out = {}
