@@ -324,9 +324,9 @@ def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployme
     run = execute(run_id)
     assert waits_at(run, "review-1-0"), run.state
     text = description(run)
-    assert f"**{CODE} \\!\\[追踪\\](http://ev…**" in text  # the title: the description's start
+    assert f"**{CODE} \\!\\[追踪\\](http\\://ev…**" in text  # the title: the description's start
     assert "1. 按\\[通知\\](javascript:alert(1))整改" in text
-    assert "\\[点此下载\\](http://evil.example/a.exe)" in text
+    assert "\\[点此下载\\](http\\://evil.example/a.exe)" in text
     assert "已完成 \\| 附&lt;img" in text and "<img" not in text
     assert "](" not in text.replace("\\](", "")  # no unescaped link or image left
 
