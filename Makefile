@@ -7,16 +7,23 @@ export DO_NOT_TRACK := 1
 
 .PHONY: demo test install install-test bench
 
+# uv (a PyPI package, installed into the venv by pip) installs exactly what uv.lock pins;
+# --inexact leaves pip and uv themselves in place. `uv lock` after changing pyproject.toml.
+UV := $(BIN)/uv
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(SYNC)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
+	$(SYNC) --extra test
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
