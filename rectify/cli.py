@@ -313,3 +313,4 @@ def main() -> None:  # pragma: no cover - console entry point
 from rectify import cli_report  # noqa: E402,F401
 from rectify import cli_mail  # noqa: E402,F401
 from rectify import cli_flows  # noqa: E402,F401
+from rectify import cli_up  # noqa: E402,F401
