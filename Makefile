@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install install-test bench
+.PHONY: demo ui test install install-test bench lint
 
 # uv (a PyPI package, installed into the venv by pip) installs exactly what uv.lock pins;
 # --inexact leaves pip and uv themselves in place. `uv lock` after changing pyproject.toml.
@@ -31,6 +31,11 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/python demo/run_demo.py
+
+# The same demo in the Prefect UI: `rectify up` on ./demo-run and an intake of the demo register
+# (PORT=4300 make ui for another port). Ctrl-C stops it.
+ui: install
+	$(BIN)/python demo/ui.py
 
 test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
