@@ -17,13 +17,11 @@ client. Prefect is imported only once the environment is settled: its settings a
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +36,8 @@ STOP_SECONDS = 30  # a server that ignores SIGINT this long is terminated, then 
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -88,6 +88,8 @@ def start_server(host: str, port: int, auth: str | None, log: Path) -> subproces
 
 def wait_healthy(server: subprocess.Popen, url: str, timeout: float, log: Path) -> None:
     """Until /api/health answers 200, the server exits, or the time is up."""
+    import urllib.request  # here, not at the top: `rectify list` loads this module too
+
     deadline = time.monotonic() + timeout
     while True:
         if server.poll() is not None:
