@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
-	$(SYNC) --extra test
+	$(SYNC) --extra test --extra lint
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -39,6 +39,12 @@ ui: install
 
 test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# ruff (lint rules in pyproject.toml) and mypy on the package. `ruff format --check` is not run
+# yet: it would reformat most files, which waits for a quiet moment between branches.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python bench/bench_mail.py

@@ -181,17 +181,18 @@ def up(
     get_settings.cache_clear()
     settings = get_settings()
     auth = auth_string(host)
+    home = settings.home or Path.cwd()  # always set once the settings are read
     # every process started from here (the served flow runs) agrees on the same data folder
-    os.environ["RECTIFY_HOME"] = str(settings.home)
+    os.environ["RECTIFY_HOME"] = str(home)
     with errors():
-        settings.home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
         from rectify.schema import upgrade
 
         upgrade(settings.database_url)
 
     url = api_url(host, port)
     os.environ["PREFECT_API_URL"] = url
-    os.environ.setdefault("PREFECT_HOME", str(settings.home / "prefect"))  # results of runs too
+    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))  # results of runs too
     if auth:
         os.environ["PREFECT_API_AUTH_STRING"] = auth
     log = Path(os.environ["PREFECT_HOME"]) / "server.log"
