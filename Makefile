@@ -16,7 +16,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 $(UV): | $(BIN)/python
-	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/python -m pip install --quiet 'uv==0.13.9'
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(SYNC)
