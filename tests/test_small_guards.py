@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from ledger_helpers import DAY, add_item, add_people, dump
-from models import AuditRecord, Item, Person, Status
+from models import AuditRecord, Person, Status
 from models.db import session_factory
 from notifications.compose import Recipient, build_message
 from notifications.headers import HeaderInjectionError
