@@ -5,18 +5,25 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install install-test bench
+.PHONY: demo ui test install install-test bench lint
+
+# uv (a PyPI package, installed into the venv by pip) installs exactly what uv.lock pins;
+# --inexact leaves pip and uv themselves in place. `uv lock` after changing pyproject.toml.
+UV := $(BIN)/uv
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --quiet
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(UV): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet 'uv==0.13.9'
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(SYNC)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
+	$(SYNC) --extra test --extra lint
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -25,8 +32,19 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/python demo/run_demo.py
 
+# The same demo in the Prefect UI: `rectify up` on ./demo-run and an intake of the demo register
+# (PORT=4300 make ui for another port). Ctrl-C stops it.
+ui: install
+	$(BIN)/python demo/ui.py
+
 test: install-test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# ruff (lint rules in pyproject.toml) and mypy on the package. `ruff format --check` is not run
+# yet: it would reformat most files, which waits for a quiet moment between branches.
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: install-test
 	$(BIN)/python bench/bench_mail.py

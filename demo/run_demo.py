@@ -93,6 +93,7 @@ def main() -> None:
     print(f"\n演示完成。台账数据库：{RUN / 'rectify.db'}")
     print(f"催办邮件（.eml）：{RUN / 'outbox'}")
     print(f"整改工作情况报告：{RUN / 'reports'}")
+    print("\n在 Prefect 界面中查看同一演示（每个事项一个流程运行、销号表单）：make ui")
 
 
 if __name__ == "__main__":

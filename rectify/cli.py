@@ -359,3 +359,4 @@ from rectify import cli_mail  # noqa: E402,F401
 from rectify import cli_flows  # noqa: E402,F401
 from rectify import cli_measures  # noqa: E402,F401
 from rectify import cli_recheck  # noqa: E402,F401
+from rectify import cli_up  # noqa: E402,F401

@@ -67,6 +67,9 @@ def setup_logging() -> None:
     the Prefect UI. Must happen before Prefect is imported (it reads this when it loads);
     an explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins."""
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    # Without a server, `remind` and `report` start Prefect's ephemeral one; its 20 s start-up
+    # limit fails `make demo` on a loaded machine. A ceiling, not an expectation.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("提示：%(message)s"))
     log = logging.getLogger("rectify")

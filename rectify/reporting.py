@@ -115,7 +115,7 @@ def report_lines(session: Session, day: date, calendar: WorkCalendar, settings) 
     default = parse_setting(settings.reporting)
     rows: list[ReportRow] = []
     periods = _periods_by_kind(session, default, lambda c: current_period(c, day, calendar))
-    for kind, (cadence, period) in periods.items():
+    for kind, (_cadence, period) in periods.items():
         rung = reminder_rung(period, day, calendar)
         if rung is None:
             continue

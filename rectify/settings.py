@@ -1,7 +1,10 @@
 """Settings from environment variables (prefix RECTIFY_) and an optional `.env` file.
 
-The embedded default needs no settings at all: a SQLite ledger in the working directory,
-`.eml` files in ./outbox instead of SMTP.
+The embedded default needs no settings at all: a SQLite ledger, `.eml` files in an outbox
+folder instead of SMTP and the reports, all in one data folder: RECTIFY_HOME, by default the
+working directory. The defaults are made absolute under it when the settings are read, so the
+command line, `rectify serve` and a flow run started elsewhere agree on one ledger whichever
+folder each process starts in. A path or URL set explicitly is kept as given.
 """
 
 from __future__ import annotations
@@ -11,17 +14,24 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rectify.errors import RectifyError
 
 
+LEDGER_FILE = "rectify.db"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RECTIFY_", env_file=".env", extra="ignore")
 
+    # Data folder for the default ledger, outbox and reports (RECTIFY_HOME); None: the working
+    # directory at the time the settings are read.
+    home: Path | None = None
+
     # Ledger
-    database_url: str = "sqlite:///rectify.db"
+    database_url: str = f"sqlite:///{LEDGER_FILE}"
 
     # Acting person for the command line (RECTIFY_USER); --as overrides it.
     user: str | None = None
@@ -82,6 +92,19 @@ class Settings(BaseSettings):
     run_create_concurrency: int = 4
     # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
     serve_limit: int = 4
+
+    @model_validator(mode="after")
+    def _defaults_under_home(self) -> "Settings":
+        home = (self.home or Path.cwd()).expanduser().absolute()
+        self.home = home
+        explicit = self.model_fields_set
+        if "database_url" not in explicit:
+            self.database_url = f"sqlite:///{home / LEDGER_FILE}"
+        if "outbox_dir" not in explicit:
+            self.outbox_dir = home / "outbox"
+        if "report_dir" not in explicit:
+            self.report_dir = home / "reports"
+        return self
 
 
 class SettingsError(RectifyError):

@@ -169,7 +169,7 @@ class _Extent:
             if col <= MAX_COLUMNS:
                 self.filled += 1
                 self.rows, self.cols = max(self.rows, row), max(self.cols, col)
-        for first_col, first_row, last_col, last_row in _MERGE.findall(buf):
+        for first_col, _first_row, last_col, last_row in _MERGE.findall(buf):
             if _column(first_col) <= MAX_COLUMNS:
                 self.rows = max(self.rows, int(last_row))
                 self.cols = max(self.cols, min(_column(last_col), MAX_COLUMNS))

@@ -55,7 +55,11 @@ DROP = "DROP"  # close the connection instead of replying
 
 @dataclass(frozen=True)
 class Stall:
-    seconds: float  # sleep before replying (past the client's timeout)
+    """No reply until the client gives up: aiosmtpd cancels the handler when the connection is
+    lost, so the stall ends on the client's timeout, however slow the machine; `seconds` is only
+    a ceiling for a client that never hangs up."""
+
+    seconds: float = 60.0
 
 
 class ScriptedHandler(RecordingHandler):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
@@ -17,11 +16,10 @@ from fault_smtp import FaultHandler, assert_kept, fault_server
 from models import OutboxMail, Person, Role
 from models.base import utcnow
 from models.db import session_factory
-from notifications.smtp import MailConfig
 from rectify.delivery import NOTICES, deliver_pending
 from rectify import reminders
 from rectify.reminders import queue_notice
-from smtp_servers import HOST, Authenticator, make_self_signed_cert, server_tls_context
+from smtp_servers import Authenticator, make_self_signed_cert, server_tls_context
 from test_remind_delivery import DAY, FAST, config, sweep_ledger, time_passes
 
 

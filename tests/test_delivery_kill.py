@@ -6,7 +6,6 @@ Message-IDs is held against the outbox: nothing lost, nothing twice outside the 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading

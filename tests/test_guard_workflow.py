@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from sqlalchemy import event, select, update
 
-from ledger_helpers import DAY, add_item, add_people, audit_rows, dump, refused
+from ledger_helpers import DAY, add_item, add_people, audit_rows, refused
 from models import Evidence, Item, Person, ProgressNote, Status
 from models.db import get_engine, session_factory
 from rectify import workflow

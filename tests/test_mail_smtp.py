@@ -221,24 +221,24 @@ async def test_drop_after_data_is_unknown_and_not_resent():
 
 
 async def test_stall_after_data_is_unknown():
-    handler = ScriptedHandler(data=[Stall(2.0)])
+    handler = ScriptedHandler(data=[Stall()])
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.5), **FAST)
+        results = await deliver(mails(1), config(server), **FAST)
     assert (results[0].status, results[0].attempts) == ("unknown", 1)
     assert "超时" in results[0].error
 
 
 async def test_stall_before_data_is_retried():
-    handler = ScriptedHandler(mail=[Stall(2.0)])
+    handler = ScriptedHandler(mail=[Stall()])
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.5), **FAST)
+        results = await deliver(mails(1), config(server), **FAST)
     assert (results[0].status, results[0].attempts) == ("sent", 2)
 
 
 async def test_stall_before_data_forever_gives_retry():
-    handler = ScriptedHandler(rcpt=itertools.repeat(Stall(1.5)))
+    handler = ScriptedHandler(rcpt=itertools.repeat(Stall()))
     with plain_server(handler) as server:
-        results = await deliver(mails(1), config(server, timeout=0.5), max_attempts=2, **FAST)
+        results = await deliver(mails(1), config(server), max_attempts=2, **FAST)
     assert (results[0].status, results[0].attempts) == ("retry", 2) and "超时" in results[0].error
 
 

@@ -83,8 +83,9 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
         "截至2026年11月30日，共查摆问题12个（班子问题4个、个人问题4个、服务对象反映问题4个），"
         "已完成整改1个，整改率8.3%；正在推进10个，其中逾期5个；长期坚持1个。"
     )
-    # overdue working days: 11-13 (Fri) to 11-30 (Mon) is 11 working days
-    assert r.overdue[0].code == "ZG-2026-007" and r.overdue[0].overdue_workdays == 11
+    # oldest overdue measure first: 001's 立行立改 (11-09) is 15 working days late on 11-30,
+    # then 007 (11-13, Fri): 11 working days
+    assert [(i.code, i.overdue_workdays) for i in r.overdue[:2]] == [("ZG-2026-001", 15), ("ZG-2026-007", 11)]
     # every breakdown adds up to the total
     for b in r.breakdowns:
         assert sum(t.total for t in b.rows) == r.summary.total

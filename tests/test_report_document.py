@@ -16,9 +16,11 @@ import pytest
 from docx import Document
 from docx.oxml.ns import qn
 
+from sqlalchemy import select
+
 from models.db import session_factory
 from rectify.report.docx import build_docx
-from rectify.report.document import build_document
+from rectify.report.document import build_document, quoted
 from rectify.report.output import produce_report
 from rectify.report.render import render_html, render_markdown
 from rectify.report.wording import Office, cn_dates
@@ -69,7 +71,7 @@ def test_document_parts_in_the_order_of_gbt_9704(sqlite_url, tmp_path):
     assert "（二）从问题类别看" in texts and "（五）从责任领导看" in texts
     assert all(k != "table" for k in kinds[:end])
     category = texts[texts.index("（二）从问题类别看") + 1]
-    assert category.startswith("班子问题4个，已完成整改1个，正在推进3个；")
+    assert category.startswith("班子问题4个，已完成整改1个，正在推进3个（其中逾期1个）；")
 
 
 def test_natural_wording(sqlite_url, tmp_path):
@@ -81,25 +83,45 @@ def test_natural_wording(sqlite_url, tmp_path):
     assert "（一）周建国同志牵头的问题（5个）" in text and "吴海燕同志、郑永强同志牵头的问题" in text
     assert re.search(r"^一是针对“.+”问题（ZG-2026-0\d\d，责任人.+），", text, re.M)
     # nested quotation marks: ‘…’ inside “…”
-    assert "“利用微信群、钉钉群每周推送‘党史百年天天读’学习资料”" in text
+    assert quoted("利用微信群、钉钉群每周推送“党史百年天天读”学习资料") == (
+        "“利用微信群、钉钉群每周推送‘党史百年天天读’学习资料”")
 
 
 def test_a_measure_past_its_own_deadline_is_marked(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     r = office_report(sqlite_url)
     item = next(i for g in r.next_steps for i in g.items if i.code == "ZG-2026-001")
-    assert not item.overdue and item.deadline == date(2026, 12, 31)  # the item is not late …
-    late = item.measures[1]  # … but 立行立改 from 11-02 (11-09) is: 15 working days to 11-30
+    # the item's latest deadline is ahead, but its 立行立改 measure from 11-02 (11-09) is not
+    # done: the item is overdue from that measure's deadline (rectify.measures' rule)
+    assert item.deadline == date(2026, 12, 31) and item.overdue and item.overdue_since == date(2026, 11, 9)
+    late = item.measures[1]
     assert late.overdue and late.overdue_workdays == 15
     assert late.due_phrase == "立行立改，2026年11月9日前完成，已超期15个工作日"
     assert item.measures[0].due_phrase == "2026年12月底前完成"
-    assert [(i.code, n) for i, n, _ in r.late_measures] == [("ZG-2026-001", 2), ("ZG-2026-004", 2)]
     for text in (render_markdown(r), render_html(r)):
         assert "（立行立改，2026年11月9日前完成，已超期15个工作日）" in text
-        assert "二是部分整改措施未按期完成。有2条整改措施" in text
+        assert "整改时限为2026年11月9日，已逾期15个工作日" in text  # part 二 names the measure's date
     # on an earlier day nothing is late yet
     early = office_report(sqlite_url, date(2026, 11, 6))
-    assert not early.late_measures and not any(m.overdue for i in early.all_open for m in i.measures)
+    assert not any(m.overdue for i in early.all_open for m in i.measures)
+
+
+def test_a_done_measure_is_never_marked_late(sqlite_url, tmp_path):
+    from sqlalchemy import update
+
+    from models import Item, Measure
+
+    demo_ledger(sqlite_url, tmp_path)
+    with session_factory(sqlite_url).begin() as s:
+        item_id = s.scalar(select(Item.id).where(Item.code == "ZG-2026-001"))
+        s.execute(update(Measure).where(Measure.item_id == item_id, Measure.position == 1)
+                  .values(done_on=date(2026, 11, 20), done_note="已推送"))
+    item = next(i for g in office_report(sqlite_url).next_steps for i in g.items if i.code == "ZG-2026-001")
+    assert not item.overdue and not item.measures[1].overdue
+    assert item.measures[1].due_phrase == "立行立改，2026年11月9日前完成，已于2026年11月20日完成"
+    # as of a day before it was done, it was late
+    before = office_report(sqlite_url, date(2026, 11, 19))
+    assert next(i for i in before.overdue if i.code == "ZG-2026-001").measures[1].overdue
 
 
 def test_every_date_a_person_reads_is_written_in_chinese(sqlite_url, tmp_path):
@@ -275,3 +297,26 @@ def test_pdf_through_libreoffice_with_the_alias_fonts(sqlite_url, tmp_path):
     if fonts:  # the aliases: 标宋 → Noto Serif CJK Bold, 黑体 → Noto Sans CJK, no Japanese default for all
         assert "NotoSerifCJK" in fonts and "NotoSansCJK" in fonts
         assert len({line.split()[0].split("+")[-1] for line in fonts.splitlines()[2:]}) >= 3
+
+
+def test_measures_extensions_reporting_and_recheck_reach_the_report(sqlite_url, tmp_path):
+    """The figures issue 12 adds (rectify.measures, .extensions, .reporting, .recheck) are in
+    the report's text, as of its date."""
+    from rectify import extensions, recheck, workflow
+    from test_report import CAL
+
+    demo_ledger(sqlite_url, tmp_path)
+    with session_factory(sqlite_url).begin() as s:
+        owner, sec = workflow.get_person(s, "孙丽"), workflow.get_person(s, "陈静")
+        extensions.request(s, "ZG-2026-004", 2, owner, date(2026, 11, 23), to=date(2026, 12, 18),
+                           reason="需等人社部门12月数据", calendar=CAL)
+        extensions.decide(s, "ZG-2026-004", 2, sec, date(2026, 11, 24), approve=True,
+                          comment="同意", calendar=CAL)
+        recheck.confirm(s, "ZG-2026-012", sec, date(2026, 11, 27), comment="制度已执行")
+    text = "\n".join(b.text for b in build_document(office_report(sqlite_url)))
+    assert "经批准延期1项（ZG-2026-004第2条措施由2026年11月23日延至2026年12月18日）" in text
+    assert "已完成2条" in text  # 012's two measures, completed by its submission
+    assert "对已销号问题开展“回头看”1个，其中整改成果巩固1个、出现反弹0个。" in text
+    # as of a day before the extension and the 回头看, neither is counted
+    earlier = "\n".join(b.text for b in build_document(office_report(sqlite_url, date(2026, 11, 23))))
+    assert "经批准延期1项" not in earlier and "对已销号问题开展" not in earlier

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from ledger_helpers import DAY, add_item, add_people, dump
-from models import Item, Person, Status
+from models import AuditRecord, Person, Status
 from models.db import session_factory
 from notifications.compose import Recipient, build_message
 from notifications.headers import HeaderInjectionError
@@ -82,8 +82,11 @@ def test_exported_text_that_starts_like_a_formula_stays_text_in_excel(sqlite_url
         item = add_item(s, "F-1", Status.in_progress, owner=people["刘洋"], leader=people["周建国"])
         item.description = "=HYPERLINK(\"http://evil.test\",\"点此\")"
         item.remark = "@SUM(1)"
+        s.flush()  # the export is as of a day: the item exists from its import record on
+        s.add(AuditRecord(item_id=item.id, actor="系统", day=DAY, action="import",
+                          to_status=Status.in_progress.value))
     with maker() as s:
-        path = write_register_xlsx(s, tmp_path / "台账.xlsx")
+        path = write_register_xlsx(s, tmp_path / "台账.xlsx", as_of=DAY)
     ws = load_workbook(path)["问题整改清单"]
     cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
     for text in ("=HYPERLINK(\"http://evil.test\",\"点此\")", "@SUM(1)"):

@@ -86,24 +86,19 @@ def _problems(r: Report) -> list[str]:
     """The 一是/二是 … paragraphs of part 二; empty when there is nothing to report."""
     points: list[str] = []
     if r.overdue:
-        worst = "；".join(f"{_item_ref(i)}整改时限为{cn_date(i.deadline)}，{i.overdue_label}"
+        worst = "；".join(f"{_item_ref(i)}整改时限为{cn_date(i.overdue_since or i.deadline)}，{i.overdue_label}"
                          for i in r.overdue[:EXAMPLES])
         points.append(f"部分问题逾期未完成整改。逾期问题{len(r.overdue)}个，涉及{_joined(r.overdue_leaders)}"
                       f"牵头的问题。其中，{worst}{'等' if len(r.overdue) > EXAMPLES else ''}。"
                       "逾期问题清单见附件1。")
-    late = r.late_measures
-    if late:
-        examples = "；".join(f"{i.code}第{n}条措施{quoted(m.wording)}（{m.deadline_label}）{m.overdue_label}"
-                            for i, n, m in late[:EXAMPLES])
-        points.append(f"部分整改措施未按期完成。有{len(late)}条整改措施已超过各自的整改时限，"
-                      f"但所属问题的整改时限尚未到期，如{examples}。")
     if r.stalled:
         leaders = list(dict.fromkeys(i.leader for i in r.stalled))
         points.append(f"部分问题推进滞缓。{len(r.stalled)}个问题已{r.stalled_after_days}天以上无整改进展，"
                       f"涉及{_joined(leaders)}牵头的问题，清单见附件1。")
     sup = r.supplement
     if sup.reports_missed:
-        points.append(f"部分问题未按时报送整改进展。未按时报送的问题{sup.reports_missed}个。")
+        codes = "、".join(sup.unreported[:EXAMPLES * 3]) + ("等" if len(sup.unreported) > EXAMPLES * 3 else "")
+        points.append(f"部分问题未按时报送整改进展。未按时报送的问题{sup.reports_missed}个（{codes}）。")
     if sup.rebounded:
         points.append(f"个别问题出现反弹。经“回头看”，{sup.rebounded}个已销号问题出现反弹，已重新列入整改。")
     return [f"{cn_number(k)}是{text}" for k, text in enumerate(points, 1)]
@@ -118,10 +113,13 @@ def _overview(r: Report) -> str:
     if sup.measures_done is not None:
         measures += f"、已完成{sup.measures_done}条"
     if sup.extended:
-        measures += f"，经批准延期{sup.extended}项"
+        shown = "；".join(f"{e['code']}第{e['measure']}条措施由{cn_date(e['original_deadline'])}"
+                         f"延至{cn_date(e['new_deadline'])}" for e in sup.extensions[:EXAMPLES * 3])
+        more = "等" if len(sup.extensions) > EXAMPLES * 3 else ""
+        measures += f"，经批准延期{sup.extended}项（{shown}{more}）"
     text += (f"针对查摆出的问题，制定了问题整改清单，{measures}，明确了{r.leader_count}名责任领导和整改时限，"
              "逐项推进整改。")
-    if sup.rechecked is not None:
+    if sup.rechecked:
         text += (f"对已销号问题开展“回头看”{sup.rechecked}个，其中整改成果巩固{sup.consolidated or 0}个、"
                  f"出现反弹{sup.rebounded or 0}个。")
     return text + "各类问题整改情况统计见附件1。"
@@ -225,7 +223,7 @@ def _attachment(r: Report) -> list[Block]:
         b.append(Block("caption", f"{cn_number(n)}、逾期未完成整改的问题"))
         b.append(Block("table", table=Table(
             ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期时间"],
-            [[str(k), i.code, i.wording, i.leader, i.owner, i.deadline_label, i.overdue_label]
+            [[str(k), i.code, i.wording, i.leader, i.owner, cn_date(i.overdue_since), i.overdue_label]
              for k, i in enumerate(r.overdue, 1)],
             LIST_WIDTHS, frozenset({0, 6}), frozenset({2}), frozenset(range(len(r.overdue))))))
     if r.stalled:

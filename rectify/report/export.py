@@ -17,7 +17,7 @@ date, so a written date is also what keeps a re-import on another day from movin
 长期坚持 stays as it is.
 
 Written with XlsxWriter, not openpyxl: 10,000 items take about a second instead of six (numbers
-in docs/notes-i11.md), and it never turns text into a formula (write_string). Characters an
+in docs/report-document.md), and it never turns text into a formula (write_string). Characters an
 .xlsx cannot hold (C0 controls other than tab and line breaks, possibly stored before the
 domain refused them) are dropped rather than failing the whole report. Row heights are
 computed from the text (LibreOffice and Excel do not grow rows under merged cells), so nothing

@@ -63,6 +63,7 @@ class MeasureLine:
     # days lost (0 when the deadline was the last working day before a weekend).
     overdue: bool = False
     overdue_workdays: int = 0
+    done_on: date | None = None  # done on or before the report's date (rectify.measures)
 
     @property
     def wording(self) -> str:
@@ -96,6 +97,8 @@ class MeasureLine:
             phrase = f"{written}，{cn_date(self.due)}前完成"
         else:
             phrase = written + ("" if written.endswith("完成") else "完成")
+        if self.done_on is not None:
+            return f"{phrase}，已于{cn_date(self.done_on)}完成"
         return phrase + (f"，{self.overdue_label}" if self.overdue else "")
 
     @property
@@ -116,11 +119,13 @@ class ItemLine:
     status: Status  # as of the report's date
     deadline: date | None
     last_activity: date
-    # Overdue is DOMAIN's "open, deadline before the date" (as in `rectify list --overdue`);
+    # Overdue is DOMAIN's "open, an unfinished measure past its deadline" (rectify.measures, as
+    # in `rectify list --overdue`), counted from that measure's deadline (overdue_since);
     # the working days past the deadline are counted separately and may be 0: a Friday
     # deadline is overdue on Saturday, but no working day has been lost yet.
     overdue: bool = False
     overdue_workdays: int = 0
+    overdue_since: date | None = None  # the deadline of its earliest unfinished overdue measure
     idle_days: int = 0  # calendar days since the last activity
     measures: list[MeasureLine] = field(default_factory=list)
 
@@ -223,14 +228,6 @@ class Report:
     def dated(self) -> date:
         """成文日期: the day the report is signed (default: its as-of date)."""
         return self.office.dated or self.as_of
-
-    @property
-    def late_measures(self) -> list[tuple["ItemLine", int, "MeasureLine"]]:
-        """Measures past their own deadline on items that are not yet overdue as a whole:
-        (item, 1-based number, measure), the most overdue first."""
-        found = [(i, n, m) for i in self.all_open if not i.overdue
-                 for n, m in enumerate(i.measures, 1) if m.overdue]
-        return sorted(found, key=lambda x: (x[2].due, x[0].code, x[1]))
 
     @property
     def all_open(self) -> list["ItemLine"]:
@@ -339,7 +336,7 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
         due = open_due.get(id_)
         if is_overdue(st, due, as_of):
             # Derived, never stored; counted in working days like the reminder ladder.
-            line.overdue = True
+            line.overdue, line.overdue_since = True, due
             line.overdue_workdays = calendar.workdays_between(due, as_of)
         items.append(line)
     return items
@@ -348,20 +345,22 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
 def _attach_measures(session: Session, items: list[ItemLine], as_of: date,
                      calendar: WorkCalendar) -> int:
     """Measures of every listed item in one query (ids as a join, not a huge IN list); a
-    measure past its own deadline on an item in progress is marked with the working days."""
+    measure unfinished on the date and past its own deadline, on an item in progress, is marked
+    with the working days (its item is then overdue too: rectify.measures' rule)."""
     by_id = {i.id: i for i in items}
     if not by_id:
         return 0
     rows = session.execute(
-        select(Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline)
+        select(Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline, Measure.done_on)
         .order_by(Measure.item_id, Measure.position)
     )
     n = 0
-    for item_id, text, deadline_text, due in rows:
+    for item_id, text, deadline_text, due, done_on in rows:
         item = by_id.get(item_id)
         if item is not None:
-            line = MeasureLine(text, deadline_text, due)
-            if due is not None and due < as_of and item.status in IN_PROGRESS:
+            done = done_on if done_on is not None and done_on <= as_of else None
+            line = MeasureLine(text, deadline_text, due, done_on=done)
+            if done is None and due is not None and due < as_of and item.status in IN_PROGRESS:
                 line.overdue = True
                 line.overdue_workdays = calendar.workdays_between(due, as_of)
             item.measures.append(line)
@@ -397,7 +396,7 @@ def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
         Breakdown("按责任部门", "责任部门", _tallies(items, lambda i: i.department)),
         Breakdown("按责任领导", "责任领导", _tallies(items, lambda i: i.leader)),
     ]
-    overdue = sorted((i for i in items if i.overdue), key=lambda i: (i.deadline, i.code))
+    overdue = sorted((i for i in items if i.overdue), key=lambda i: (i.overdue_since, i.code))
     stalled = sorted(
         (i for i in items
          if i.status in _STALLABLE and not i.overdue

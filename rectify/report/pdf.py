@@ -16,7 +16,7 @@ from pathlib import Path
 from rectify.errors import RectifyError
 
 FONTCONFIG = Path(__file__).resolve().parent.parent / "data" / "fonts" / "fontconfig.conf"
-NO_SOFFICE = "未找到 LibreOffice（soffice），无法生成 PDF：请安装 libreoffice-writer（见 docs/notes-i11.md）"
+NO_SOFFICE = "未找到 LibreOffice（soffice），无法生成 PDF：请安装 libreoffice-writer（见 docs/report-document.md）"
 TIMEOUT = 600
 
 

@@ -1,0 +1,49 @@
+"""Helpers for tests that start real processes (prefect server, rectify up / serve): a free
+loopback port, and waits bounded by a condition (with a generous ceiling for a busy machine,
+never a fixed sleep)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what: str, check, timeout: float = 180, every: float = 0.5):
+    """Poll `check` until it returns something true; the ceiling only turns a hang into a
+    failure, it is not a speed bar (a loaded machine may take many times the idle figure)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except Exception as exc:  # not up yet: keep polling until the deadline
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def pids_with(*words: str) -> list[int]:
+    """Processes whose command line holds every word (the way to find a grandchild)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv]
+        if all(w in args for w in words) and int(entry.name) != os.getpid():
+            found.append(int(entry.name))
+    return found

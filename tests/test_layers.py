@@ -1,0 +1,72 @@
+"""Layers point one way: the command line and flows → tasks → the domain (rectify/) → models/
+and notifications/. The domain and the layers below it never import Prefect, flows/ or tasks/,
+so they run, and are tested, without an orchestrator; read commands start without Prefect.
+
+Two checks: every import statement (module level or inside a function) of every domain
+module, read from its syntax tree; and what importing them all actually loads, in a fresh
+interpreter (catches a Prefect import that arrives through a third-party package).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = {"prefect", "prefect_email", "flows", "tasks"}
+# The command line is the top layer (rectify/cli.py, rectify/cli_*.py) with the one module that
+# keeps it and a waiting flow run in step (flow_sync: used by the CLI only, imports Prefect on
+# purpose; it moves into the CLI package when the CLI becomes rectify/cli/).
+CLI = {"cli.py", "flow_sync.py"}
+# Deliberate, lazy exceptions: what they load and why.
+ALLOWED = {
+    # RECTIFY_EMAIL_BLOCK: the SMTP settings from a prefect-email block edited in the Prefect UI;
+    # imported only when that setting is used.
+    ("notifications/smtp.py", "prefect_email"),
+}
+
+
+def domain_files() -> list[Path]:
+    files = [p for p in (ROOT / "rectify").rglob("*.py")
+             if not (p.parent.name == "rectify" and (p.name in CLI or p.name.startswith("cli_")))]
+    files += [*(ROOT / "models").rglob("*.py"), *(ROOT / "notifications").rglob("*.py")]
+    return sorted(files)
+
+
+def imported_tops(path: Path) -> set[str]:
+    tops = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            tops |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            tops.add(node.module.split(".")[0])
+    return tops
+
+
+def test_domain_modules_never_import_prefect_flows_or_tasks():
+    files = domain_files()
+    assert len(files) > 20 and any(p.name == "workflow.py" for p in files)  # the walk found the domain
+    found = sorted(
+        (str(p.relative_to(ROOT)), top) for p in files for top in imported_tops(p) & FORBIDDEN
+        if (str(p.relative_to(ROOT)), top) not in ALLOWED
+    )
+    assert found == [], f"domain modules importing an upper layer: {found}"
+
+
+def test_the_walk_sees_imports_inside_functions(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def later():\n    from prefect.flows import flow\n    import tasks.report\n")
+    assert imported_tops(sample) & FORBIDDEN == {"prefect", "tasks"}
+
+
+def test_importing_the_domain_and_the_command_line_loads_no_prefect():
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+               for p in domain_files()]
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) + "import rectify.cli\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            f"{sorted(FORBIDDEN)!r}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,124 @@
+"""What the code relies on inside Prefect, pinned so that an upgrade that changes it fails here.
+
+uv.lock pins Prefect; these tests say what must still hold when someone moves the pin:
+- the JSON schema the UI renders for a waiting run's form (Chinese titles and descriptions,
+  the 审核结论 choices, prefilled defaults, required fields);
+- the flow-run input keys a suspended run writes (`suspended-<pause key>-description|schema|
+  response`), which the tests and the UI read, and the paused-state fields `rectify submit` /
+  `review` use to find the wait (`is_paused()`, `state_details.pause_key`);
+- prefect.yaml as `prefect deploy --all` loads it and as `rectify serve` / `rectify up` build it.
+No server is needed: these are the pure parts of the contract; test_item_flow.py and
+test_e2e_ui.py exercise the same keys against the real API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rectify.item_process import APPROVE, REJECT
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def form_schema(form) -> dict:
+    """The schema exactly as RunInput.save stores it for the UI."""
+    from prefect._internal.pydantic.v2_schema import create_v2_schema
+
+    return create_v2_schema(form.__name__, model_base=form)
+
+
+def test_review_form_schema_as_the_ui_renders_it():
+    from flows.item import ClosureReview
+
+    schema = form_schema(ClosureReview)
+    props = schema["properties"]
+    assert [props[k]["title"] for k in ("decision", "comment", "reviewer")] == ["审核结论", "审核意见", "审核人"]
+    assert props["comment"]["description"] == "退回时必须填写退回意见"
+    assert props["comment"]["default"] == ""
+    assert sorted(schema["required"]) == ["decision", "reviewer"]
+    # the choice list is a reference the UI resolves under "definitions"
+    ref = props["decision"]["$ref"]
+    assert ref.startswith("#/definitions/")
+    assert schema["definitions"][ref.rsplit("/", 1)[1]]["enum"] == [APPROVE, REJECT]
+    assert schema["additionalProperties"] is False  # a stray key in a resume is refused
+
+
+def test_submission_form_schema_lists_evidence_as_strings():
+    from flows.item import ClosureSubmission
+
+    props = form_schema(ClosureSubmission)["properties"]
+    assert props["summary"]["title"] == "整改情况说明"
+    assert props["evidence"]["type"] == "array" and props["evidence"]["items"] == {"type": "string"}
+    assert props["submitter"]["title"] == "提交人"
+
+
+def test_prefilled_assignment_form_keeps_titles_and_shows_defaults():
+    from flows.item import AssignForm, _prefilled
+
+    form = _prefilled(AssignForm, owner="刘洋", leader=None)
+    schema = form_schema(form)
+    props = schema["properties"]
+    assert props["owner"] == {"default": "刘洋", "description": "负责具体整改的人员姓名（须在人员名单中）",
+                              "title": "责任人", "type": "string"}
+    assert props["leader"]["default"] == "" and props["leader"]["title"] == "责任领导"
+    assert schema["required"] == ["secretary"]  # the secretary always signs by name
+
+
+def test_form_description_is_what_the_run_saves():
+    from flows.item import ClosureReview
+
+    form = ClosureReview.with_initial_data(description="**待审核** ZG-2026-001")
+    assert form._description == "**待审核** ZG-2026-001"
+    assert form.__name__ == "ClosureReview"
+
+
+def test_resume_input_validates_into_the_values_the_flow_hands_the_domain():
+    from flows.item import ClosureReview
+
+    form = ClosureReview.model_validate({"decision": APPROVE, "comment": "", "reviewer": "陈静"})
+    assert form.model_dump(mode="json") == {"decision": APPROVE, "comment": "", "reviewer": "陈静"}
+    with pytest.raises(ValueError):
+        ClosureReview.model_validate({"decision": "随便", "reviewer": "陈静"})
+
+
+def test_suspended_state_keys_and_fields():
+    from prefect.input.run_input import keyset_from_paused_state
+    from prefect.states import Suspended
+
+    state = Suspended(pause_key="review-1-0")
+    assert state.is_paused() and state.state_details.pause_key == "review-1-0"
+    assert keyset_from_paused_state(state) == {
+        "description": "suspended-review-1-0-description",
+        "response": "suspended-review-1-0-response",
+        "schema": "suspended-review-1-0-schema",
+    }
+
+
+def test_prefect_yaml_loads_as_prefect_deploy_reads_it():
+    from prefect.cli.deploy._config import _load_deploy_configs_and_actions
+    from rich.console import Console
+
+    configs, actions = _load_deploy_configs_and_actions(PROJECT / "prefect.yaml", console=Console())
+    by_name = {c["name"]: c for c in configs}
+    assert sorted(by_name) == ["deadline-watch", "intake", "next-steps-report", "rectification-item"]
+    assert by_name["rectification-item"]["entrypoint"] == "flows/item.py:rectification_item"
+    assert {c["work_pool"]["name"] for c in configs} == {"rectify"}
+    assert by_name["deadline-watch"]["schedules"] == [{"cron": "30 8 * * *", "timezone": "Asia/Shanghai"}]
+    (step,) = actions["pull"]
+    assert step == {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $RECTIFY_HOME }}"}}
+    from prefect.deployments.steps import set_working_directory  # the step still exists
+
+    assert callable(set_working_directory)
+
+
+def test_serve_builds_every_deployment_with_its_schedule():
+    from rectify.cli_flows import build_deployments, load_deployment_specs
+
+    deployments = {d.name: d for d in build_deployments(load_deployment_specs(PROJECT / "prefect.yaml"))}
+    assert sorted(deployments) == ["deadline-watch", "intake", "next-steps-report", "rectification-item"]
+    (watch,) = deployments["deadline-watch"].schedules
+    assert (watch.schedule.cron, watch.schedule.timezone) == ("30 8 * * *", "Asia/Shanghai")
+    assert deployments["rectification-item"].flow_name == "rectification-item"
+    assert not deployments["intake"].schedules
