@@ -33,8 +33,8 @@ def _field(f):
         return list[int], Field(list(f.default or []), title=f.title, description=f.description,
                                 max_length=EVIDENCE_MAX_ITEMS)
     if f.kind in ("number", "date"):  # optional: None when left empty
-        return Optional[int if f.kind == "number" else date], Field(
-            f.default, title=f.title, description=f.description)
+        scalar = int if f.kind == "number" else date
+        return Optional[scalar], Field(f.default, title=f.title, description=f.description)
     if f.kind == "list":
         item = Annotated[str, StringConstraints(max_length=f.max_length)]
         return list[item], Field(list(f.default or []), title=f.title, description=f.description,

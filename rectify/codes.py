@@ -119,13 +119,13 @@ def consume(session: Session, person: Person, item: Item, step: str, code: str |
     live = next((r for r in mine if r.used_at is None and r.voided_at is None), None)
     if match is not None:
         if match.used_at is not None:
-            raise CodeRefused(f"该验证码已使用过，不能再次使用（请使用最近一封邮件中的验证码）")
+            raise CodeRefused("该验证码已使用过，不能再次使用（请使用最近一封邮件中的验证码）")
         if match.voided_at is not None:
             raise CodeRefused("该验证码已作废" + ("（错误次数过多），新的验证码已发送到您的邮箱"
                                           if match.void_reason == "tries"
                                           else "，请使用最近一封邮件中的验证码"))
         if _aware(match.expires_at) <= now:
-            raise CodeRefused(f"该验证码已过期，请联系秘书重新发送")
+            raise CodeRefused("该验证码已过期，请联系秘书重新发送")
         result = session.execute(
             update(ActionCode).where(ActionCode.id == match.id, ActionCode.used_at.is_(None),
                                      ActionCode.voided_at.is_(None))

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ledger_helpers import DAY, PEOPLE, add_item, add_people, dump
 from mail_codes import CODE_RE, latest_act, mails, text_of
-from models import AuditRecord, Evidence, Item, Measure, Status
+from models import AuditRecord, Item, Measure, Status
 from models.db import session_factory
 from rectify import item_process
 from rectify.settings import get_settings
@@ -258,7 +258,6 @@ def test_every_refusal_through_the_rest_resume(sqlite_ledger, item_deployment):
     assert waits_at(run, "signoff-1-0"), run.state
     # used: the same code again is refused (through the CLI-free route: a new submission round)
     with session_factory(ledger)() as s:
-        item = s.scalars(select(Item)).one()
         assert s.scalars(select(AuditRecord).where(AuditRecord.action == "submit")).one().proof == "邮件验证码"
     refused(run_id, ledger, "signoff-1-1", "周建国的领导审核验证码不正确", decision="同意销号",
             comment="", reviewer="周建国", code=mine)
@@ -271,7 +270,7 @@ def test_five_wrong_tries_void_the_code_and_a_fresh_one_is_sent(sqlite_ledger, i
     first = code("刘洋", "销号申请")
     wrong = f"{(int(first) + 7) % 10**6:06d}"
     form = dict(completes=[1], summary="已完成", evidence=[], submitter="刘洋")
-    for n in range(5):
+    for _ in range(5):
         resume(run_id, **form, code=wrong)
         run = execute(run_id)
     assert waits_at(run, "submit-1-5"), run.state
