@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "prefect-ui-review-form.png"
 CODE = "ZG-2026-101"
-# The server's basic auth is on, as every set-up beyond loopback must have it (docs/notes-i9.md)
+# The server's basic auth is on, as every set-up beyond loopback must have it (docs/acting-by-email.md)
 AUTH = ("rectify", "e2e-not-a-real-secret")
 
 
