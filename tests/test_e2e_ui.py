@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "prefect-ui-review-form.png"
 CODE = "ZG-2026-101"
+HOSTILE = "学习方案已印发实施，详见**方案**[下载](http://evil.test/a.exe) <b>x</b>"
 # The server's basic auth is on, as every set-up beyond loopback must have it (docs/acting-by-email.md)
 AUTH = ("rectify", "e2e-not-a-real-secret")
 
@@ -221,7 +222,8 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert {"申请销号", "申请延期"} <= set(json.dumps(schema, ensure_ascii=False).split('"'))
 
     # the owner submits from the command line; the waiting run is resumed with the same input
-    out = rectify(stack, "submit", CODE, "--summary", "学习方案已印发并实施", "--evidence",
+    # what a person wrote shows as written in the form, also when it looks like Markdown
+    out = rectify(stack, "submit", CODE, "--summary", HOSTILE, "--evidence",
                   "https://example.gov.cn/方案.pdf", "--complete", "1", "--as", "赵磊")
     assert out.returncode == 0, out.stderr
     assert "已恢复流程运行" in out.stdout
@@ -248,6 +250,8 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     text = open_review_form_in_chromium(stack["ui"], run_id, shot, stack["tmp"])
     assert f"{CODE} 学习形式还不够丰富" in text
     assert "审核结论" in text and "请秘书审核销号申请" in text
+    # rendered by the UI's Markdown: the summary reads literally, no bold, no link
+    assert HOSTILE in text, text
     if os.environ.get("RECTIFY_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, SCREENSHOT)
@@ -352,4 +356,6 @@ def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) ->
         time.sleep(1)  # let the modal finish its transition before the picture
         data = call("Page.captureScreenshot", format="png")["data"]
         shot.write_bytes(base64.b64decode(data))
+        # nothing a person wrote became a link or markup in the rendered description
+        assert evaluate(call, "document.querySelectorAll('a[href*=\"evil.test\"], b').length") == 0
         return page_text()
