@@ -33,18 +33,25 @@ def md(value: object) -> str:
 
 def describe_item(item: Item) -> str:
     from rectify.item_process import short_title
+    from rectify.measures import LIGHT_LABELS, Lights
+    from rectify.settings import office_today
 
+    # Lights as of the office's today: the form is read by people now, not on the run's day.
+    lights = Lights(office_today())
+    open_due = min((m.deadline for m in item.measures if m.deadline and not m.done_on), default=None)
     lines = [f"**{md(item.code)} {md(short_title(item.description))}**", "",
              f"问题描述：{md(item.description)}", "",
              f"责任领导：{md(item.leader.name if item.leader else '-')}"
              f"　责任部门：{md(item.department or '-')}"
              f"　责任人：{md(item.owner.name if item.owner else '-')}", "",
-             f"整改时限：{item.deadline or '长期坚持'}　当前状态：{item.status.label}"]
+             f"整改时限：{item.deadline or '长期坚持'}　当前状态：{item.status.label}"
+             f"　亮灯：{LIGHT_LABELS[lights.of(item.status, open_due)]}"]
     if item.measures:
         lines += ["", "整改措施："] + [
             f"{i}. {md(m.text)}（{md(m.deadline_text)}"
             + (f"，原定时限 {m.original_deadline}" if m.original_deadline else "") + "）"
-            + (f" 已完成（{m.done_on}）" if m.done_on else " 未完成")
+            + (f" 已完成（{m.done_on}）" if m.done_on
+               else f" 未完成 {LIGHT_LABELS[lights.of(item.status, m.deadline)]}")
             for i, m in enumerate(item.measures, 1)]
     return "\n".join(lines)
 

@@ -337,3 +337,28 @@ def test_report_queries_count_measures_as_of_a_day(ledger):
         assert measures.measure_counts(s, date(2026, 11, 20)) == (2, 1)
         assert measures.open_deadlines_as_of(s, date(2026, 11, 19)) == {item.id: date(2026, 11, 9)}
         assert measures.open_deadlines_as_of(s, date(2026, 11, 20)) == {item.id: date(2026, 12, 31)}
+
+
+def test_the_form_description_shows_the_item_and_each_measure_light(sqlite_url, monkeypatch):
+    """DOMAIN.md "Lights": the waiting forms show them too (rectify.describe)."""
+    from ledger_helpers import add_item, add_people
+    from models import Measure, Status
+    from models.db import session_factory
+    from rectify.describe import describe_item
+    from rectify.settings import get_settings
+
+    monkeypatch.setenv("RECTIFY_TODAY", "2026-11-30")
+    get_settings.cache_clear()
+    try:
+        with session_factory(sqlite_url).begin() as s:
+            people = add_people(s)
+            item = add_item(s, "L-1", Status.in_progress, owner=people["刘洋"], leader=people["周建国"],
+                            deadline=date(2026, 12, 31))
+            item.measures.append(Measure(position=1, text="立行立改", deadline=date(2026, 11, 9),
+                                         deadline_text="立行立改"))
+            s.flush()
+            text = describe_item(item)
+        assert "亮灯：红灯" in text  # its 11-09 measure is late on 11-30
+        assert "1. 措施一（2026-12-31） 未完成 绿灯" in text and "2. 立行立改（立行立改） 未完成 红灯" in text
+    finally:
+        get_settings.cache_clear()
