@@ -69,7 +69,8 @@ def test_document_parts_in_the_order_of_gbt_9704(sqlite_url, tmp_path):
     assert "（二）从问题类别看" in texts and "（五）从责任领导看" in texts
     assert all(k != "table" for k in kinds[:end])
     category = texts[texts.index("（二）从问题类别看") + 1]
-    assert category.startswith("班子问题4个，已完成整改1个，正在推进3个；")
+    # overdue per measure (i12a): 001's 立行立改 measure is past its deadline
+    assert category.startswith("班子问题4个，已完成整改1个，正在推进3个（其中逾期1个）；")
 
 
 def test_natural_wording(sqlite_url, tmp_path):
@@ -78,7 +79,8 @@ def test_natural_wording(sqlite_url, tmp_path):
     assert "取得了" not in nothing_closed and "对照整改要求，整改工作还存在一些问题，主要表现在：" in nothing_closed
     text = "\n".join(b.text for b in build_document(office_report(sqlite_url)))
     assert "整改工作取得了阶段性成效" in text and "尽管" not in text
-    assert "（一）周建国同志牵头的问题（5个）" in text and "吴海燕同志、郑永强同志牵头的问题" in text
+    assert "（一）周建国同志牵头的问题（5个）" in text
+    assert "吴海燕同志、郑永强同志、周建国同志牵头的问题" in text  # 001 is overdue by its measure
     assert re.search(r"^一是针对“.+”问题（ZG-2026-0\d\d，责任人.+），", text, re.M)
     # nested quotation marks: ‘…’ inside “…”
     assert "“利用微信群、钉钉群每周推送‘党史百年天天读’学习资料”" in text
@@ -88,8 +90,10 @@ def test_a_measure_past_its_own_deadline_is_marked(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     r = office_report(sqlite_url)
     item = next(i for g in r.next_steps for i in g.items if i.code == "ZG-2026-001")
-    assert not item.overdue and item.deadline == date(2026, 12, 31)  # the item is not late …
-    late = item.measures[1]  # … but 立行立改 from 11-02 (11-09) is: 15 working days to 11-30
+    # the item's 整改时限 is ahead, but an unfinished measure past its own deadline makes the item
+    # overdue too (rectify.measures, i12a): 立行立改 from 11-02 (11-09), 15 working days to 11-30
+    assert item.overdue and item.deadline == date(2026, 12, 31)
+    late = item.measures[1]
     assert late.overdue and late.overdue_workdays == 15
     assert late.due_phrase == "立行立改，2026年11月9日前完成，已超期15个工作日"
     assert item.measures[0].due_phrase == "2026年12月底前完成"
