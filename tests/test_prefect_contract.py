@@ -29,58 +29,70 @@ def form_schema(form) -> dict:
     return create_v2_schema(form.__name__, model_base=form)
 
 
-def test_review_form_schema_as_the_ui_renders_it():
-    from flows.item import ClosureReview
+def review_form(entered: dict | None = None, reviewers=("陈静", "王芳")):
+    """The secretary's 销号审核 form as the run builds it (rectify.waits + flows.forms)."""
+    from flows.forms import build_form
+    from rectify.waits import Wait, _decision_fields
 
-    schema = form_schema(ClosureReview)
+    wait = Wait("review", "review-1", "销号审核", _decision_fields("秘书", reviewers, entered or {}),
+                "**待审核** ZG-2026-001")
+    return build_form(wait)
+
+
+def test_review_form_schema_as_the_ui_renders_it():
+    schema = form_schema(review_form())
     props = schema["properties"]
-    assert [props[k]["title"] for k in ("decision", "comment", "reviewer")] == ["审核结论", "审核意见", "审核人"]
-    assert props["comment"]["description"] == "退回时必须填写退回意见"
+    assert [props[k]["title"] for k in ("decision", "comment", "reviewer", "code")] == [
+        "审核结论", "审核意见", "审核人", "验证码"]
     assert props["comment"]["default"] == ""
-    assert sorted(schema["required"]) == ["decision", "reviewer"]
-    # the choice list is a reference the UI resolves under "definitions"
-    ref = props["decision"]["$ref"]
-    assert ref.startswith("#/definitions/")
-    assert schema["definitions"][ref.rsplit("/", 1)[1]]["enum"] == [APPROVE, REJECT]
+    assert sorted(schema["required"]) == ["code", "decision", "reviewer"]
+    # choices as an inline enum the UI renders as a drop-down (also for a single name)
+    assert props["decision"]["enum"] == [APPROVE, REJECT] and props["decision"]["type"] == "string"
+    assert props["reviewer"]["enum"] == ["陈静", "王芳"]
+    assert form_schema(review_form(reviewers=("陈静",)))["properties"]["reviewer"]["enum"] == ["陈静"]
     assert schema["additionalProperties"] is False  # a stray key in a resume is refused
 
 
 def test_submission_form_schema_lists_evidence_as_strings():
-    from flows.item import ClosureSubmission
+    from flows.forms import build_form
+    from models import Item, Measure
+    from rectify.waits import Wait, _submission_fields
 
-    props = form_schema(ClosureSubmission)["properties"]
+    item = Item(code="ZG-2026-001", measures=[Measure(position=0, text="措施一")])
+    wait = Wait("submit", "submit-1", "销号申请", _submission_fields(item, ("刘洋", "周建国"), {}))
+    props = form_schema(build_form(wait))["properties"]
     assert props["summary"]["title"] == "整改情况说明"
-    assert props["evidence"]["type"] == "array" and props["evidence"]["items"] == {"type": "string"}
-    assert props["submitter"]["title"] == "提交人"
+    evidence = props["evidence"]
+    assert evidence["type"] == "array" and evidence["items"]["type"] == "string"
+    assert props["submitter"]["title"] == "提交人" and props["submitter"]["enum"] == ["刘洋", "周建国"]
+    assert props["code"]["title"] == "验证码"
 
 
-def test_prefilled_assignment_form_keeps_titles_and_shows_defaults():
-    from flows.item import AssignForm, _prefilled
-
-    form = _prefilled(AssignForm, owner="刘洋", leader=None)
-    schema = form_schema(form)
-    props = schema["properties"]
-    assert props["owner"] == {"default": "刘洋", "description": "负责具体整改的人员姓名（须在人员名单中）",
-                              "title": "责任人", "type": "string"}
-    assert props["leader"]["default"] == "" and props["leader"]["title"] == "责任领导"
-    assert schema["required"] == ["secretary"]  # the secretary always signs by name
+def test_prefilled_form_keeps_titles_and_shows_defaults():
+    """What a person entered before a refusal comes back as the defaults (the code excepted)."""
+    props = form_schema(review_form({"decision": REJECT, "comment": "缺少文件", "reviewer": "王芳",
+                                     "code": "123456"}))["properties"]
+    assert props["decision"]["default"] == REJECT and props["decision"]["title"] == "审核结论"
+    assert props["comment"]["default"] == "缺少文件" and props["reviewer"]["default"] == "王芳"
+    assert "default" not in props["code"]
 
 
 def test_form_description_is_what_the_run_saves():
-    from flows.item import ClosureReview
-
-    form = ClosureReview.with_initial_data(description="**待审核** ZG-2026-001")
+    form = review_form()
     assert form._description == "**待审核** ZG-2026-001"
     assert form.__name__ == "ClosureReview"
 
 
 def test_resume_input_validates_into_the_values_the_flow_hands_the_domain():
-    from flows.item import ClosureReview
-
-    form = ClosureReview.model_validate({"decision": APPROVE, "comment": "", "reviewer": "陈静"})
-    assert form.model_dump(mode="json") == {"decision": APPROVE, "comment": "", "reviewer": "陈静"}
+    form = review_form()
+    values = {"decision": APPROVE, "comment": "", "reviewer": "陈静", "code": "123456"}
+    assert form.model_validate(values).model_dump(mode="json") == values
     with pytest.raises(ValueError):
-        ClosureReview.model_validate({"decision": "随便", "reviewer": "陈静"})
+        form.model_validate({**values, "decision": "随便"})
+    with pytest.raises(ValueError):
+        form.model_validate({**values, "reviewer": "赵磊"})  # not a secretary: not a choice
+    with pytest.raises(ValueError):
+        form.model_validate({**values, "extra": "x"})
 
 
 def test_suspended_state_keys_and_fields():
