@@ -71,8 +71,11 @@ def main() -> None:
     rectify("submit", "ZG-2026-012", "--summary", "已修订《党员教育管理制度》并印发",
             "--evidence", "制度文件/党员教育管理制度（2026年修订）.pdf", "--complete", "1",
             "--complete", "2", "--as", "钱敏", "--today", "2026-11-24")
-    # The 复核日期 (回头看) is three months after the approval unless the secretary sets it; the
-    # story sets the sweep day, so the sweep lists it for the secretaries and 回头看 follows.
+    # The responsible leader signs the submission off first (签字背书, 待领导审核 → 待审核) ...
+    rectify("review", "ZG-2026-012", "--approve", "--comment", "情况属实，同意报销号",
+            "--as", "吴海燕", "--today", "2026-11-25")
+    # ... then the secretary closes it. The 复核日期 (回头看) is three months after the approval
+    # unless she sets it; the story sets the sweep day, so the sweep lists it and 回头看 follows.
     rectify("review", "ZG-2026-012", "--approve", "--comment", "整改到位，同意销号",
             "--recheck-on", SWEEP_DAY, "--today", "2026-11-25")
     rectify("list", "--today", SWEEP_DAY)
