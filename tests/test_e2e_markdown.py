@@ -6,14 +6,14 @@ artifact page opened in headless Chromium: no link, no bold, the text as it was 
 from __future__ import annotations
 
 import base64
-import os
 from datetime import date
 
 import pytest
 
 from models import AuditRecord, Person, Role
 from models.db import session_factory
-from test_e2e_ui import BIN, Processes, chromium, evaluate, free_port, rectify, wait_for
+from processes import wait_for
+from test_e2e_ui import chromium, evaluate, prefect_server, rectify
 from test_reminders import item, people
 
 pytestmark = pytest.mark.e2e
@@ -24,30 +24,8 @@ HOSTILE_TEXT = "详见 http://evil.test/a 或 www.evil.test，联系 boss@evil.t
 
 @pytest.fixture
 def server(tmp_path):
-    import subprocess
-
-    procs = Processes(tmp_path)
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_API_URL": api,
-           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-           "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
-           "RECTIFY_DATABASE_URL": f"sqlite:///{tmp_path / 'rectify.db'}", "RECTIFY_TODAY": "2026-11-30",
-           "RECTIFY_OUTBOX_DIR": str(tmp_path / "outbox"), "RECTIFY_REPORT_DIR": str(tmp_path / "reports")}
-    env.pop("PREFECT_API_KEY", None)
-    try:
-        procs.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], env)
-        subprocess.run([str(BIN / "rectify"), "init"], env=env, cwd=tmp_path, check=True,
-                       capture_output=True)
-        import httpx
-
-        wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
-                 timeout=120)
+    with prefect_server(tmp_path, {"RECTIFY_TODAY": "2026-11-30"}, health_timeout=120) as (_, api, port, env):
         yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path}
-    finally:
-        procs.stop()
 
 
 def hostile_ledger(url: str) -> None:

@@ -87,8 +87,11 @@ class Processes:
                 proc.wait(timeout=5)
 
 
-@pytest.fixture
-def stack(tmp_path):
+@contextlib.contextmanager
+def prefect_server(tmp_path: Path, extra_env: dict[str, str], *, health_timeout: float = 180):
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME, a migrated
+    ledger in tmp_path, and the server healthy: yields (procs, api, port, env). Every process
+    started through `procs` is stopped at the end."""
     procs = Processes(tmp_path)
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -99,15 +102,12 @@ def stack(tmp_path):
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
-        "PREFECT_API_AUTH_STRING": ":".join(AUTH),
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "DO_NOT_TRACK": "1",
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
         "RECTIFY_DATABASE_URL": f"sqlite:///{tmp_path / 'rectify.db'}",
         "RECTIFY_OUTBOX_DIR": str(tmp_path / "outbox"),
         "RECTIFY_REPORT_DIR": str(tmp_path / "reports"),
-        "RECTIFY_UI_URL": f"http://127.0.0.1:{port}",
+        **{k: v.format(port=port) for k, v in extra_env.items()},
     }
     env.pop("PREFECT_API_KEY", None)
     try:
@@ -117,14 +117,28 @@ def stack(tmp_path):
                        capture_output=True)
         import httpx
 
-        wait_for("prefect server", lambda: httpx.get(f"{api}/health").status_code == 200)
+        wait_for("prefect server", lambda: httpx.get(f"{api}/health").status_code == 200,
+                 timeout=health_timeout)
+        yield procs, api, port, env
+    finally:
+        procs.stop()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    import httpx
+
+    with prefect_server(tmp_path, {
+        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
+        "PREFECT_API_AUTH_STRING": ":".join(AUTH),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
+        "RECTIFY_UI_URL": "http://127.0.0.1:{port}",
+    }) as (procs, api, port, env):
         # nobody without the password reaches the API
         assert httpx.post(f"{api}/flow_runs/filter", json={}).status_code == 401
         procs.start("serve", [str(BIN / "rectify"), "serve"], env)
         yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path,
                "procs": procs}
-    finally:
-        procs.stop()
 
 
 def rectify(stack, *args: str) -> subprocess.CompletedProcess:
