@@ -40,8 +40,11 @@ demo: install
 ui: install
 	$(BIN)/python demo/ui.py
 
+# A few pytest-xdist workers (the suite mostly waits on servers and subprocesses, not on the CPU);
+# e2e tests share one group so they never run two at once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 test: install-test
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # ruff (lint rules in pyproject.toml) and mypy on the package. `ruff format --check` is not run
 # yet: it would reformat most files, which waits for a quiet moment between branches.

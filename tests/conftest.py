@@ -1,5 +1,11 @@
 """Shared fixtures: a fresh ledger per test on SQLite and (where CI started it) PostgreSQL,
-and one Prefect test harness for the whole session."""
+and one Prefect test harness for the whole session.
+
+`make test` runs the suite on a few pytest-xdist workers (docs/testing.md): each worker is its
+own process with its own session fixtures, so each gets its own Prefect harness (a free port, a
+temporary database) and its own PostgreSQL database, `<database>_gw0`, `<database>_gw1`…,
+created here from RECTIFY_TEST_POSTGRES_URL on first use (the test role has CREATEDB). Tests that
+start servers and a browser share the `servers` xdist group: one worker runs them one at a time."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from models.base import Base
@@ -23,8 +29,18 @@ from rectify.settings import get_settings
 
 PG_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("RECTIFY_TEST_REQUIRE_POSTGRES") == "1"
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"… under `pytest -n N`; unset otherwise
 
 pytest_plugins: list[str] = []
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(items):
+    """Tests that start `prefect server`, `rectify up` or Chromium run one at a time, on one
+    worker: two of them at once on a busy machine are what made their waits time out."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("servers"))
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +58,27 @@ def pg_migrated() -> str:
         if REQUIRE_PG:
             pytest.fail("RECTIFY_TEST_POSTGRES_URL is required in CI")
         pytest.skip("PostgreSQL not configured (set RECTIFY_TEST_POSTGRES_URL; .ci/run does)")
-    with get_engine(PG_URL).begin() as conn:
+    url = worker_database(PG_URL, WORKER)
+    with get_engine(url).begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    upgrade(PG_URL)
-    return PG_URL
+    upgrade(url)
+    return url
+
+
+def worker_database(url: str, worker: str | None) -> str:
+    """The URL of this worker's own database (created if missing); the URL itself without xdist."""
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 def _truncate_pg(url: str) -> None:
