@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -152,6 +151,15 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture
+def api_env(prefect_harness) -> dict:
+    """The harness's API for a `rectify` subprocess: `remind`/`report` do not start their own server."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {"PREFECT_API_URL": PREFECT_API_URL.value(),
+            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
+
+
 @pytest.fixture(scope="module")
 def item_deployment(prefect_harness):
     """The item flow's deployment on the session's server (a resumed run needs one)."""
@@ -160,4 +168,30 @@ def item_deployment(prefect_harness):
     return rectification_item.to_deployment(name="rectification-item").apply()
 
 
-TODAY = date(2026, 11, 30)  # a Monday; the ledger's tests run on fixed business days
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def cli(workdir, sqlite_url, settings_env):
+    """In-process `rectify` (typer's CliRunner) on a migrated SQLite ledger in the working
+    directory, acting as 陈静; run.url is the ledger."""
+    from typer.testing import CliRunner
+
+    from rectify.cli import app
+
+    settings_env(sqlite_url, user="陈静")
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.stdout + result.stderr
+        return result
+
+    run.url = sqlite_url
+    return run

@@ -1,9 +1,16 @@
-"""Helpers shared by the ledger tests (workflow, importer, CLI): people, items in a given
-state, and a full dump of every table to prove that a refused action changed nothing."""
+"""Helpers shared by the ledger tests (workflow, importer, CLI, flows): the tests' one "today",
+people, items in a given state, a full dump of every table to prove that a refused action
+changed nothing, and the `rectify` command line as a real subprocess. Fixtures live in
+conftest.py; a test module imports builders from here, never from another test module."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -11,8 +18,13 @@ from sqlalchemy.orm import Session
 from models import AuditRecord, Item, Measure, Person, Role, Status
 from models.base import Base
 from models.db import get_engine
+from models.db import session_factory
 
-DAY = date(2026, 11, 30)
+# The tests run on fixed business days: the demo register is dated 2026-11-02 and "today" is
+# 2026-11-30, both Mondays. Use these rather than writing the dates again.
+TODAY = date(2026, 11, 30)
+DAY = TODAY  # the name the ledger tests use
+REGISTER_DAY = date(2026, 11, 2)
 
 # name -> (role, department)
 PEOPLE = {
@@ -133,3 +145,44 @@ def build_big_ledger(url: str, n: int = 10_000) -> None:
         conn.execute(insert(Item.__table__), items)
         conn.execute(insert(Measure.__table__), measures)
         conn.execute(insert(AuditRecord.__table__), audits)
+
+
+def seed_item(url: str, code: str = "ZG-2026-001") -> str:
+    """People and one new item with owner 刘洋 and leader 周建国, as the register gives them
+    (the item flow's tests start from this ledger)."""
+    with session_factory(url)() as s, s.begin():
+        people = add_people(s)
+        add_item(s, code, Status.new, owner=people["刘洋"], leader=people["周建国"])
+    return url
+
+
+# --- the `rectify` command line as a subprocess ---------------------------------------------
+
+RECTIFY = Path(sys.executable).parent / "rectify"
+
+
+def env_for(url: str, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    env.update(RECTIFY_DATABASE_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
+    return env
+
+
+def sh(cwd: Path, url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(RECTIFY), *args], cwd=cwd, env=env_for(url, **extra),
+                          capture_output=True, text=True, timeout=600)
+
+
+def assert_one_error(result, *, problem_lines: int = 0) -> str:
+    """Non-zero exit, exactly one 错误： line (plus the import's per-problem lines), no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("提示：")]
+    errors = [line for line in lines if line.startswith("错误：")]
+    assert len(errors) == 1, result.stderr
+    assert len(lines) == 1 + problem_lines, result.stderr
+    assert lines[-1] == errors[0]
+    return errors[0]
+
+
+def as_json(result):
+    return json.loads(result.stdout)

@@ -2,15 +2,16 @@
 
 Error behaviour (one `错误：` line on stderr, non-zero exit, never a traceback) is checked through
 real subprocesses of .venv/bin/rectify; the long happy path runs in-process with typer's
-CliRunner (a subprocess costs ~0.5 s of imports per command).
+CliRunner (a subprocess costs ~0.5 s of imports per command). Also: the --today window and
+backdating, control characters in notes, and failures that must stay one Chinese line (a bad
+database URL, a `remind` or `report` run that fails against the Prefect harness's API).
 """
 
 from __future__ import annotations
 
 import getpass
+import itertools
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,18 +19,19 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import typer
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from ledger_helpers import build_big_ledger, dump
+from ledger_helpers import REGISTER_DAY, RECTIFY, as_json, assert_one_error, build_big_ledger, dump, env_for, sh
+from ledger_helpers import TODAY as TODAY_DATE
 from models.db import get_engine
-from rectify.cli import app
+from rectify.cli_common import errors
 from rectify.schema import alembic_config
+from smtp_servers import ScriptedHandler, plain_server
 
-RECTIFY = Path(sys.executable).parent / "rectify"
-REG_DAY = "2026-11-02"
-TODAY = "2026-11-30"
+REG_DAY = REGISTER_DAY.isoformat()
+TODAY = TODAY_DATE.isoformat()
 LIST_KEYS = {"code", "status", "status_label", "category", "source", "department", "description",
              "owner", "leader", "deadline", "deadline_label", "overdue", "open_deadline", "light",
              "light_label", "unreported", "report_due"}
@@ -44,62 +46,11 @@ def head_revision(url: str) -> str:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
-def env_for(url: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
-    env.update(RECTIFY_DATABASE_URL=url, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
-    return env
-
-
-def sh(cwd: Path, url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RECTIFY), *args], cwd=cwd, env=env_for(url, **extra),
-                          capture_output=True, text=True, timeout=600)
-
-
-def assert_one_error(result, *, problem_lines: int = 0) -> str:
-    """Non-zero exit, exactly one 错误： line (plus the import's per-problem lines), no traceback."""
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("提示：")]
-    errors = [line for line in lines if line.startswith("错误：")]
-    assert len(errors) == 1, result.stderr
-    assert len(lines) == 1 + problem_lines, result.stderr
-    assert lines[-1] == errors[0]
-    return errors[0]
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch) -> Path:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
-@pytest.fixture
-def cli(workdir, sqlite_url, settings_env):
-    """In-process `rectify` on a migrated SQLite ledger in the working directory."""
-    settings_env(sqlite_url, user="陈静")
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, list(args), catch_exceptions=False)
-        if ok:
-            assert result.exit_code == 0, result.stdout + result.stderr
-        return result
-
-    run.url = sqlite_url
-    return run
-
-
 @pytest.fixture
 def demo_xlsx(workdir) -> Path:
     from demo.register import build
 
     return build(workdir / "xx局问题整改清单.xlsx")
-
-
-def as_json(result):
-    return json.loads(result.stdout)
 
 
 # --- init -----------------------------------------------------------------------------
@@ -376,3 +327,97 @@ def test_list_and_show_do_not_import_prefect(big_ledger, tmp_path):
     assert int(next(line for line in lines if line.startswith("LINES=")).split("=")[1]) > 20_000
     commands = [line.split("=")[0].removeprefix("TIME ") for line in lines if line.startswith("TIME ")]
     assert "show ZG-05000" in commands and "list --today" in commands, commands
+
+
+# --- --today ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["list", "--today", "9999-12-31"],
+    ["list", "--today", "0001-01-01"],
+    ["import", "demo.xlsx", "--as", "陈静", "--today", "9999-12-20"],  # was: ValueError year 10000
+    ["progress", "ZG-2026-001", "--note", "x", "--as", "赵磊", "--today", "2100-01-01"],
+], ids=lambda a: f"{a[0]}-{a[-1]}")
+def test_a_day_outside_2000_2099_is_one_line(ledger_dir, args):
+    cwd, url = ledger_dir
+    before = dump(url)
+    line = assert_one_error(sh(cwd, url, *args))
+    assert "超出有效范围" in line and "2000-01-01" in line and "2099-12-31" in line
+    assert dump(url) == before
+
+
+def test_backdating_a_decision_is_one_line(ledger_dir):
+    cwd, url = ledger_dir
+    code = "ZG-2026-012"
+    for args in (["assign", code, "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02"],
+                 ["submit", code, "--summary", "已修订", "--complete", "1", "--complete", "2",
+                  "--as", "钱敏", "--today", "2026-11-05"],
+                 ["review", code, "--approve", "--as", "吴海燕", "--today", "2026-11-05"]):
+        assert sh(cwd, url, *args).returncode == 0
+    before = dump(url)
+    line = assert_one_error(sh(cwd, url, "review", code, "--approve", "--comment", "同意",
+                               "--as", "陈静", "--today", "2026-10-01"))
+    assert "2026-10-01" in line and "2026-11-05" in line and "不能倒填" in line
+    assert dump(url) == before
+
+
+# --- control characters from the command line ------------------------------------------
+
+def test_escape_sequences_in_a_note_are_refused(ledger_dir):
+    cwd, url = ledger_dir
+    sh(cwd, url, "assign", "ZG-2026-012", "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02")
+    before = dump(url)
+    line = assert_one_error(sh(cwd, url, "progress", "ZG-2026-012", "--note", "完成\x1b]0;pwned\x07\x1b[2J",
+                               "--as", "钱敏", "--today", "2026-11-30"))
+    assert "进展说明" in line and "U+001B" in line
+    assert "\x1b" not in line  # the message itself never replays the sequence
+    assert dump(url) == before
+
+
+# --- failures that used to be tracebacks ----------------------------------------------
+
+@pytest.mark.parametrize("url", ["not a url", "foo://x/y", "postgresql://u:secret@host:notaport/db"])
+def test_a_malformed_database_url_is_one_line(tmp_path, url):
+    for args in (["list"], ["init"]):
+        line = assert_one_error(sh(tmp_path, url, *args))
+        assert "RECTIFY_DATABASE_URL" in line and "secret" not in line
+
+
+def test_illegal_character_error_is_one_line(capsys):
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    with pytest.raises(typer.Exit) as exc:
+        with errors():
+            raise IllegalCharacterError("\x1b cannot be used in worksheets.")
+    assert exc.value.exit_code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("错误：") and "控制字符" in err
+    with pytest.raises(KeyError):  # anything unexpected still surfaces for a bug report
+        with errors():
+            raise KeyError("x")
+
+
+@pytest.mark.flow
+def test_a_failed_remind_run_ends_in_one_line(ledger_dir, api_env):
+    """Every email deferred by the server: the run fails (NothingDelivered), and the person sees
+    one line, not Prefect's engine traceback and INFO chatter."""
+    cwd, url = ledger_dir
+    handler = ScriptedHandler(mail=itertools.repeat("451 4.3.0 稍后再试"))
+    with plain_server(handler) as server:
+        result = sh(cwd, url, "remind", "--today", "2026-11-27", **api_env, RECTIFY_TODAY="2026-11-27",
+                    RECTIFY_SMTP_HOST=server.hostname, RECTIFY_SMTP_PORT=str(server.port))
+    assert handler.calls["MAIL"] > 0  # it really tried
+    line = assert_one_error(result)
+    assert "催办邮件全部未能投递" in line
+    assert "Encountered exception" not in result.stderr and "| INFO" not in result.stderr
+
+
+@pytest.mark.flow
+def test_a_failed_report_run_ends_in_one_line(ledger_dir, api_env):
+    cwd, url = ledger_dir
+    out = cwd / "out"
+    (out / "整改工作情况报告-2026-11-27.md").mkdir(parents=True)  # a folder where the file goes
+    result = sh(cwd, url, "report", "--as-of", "2026-11-27", "--format", "md", "--out", str(out),
+                **api_env)
+    line = assert_one_error(result)
+    assert "同名的目录已存在" in line and "整改工作情况报告-2026-11-27.md" in line
+    assert "Encountered exception" not in result.stderr

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from fault_smtp import FaultHandler, assert_kept, fault_server
 from models import OutboxMail
 from models.db import session_factory
-from test_cli import RECTIFY, env_for
+from ledger_helpers import RECTIFY, env_for
 from test_remind_delivery import time_passes
 from test_reminders import item, people
 
@@ -28,14 +28,6 @@ OWNERS = 11  # 11 owners' digests and their leader's: 12 emails on DAY
 # The stated bound: an outcome is committed within notifications.smtp.TICK (0.2 s) plus one
 # commit after the 250; a generous half second for the commit on a loaded machine.
 WINDOW = 0.7
-
-
-@pytest.fixture
-def api_env(prefect_harness) -> dict:
-    from prefect.settings import PREFECT_API_URL
-
-    return {"PREFECT_API_URL": PREFECT_API_URL.value(),
-            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
 
 
 def ledger(url: str) -> None:

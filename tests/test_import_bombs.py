@@ -15,7 +15,7 @@ from openpyxl import Workbook
 
 from ledger_helpers import dump
 from rectify import sheets
-from test_cli import RECTIFY, env_for
+from ledger_helpers import RECTIFY, env_for
 from test_import_safety import _cli, _one_error_line
 from test_importer import DAY, messy_items, write_xlsx
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from ledger_helpers import DAY, PEOPLE, add_item, add_people, dump
+from ledger_helpers import DAY, PEOPLE, add_item, add_people, dump, seed_item
 from mail_codes import CODE_RE, latest_act, mails, text_of
 from models import AuditRecord, Item, Measure, Status
 from models.db import session_factory
@@ -27,26 +27,19 @@ CODE = "ZG-2026-001"
 EMAIL = {name: f"p{i}@example.gov.cn" for i, name in enumerate(PEOPLE)}
 
 
-def seed(url: str, settings_env) -> str:
-    """People and one new item with owner 刘洋 and leader 周建国, as the register gives them."""
-    settings_env(url)
-    with session_factory(url)() as s, s.begin():
-        people = add_people(s)
-        add_item(s, CODE, Status.new, owner=people["刘洋"], leader=people["周建国"])
-    return url
-
-
 @pytest.fixture
 def ledger(db_url, settings_env):
     """On SQLite and PostgreSQL: the whole lifecycle and the command line's resume."""
-    return seed(db_url, settings_env)
+    settings_env(db_url)
+    return seed_item(db_url, CODE)
 
 
 @pytest.fixture
 def sqlite_ledger(sqlite_url, settings_env):
     """SQLite only, for the refusal cases: the rules themselves run on both backends in
     test_workflow.py, and every flow test costs a few seconds of the suite."""
-    return seed(sqlite_url, settings_env)
+    settings_env(sqlite_url)
+    return seed_item(sqlite_url, CODE)
 
 
 def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> UUID:

@@ -13,13 +13,26 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from ledger_helpers import DAY, dump
+from ledger_helpers import DAY, dump, seed_item
 from models import Extension, Measure
 from models.db import session_factory
-from test_item_flow import (actions, code, description, execute, ledger,  # noqa: F401
-                            ledger_without_tries, resume, sqlite_ledger, start, tags, waits_at)
+from test_item_flow import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
+                            waits_at)
 
 pytestmark = pytest.mark.flow
+
+
+@pytest.fixture
+def ledger(db_url, settings_env):
+    """The item flow's ledger (one new item, ZG-2026-001) on SQLite and PostgreSQL."""
+    settings_env(db_url)
+    return seed_item(db_url)
+
+
+@pytest.fixture
+def sqlite_ledger(sqlite_url, settings_env):
+    settings_env(sqlite_url)
+    return seed_item(sqlite_url)
 
 
 def measure(url: str) -> tuple:

@@ -11,7 +11,6 @@ from ledger_helpers import dump
 from models import AuditRecord, Item
 from models.db import session_factory
 from rectify import extensions, workflow
-from test_cli import cli, workdir  # noqa: F401  (fixtures)
 from test_importer import CAL, DAY, PEOPLE, PEOPLE_HEAD, run_import, write_csv
 
 HEAD = ["序号", "问题描述", "整改措施", "责任领导", "责任人", "整改时限", "整改进展", "完成情况"]
@@ -101,7 +100,7 @@ def test_extension_survives_a_reordering_re_import(db_url, tmp_path):
 # --- the commands ---------------------------------------------------------------------------
 
 def test_measure_and_extend_commands(cli, tmp_path):
-    from test_cli import as_json
+    from ledger_helpers import as_json
 
     url = cli.url
     run_import(url, register(tmp_path, ROWS))

@@ -25,7 +25,7 @@ from rectify.report.output import produce_report
 from rectify.report.render import render_html, render_markdown
 from rectify.report.wording import Office, cn_dates
 from rectify.settings import Settings
-from test_cli import env_for
+from ledger_helpers import env_for
 from test_report import AS_OF, demo_ledger, report_as_of
 
 OFFICE = Office(org_name="中共示范区经济发展局党组", report_to="中共示范区委", dated=date(2026, 12, 1))
@@ -270,7 +270,7 @@ def test_html_prints_on_a4_with_whole_rows(sqlite_url, tmp_path):
 
 
 def test_pdf_refused_in_one_line_without_libreoffice(sqlite_url, tmp_path):
-    from test_cli import assert_one_error
+    from ledger_helpers import assert_one_error
 
     bare = tmp_path / "bin"
     bare.mkdir()

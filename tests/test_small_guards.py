@@ -17,7 +17,7 @@ from notifications.headers import HeaderInjectionError
 from rectify import workflow
 from rectify.errors import InvalidInput
 from rectify.report.export import write_register_xlsx
-from test_cli import RECTIFY, env_for
+from ledger_helpers import RECTIFY, env_for
 from test_importer import PEOPLE, PEOPLE_HEAD, run_import, write_csv
 
 
