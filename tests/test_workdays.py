@@ -243,14 +243,15 @@ def test_fast_enough():
     start = date(2026, 1, 1)
     items = [(start + timedelta(days=i % 330), i % 40) for i in range(100_000)]
     today = date(2026, 11, 28)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for d, n in items:
         due = cal.add_workdays(d, n)
         cal.workdays_until(today, due)
         cal.workdays_between(due, today)
         cal.is_workday(due)
-    # Each call is a lookup or a bisect; the budget is generous to survive a busy CI box.
-    assert time.perf_counter() - t0 < 3
+    # Each call is a lookup or a bisect. This process's CPU time, not the wall clock: on a busy
+    # machine (load 28, four pytest workers) the wall clock took 5 s for well under 1 s of CPU.
+    assert time.process_time() - t0 < 3
 
 
 def test_fallback_is_said_once_for_a_span_of_missing_years(cal, caplog):
