@@ -145,12 +145,21 @@ def single_review(monkeypatch):
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test harness (temporary API server and database) for every flow test."""
+    from prefect.server.api.server import SubprocessASGIServer
     from prefect.testing.utilities import prefect_test_harness
 
     # A ceiling, not a speed bar: with four workers starting their harnesses at once on a
     # machine at load 28 the server took over two minutes to answer (120 s timed out).
-    with prefect_test_harness(server_startup_timeout=600):
-        yield
+    try:
+        with prefect_test_harness(server_startup_timeout=600):
+            yield
+    except BaseException:
+        # A start that timed out leaves its uvicorn running: Prefect stops it only at exit, which
+        # an xdist worker skips, so it outlived the suite (two were found 37 minutes later).
+        server = SubprocessASGIServer._instances.get(None)
+        if server is not None:
+            server.stop()
+        raise
 
 
 @pytest.fixture
