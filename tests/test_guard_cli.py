@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from ledger_helpers import dump
-from rectify.cli_common import errors
+from rectify.cli.common import errors
 from smtp_servers import ScriptedHandler, plain_server
 # test_cli's helpers and fixtures: the demo register imported on 2026-11-02, copied per test.
 from test_cli import assert_one_error, demo_ledger_template, ledger_dir, sh  # noqa: F401

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli_common import (AS_HELP, TODAY_HELP, actor_name, clip, errors, fail, ledger,
+from rectify.cli.common import (AS_HELP, TODAY_HELP, actor_name, clip, errors, fail, ledger,
                                 parse_day, print_json, print_rows)
 from rectify.settings import get_settings
 
@@ -307,7 +307,7 @@ def review(
 
 def _resume_item_run(code: str) -> None:
     """After the ledger committed: wake the item's flow run if it waits."""
-    from rectify.flow_sync import resume_if_waiting
+    from rectify.cli.flow_sync import resume_if_waiting
 
     line = resume_if_waiting(get_settings().database_url, code)
     if line:
@@ -321,7 +321,7 @@ def reopen(
     as_: As = None, today: Today = None,
 ) -> None:
     """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
-    from rectify.flow_sync import start_reopened_run
+    from rectify.cli.flow_sync import start_reopened_run
     from rectify.workflow import reopen as do_reopen
 
     _act(as_, today, do_reopen, code, "已重新打开（回头看）", reason=reason)
@@ -354,9 +354,9 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-from rectify import cli_report  # noqa: E402,F401
-from rectify import cli_mail  # noqa: E402,F401
-from rectify import cli_flows  # noqa: E402,F401
-from rectify import cli_measures  # noqa: E402,F401
-from rectify import cli_recheck  # noqa: E402,F401
-from rectify import cli_up  # noqa: E402,F401
+from rectify.cli import report  # noqa: E402,F401
+from rectify.cli import mail  # noqa: E402,F401
+from rectify.cli import flows  # noqa: E402,F401
+from rectify.cli import measures  # noqa: E402,F401
+from rectify.cli import recheck  # noqa: E402,F401
+from rectify.cli import up  # noqa: E402,F401
