@@ -74,3 +74,38 @@ class Lights:
 
     def of(self, status: Status, open_deadline: date | None, ongoing: str | None = None) -> str | None:
         return light(status, open_deadline, self.today, self.horizon, ongoing)
+
+
+# The `--json` fields of `rectify list` and `show` built from these rules (rectify.queries and
+# the lean read path, rectify.cli.lean, both use them: one copy of the keys and their order).
+
+def deadline_fields(deadline: date | None, status: Status, open_deadline: date | None,
+                     lights: Lights, ongoing: str | None = None) -> dict:
+    light = lights.of(status, open_deadline, ongoing)
+    return {
+        "deadline": deadline.isoformat() if deadline else None,
+        "deadline_label": deadline.isoformat() if deadline else "长期坚持",
+        "overdue": is_overdue(status, open_deadline, lights.today),
+        "open_deadline": open_deadline.isoformat() if open_deadline else None,
+        "light": light, "light_label": LIGHT_LABELS[light],
+    }
+
+
+def report_fields(missed_due: date | None) -> dict:
+    """定期报送: whether the last period's note is missing (未按时报送), and its due day."""
+    return {"unreported": missed_due is not None,
+            "report_due": missed_due.isoformat() if missed_due else None}
+
+
+def list_row(code: str, status: Status, category: str, source: str, department: str,
+             description: str, owner: str | None, leader: str | None, deadline: date | None,
+             open_deadline: date | None, lights: Lights, ongoing: str | None,
+             missed_due: date | None) -> dict:
+    """One row of `rectify list --json` (the documented, stable keys)."""
+    return {
+        "code": code, "status": status.value, "status_label": status.label, "category": category,
+        "source": source, "department": department, "description": description,
+        "owner": owner, "leader": leader,
+        **deadline_fields(deadline, status, open_deadline, lights, ongoing),
+        **report_fields(missed_due),
+    }
