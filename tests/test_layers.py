@@ -10,6 +10,7 @@ interpreter (catches a Prefect import that arrives through a third-party package
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,20 @@ def test_the_command_line_imports_prefect_only_inside_functions():
                     else set())
             found += [(path.name, top) for top in tops & FORBIDDEN]
     assert found == []
+
+
+def test_list_and_show_never_import_prefect(sqlite_url, tmp_path):
+    """Both ways a read command runs: the console script's lean path and the typer app."""
+    probe = ("import sys\nfrom rectify.cli import app, main\n"
+             "for args in (['list'], ['list', '--json', '--as-of', '2026-11-30'], ['show', 'ZG-1'],"
+             " ['show', 'ZG-1', '--json']):\n"
+             "    for run in (lambda: (sys.argv.__setitem__(slice(1, None), args), main()), lambda: app(args)):\n"
+             "        try:\n            run()\n        except SystemExit:\n            pass\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    env["RECTIFY_DATABASE_URL"] = sqlite_url
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "没有符合条件的整改事项" in result.stdout and "ZG-1" in result.stderr  # both commands ran
+    assert result.stdout.strip().splitlines()[-1] == "[]"
