@@ -26,8 +26,10 @@ import os
 import re
 import sys
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 LIST_OPTIONS = {"--status": True, "--overdue": False, "--owner": True, "--leader": True,
                 "--unreported": False, "--today": True, "--json": False}
@@ -107,7 +109,7 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def read_settings() -> SimpleNamespace:
+def read_settings() -> Any:
     """The settings as rectify.settings_model.Settings would read them, for plain values only."""
     from rectify.settings import SettingFields, home_paths
 
@@ -188,11 +190,14 @@ def _join_models_package() -> None:
     if status is not None and "models" not in sys.modules:
         import models
 
-        models.status = status  # type: ignore[attr-defined]
+        models.status = status
+
+
+_day_of = lru_cache(maxsize=None)(date.fromisoformat)  # a ledger has few distinct deadlines
 
 
 def _d(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+    return _day_of(value) if value else None
 
 
 def _lights(settings, today: date):
@@ -237,7 +242,7 @@ def _owing(conn, settings, today: date, code: str | None = None) -> dict[str, tu
 def _open_deadlines(conn, item_id: int | None = None) -> dict[int, date]:
     sql = ("SELECT item_id, MIN(deadline) FROM measures WHERE deadline IS NOT NULL AND done_on IS NULL"
            + (" AND item_id = ?" if item_id is not None else "") + " GROUP BY item_id")
-    return {i: date.fromisoformat(d) for i, d in conn.execute(sql, () if item_id is None else (item_id,))}
+    return {i: _day_of(d) for i, d in conn.execute(sql, () if item_id is None else (item_id,))}
 
 
 # --- the two commands ---------------------------------------------------------------------------
@@ -253,6 +258,7 @@ def _list(conn, settings, today: date, options: dict) -> str:
     ongoing = {item_id: "red" for item_id, _due in owing.values()}
     due = _open_deadlines(conn)
     lights = _lights(settings, today)
+    statuses = {s.value: s for s in Status}
     rows = []
     for (id_, code, status, category, source, department, description, deadline, owner_name,
          leader_name) in conn.execute(
@@ -260,7 +266,7 @@ def _list(conn, settings, today: date, options: dict) -> str:
             " items.description, items.deadline, o.name, l.name FROM items"
             " LEFT OUTER JOIN people AS o ON items.owner_id = o.id"
             " LEFT OUTER JOIN people AS l ON items.leader_id = l.id ORDER BY items.id"):
-        st = Status(status)
+        st = statuses[status]
         if ((wanted is not None and st is not wanted) or (owner and owner_name != owner)
                 or (leader and leader_name != leader)):
             continue
