@@ -303,9 +303,11 @@ def _show(conn, settings, today: date, code: str, as_json: bool) -> str:
     missed = _owing(conn, settings, today, code).get(code)
     ongoing = "red" if missed and st is Status.ongoing else None
     lights = _lights(settings, today)
-    rows = lambda sql: conn.execute(sql + " WHERE item_id = ? ORDER BY " + ("position" if "measures" in sql else "id"), (id_,)).fetchall()
+    def rows(sql: str, order: str = "id") -> list:  # the item's rows in the ORM's order
+        return conn.execute(f"{sql} WHERE item_id = ? ORDER BY {order}", (id_,)).fetchall()
+
     measures = rows("SELECT text, deadline, deadline_text, original_deadline, done_on, done_by_id,"
-                    " done_note FROM measures")
+                    " done_note FROM measures", "position")
     d = {
         "code": code, "status": st.value, "status_label": st.label, "source": source,
         "category": category, "description": description, "department": department, "remark": remark,
