@@ -80,12 +80,9 @@ def _deliver() -> None:
     Event notices only: the sweep's digests belong to the sweep's day, and an item run on a
     Saturday must not flush Friday's retries as a second, stale email.
     """
-    try:
-        from rectify.delivery import NOTICES
-        from tasks.reminders import deliver_outbox
-    except ImportError:
-        get_run_logger().warning("邮件投递任务（tasks.reminders.deliver_outbox）不可用，邮件留在发件箱中")
-        return
+    from rectify.delivery import NOTICES
+    from tasks.reminders import deliver_outbox
+
     deliver_outbox(sources=NOTICES)
 
 

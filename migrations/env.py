@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the Config (set by rectify.db_schema), not alembic.ini."""
+"""Alembic environment: the URL comes from the Config (set by rectify.schema), not alembic.ini."""
 
 from alembic import context
 

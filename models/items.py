@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.people import Person
-from models.status import Status
+from models.status import EXTENSION_STATUS_LABELS, Status  # noqa: F401  (the labels lived here)
 
 
 class Item(Base):
@@ -124,7 +124,6 @@ class Evidence(Base):
 
 # An extension's life: asked for, then approved or rejected by a secretary (never the asker).
 EXTENSION_STATUSES = ("pending", "approved", "rejected")
-EXTENSION_STATUS_LABELS = {"pending": "待审批", "approved": "已批准", "rejected": "未批准"}
 
 
 class Extension(Base):

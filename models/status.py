@@ -37,6 +37,21 @@ STATUS_LABELS = {
 
 OPEN_STATUSES = tuple(s for s in Status if s.is_open)
 
+# What each audit record's action is called (rectify.workflow records them; `show` prints them).
+ACTION_LABELS = {
+    "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
+    "progress": "记录进展", "submit": "申请销号", "signoff": "领导审核通过（签字背书）",
+    "approve": "审核通过（销号）",
+    "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
+    "measure_done": "完成整改措施", "extension_request": "申请延期",
+    "extension_approve": "批准延期", "extension_reject": "不予延期",
+    "recheck": "回头看（整改巩固）", "import_conflict": "导入冲突（保留台账值）",
+    "relink_run": "补建流程运行",
+}
+
+# An extension's (申请延期) state, models.items.EXTENSION_STATUSES, as people read it.
+EXTENSION_STATUS_LABELS = {"pending": "待审批", "approved": "已批准", "rejected": "未批准"}
+
 
 class Role(str, enum.Enum):
     owner = "owner"

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Extension, Item, Measure, Person, Role, Status
-from models.items import EXTENSION_STATUS_LABELS
+from models.status import EXTENSION_STATUS_LABELS
 from rectify import workflow
 from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition
 from rectify.measures import get_measure

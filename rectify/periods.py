@@ -17,10 +17,13 @@ import calendar as _calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from models.status import Status
 from rectify.errors import InvalidInput
 from rectify.workdays import WorkCalendar
 
 KINDS = ("monthly", "weekly", "quarterly")
+# Who reports (the module docstring of rectify.reporting says why these two).
+REPORTING_STATUSES = (Status.in_progress, Status.ongoing)
 KIND_LABELS = {"monthly": "每月", "weekly": "每周", "quarterly": "每季度", "off": "不需报送"}
 DEFAULT_DAY = {"monthly": 5, "weekly": 5, "quarterly": 5}
 WEEKDAYS = "一二三四五六日"

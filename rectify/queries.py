@@ -12,19 +12,8 @@ from sqlalchemy.orm import Session, aliased
 
 from models import AuditRecord, Item, Measure, Person, Status
 from rectify import measures as rules
+from rectify.lights import deadline_fields as _deadline_fields, list_row, report_fields as _report_fields
 from rectify.workflow import ACTION_LABELS, get_item
-
-
-def _deadline_fields(deadline: date | None, status: Status, open_deadline: date | None,
-                     lights: rules.Lights, ongoing: str | None = None) -> dict:
-    light = lights.of(status, open_deadline, ongoing)
-    return {
-        "deadline": deadline.isoformat() if deadline else None,
-        "deadline_label": deadline.isoformat() if deadline else "长期坚持",
-        "overdue": rules.is_overdue(status, open_deadline, lights.today),
-        "open_deadline": open_deadline.isoformat() if open_deadline else None,
-        "light": light, "light_label": rules.LIGHT_LABELS[light],
-    }
 
 
 def list_items(session: Session, today: date, *, status: Status | None = None,
@@ -66,23 +55,12 @@ def list_items(session: Session, today: date, *, status: Status | None = None,
     due = rules.open_deadlines(session)
     ongoing = rules.ongoing_lights(session, [r[0] for r in rows if r[2] is Status.ongoing], today)
     out = [
-        {
-            "code": code, "status": st.value, "status_label": st.label, "category": category,
-            "source": source, "department": department, "description": description,
-            "owner": owner_name, "leader": leader_name,
-            **_deadline_fields(deadline, st, due.get(id_), lights, ongoing.get(id_)),
-            **_report_fields(missed.get(code)),
-        }
+        list_row(code, st, category, source, department, description, owner_name, leader_name,
+                 deadline, due.get(id_), lights, ongoing.get(id_), missed.get(code))
         for id_, code, st, category, source, department, description, deadline, owner_name,
         leader_name in rows
     ]
     return [r for r in out if r["unreported"]] if unreported else out
-
-
-def _report_fields(missed_due: date | None) -> dict:
-    """定期报送: whether the last period's note is missing (未按时报送), and its due day."""
-    return {"unreported": missed_due is not None,
-            "report_due": missed_due.isoformat() if missed_due else None}
 
 
 def _missed(session: Session, code: str, today: date) -> date | None:

@@ -20,12 +20,10 @@ from datetime import date
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from models import Item, Person, ProgressNote, Status
-from rectify.periods import (KINDS, Cadence, Period, cadence_for, current_period,
-                             last_closed_period, parse_setting, reminder_rung)
+from models import Item, Person, ProgressNote
+from rectify.periods import (KINDS, REPORTING_STATUSES, Cadence, Period, cadence_for,
+                             current_period, last_closed_period, parse_setting, reminder_rung)
 from rectify.workdays import WorkCalendar
-
-REPORTING_STATUSES = (Status.in_progress, Status.ongoing)
 
 
 def _defaults(settings=None, calendar: WorkCalendar | None = None):

@@ -9,22 +9,26 @@ folder each process starts in. A path or URL set explicitly is kept as given.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from rectify.errors import RectifyError
+
+if TYPE_CHECKING:
+    from rectify.settings_model import Settings
 
 
 LEDGER_FILE = "rectify.db"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECTIFY_", env_file=".env", extra="ignore")
+class SettingFields:
+    """Each setting's name (RECTIFY_<NAME>), type and default, once, in plain Python: the
+    pydantic model (rectify.settings_model.Settings) is built on this class, and `rectify list`
+    and `show` read the same fields without loading pydantic (rectify.cli.lean)."""
 
     # Data folder for the default ledger, outbox and reports (RECTIFY_HOME); None: the working
     # directory at the time the settings are read.
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     smtp_port: int | None = None
     smtp_security: str = "none"  # none | starttls | tls
     smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
+    # smtp_password (a pydantic SecretStr): declared in rectify.settings_model.Settings
     smtp_timeout: float = 30.0
     smtp_validate_certs: bool = True
     smtp_ca_file: Path | None = None  # an internal CA to trust besides the system ones
@@ -93,18 +97,27 @@ class Settings(BaseSettings):
     # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
     serve_limit: int = 4
 
-    @model_validator(mode="after")
-    def _defaults_under_home(self) -> "Settings":
-        home = (self.home or Path.cwd()).expanduser().absolute()
-        self.home = home
-        explicit = self.model_fields_set
-        if "database_url" not in explicit:
-            self.database_url = f"sqlite:///{home / LEDGER_FILE}"
-        if "outbox_dir" not in explicit:
-            self.outbox_dir = home / "outbox"
-        if "report_dir" not in explicit:
-            self.report_dir = home / "reports"
-        return self
+
+def home_paths(home: Path | None, explicit: Collection[str]) -> dict[str, Any]:
+    """RECTIFY_HOME's rule: the default ledger, outbox and reports under one absolute data
+    folder (the working directory when unset); a path or URL set explicitly is kept."""
+    home = (home or Path.cwd()).expanduser().absolute()
+    out: dict[str, Any] = {"home": home}
+    if "database_url" not in explicit:
+        out["database_url"] = f"sqlite:///{home / LEDGER_FILE}"
+    if "outbox_dir" not in explicit:
+        out["outbox_dir"] = home / "outbox"
+    if "report_dir" not in explicit:
+        out["report_dir"] = home / "reports"
+    return out
+
+
+def __getattr__(name: str):
+    if name == "Settings":  # the pydantic model, loaded on first use
+        from rectify.settings_model import Settings
+
+        return Settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SettingsError(RectifyError):
@@ -118,6 +131,10 @@ _EXPECTED = {"int_parsing": "应为整数", "float_parsing": "应为数字", "bo
 
 @lru_cache
 def get_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from rectify.settings_model import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -129,7 +146,7 @@ def get_settings() -> Settings:
                             f"{_EXPECTED.get(first['type'], first['msg'])}") from None
 
 
-def office_today(settings: Settings | None = None) -> date:
+def office_today(settings: Settings | SettingFields | None = None) -> date:
     """The one clock: every default "today" (CLI, flows, the sweep's future-day check)."""
     settings = settings or get_settings()
     if settings.today is not None:

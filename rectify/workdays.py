@@ -30,6 +30,9 @@ from rectify.errors import RectifyError
 
 logger = logging.getLogger("rectify.calendar")
 
+# The window of business days the ledger accepts (a --today or 日期 outside it is a typing slip).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
 
 class CalendarError(RectifyError, ValueError):
     """A malformed override file; the message is one Chinese line naming the file.

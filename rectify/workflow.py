@@ -15,13 +15,14 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from models import AuditRecord, Evidence, Item, Person, ProgressNote, Role, Status
+from models.status import ACTION_LABELS  # noqa: F401  (imported from here by callers)
 from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition, NotFound
+from rectify.workdays import FIRST_DAY, LAST_DAY
 
 SYSTEM = "系统"
 
 # Business days outside this window are typing mistakes (9999-12-31, 0001-01-01) that the
 # working-day arithmetic cannot even represent; the CLI, the flows and the domain share it.
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 # Control characters, for the importer and these functions alike: they would reach terminals (`rectify show`
 # replaying ESC sequences), email headers and Excel (which cannot store them). Short fields
@@ -45,18 +46,6 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
                                                  Status.leader_review, Status.submitted)},
 }
 WITHOUT_SIGNOFF = {Status.leader_review: Status.submitted}
-
-ACTION_LABELS = {
-    "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
-    "progress": "记录进展", "submit": "申请销号", "signoff": "领导审核通过（签字背书）",
-    "approve": "审核通过（销号）",
-    "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
-    "measure_done": "完成整改措施", "extension_request": "申请延期",
-    "extension_approve": "批准延期", "extension_reject": "不予延期",
-    "recheck": "回头看（整改巩固）", "import_conflict": "导入冲突（保留台账值）",
-    "relink_run": "补建流程运行",
-}
-
 
 def get_item(session: Session, code: str, *, lock: bool = False) -> Item:
     stmt = select(Item).where(Item.code == code)

@@ -26,7 +26,7 @@ from sqlalchemy import text
 from ledger_helpers import REGISTER_DAY, RECTIFY, as_json, assert_one_error, build_big_ledger, dump, env_for, sh
 from ledger_helpers import TODAY as TODAY_DATE
 from models.db import get_engine
-from rectify.cli_common import errors
+from rectify.cli.common import errors
 from rectify.schema import alembic_config
 from smtp_servers import ScriptedHandler, plain_server
 

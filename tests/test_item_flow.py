@@ -524,7 +524,7 @@ def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
     """A resumed run waits for `rectify serve`'s next look: 3 s unless told otherwise."""
     import typer
 
-    from rectify.cli_flows import DEFAULT_POLL_SECONDS, poll_seconds
+    from rectify.cli.flows import DEFAULT_POLL_SECONDS, poll_seconds
 
     monkeypatch.delenv("PREFECT_RUNNER_POLL_FREQUENCY", raising=False)
     assert poll_seconds(None) == DEFAULT_POLL_SECONDS == 3.0

@@ -10,16 +10,16 @@ interpreter (catches a Prefect import that arrives through a third-party package
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {"prefect", "prefect_email", "flows", "tasks"}
-# The command line is the top layer (rectify/cli.py, rectify/cli_*.py) with the one module that
-# keeps it and a waiting flow run in step (flow_sync: used by the CLI only, imports Prefect on
-# purpose; it moves into the CLI package when the CLI becomes rectify/cli/).
-CLI = {"cli.py", "flow_sync.py"}
+# The command line is the top layer: the package rectify/cli/ (with flow_sync, which keeps the
+# ledger and a waiting flow run in step and imports Prefect on purpose, lazily).
+CLI = ROOT / "rectify" / "cli"
 # Deliberate, lazy exceptions: what they load and why.
 ALLOWED = {
     # RECTIFY_EMAIL_BLOCK: the SMTP settings from a prefect-email block edited in the Prefect UI;
@@ -29,8 +29,7 @@ ALLOWED = {
 
 
 def domain_files() -> list[Path]:
-    files = [p for p in (ROOT / "rectify").rglob("*.py")
-             if not (p.parent.name == "rectify" and (p.name in CLI or p.name.startswith("cli_")))]
+    files = [p for p in (ROOT / "rectify").rglob("*.py") if not p.is_relative_to(CLI)]
     files += [*(ROOT / "models").rglob("*.py"), *(ROOT / "notifications").rglob("*.py")]
     return sorted(files)
 
@@ -48,6 +47,7 @@ def imported_tops(path: Path) -> set[str]:
 def test_domain_modules_never_import_prefect_flows_or_tasks():
     files = domain_files()
     assert len(files) > 20 and any(p.name == "workflow.py" for p in files)  # the walk found the domain
+    assert not any(p.is_relative_to(CLI) for p in files)
     found = sorted(
         (str(p.relative_to(ROOT)), top) for p in files for top in imported_tops(p) & FORBIDDEN
         if (str(p.relative_to(ROOT)), top) not in ALLOWED
@@ -64,9 +64,54 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
 def test_importing_the_domain_and_the_command_line_loads_no_prefect():
     modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
                for p in domain_files()]
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) + "import rectify.cli\n"
+    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) + "import rectify.cli.commands\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             f"{sorted(FORBIDDEN)!r}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_no_domain_module_imports_the_command_line():
+    found = sorted(str(p.relative_to(ROOT)) for p in domain_files()
+                   if any(m == "rectify.cli" or m.startswith("rectify.cli.") for m in imported_modules(p)))
+    assert found == [], f"domain modules importing rectify.cli: {found}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return names
+
+
+def test_the_command_line_imports_prefect_only_inside_functions():
+    """The flow-starting commands load Prefect when they run, never when the CLI loads."""
+    found = []
+    for path in sorted(CLI.rglob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:  # module level
+            tops = ({a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else
+                    {node.module.split(".")[0]} if isinstance(node, ast.ImportFrom) and node.module
+                    else set())
+            found += [(path.name, top) for top in tops & FORBIDDEN]
+    assert found == []
+
+
+def test_list_and_show_never_import_prefect(sqlite_url, tmp_path):
+    """Both ways a read command runs: the console script's lean path and the typer app."""
+    probe = ("import sys\nfrom rectify.cli import app, main\n"
+             "for args in (['list'], ['list', '--json', '--as-of', '2026-11-30'], ['show', 'ZG-1'],"
+             " ['show', 'ZG-1', '--json']):\n"
+             "    for run in (lambda: (sys.argv.__setitem__(slice(1, None), args), main()), lambda: app(args)):\n"
+             "        try:\n            run()\n        except SystemExit:\n            pass\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
+    env["RECTIFY_DATABASE_URL"] = sqlite_url
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "没有符合条件的整改事项" in result.stdout and "ZG-1" in result.stderr  # both commands ran
+    assert result.stdout.strip().splitlines()[-1] == "[]"

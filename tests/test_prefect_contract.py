@@ -126,7 +126,7 @@ def test_prefect_yaml_loads_as_prefect_deploy_reads_it():
 
 
 def test_serve_builds_every_deployment_with_its_schedule():
-    from rectify.cli_flows import build_deployments, load_deployment_specs
+    from rectify.cli.flows import build_deployments, load_deployment_specs
 
     deployments = {d.name: d for d in build_deployments(load_deployment_specs(PROJECT / "prefect.yaml"))}
     assert sorted(deployments) == ["deadline-watch", "intake", "next-steps-report", "rectification-item"]

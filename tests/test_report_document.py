@@ -241,7 +241,7 @@ def test_report_without_a_server_writes_directly_without_prefect(sqlite_url, tmp
 
 
 def test_a_profile_with_a_server_is_a_server(tmp_path, monkeypatch):
-    from rectify.cli_report import prefect_api_url
+    from rectify.cli.report import prefect_api_url
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.delenv("PREFECT_PROFILE", raising=False)

@@ -100,7 +100,7 @@ def test_up_says_why_when_the_server_cannot_start(tmp_path):
 
 
 def test_server_env_sets_auth_for_server_and_ui_address(monkeypatch):
-    from rectify.cli_up import api_url, is_loopback, server_env
+    from rectify.cli.up import api_url, is_loopback, server_env
 
     monkeypatch.delenv("PREFECT_UI_API_URL", raising=False)
     env = server_env("10.0.0.5", 4300, "admin:s3cret")

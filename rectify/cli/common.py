@@ -6,20 +6,15 @@ Nothing here imports Prefect: read commands must answer fast.
 from __future__ import annotations
 
 import errno
-import json
-import logging
-import os
-import sys
-import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from datetime import date
 
 import typer
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from rectify.cli.text import clip, json_text, setup_logging, table, width  # noqa: F401 (used by the commands)
 from rectify.errors import ImportRejected, RectifyError
 from rectify.settings import get_settings, office_today
 
@@ -56,27 +51,6 @@ def parse_day(value: str | None) -> date:
 
 def actor_name(as_: str | None) -> str | None:
     return as_ or get_settings().user
-
-
-def setup_logging() -> None:
-    """Calendar fallbacks and delivery problems are told once, plainly, on stderr.
-
-    Prefect's console output is switched off for the command (`remind`, `report` run flows in
-    this process): its INFO lines and the engine's traceback of a failed run would bury the one
-    line that says what went wrong. Its API handler is untouched, so the run's logs are still in
-    the Prefect UI. Must happen before Prefect is imported (it reads this when it loads);
-    an explicit PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL wins."""
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    # Without a server, `remind` and `report` start Prefect's ephemeral one; its 20 s start-up
-    # limit fails `make demo` on a loaded machine. A ceiling, not an expectation.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("提示：%(message)s"))
-    log = logging.getLogger("rectify")
-    if not log.handlers:
-        log.addHandler(handler)
-        log.setLevel(logging.WARNING)
-        log.propagate = False
 
 
 @contextmanager
@@ -143,41 +117,7 @@ def ledger(*, write: bool = True) -> Iterator[Session]:
 
 
 def print_json(data) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-@lru_cache(maxsize=None)
-def _char_width(ch: str) -> int:
-    # Cached per character: a 10,000-row table has millions of characters but a few thousand
-    # distinct ones, and the C-level cache lookup is far cheaper than east_asian_width().
-    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-
-
-def width(text: str) -> int:
-    return len(text) if text.isascii() else sum(map(_char_width, text))
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    if len(text) * 2 <= limit or width(text) <= limit:
-        return text
-    w = 0
-    for i, ch in enumerate(text):
-        w += _char_width(ch)
-        if w > limit - 1:
-            return text[:i] + "…"
-    return text
-
-
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain aligned table (CJK characters count double); fast for 10,000 rows."""
-    cell_widths = [[width(c) for c in r] for r in [headers, *rows]]  # each cell measured once
-    widths = [max(col) for col in zip(*cell_widths)]
-
-    def line(cells, ws):
-        return "  ".join(c + " " * (w - cw) for c, cw, w in zip(cells, ws, widths)).rstrip()
-
-    return "\n".join(line(r, ws) for r, ws in zip([headers, *rows], cell_widths))
+    typer.echo(json_text(data))
 
 
 def print_rows(rows: list[dict], json_: bool, empty: str, headers: list[str], cells) -> bool:

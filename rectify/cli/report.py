@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import app
-from rectify.cli_common import errors, fail, ledger, parse_day, setup_logging
+from rectify.cli.commands import app
+from rectify.cli.common import errors, fail, ledger, parse_day, setup_logging
 from rectify.report.wording import cn_date
 from rectify.settings import get_settings, office_today
 

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import As, Today, _act, _resume_item_run, app
-from rectify.cli_common import fail
+from rectify.cli.commands import As, Today, _act, _resume_item_run, app
+from rectify.cli.common import fail
 
 
 @app.command()

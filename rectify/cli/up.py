@@ -27,8 +27,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import app
-from rectify.cli_common import errors, fail
+from rectify.cli.commands import app
+from rectify.cli.common import errors, fail
 
 WILDCARDS = {"0.0.0.0", "::", ""}
 AUTH = "PREFECT_SERVER_API_AUTH_STRING"
@@ -201,7 +201,7 @@ def up(
     try:
         wait_healthy(server, url, wait, log)
         typer.echo("\n".join(where(settings, url, log)))
-        from rectify.cli_flows import PROJECT, load_deployment_specs, serve
+        from rectify.cli.flows import PROJECT, load_deployment_specs, serve
 
         names = {spec["name"] for spec in load_deployment_specs(config or PROJECT / "prefect.yaml")}
         try:

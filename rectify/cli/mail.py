@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 import typer
 from sqlalchemy import select
 
-from rectify.cli import Json, Today, app
-from rectify.cli_common import (clip, errors, ledger, parse_day, print_json, print_rows,
+from rectify.cli.commands import Json, Today, app
+from rectify.cli.common import (clip, errors, ledger, parse_day, print_json, print_rows,
                                 setup_logging, table)
 from rectify.settings import get_settings
 

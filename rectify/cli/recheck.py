@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import As, Json, Today, _act, app
-from rectify.cli_common import actor_name, fail, print_json, table
+from rectify.cli.commands import As, Json, Today, _act, app
+from rectify.cli.common import actor_name, fail, print_json, table
 from rectify.settings import get_settings
 
 
@@ -36,7 +36,7 @@ def recheck(
         return
     if comment:
         raise fail("--reopen 请用 --reason 说明反弹情况")
-    from rectify.flow_sync import start_reopened_run
+    from rectify.cli.flow_sync import start_reopened_run
 
     _act(as_, today, domain.reopen, code, "回头看：出现反弹，已重新打开整改", reason=reason or "")
     # after the commit, as `rectify reopen` does: the item's new run waits for its submission
@@ -52,7 +52,7 @@ def calendar(
     json_: Json = False,
 ) -> None:
     """列出各年份法定节假日数据的来源：软件包、覆盖文件、估算、或按周一至周五。"""
-    from rectify.cli_common import errors
+    from rectify.cli.common import errors
     from rectify.settings import office_today
     from rectify.workdays import SOURCE_LABELS, get_calendar
 

@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli_common import (AS_HELP, TODAY_HELP, actor_name, clip, errors, fail, ledger,
+from rectify.cli.common import (AS_HELP, TODAY_HELP, actor_name, errors, fail, ledger,
                                 parse_day, print_json, print_rows)
+from rectify.cli.text import LIST_HEADERS, list_cells, list_summary, show_text
 from rectify.settings import get_settings
 
 app = typer.Typer(
@@ -116,19 +117,8 @@ def list_(
     with ledger(write=False) as session:
         rows = list_items(session, replay or day, status=wanted, overdue=overdue, owner=owner,
                           leader=leader, unreported=unreported, as_of=replay)
-    if not print_rows(
-        rows, json_, "没有符合条件的整改事项",
-        ["编号", "亮灯", "状态", "类别", "责任领导", "责任人", "整改时限", "问题描述"],
-        lambda r: [r["code"], r["light_label"], r["status_label"] + ("·逾期" if r["overdue"] else "")
-                   + ("·未按时报送" if r["unreported"] else ""), r["category"],
-                   r["leader"] or "-", r["owner"] or "-", r["deadline_label"],
-                   clip(r["description"], 40)],
-    ):
-        return
-    overdue_n = sum(r["overdue"] for r in rows)
-    unreported_n = sum(r["unreported"] for r in rows)
-    typer.echo(f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else "")
-               + (f"，未按时报送{unreported_n}项" if unreported_n else ""))
+    if print_rows(rows, json_, "没有符合条件的整改事项", LIST_HEADERS, list_cells):
+        typer.echo(list_summary(rows))
 
 
 @app.command()
@@ -142,59 +132,7 @@ def show(code: str, today: Today = None, json_: Json = False) -> None:
     if json_:
         print_json(d)
         return
-    lines = [
-        f"{d['code']}  {d['status_label']}" + ("（逾期）" if d["overdue"] else "")
-        + (f"  {d['light_label']}" if d["light"] else ""),
-        f"问题来源：{d['source']}    问题类别：{d['category']}",
-        f"问题描述：{d['description']}",
-        f"责任领导：{d['leader'] or '-'}    责任部门：{d['department'] or '-'}    责任人：{d['owner'] or '-'}",
-        f"整改时限：{d['deadline_label']}",
-        *([f"定期报送：{d['report_due']} 前应报送的进展未按时报送"] if d["unreported"] else []),
-        *([f"复核日期（回头看）：{d['recheck_on']}"] if d["recheck_on"] else []),
-        "整改措施：",
-        *[_measure_line(m) for m in d["measures"]],
-    ]
-    if d["extensions"]:
-        lines.append("延期申请：")
-        lines += [f"  第{e['measure']}条 {e['from']}→{e['to']} {e['requested_by']}（{e['requested_on']}）："
-                  f"{e['reason']}；{e['status_label']}"
-                  + (f"（{e['decided_by']}，{e['decided_on']}" + (f"：{e['comment']}" if e["comment"] else "") + "）"
-                     if e["decided_on"] else "") for e in d["extensions"]]
-    if d["remark"]:
-        lines.append(f"备注：{d['remark']}")
-    if d["progress"]:
-        lines.append("整改进展：")
-        lines += [f"  {p['day']} {p['author'] or '台账'}：{p['note']}"
-                  + (f"（{p['percent']}%）" if p["percent"] is not None else "") for p in d["progress"]]
-    if d["evidence"]:
-        lines.append("佐证材料：")
-        lines += [f"  {e['day']} {e['ref']}" for e in d["evidence"]]
-    lines.append("操作记录：")
-    for a in d["audit"]:
-        move = f" {_label(a['from'])}→{_label(a['to'])}" if a["to"] and a["from"] != a["to"] else ""
-        comment = f"：{a['comment']}" if a["comment"] else ""
-        proof = (f"（{a['proof']}" + (f" {a['os_account']}" if a["os_account"] else "") + "）"
-                 if a["proof"] else "")
-        lines.append(f"  {a['day']} {a['actor']}{proof} {a['action_label']}{move}{comment}")
-    typer.echo("\n".join(lines))
-
-
-def _measure_line(m: dict) -> str:
-    from rectify.measures import LIGHT_LABELS
-
-    when = m["deadline_text"] + (f"，{m['deadline']}" if m["deadline"] and m["deadline"] != m["deadline_text"] else "")
-    if m["original_deadline"]:
-        when += f"，原定时限 {m['original_deadline']}"
-    state = (f"已完成（{m['done_on']} {m['done_by'] or '台账'}：{m['done_note']}）" if m["done_on"]
-             else "未完成")
-    light = f" {LIGHT_LABELS[m['light']]}" if m["light"] else ""
-    return f"  {m['number']}. {m['text']}（{when}）{light} {state}"
-
-
-def _label(status: str | None) -> str:
-    from models.status import Status
-
-    return Status(status).label if status else "-"
+    typer.echo(show_text(d))
 
 
 def _act(as_: str | None, today: str | None, action, code: str, done: str, **kwargs) -> None:
@@ -307,7 +245,7 @@ def review(
 
 def _resume_item_run(code: str) -> None:
     """After the ledger committed: wake the item's flow run if it waits."""
-    from rectify.flow_sync import resume_if_waiting
+    from rectify.cli.flow_sync import resume_if_waiting
 
     line = resume_if_waiting(get_settings().database_url, code)
     if line:
@@ -321,7 +259,7 @@ def reopen(
     as_: As = None, today: Today = None,
 ) -> None:
     """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
-    from rectify.flow_sync import start_reopened_run
+    from rectify.cli.flow_sync import start_reopened_run
     from rectify.workflow import reopen as do_reopen
 
     _act(as_, today, do_reopen, code, "已重新打开（回头看）", reason=reason)
@@ -354,9 +292,9 @@ def main() -> None:  # pragma: no cover - console entry point
     app()
 
 
-from rectify import cli_report  # noqa: E402,F401
-from rectify import cli_mail  # noqa: E402,F401
-from rectify import cli_flows  # noqa: E402,F401
-from rectify import cli_measures  # noqa: E402,F401
-from rectify import cli_recheck  # noqa: E402,F401
-from rectify import cli_up  # noqa: E402,F401
+from rectify.cli import report  # noqa: E402,F401
+from rectify.cli import mail  # noqa: E402,F401
+from rectify.cli import flows  # noqa: E402,F401
+from rectify.cli import measures  # noqa: E402,F401
+from rectify.cli import recheck  # noqa: E402,F401
+from rectify.cli import up  # noqa: E402,F401

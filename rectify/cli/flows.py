@@ -16,10 +16,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli import app
-from rectify.cli_common import fail
+from rectify.cli.commands import app
+from rectify.cli.common import fail
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("rectify.serve")
 # A resumed item run (a form submitted in the UI, `rectify submit`) is a scheduled run that this
 # process has to notice; Prefect's default of 10 s feels like the form did nothing.
@@ -37,15 +37,10 @@ def load_deployment_specs(path: Path) -> list[dict]:
 
 
 def load_flow(entrypoint: str):
-    """`flows/item.py:rectification_item` -> the flow object, or None while the module is absent
-    (deadline-watch and report may not be installed in a partial checkout)."""
+    """`flows/item.py:rectification_item` -> the flow object."""
     file, _, attr = entrypoint.partition(":")
     module = file.removesuffix(".py").replace("/", ".")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        log.warning("未加载部署入口 %s：%s", entrypoint, exc)
-        return None
+    return getattr(importlib.import_module(module), attr)
 
 
 def build_deployments(specs: list[dict]) -> list:
@@ -54,9 +49,6 @@ def build_deployments(specs: list[dict]) -> list:
     deployments = []
     for spec in specs:
         flow_obj = load_flow(spec["entrypoint"])
-        if flow_obj is None:
-            typer.echo(f"提示：跳过部署 {spec['name']}（{spec['entrypoint']} 不可用）", err=True)
-            continue
         schedules = [Cron(s["cron"], timezone=s.get("timezone", "Asia/Shanghai"))
                      for s in spec.get("schedules") or [] if s.get("cron")]
         deployments.append(flow_obj.to_deployment(
