@@ -125,7 +125,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
         return f"提示：台账已更新；未设置 PREFECT_API_URL，未能为 {code} 启动新的流程运行"
     from prefect.client.orchestration import get_client
 
-    from tasks.prefect_api import call_sync, first_line, own_retries
+    from tasks.prefect_api import first_line, own_retries
 
     try:
         with own_retries(), get_client(sync_client=True) as client:

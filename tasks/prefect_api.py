@@ -68,6 +68,12 @@ def _delay(attempt: int) -> float:
     return random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** attempt))
 
 
+def backoff(attempt: int) -> float:
+    """The pause before the attempt+1-th retry of something a caller retries itself (e.g. the
+    runs a bulk creation reported as not created)."""
+    return _delay(attempt)
+
+
 class _Retry:
     """The pauses of one call: jittered, growing, and never past the call's total budget."""
 

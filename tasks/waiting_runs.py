@@ -19,8 +19,9 @@ prefect/flow_runs.py, server/orchestration/core_policy.py, server/models/flow_ru
    suspended itself). What differs is what the run never did: it was never RUNNING, so it has
    no start time and its run count is 0 until a worker executes it.
 2. The form's JSON schema and description are saved under that keyset, as `RunInput.save`
-   does: two calls per run, the only per-run calls left, at `RECTIFY_RUN_CREATE_CONCURRENCY`
-   in flight while the next batch is created.
+   does: two calls per run, the only per-run calls left, for `RECTIFY_RUN_CREATE_CONCURRENCY`
+   runs at once once every batch is created (a SQLite server takes one write at a time; a
+   form saved during a bulk creation made the creation fail with "database is locked").
 
 Was 4 calls per run (create RUNNING, propose Suspended, save schema, save description).
 
@@ -42,6 +43,7 @@ started again finishes the job.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from uuid import UUID
 
@@ -143,19 +145,38 @@ def _run_create(req: dict) -> dict:
 
 async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[dict]) -> list:
     """One bulk call for up to BULK runs, then one read of what they are now (a repeat of an
-    idempotency key returns the run made the first time, in whatever state it reached)."""
-    response = await api.call(
-        client.request, "POST", "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
-        path_params={"id": deployment_id}, json=[_run_create(r) for r in batch], what="create runs")
-    results = response.json()["results"]
-    failed = [(r["code"], x.get("error")) for r, x in zip(batch, results) if x["status"] != "CREATED"]
-    if failed:
-        raise NotCreated("；".join(f"{code}：{error}" for code, error in failed))
-    ids = [UUID(x["flow_run_id"]) for x in results]
-    runs = await api.call(client.read_flow_runs, flow_run_filter=FlowRunFilter(
-        id=FlowRunFilterId(any_=ids)), limit=len(ids), what="read runs")
-    by_id = {r.id: r for r in runs}
-    return [(req, by_id.get(i), i) for req, i in zip(batch, ids)]
+    idempotency key returns the run made the first time, in whatever state it reached).
+
+    The server reports each run on its own: a run it could not create (SQLite busy under a
+    concurrent write) comes back FAILED, or CREATED but absent when its transaction was rolled
+    back. Those are sent again, with the backoff of tasks.prefect_api, until the patience runs
+    out; only then is the server's reason raised."""
+    deadline, attempt, made = time.monotonic() + api.patience(), 0, []
+    while True:
+        response = await api.call(
+            client.request, "POST", "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+            path_params={"id": deployment_id}, json=[_run_create(r) for r in batch],
+            what="create runs")
+        results = response.json()["results"]
+        ids = [UUID(x["flow_run_id"]) if x.get("flow_run_id") else None for x in results]
+        found = [i for i in ids if i is not None]
+        runs = await api.call(client.read_flow_runs, flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=found)), limit=len(found), what="read runs") if found else []
+        by_id = {r.id: r for r in runs}
+        again = []
+        for req, run_id, result in zip(batch, ids, results):
+            if run_id in by_id:
+                made.append((req, by_id[run_id], run_id))
+            else:
+                again.append((req, result.get("error") or "创建后未找到"))
+        if not again:
+            return made
+        if time.monotonic() >= deadline:
+            code, error = again[0]
+            raise NotCreated(f"{len(again)}个流程运行未能创建（{code}：{api.first_line(Exception(error))}）")
+        batch = [req for req, _ in again]
+        await asyncio.sleep(api.backoff(attempt))
+        attempt += 1
 
 
 async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, requests: list[dict],
@@ -165,28 +186,23 @@ async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, reques
     A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
     (its `key` may carry another attempt number when the intake's assignment was refused);
     `build_form(wait)` (flows.forms) gives the form class with its description. Runs are
-    created BULK to a call, one batch at a time; each batch's forms are saved at
-    `RECTIFY_RUN_CREATE_CONCURRENCY` calls in flight while the next batch is created. The
+    created BULK to a call, one batch at a time; then the forms are saved, for
+    `RECTIFY_RUN_CREATE_CONCURRENCY` runs at once (two calls each). The
     idempotency key makes a repeated call (a retry, an intake started again) return the run
     created the first time.
     """
+    made: list = []
+    for i in range(0, len(requests), BULK):
+        # one batch at a time, and before any form: each is one long write on a SQLite server,
+        # and concurrent writes there only turn into "database is locked"
+        made += await _create_batch(client, deployment_id, requests[i:i + BULK])
     gate = asyncio.Semaphore(api.create_concurrency())
-    creating = asyncio.Lock()  # one bulk creation at a time: a long SQLite write each
 
     async def finish(req: dict, run, run_id: UUID) -> None:
         wait = req["wait"]
         async with gate:
             await suspend_waiting(client, run_id, wait["key"], build_form(wait["wait"]), None,
-                                  state=run.state if run is not None else None)
+                                  state=run.state)
 
-    async def batch(part: list[dict]) -> dict[str, str]:
-        async with creating:
-            made = await _create_batch(client, deployment_id, part)
-        await asyncio.gather(*(finish(*m) for m in made))
-        return {req["code"]: str(run_id) for req, _, run_id in made}
-
-    done: dict[str, str] = {}
-    for part in await asyncio.gather(*(batch(requests[i:i + BULK])
-                                       for i in range(0, len(requests), BULK))):
-        done.update(part)
-    return done
+    await asyncio.gather(*(finish(*m) for m in made))
+    return {req["code"]: str(run_id) for req, _, run_id in made}
