@@ -207,11 +207,13 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
         intake_run = client.create_flow_run_from_deployment(
             intake_dep, parameters={"paths": [str(register)], "actor": "陈静"})
         wait_for(lambda: count_paused(client, item_dep) >= n, 1800, every=1)
-        took = time.monotonic() - t0
+        # a run waits *with its form* once the intake's run creation has saved every form
+        formed = wait_for(lambda: _task_end(client, intake_run.id, "启动整改事项流程"), 1800, every=1)
+        took = max(time.monotonic() - t0, (formed - intake_run.created).total_seconds())
         target = 600 if n > 1000 else 60
         out[f"导入 {n} 项至全部流程运行等待表单"] = (
             f"{took:.1f} 秒（目标 ≤ {target} 秒，比值 {took / target:.2f}）")
-        out["其中"] = intake_breakdown(client, intake_run.id, t0, took)
+        out["其中"] = intake_breakdown(client, intake_run.id, item_dep)
         out[f"常驻内存（{n} 个流程运行等待）"] = memory()
 
         # Baseline: the old way, one process per item run that suspends itself.
@@ -254,9 +256,22 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
     return out
 
 
-def intake_breakdown(client, run_id, t0: float, took: float) -> str:
-    """Where the intake's time went: until its process started, then each task run."""
+def _task_end(client, run_id, name: str):
+    """When the flow run's task `name` ended (None while it runs); raises if the run failed."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    if client.read_flow_run(run_id).state.is_failed():
+        raise SystemExit("导入运行失败，见 rectify serve 的日志")
+    tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    return next((t.end_time for t in tasks if t.name.startswith(name) and t.end_time), None)
+
+
+def intake_breakdown(client, run_id, item_dep) -> str:
+    """Where the intake's time went: until its process started, then each task run, and within
+    the run creation the span over which the item runs were created (the rest: their forms)."""
+    from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
+                                                FlowRunFilterId)
+    from prefect.client.schemas.sorting import FlowRunSort
 
     wait_for(lambda: client.read_flow_run(run_id).state.is_final(), 300, every=1)
     run = client.read_flow_run(run_id)
@@ -265,6 +280,10 @@ def intake_breakdown(client, run_id, t0: float, took: float) -> str:
     for t in sorted(tasks, key=lambda t: t.start_time or run.start_time):
         if t.start_time and t.end_time:
             parts.append(f"{t.name} {(t.end_time - t.start_time).total_seconds():.1f} 秒")
+    items = DeploymentFilter(id=DeploymentFilterId(any_=[item_dep]))
+    ends = [client.read_flow_runs(deployment_filter=items, sort=order, limit=1)[0].created
+            for order in (FlowRunSort.EXPECTED_START_TIME_ASC, FlowRunSort.EXPECTED_START_TIME_DESC)]
+    parts.append(f"其中建立流程运行 {(ends[1] - ends[0]).total_seconds():.1f} 秒（其余为保存表单）")
     return "；".join(parts) + f"（导入运行共 {(run.end_time - run.created).total_seconds():.1f} 秒）"
 
 

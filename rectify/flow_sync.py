@@ -160,4 +160,5 @@ def _create_waiting_run(db_url: str, code: str, request: dict, secretary: str | 
                 deployment = await call(client.read_deployment_by_name, ITEM_DEPLOYMENT)
                 return await create_waiting_runs(client, deployment.id, [request], build_form)
 
-    return run_coro_as_sync(create())[code]
+    runs: dict[str, str] = run_coro_as_sync(create())
+    return runs[code]
