@@ -172,8 +172,8 @@ async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[
         if not again:
             return made
         if time.monotonic() >= deadline:
-            code, error = again[0]
-            raise NotCreated(f"{len(again)}个流程运行未能创建（{code}：{api.first_line(Exception(error))}）")
+            req, error = again[0]
+            raise NotCreated(f"{len(again)}个流程运行未能创建（{req['code']}：{api.first_line(Exception(error))}）")
         batch = [req for req, _ in again]
         await asyncio.sleep(api.backoff(attempt))
         attempt += 1

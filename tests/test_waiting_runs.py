@@ -188,3 +188,49 @@ def test_creating_again_returns_the_same_waiting_run(ledger, item_deployment):
     run = paused(first)
     assert waits_at(run, "submit-1-0")
     assert set(inputs(first)) == {"suspended-submit-1-0-schema", "suspended-submit-1-0-description"}
+
+
+def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, settings_env,
+                                                                     item_deployment):
+    """The bulk creation reports each run on its own. One the server refuses (here a parameter
+    its schema rejects) is sent again until the patience is spent, then reported in one line;
+    the others of the batch exist, waiting, and a corrected retry gets them back, not twins."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.forms import build_form
+    from tasks.waiting_runs import NotCreated, create_waiting_runs
+
+    settings_env(ledger, api_patience_seconds="1")
+    requests = []
+    with item_process.transaction(ledger) as s:
+        for c in (CODE, TWIN):
+            item = s.scalars(select(Item).where(Item.code == c)).one()
+            request = item_process.run_request(item, f"{c}@bulk")
+            request["wait"] = first_wait_of(s, c)
+            request["parameters"] = {"code": c, "title": "问题", "secretary": None}
+            requests.append(request)
+    requests[1]["parameters"]["secretary"] = 42  # refused by the deployment's parameter schema
+
+    async def create():
+        async with get_client() as client:
+            return await create_waiting_runs(client, item_deployment, requests, build_form)
+
+    with pytest.raises(NotCreated) as refused:
+        run_coro_as_sync(create())
+    line = str(refused.value)
+    assert line.startswith("1个流程运行未能创建（ZG-2026-002：") and "\n" not in line
+    requests[1]["parameters"]["secretary"] = None
+    runs = run_coro_as_sync(create())
+    assert set(runs) == {CODE, TWIN}
+    for c in (CODE, TWIN):
+        run = paused(UUID(runs[c]))
+        assert waits_at(run, "assign-0") and run.idempotency_key == f"{c}@bulk"
+        assert set(inputs(run.id)) == {"suspended-assign-0-schema", "suspended-assign-0-description"}
+
+
+def first_wait_of(session, code: str) -> dict:
+    from rectify import waits
+    from tasks.waiting_runs import wait_request
+
+    return wait_request(waits.current_wait(session, code))
