@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 BIN = Path(sys.executable).parent
+PREFECT_PG = "postgresql+asyncpg://rectify:rectify@127.0.0.1:5432/rectify_prefect_a"
 
 
 def free_port() -> int:
@@ -101,6 +102,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--ui-runs", type=int, default=0)
+    parser.add_argument("--prefect-db", choices=["sqlite", "postgres"], default="sqlite",
+                        help="postgres: the server on RECTIFY_BENCH_PREFECT_PG (reset first)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-"))
@@ -109,6 +112,10 @@ def main() -> None:
                PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
                RECTIFY_DATABASE_URL=f"sqlite:///{tmp / 'ledger.db'}", RECTIFY_OUTBOX_DIR=str(tmp / "outbox"),
                RECTIFY_REPORT_DIR=str(tmp / "reports"), PREFECT_LOGGING_LEVEL="WARNING")
+    if args.prefect_db == "postgres":
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = os.environ.get("RECTIFY_BENCH_PREFECT_PG", PREFECT_PG)
+        subprocess.run([str(BIN / "prefect"), "server", "database", "reset", "-y"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
     os.environ.update(env)
     from rectify.schema import upgrade
 
@@ -197,15 +204,22 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
     register = build_register(tmp / "big.xlsx", n, "BIG")
     with get_client(sync_client=True) as client:
         t0 = time.monotonic()
-        client.create_flow_run_from_deployment(
+        intake_run = client.create_flow_run_from_deployment(
             intake_dep, parameters={"paths": [str(register)], "actor": "陈静"})
-        wait_for(lambda: count_paused(client, item_dep) >= n, 900, every=1)
-        took = time.monotonic() - t0
-        out[f"导入 {n} 项至全部流程运行等待表单"] = f"{took:.1f} 秒（目标 ≤ 60 秒，比值 {took / 60:.2f}）"
+        wait_for(lambda: count_paused(client, item_dep) >= n, 1800, every=1)
+        # a run waits *with its form* once the intake's run creation has saved every form
+        formed = wait_for(lambda: _task_end(client, intake_run.id, "启动整改事项流程"), 1800, every=1)
+        took = max(time.monotonic() - t0, (formed - intake_run.created).total_seconds())
+        target = 600 if n > 1000 else 60
+        out[f"导入 {n} 项至全部流程运行等待表单"] = (
+            f"{took:.1f} 秒（目标 ≤ {target} 秒，比值 {took / target:.2f}）")
+        out["其中"] = intake_breakdown(client, intake_run.id, item_dep)
         out[f"常驻内存（{n} 个流程运行等待）"] = memory()
 
         # Baseline: the old way, one process per item run that suspends itself.
         k = args.baseline
+        if not k:
+            return out
         small = build_register(tmp / "base.xlsx", k, "OLD")
         _import_only(small)
         codes = [f"OLD-{i + 1:05d}" for i in range(k)]
@@ -218,6 +232,8 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
         out[f"对照：逐项执行流程运行（{k} 项实测）"] = (
             f"每项 {per:.2f} 秒，外推 {n} 项约 {per * n:.0f} 秒，为本方案的 {per * n / took:.1f} 倍")
 
+    if not args.samples and not args.burst:
+        return out
     items = ledger_rows("SELECT i.code, i.flow_run_id, p.name FROM items i JOIN people p "
                         "ON p.id = i.owner_id WHERE i.code LIKE 'BIG-%' ORDER BY i.id")
     samples = items[: args.samples]
@@ -238,6 +254,37 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
     out[f"同时提交 {len(burst)} 份表单至全部写入台账"] = (
         f"{took:.1f} 秒（目标 ≤ 120 秒，比值 {took / 120:.2f}）；重复写入 {len(twice)} 项")
     return out
+
+
+def _task_end(client, run_id, name: str):
+    """When the flow run's task `name` ended (None while it runs); raises if the run failed."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    if client.read_flow_run(run_id).state.is_failed():
+        raise SystemExit("导入运行失败，见 rectify serve 的日志")
+    tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    return next((t.end_time for t in tasks if t.name.startswith(name) and t.end_time), None)
+
+
+def intake_breakdown(client, run_id, item_dep) -> str:
+    """Where the intake's time went: until its process started, then each task run, and within
+    the run creation the span over which the item runs were created (the rest: their forms)."""
+    from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
+                                                FlowRunFilterId)
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    wait_for(lambda: client.read_flow_run(run_id).state.is_final(), 300, every=1)
+    run = client.read_flow_run(run_id)
+    tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    parts = [f"启动导入运行 {(run.start_time - run.created).total_seconds():.1f} 秒"]
+    for t in sorted(tasks, key=lambda t: t.start_time or run.start_time):
+        if t.start_time and t.end_time:
+            parts.append(f"{t.name} {(t.end_time - t.start_time).total_seconds():.1f} 秒")
+    items = DeploymentFilter(id=DeploymentFilterId(any_=[item_dep]))
+    ends = [client.read_flow_runs(deployment_filter=items, sort=order, limit=1)[0].created
+            for order in (FlowRunSort.EXPECTED_START_TIME_ASC, FlowRunSort.EXPECTED_START_TIME_DESC)]
+    parts.append(f"其中建立流程运行 {(ends[1] - ends[0]).total_seconds():.1f} 秒（其余为保存表单）")
+    return "；".join(parts) + f"（导入运行共 {(run.end_time - run.created).total_seconds():.1f} 秒）"
 
 
 def _import_only(path: Path) -> None:

@@ -93,7 +93,7 @@ class SettingFields:
     # Prefect API (tasks/prefect_api.py): how long a call keeps retrying 503/429/timeouts/refused
     # connections, and how many item runs are created at once.
     api_patience_seconds: float = 120.0
-    run_create_concurrency: int = 4
+    run_create_concurrency: int = 8
     # `rectify serve`: at most this many flow runs execute at once (a burst of resumes queues)
     serve_limit: int = 4
 

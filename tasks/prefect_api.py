@@ -11,8 +11,9 @@ Prefect's own client also retries 429/502/503, up to 5 times 2, 4 … 32 s apart
 Inside `own_retries()` that is switched off so that this layer alone decides: shorter jittered
 pauses, one bound on the total time, and refused connections and timeouts included.
 
-Run creation is bounded by a semaphore (`RECTIFY_RUN_CREATE_CONCURRENCY`, default 4): the
-SQLite server serialises writes, and more calls in flight only turn into 503s.
+Saving the forms of new runs is bounded by a semaphore (`RECTIFY_RUN_CREATE_CONCURRENCY`,
+default 8 runs, two calls each; measured in docs/runs-at-scale.md): the SQLite server
+serialises writes, and more calls in flight only turn into 503s.
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ def is_transient(exc: BaseException) -> bool:
 
 def _delay(attempt: int) -> float:
     return random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** attempt))
+
+
+def backoff(attempt: int) -> float:
+    """The pause before the attempt+1-th retry of something a caller retries itself (e.g. the
+    runs a bulk creation reported as not created)."""
+    return _delay(attempt)
 
 
 class _Retry:

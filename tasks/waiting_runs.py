@@ -2,15 +2,28 @@
 
 Executing a run only so that it can suspend itself costs a Python process per item (seconds of
 CPU to import Prefect): a 1,000-item register took minutes and swamped the server. Instead the
-intake creates each run and leaves it exactly as the flow's own
-`suspend_flow_run(wait_for_input=form, key=key)` would have (prefect/flow_runs.py, 3.9.1):
+intake (and the repair, and `rectify reopen`) creates each run in exactly the state the flow's
+own `suspend_flow_run(wait_for_input=form, key=key)` leaves (checked against Prefect 3.9.1:
+prefect/flow_runs.py, server/orchestration/core_policy.py, server/models/flow_runs.py):
 
-1. the run is created in a RUNNING state (the server sets a new run's first state with force);
-2. a `Suspended` state with the wait's `pause_key` and the run-input keyset derived from it is
-   *proposed*, not forced: the server's `HandlePausingFlows` rule accepts it only from RUNNING
-   and records the key in the run's `pause_keys` (a forced state would skip that, and the
-   resumed run's own suspend with this key would then wait again instead of reading the input);
-3. the form's JSON schema and description are saved under that keyset, as `RunInput.save` does.
+1. The runs are created 100 to a call (`POST /deployments/{id}/create_flow_run/bulk`, the
+   server's `BULK_CREATE_LIMIT`), each directly in the `Suspended(pause_key=key)` state with
+   the run-input keyset derived from that key, and with `empirical_policy.pause_keys = {key}`.
+   The server sets a new run's first state with force (MinimalFlowPolicy and the global
+   transforms: `state_details.flow_run_id`, timestamps, the state-change event), so the one
+   thing orchestration's `HandlePausingFlows` would have added, the key in `pause_keys`, is
+   given here; its other effect, deleting inputs stored under the keyset by an earlier attempt,
+   has nothing to delete on a new run. With the key recorded, the resumed run's own suspend at
+   that key is rejected as "already fired" and Prefect hands back the stored input instead of
+   waiting again (tests/test_waiting_runs.py compares this field by field with a run that
+   suspended itself). What differs is what the run never did: it was never RUNNING, so it has
+   no start time and its run count is 0 until a worker executes it.
+2. The form's JSON schema and description are saved under that keyset, as `RunInput.save`
+   does: two calls per run, the only per-run calls left, for `RECTIFY_RUN_CREATE_CONCURRENCY`
+   runs at once once every batch is created (a SQLite server takes one write at a time; a
+   form saved during a bulk creation made the creation fail with "database is locked").
+
+Was 4 calls per run (create RUNNING, propose Suspended, save schema, save description).
 
 A person's Resume (the UI form, `POST /api/flow_runs/{id}/resume`, `rectify submit`) is then
 validated by the server against the schema and stored under the keyset; the run is rescheduled,
@@ -19,47 +32,66 @@ a worker executes it from the top, the flow reaches the same key (the same
 back the stored input. The run is created with the wait's worklist tag (待交办 · 待提交 …), as
 the flow's own `set_wait_tag` would have set it.
 
-Each step is safe to repeat: a run found RUNNING is suspended, a run already suspended at the
-key only gets its form saved again (an existing input is left as it is), so an intake killed
-anywhere and started again finishes the job.
+Each step is safe to repeat: the idempotency key makes a repeated creation return the run made
+the first time (in whatever state it is now); the runs are read back after creation, a run
+found suspended at the key only gets its form saved again (an existing input is left as it
+is), a run found RUNNING (left by an older intake) is suspended through orchestration, and a
+run anywhere else (resumed, executing, finished) is left alone. An intake killed anywhere and
+started again finishes the job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any
 from uuid import UUID
 
 import orjson
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentFlowRunCreate
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRunPolicy, State
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.input.run_input import RunInput, keyset_from_paused_state, run_input_subclass_from_type
-from prefect.states import Running, Suspended
+from prefect.states import Suspended, to_state_create
 
 from tasks import prefect_api as api
 
+BULK = 100  # prefect/server/api/deployments.py BULK_CREATE_LIMIT (3.9.1)
 
-class NotWaitable(RuntimeError):
-    """The run is neither freshly created nor suspended at the key (someone acted on it)."""
+
+def suspended_at(key: str) -> State:
+    """The state `suspend_flow_run(key=key, wait_for_input=…)` proposes: Suspended (rescheduled
+    on resume), the key, and the keyset its form and answer are stored under."""
+    state = Suspended(pause_key=key)
+    state.state_details.run_input_keyset = keyset_from_paused_state(state)
+    return state
+
+
+def _form(form: type[RunInput], description: str | None) -> type[RunInput]:
+    return run_input_subclass_from_type(  # type: ignore[return-value]  # a RunInput stays one
+        form.with_initial_data(description=description) if description is not None else form)
 
 
 async def suspend_waiting(client: PrefectClient, flow_run_id: UUID, key: str,
                           form: type[RunInput], description: str | None, state=None) -> bool:
-    """Leave the run suspended at `key` with `form` (and `description`) registered.
+    """Leave an existing run suspended at `key` with `form` (and `description`) registered.
 
     Returns True when the run now waits at `key` (whether this call or an earlier one put it
     there), False when it is somewhere else: executing, waiting at another key, resumed or
     finished, which only a person or a worker could have caused, and which is left alone.
     `state`: the run's state when the caller has just read it (saves a call).
     """
-    form = run_input_subclass_from_type(
-        form.with_initial_data(description=description) if description is not None else form)
-    proposed = Suspended(pause_key=key)
-    keyset = keyset_from_paused_state(proposed)
-    proposed.state_details.run_input_keyset = keyset
+    form = _form(form, description)
+    proposed = suspended_at(key)
+    keyset = proposed.state_details.run_input_keyset
+    assert keyset is not None
 
     if state is None:
         state = (await api.call(client.read_flow_run, flow_run_id, what="read run")).state
     if state is not None and state.is_running():
+        # proposed, not forced: HandlePausingFlows records the key as it does for the flow
         result = await api.call(client.set_flow_run_state, flow_run_id, proposed, force=False,
                                 what="suspend run")
         if result.status != SetStateStatus.ACCEPT:
@@ -78,13 +110,16 @@ async def _save_form(client: PrefectClient, flow_run_id: UUID, keyset: dict, for
     values = {"schema": create_v2_schema(form.__name__, model_base=form)}
     if isinstance(form._description, str):
         values["description"] = form._description
-    for part, value in values.items():
+
+    async def save(part: str, value: Any) -> None:
         try:
             await api.call(client.create_flow_run_input, flow_run_id, key=keyset[part],
                            value=orjson.dumps(value).decode(), what="save form")
         except Exception as exc:  # 409: saved by an earlier attempt, keep it
             if getattr(getattr(exc, "response", None), "status_code", None) != 409:
                 raise
+
+    await asyncio.gather(*(save(part, value) for part, value in values.items()))
 
 
 def wait_request(wait) -> dict:
@@ -93,28 +128,81 @@ def wait_request(wait) -> dict:
     return {"key": f"{wait.key_base}-0", "wait": wait, "tag": wait.tag}
 
 
+class NotCreated(RuntimeError):
+    """The server refused to create a run (its reason, e.g. a parameter it rejects)."""
+
+
+def _run_create(req: dict) -> dict:
+    wait = req["wait"]
+    state = to_state_create(suspended_at(wait["key"]))
+    body = DeploymentFlowRunCreate(
+        name=req["name"], parameters=req["parameters"], tags=[*req["tags"], wait["tag"]],
+        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}),
+    ).model_dump(mode="json", exclude_unset=True)
+    # the state in full, as the client's set_flow_run_state sends it (server defaults differ)
+    return {**body, "state": state.model_dump(mode="json", serialize_as_any=True)}
+
+
+async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[dict]) -> list:
+    """One bulk call for up to BULK runs, then one read of what they are now (a repeat of an
+    idempotency key returns the run made the first time, in whatever state it reached).
+
+    The server reports each run on its own: a run it could not create (SQLite busy under a
+    concurrent write) comes back FAILED, or CREATED but absent when its transaction was rolled
+    back. Those are sent again, with the backoff of tasks.prefect_api, until the patience runs
+    out; only then is the server's reason raised."""
+    deadline, attempt, made = time.monotonic() + api.patience(), 0, []
+    while True:
+        response = await api.call(
+            client.request, "POST", "/deployments/{id}/create_flow_run/bulk",
+            path_params={"id": deployment_id}, json=[_run_create(r) for r in batch],
+            what="create runs")
+        results = response.json()["results"]
+        ids = [UUID(x["flow_run_id"]) if x.get("flow_run_id") else None for x in results]
+        found = [i for i in ids if i is not None]
+        runs = await api.call(client.read_flow_runs, flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=found)), limit=len(found), what="read runs") if found else []
+        by_id = {r.id: r for r in runs}
+        again = []
+        for req, run_id, result in zip(batch, ids, results):
+            if run_id in by_id:
+                made.append((req, by_id[run_id], run_id))
+            else:
+                again.append((req, result.get("error") or "创建后未找到"))
+        if not again:
+            return made
+        if time.monotonic() >= deadline:
+            req, error = again[0]
+            raise NotCreated(f"{len(again)}个流程运行未能创建（{req['code']}：{api.first_line(Exception(error))}）")
+        batch = [req for req, _ in again]
+        await asyncio.sleep(api.backoff(attempt))
+        attempt += 1
+
+
 async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, requests: list[dict],
                               build_form) -> dict[str, str]:
     """Create one run per request, each left waiting at its request's wait; code -> run id.
 
     A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
     (its `key` may carry another attempt number when the intake's assignment was refused);
-    `build_form(wait)` (flows.forms) gives the form class with its description. Creation runs
-    at the bounded concurrency of tasks.prefect_api; the idempotency key makes a repeated call
-    (a retry, an intake started again) return the run created the first time.
+    `build_form(wait)` (flows.forms) gives the form class with its description. Runs are
+    created BULK to a call, one batch at a time; then the forms are saved, for
+    `RECTIFY_RUN_CREATE_CONCURRENCY` runs at once (two calls each). The
+    idempotency key makes a repeated call (a retry, an intake started again) return the run
+    created the first time.
     """
+    made: list = []
+    for i in range(0, len(requests), BULK):
+        # one batch at a time, and before any form: each is one long write on a SQLite server,
+        # and concurrent writes there only turn into "database is locked"
+        made += await _create_batch(client, deployment_id, requests[i:i + BULK])
     gate = asyncio.Semaphore(api.create_concurrency())
 
-    async def one(req: dict) -> tuple[str, str]:
+    async def finish(req: dict, run, run_id: UUID) -> None:
         wait = req["wait"]
         async with gate:
-            run = await api.call(
-                client.create_flow_run_from_deployment, deployment_id,
-                parameters=req["parameters"], name=req["name"],
-                tags=[*req["tags"], wait["tag"]], idempotency_key=req["key"], state=Running(),
-                what="create run")
-            await suspend_waiting(client, run.id, wait["key"], build_form(wait["wait"]), None,
+            await suspend_waiting(client, run_id, wait["key"], build_form(wait["wait"]), None,
                                   state=run.state)
-        return req["code"], str(run.id)
 
-    return dict(await asyncio.gather(*(one(r) for r in requests)))
+    await asyncio.gather(*(finish(*m) for m in made))
+    return {req["code"]: str(run_id) for req, _, run_id in made}

@@ -174,12 +174,16 @@ def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_
 
     settings_env(sqlite_url, api_patience_seconds="60")
     pending = import_register_task.fn([str(register)], "陈静", date(2026, 11, 23))["pending"]
-    with FlakyProxy(PREFECT_API_URL.value(), fail_first=8,
-                    path=r"/create_flow_run$|/input$") as proxy, \
-            temporary_settings({PREFECT_API_URL: proxy.url}):
+    # two proxies in a row: the first answers 503 to run creations, the second to form saves
+    with FlakyProxy(PREFECT_API_URL.value(), fail_first=5, path=r"/input$") as saves, \
+            FlakyProxy(saves.url, fail_first=3, path=r"/create_flow_run/bulk$") as creates, \
+            temporary_settings({PREFECT_API_URL: creates.url}):
         runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT, "陈静")
     assert link_runs.fn(runs) == len(ITEMS)
-    assert len(proxy.refused) == 8 and any(p.endswith("/create_flow_run") for p in proxy.refused)
+    assert len(creates.refused) == 3 and len(saves.refused) == 5
+    # one creation call for the whole register (up to 100 runs each), then schema and description
+    assert len([p for p in creates.forwarded if p.endswith("/create_flow_run/bulk")]) == 1
+    assert len([p for p in saves.forwarded if p.endswith("/input")]) == 2 * len(ITEMS)
     links = run_links(sqlite_url)
     assert len(set(links.values())) == len(ITEMS) and all(links.values())
     all_runs = item_runs(item_deployment)

@@ -469,8 +469,10 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
         assert run.idempotency_key == f"{CODE}@{register_day.isoformat()}#reopen-{n}"
         assert run.name == f"{CODE} 问题 {CODE}" and "领导:周建国" in run.tags
         assert run.parameters["secretary"] == "陈静"
-        run = execute(UUID(new))
+        # created already waiting for the next submission, as the intake creates runs: no process
         assert waits_at(run, f"submit-{n + 1}-0"), run.state
+        assert run.run_count == 0 and "submit-{}-0".format(n + 1) in run.empirical_policy.pause_keys
+        assert tags(run.id) == {"待提交"}
         assert status(ledger) is Status.in_progress
         previous = new
     assert [a for a, _ in actions(ledger)].count("reopen") == 2

@@ -92,9 +92,21 @@ def test_a_precreated_wait_is_the_wait_the_flow_would_have_made(ledger, item_dep
 
     assert waits_at(own, "submit-1-0") and waits_at(made, "submit-1-0"), made.state
     assert made.state.name == own.state.name == "Suspended"
+    assert made.state.type == own.state.type
     assert made.state.state_details.pause_reschedule
-    assert made.state.state_details.run_input_keyset == own.state.state_details.run_input_keyset
-    assert "submit-1-0" in made.empirical_policy.pause_keys
+    # every detail the flow's own suspend leaves on its state, but the ids and the time
+    per_run = {"flow_run_id", "transition_id", "scheduled_time"}
+    assert made.state.state_details.model_dump(exclude=per_run) == \
+        own.state.state_details.model_dump(exclude=per_run)
+    assert made.state.state_details.flow_run_id == made.id
+    # the key recorded as HandlePausingFlows records it: what makes the resumed run read the input
+    engine = {"retries", "retry_delay"}  # the flow's retry settings, copied in when it executes
+    assert made.empirical_policy.model_dump(exclude=engine) == \
+        own.empirical_policy.model_dump(exclude=engine)
+    assert made.empirical_policy.pause_keys == {"submit-1-0"}
+    # what the run never did: it was never RUNNING (no start time, no run yet, no engine)
+    assert (made.run_count, made.start_time, made.empirical_policy.retries) == (0, None, None)
+    assert own.run_count == 1
     assert inputs(made.id)["suspended-submit-1-0-schema"] == inputs(own.id)["suspended-submit-1-0-schema"]
     assert description(made) == description(own).replace(TWIN, CODE)
     assert tags(made.id) == tags(own.id) == {"待提交"}  # the worklist tag from creation
@@ -119,6 +131,10 @@ def test_a_precreated_wait_accepts_refuses_and_replays_like_a_suspended_run(ledg
     resume(run_id, summary="已完成", evidence=[], submitter="周建国", code=mine)
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
+    # executed, it has what the engine sets; its run count stays 0 (a resumed run is not counted
+    # again, IncrementFlowRunCount), one less than a run whose first execution was its own
+    assert run.run_count == 0 and run.empirical_policy.retries == 0 and run.start_time
+    assert run.empirical_policy.pause_keys == {"submit-1-0", "submit-1-1"}
     assert ledger_without_tries(ledger) == ledger_without_tries_of(before)  # the count aside
     text = description(run)
     assert text.startswith("**上次提交未被受理") and "不是发给周建国的" in text
@@ -172,3 +188,49 @@ def test_creating_again_returns_the_same_waiting_run(ledger, item_deployment):
     run = paused(first)
     assert waits_at(run, "submit-1-0")
     assert set(inputs(first)) == {"suspended-submit-1-0-schema", "suspended-submit-1-0-description"}
+
+
+def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, settings_env,
+                                                                     item_deployment):
+    """The bulk creation reports each run on its own. One the server refuses (here a parameter
+    its schema rejects) is sent again until the patience is spent, then reported in one line;
+    the others of the batch exist, waiting, and a corrected retry gets them back, not twins."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.forms import build_form
+    from tasks.waiting_runs import NotCreated, create_waiting_runs
+
+    settings_env(ledger, api_patience_seconds="1")
+    requests = []
+    with item_process.transaction(ledger) as s:
+        for c in (CODE, TWIN):
+            item = s.scalars(select(Item).where(Item.code == c)).one()
+            request = item_process.run_request(item, f"{c}@bulk")
+            request["wait"] = first_wait_of(s, c)
+            request["parameters"] = {"code": c, "title": "问题", "secretary": None}
+            requests.append(request)
+    requests[1]["parameters"]["secretary"] = 42  # refused by the deployment's parameter schema
+
+    async def create():
+        async with get_client() as client:
+            return await create_waiting_runs(client, item_deployment, requests, build_form)
+
+    with pytest.raises(NotCreated) as refused:
+        run_coro_as_sync(create())
+    line = str(refused.value)
+    assert line.startswith("1个流程运行未能创建（ZG-2026-002：") and "\n" not in line
+    requests[1]["parameters"]["secretary"] = None
+    runs = run_coro_as_sync(create())
+    assert set(runs) == {CODE, TWIN}
+    for c in (CODE, TWIN):
+        run = paused(UUID(runs[c]))
+        assert waits_at(run, "assign-0") and run.idempotency_key == f"{c}@bulk"
+        assert set(inputs(run.id)) == {"suspended-assign-0-schema", "suspended-assign-0-description"}
+
+
+def first_wait_of(session, code: str) -> dict:
+    from rectify import waits
+    from tasks.waiting_runs import wait_request
+
+    return wait_request(waits.current_wait(session, code))

@@ -12,8 +12,11 @@ a run never pay for it. A run that is not waiting (running, scheduled, finished,
 reachable) is left alone: the ledger already holds the change and the run sees it when it next
 looks.
 
-`rectify reopen` is the one command that starts a run: the item's run ended at 已销号, so after
-回头看 nothing would wait for the new closure submission without a new run.
+`rectify reopen` is the one command that makes a run: the item's run ended at 已销号, so after
+回头看 nothing would wait for the new closure submission without a new run. It is created already
+waiting at the wait `rectify.waits.current_wait` names, with its form, by the same
+`tasks.waiting_runs.create_waiting_runs` the intake and the repair use: no process executes it
+until someone submits the form.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
     Returns a line for the person at the terminal, or None when the item never had a run (it
     was imported from the command line, not through the intake flow).
     """
-    from rectify.item_process import ITEM_DEPLOYMENT, link_run, reopen_run_request
+    from rectify.item_process import link_run, reopen_run_request
 
     with session_factory(db_url)() as session:
         request, previous = reopen_run_request(session, code)
@@ -122,21 +125,40 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
         return f"提示：台账已更新；未设置 PREFECT_API_URL，未能为 {code} 启动新的流程运行"
     from prefect.client.orchestration import get_client
 
-    from tasks.prefect_api import call_sync, first_line, own_retries
+    from tasks.prefect_api import first_line, own_retries
 
     try:
         with own_retries(), get_client(sync_client=True) as client:
             if not _is_finished(client, previous):
                 return f"{code}：流程运行 {previous} 尚未结束，将在下次运行时读取台账"
-            deployment = call_sync(client.read_deployment_by_name, ITEM_DEPLOYMENT)
-            run = call_sync(
-                client.create_flow_run_from_deployment,
-                deployment.id, name=request["name"], tags=request["tags"],
-                parameters={"code": code, "title": request["title"], "secretary": secretary},
-                idempotency_key=request["key"],
-            )
+        run_id = _create_waiting_run(db_url, code, request, secretary)
     except Exception as exc:  # the reopen stands; say plainly why no run was started
         return f"提示：台账已更新，但未能启动新的流程运行：{first_line(exc)}"
     with session_factory(db_url)() as session, session.begin():
-        link_run(session, code, str(run.id), replacing=previous)
-    return f"{code}：已启动新的流程运行 {run.id}"
+        link_run(session, code, run_id, replacing=previous)
+    return f"{code}：已启动新的流程运行 {run_id}"
+
+
+def _create_waiting_run(db_url: str, code: str, request: dict, secretary: str | None) -> str:
+    """The reopened item's run, created waiting for its next form (as the intake creates runs)."""
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.forms import build_form
+    from rectify.item_process import ITEM_DEPLOYMENT
+    from rectify.waits import current_wait
+    from tasks.prefect_api import call, own_retries
+    from tasks.waiting_runs import create_waiting_runs, wait_request
+
+    with session_factory(db_url)() as session:
+        request["wait"] = wait_request(current_wait(session, code))
+    request["parameters"] = {"code": code, "title": request["title"], "secretary": secretary}
+
+    async def create() -> dict[str, str]:
+        with own_retries():
+            async with get_client() as client:
+                deployment = await call(client.read_deployment_by_name, ITEM_DEPLOYMENT)
+                return await create_waiting_runs(client, deployment.id, [request], build_form)
+
+    runs: dict[str, str] = run_coro_as_sync(create())
+    return runs[code]
