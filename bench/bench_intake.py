@@ -217,13 +217,14 @@ def run(args, tmp: Path, intake_dep, item_dep, memory) -> dict[str, str]:
                         "ON p.id = i.owner_id WHERE i.code LIKE 'BIG-%' ORDER BY i.id")
     samples = items[: args.samples]
     burst = items[args.samples: args.samples + args.burst]
-    latencies = [_one_form(*row) for row in samples]
+    issued = _issue_codes(samples + burst)
+    latencies = [_one_form(*row, issued[row[0]]) for row in samples]
     med = statistics.median(latencies)
     out[f"等待中 {n} 个流程运行时提交一份表单至台账（{len(samples)} 次中位数）"] = (
         f"{med:.1f} 秒（目标 ≤ 10 秒，比值 {med / 10:.2f}；各次 " +
         "、".join(f"{x:.1f}" for x in latencies) + "）")
     t0 = time.monotonic()
-    asyncio.run(_resume_all(burst))
+    asyncio.run(_resume_all(burst, issued))
     codes = [c for c, _, _ in burst]
     wait_for(lambda: _submitted(codes) == len(codes), 600, every=1)
     took = time.monotonic() - t0
@@ -263,8 +264,28 @@ def _import_only(path: Path) -> None:
                         immediate_days=5, actor="陈静")
 
 
-def _form(owner: str) -> dict:
-    return {"summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "submitter": owner}
+def _issue_codes(rows) -> dict[str, str]:
+    """The 验证码 each owner's 销号申请 email would carry (issued in the ledger as the email's
+    transaction does; the bench has no mailbox to read it from)."""
+    from sqlalchemy import select
+
+    from models import Item, Person
+    from rectify import codes
+    from rectify.item_process import transaction
+    from rectify.settings import get_settings
+
+    issued = {}
+    with transaction(get_settings().database_url) as session:
+        for code, _, owner in rows:
+            item = session.scalars(select(Item).where(Item.code == code)).one()
+            person = session.scalars(select(Person).where(Person.name == owner)).one()
+            issued[code] = codes.issue(session, person, item, "submit")
+    return issued
+
+
+def _form(owner: str, code: str) -> dict:
+    return {"summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "completes": [1],
+            "submitter": owner, "code": code}
 
 
 def _status(code: str) -> str:
@@ -277,7 +298,7 @@ def _submitted(codes: list[str]) -> int:
     return sum(1 for c, s in rows if c in wanted and s == "submitted")
 
 
-def _one_form(code: str, run_id: str, owner: str) -> float:
+def _one_form(code: str, run_id: str, owner: str, act_code: str) -> float:
     from uuid import UUID
 
     from prefect.flow_runs import resume_flow_run
@@ -286,12 +307,12 @@ def _one_form(code: str, run_id: str, owner: str) -> float:
 
     t0 = time.monotonic()
     with api.own_retries():
-        api.call_sync(resume_flow_run, UUID(run_id), run_input=_form(owner))
+        api.call_sync(resume_flow_run, UUID(run_id), run_input=_form(owner, act_code))
     wait_for(lambda: _status(code) == "submitted", 300, every=0.2)
     return time.monotonic() - t0
 
 
-async def _resume_all(rows) -> None:
+async def _resume_all(rows, issued: dict[str, str]) -> None:
     """Every form at once, as many people pressing Resume (20 requests in flight)."""
     from uuid import UUID
 
@@ -305,7 +326,8 @@ async def _resume_all(rows) -> None:
 
             async def one(code, run_id, owner):
                 async with gate:
-                    await api.call(client.resume_flow_run, UUID(run_id), run_input=_form(owner))
+                    await api.call(client.resume_flow_run, UUID(run_id),
+                                   run_input=_form(owner, issued[code]))
 
             await asyncio.gather(*(one(*r) for r in rows))
 
