@@ -30,7 +30,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 from collections.abc import Iterable
-from functools import wraps
 from typing import Any
 
 # Imported by the fork server before it forks any run: Prefect's engine and runtime, the project's
@@ -101,8 +100,10 @@ def run_flow_in_forkserver(flow, flow_run=None, parameters: dict[str, Any] | Non
     from prefect.utilities.processutils import sanitize_subprocess_env
 
     context = context or serialize_context()
-    merged_env: dict[str, str | None] = (
-        get_current_settings().to_environment_variables(exclude_unset=True)
+    merged_env: dict[str, str | None] = {
+        **get_current_settings().to_environment_variables(exclude_unset=True)}
+    merged_env = (
+        merged_env
         | dict(os.environ)
         | {"PREFECT__ENABLE_CANCELLATION_AND_CRASHED_HOOKS": "false"}
         | (env or {})
@@ -112,10 +113,12 @@ def run_flow_in_forkserver(flow, flow_run=None, parameters: dict[str, Any] | Non
     wrapped = cloudpickle_wrapped_call(
         _run_flow_with_env, env=_runtime_subprocess_env(sanitized),
         remove_env={k for k, v in merged_env.items() if v is None},
-        flow=_by_reference(flow) or flow, flow_run=flow_run, parameters=parameters, wait_for=wait_for, context=context,
+        flow=_by_reference(flow) or flow, flow_run=flow_run, parameters=parameters,
+        wait_for=wait_for, context=context,
     )
+    payload = wrapped.args[0]  # type: ignore[attr-defined]  # a functools.partial
     process = multiprocessing.get_context("forkserver").Process(
-        target=_run_serialized_call_with_control_bootstrap, args=(wrapped.args[0], startup_env))
+        target=_run_serialized_call_with_control_bootstrap, args=(payload, startup_env))
     process.start()
     return process
 
@@ -143,12 +146,12 @@ def serve_forked(deployments: list, flows: list, *, limit: int, query_seconds: f
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner, _starter_direct
 
-    _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver  # type: ignore[assignment]
+    _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver
     start_forkserver(sorted({f.fn.__module__ for f in flows}))
     runner = Runner(pause_on_shutdown=True, limit=limit, query_seconds=query_seconds)
     for deployment, flow_obj in zip(deployments, flows, strict=True):
         deployment.work_pool_name = None
-        deployment_id = runner.add_deployment(deployment)
+        deployment_id: Any = runner.add_deployment(deployment)  # sync call here: a UUID
         # The Runner then starts this deployment's runs with DirectSubprocessStarter (the flow
         # object it holds) instead of `python -m prefect.engine`.
         runner._deployment_registry.register_flow(deployment_id, flow_obj)
