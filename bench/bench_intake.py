@@ -121,7 +121,7 @@ def main() -> None:
     try:
         import httpx
 
-        wait_for(lambda: _ok(httpx, f"{env['PREFECT_API_URL']}/health"), 120)
+        wait_for(lambda: _ok(httpx, f"{env['PREFECT_API_URL']}/health"), 600)
         serve = subprocess.Popen([str(BIN / "rectify"), "serve"], env=env, cwd=ROOT,
                                  stdout=logs[1], stderr=subprocess.STDOUT)
         from prefect.client.orchestration import get_client
