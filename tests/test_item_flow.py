@@ -523,13 +523,13 @@ def test_an_item_run_delivers_its_notices_but_not_the_sweeps_digests(sqlite_ledg
 
 
 def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
-    """A resumed run waits for `rectify serve`'s next look: 3 s unless told otherwise."""
+    """A resumed run waits for `rectify serve`'s next look: 1 s unless told otherwise."""
     import typer
 
     from rectify.cli.flows import DEFAULT_POLL_SECONDS, poll_seconds
 
     monkeypatch.delenv("PREFECT_RUNNER_POLL_FREQUENCY", raising=False)
-    assert poll_seconds(None) == DEFAULT_POLL_SECONDS == 3.0
+    assert poll_seconds(None) == DEFAULT_POLL_SECONDS == 1.0
     assert poll_seconds(5) == 5
     monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     assert poll_seconds(None) is None  # Prefect's own setting applies

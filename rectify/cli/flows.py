@@ -22,8 +22,9 @@ from rectify.cli.common import fail
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("rectify.serve")
 # A resumed item run (a form submitted in the UI, `rectify submit`) is a scheduled run that this
-# process has to notice; Prefect's default of 10 s feels like the form did nothing.
-DEFAULT_POLL_SECONDS = 3.0
+# process has to notice; Prefect's default of 10 s feels like the form did nothing. One query of
+# Scheduled runs a second is cheap for the server (an indexed read, even with 10,000 runs waiting).
+DEFAULT_POLL_SECONDS = 1.0
 
 
 def load_deployment_specs(path: Path) -> list[dict]:
@@ -44,19 +45,24 @@ def load_flow(entrypoint: str):
 
 
 def build_deployments(specs: list[dict]) -> list:
+    return [deployment for deployment, _ in build_served(specs)]
+
+
+def build_served(specs: list[dict]) -> list[tuple]:
+    """(deployment, its flow object) for every deployment of prefect.yaml whose flow loads."""
     from prefect.schedules import Cron
 
-    deployments = []
+    served = []
     for spec in specs:
         flow_obj = load_flow(spec["entrypoint"])
         schedules = [Cron(s["cron"], timezone=s.get("timezone", "Asia/Shanghai"))
                      for s in spec.get("schedules") or [] if s.get("cron")]
-        deployments.append(flow_obj.to_deployment(
+        served.append((flow_obj.to_deployment(
             name=spec["name"], description=spec.get("description"),
             parameters=spec.get("parameters") or {}, schedules=schedules or None,
             tags=spec.get("tags"),
-        ))
-    return deployments
+        ), flow_obj))
+    return served
 
 
 @app.command()
@@ -72,8 +78,7 @@ def serve(
 
     停止本命令会暂停这些部署的定时计划，重新启动即恢复。
     """
-    from prefect import serve as prefect_serve
-
+    from flows.serve_runner import serve_forked
     from rectify.settings import get_settings
 
     # Never unbounded (Prefect's serve() takes None as "no limit"): a burst of resumes queues
@@ -81,12 +86,14 @@ def serve(
     limit = get_settings().serve_limit if limit is None else limit
     if limit < 1:
         raise fail("--limit 须为正整数")
-    deployments = build_deployments(load_deployment_specs(config or PROJECT / "prefect.yaml"))
-    if not deployments:
+    served = build_served(load_deployment_specs(config or PROJECT / "prefect.yaml"))
+    if not served:
         raise fail("prefect.yaml 中没有可用的部署")
-    typer.echo("正在提供部署：" + "、".join(d.name for d in deployments))
-    prefect_serve(*deployments, limit=limit, print_starting_message=False,
-                  query_seconds=poll_seconds(poll))
+    typer.echo("正在提供部署：" + "、".join(d.name for d, _ in served))
+    # Each run is a fork of a server that has imported Prefect and the flows once
+    # (flows/serve_runner.py): a form reaches the ledger without a fresh `import prefect`.
+    serve_forked([d for d, _ in served], [f for _, f in served], limit=limit,
+                 query_seconds=poll_seconds(poll))
 
 
 def poll_seconds(option: float | None) -> float | None:
