@@ -290,7 +290,7 @@ def main() -> None:
                         or os.environ.get("RECTIFY_TEST_PREFECT_POSTGRES_URL"))
     parser.add_argument("--screenshots", type=Path, default=None)
     args = parser.parse_args()
-    os.environ.setdefault("RECTIFY_RUN_CREATE_CONCURRENCY", "8")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("已终止"))  # servers stopped on the way out
 
     results: dict[str, list[dict]] = {}
     for backend in args.backends.split(","):

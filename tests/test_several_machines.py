@@ -155,7 +155,7 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         # the documented commands, in the documented order (docs/operations.md, 多台机器)
         cli(str(BIN / "prefect"), "work-pool", "create", "rectify", "--type", "process")
         cli(str(BIN / "rectify"), "init")
-        cli(str(BIN / "prefect"), "--no-prompt", "deploy", "--all")
+        cli(str(BIN / "prefect"), "deploy", "--all")  # no terminal: no prompts
         deployments = {d["name"]: d for d in call("POST", "/deployments/filter", json={}).json()}
         assert set(deployments) == {"intake", "rectification-item", "deadline-watch",
                                     "next-steps-report"}
@@ -197,8 +197,8 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         def resume(row) -> str:
             code, run_id, owner, email = row
             r = call("POST", f"/flow_runs/{run_id}/resume", json={"run_input": {
-                "summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "submitter": owner,
-                "code": codes[code, email]}})
+                "summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "completes": [1],
+                "submitter": owner, "code": codes[code, email]}})
             return r.json()["status"]
 
         with ThreadPoolExecutor(20) as pool:
@@ -207,6 +207,9 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         mark(f"{RESUMES} resumes accepted")
 
         def submitted() -> int:
+            refused = [line for p in tmp_path.glob("worker-*.log")
+                       for line in p.read_text(errors="replace").splitlines() if "输入未被受理" in line]
+            assert not refused, "\n".join(refused[:5])
             return ledger(pg_migrated, "SELECT count(*) FROM items WHERE status = 'submitted'")[0][0]
 
         wait_for(f"{RESUMES} submissions in the ledger", lambda: submitted() == RESUMES,
@@ -228,7 +231,8 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
                 "POST", f"/deployments/{watch}/create_flow_run", json={"parameters": {}}).json(),
                 range(2)))
         for run in runs:
-            wait_for("a deadline-watch run", lambda: finished(run["id"]), timeout=900, every=2)
+            wait_for("a deadline-watch run", lambda run=run: finished(run["id"]), timeout=900,
+                     every=2)
         lines = ledger(pg_migrated, "SELECT i.code, l.rung FROM reminder_lines l "
                                     "JOIN items i ON i.id = l.item_id JOIN outbox o ON o.id = l.outbox_id "
                                     "WHERE o.source = 'sweep'")
