@@ -210,10 +210,12 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
             refused = [line for p in tmp_path.glob("worker-*.log")
                        for line in p.read_text(errors="replace").splitlines() if "输入未被受理" in line]
             assert not refused, "\n".join(refused[:5])
-            return ledger(pg_migrated, "SELECT count(*) FROM items WHERE status = 'submitted'")[0][0]
+            return ledger(pg_migrated, "SELECT count(*) FROM audit_records WHERE action = 'submit'")[0][0]
 
-        wait_for(f"{RESUMES} submissions in the ledger", lambda: submitted() == RESUMES,
+        wait_for(f"{RESUMES} submissions in the ledger", lambda: submitted() >= RESUMES,
                  timeout=1800, every=2)
+        statuses = Counter(s for (s,) in ledger(pg_migrated, "SELECT status FROM items"))
+        assert statuses == Counter({"leader_review": RESUMES, "in_progress": ITEMS - RESUMES})
         # ... and each run waits again at the next form (the leader's sign-off)
         wait_for("the resumed runs waiting again",
                  lambda: count_runs("rectification-item", "PAUSED") == ITEMS, timeout=600, every=2)
