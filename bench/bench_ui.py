@@ -199,7 +199,7 @@ class Browser:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         targets = wait_for("chromium", lambda: [t for t in httpx.get(
             f"http://127.0.0.1:{port}/json/list", timeout=2).json() if t["type"] == "page"])
-        self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=None)
+        self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=None, ping_interval=None)
         self.counter = 0
         self.events: list[dict] = []
         self.call("Emulation.setDeviceMetricsOverride", width=1440, height=1000,
