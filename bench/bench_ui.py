@@ -8,8 +8,8 @@ bureau's register means thousands of waiting runs, and the page is only usable i
 behind it answer in under 2 s (issue #8). For each backend this script starts `prefect server
 start` (its own PREFECT_HOME; on PostgreSQL `PREFECT_API_DATABASE_CONNECTION_URL`, the database
 emptied first), creates `--runs` runs of a `rectification-item` deployment already waiting for
-their closure form with the project's own functions (tasks/waiting_runs.create_waiting_runs, as
-the intake does), then opens the runs page and one run's page in headless Chromium, records
+their closure form (`--full` of them with tasks/waiting_runs.create_waiting_runs, as the intake
+does; the rest with Prefect's bulk endpoint in the same state, see make_waiting_runs), opens the runs page and one run's page in headless Chromium, records
 every API call each page makes (DevTools protocol, Network domain), replays each call
 `--repeat` times with httpx and prints median and max against the 2 s target, and the ratio
 PostgreSQL / SQLite. Screenshots of both pages go to `--screenshots` (docs/screenshots/ for the
