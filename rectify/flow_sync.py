@@ -104,7 +104,7 @@ def _is_finished(client, flow_run_id: str) -> bool:
     return run.state is not None and run.state.is_final()
 
 
-def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | None:
+def start_reopened_run(db_url: str, code: str) -> str | None:
     """After a reopen committed: a new item run in place of the finished one.
 
     Returns a line for the person at the terminal, or None when the item never had a run (it
@@ -132,7 +132,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
             run = call_sync(
                 client.create_flow_run_from_deployment,
                 deployment.id, name=request["name"], tags=request["tags"],
-                parameters={"code": code, "title": request["title"], "secretary": secretary},
+                parameters={"code": code, "title": request["title"]},
                 idempotency_key=request["key"],
             )
     except Exception as exc:  # the reopen stands; say plainly why no run was started

@@ -56,7 +56,7 @@ def test_intake_twice_makes_one_run_per_item(db_url, settings_env, register, ite
     run = runs[links["ZG-2026-001"]]
     assert run.name == "ZG-2026-001 学习形式还不够丰富"
     assert {"类别:班子问题", "部门:机关党支部", "领导:周建国"} <= set(run.tags)
-    assert run.parameters["code"] == "ZG-2026-001" and run.parameters["secretary"] == "陈静"
+    assert run.parameters == {"code": "ZG-2026-001", "title": "学习形式还不够丰富"}
     # waiting for the closure submission, never executed: the intake signed the assignment
     assert run.state.is_paused() and run.state.state_details.pause_key == "submit-1-0"
     assert all(runs[r].state.is_paused() for r in links.values())
@@ -96,7 +96,7 @@ def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_
         wait = wait_request(waits.current_wait(s, "ZG-2026-001"))
     pending = [{"code": "ZG-2026-001", "key": f"ZG-2026-001@{day.isoformat()}", "name": "x",
                 "title": "x", "tags": [], "wait": wait}]
-    ids = start_item_runs.fn(pending, "rectification-item/rectification-item", "陈静")
+    ids = start_item_runs.fn(pending, "rectification-item/rectification-item")
     assert ids == {"ZG-2026-001": links["ZG-2026-001"]}
     with session_factory(db_url)() as s, s.begin():
         assert item_process.link_run(s, "ZG-2026-001", "another") is False
