@@ -81,7 +81,7 @@ def confirm_wait(session: Session, items: list[Item], *, refusal: str = "",
     rows = "\n".join(
         f"| {md(i.code)} | {md(i.description)} | {md(i.owner.name if i.owner else '')} | "
         f"{md(i.leader.name if i.leader else '')} | {i.deadline or '长期坚持'} |" for i in items)
-    head = f"**未受理：{md(refusal)}**\n\n" if refusal else ""
+    head = f"**上次提交未被受理：{md(refusal)}**\n\n" if refusal else ""
     wait.description = (
         f"{head}请秘书核对本次导入的{len(items)}项事项，选择本人并填写【交办确认】邮件中的验证码，"
         "一次签署下列事项的交办（责任人、责任领导按整改清单）。\n\n"
@@ -90,7 +90,7 @@ def confirm_wait(session: Session, items: list[Item], *, refusal: str = "",
 
 
 def _code_item(session: Session, person: Person, items: list[Item]) -> Item:
-    """The batch item the person's newest 交办确认 code was issued for."""
+    """The register's item the person's newest 交办确认 code was issued for."""
     item_id = session.scalar(
         select(ActionCode.item_id).where(ActionCode.person_id == person.id,
                                          ActionCode.step == STEP,
@@ -101,7 +101,8 @@ def _code_item(session: Session, person: Person, items: list[Item]) -> Item:
     return next(i for i in items if i.id == item_id)
 
 
-def confirm(session: Session, items: list[Item], form: dict, day: date) -> dict[str, str]:
+def confirm(session: Session, items: list[Item], form: dict, day: date,
+            register: list[Item] | None = None) -> dict[str, str]:
     """Prove the secretary by her code, then sign every ticked item of the batch as her.
 
     In the caller's transaction; raises CodeRefused (WrongCode) or another RectifyError before
@@ -116,7 +117,9 @@ def confirm(session: Session, items: list[Item], form: dict, day: date) -> dict[
     person = workflow.get_person(session, (form.get("secretary") or "").strip())
     if person.role is not Role.secretary:
         raise Forbidden(f"{person.name}（{person.role.label}）无权交办，仅秘书可以")
-    anchor = workflow.get_item(session, _code_item(session, person, items).code, lock=True)
+    # the code was issued for the batch's first item then; it may have been signed since
+    anchor = workflow.get_item(session, _code_item(session, person, register or items).code,
+                               lock=True)
     codes.consume(session, person, anchor, STEP, form.get("code"))
     ticked = set(form.get("items") or ())
     refused = {}
@@ -136,7 +139,8 @@ def apply(db_url: str, item_codes: list[str], form: dict, day: date, attempt: st
 
     try:
         with transaction(db_url) as session:
-            return None, confirm(session, batch(session, item_codes), form, day)
+            register = list(session.scalars(select(Item).where(Item.code.in_(item_codes))))
+            return None, confirm(session, batch(session, item_codes), form, day, register)
     except codes.WrongCode as exc:
         with transaction(db_url) as session:
             voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
