@@ -202,7 +202,7 @@ def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item
     pending = imported["pending"]
     assert len(pending) == len(ITEMS) and run_links(sqlite_url) == {p["code"]: None for p in pending}
     before = set(item_runs(item_deployment))
-    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item", "陈静")
+    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item")
     with get_client(sync_client=True) as client:  # killed between creating a run and suspending it
         half_made = client.create_flow_run_from_deployment(
             item_deployment, parameters={"code": pending[5]["code"]}, name=pending[5]["name"],

@@ -52,8 +52,7 @@ def precreate(url: str, deployment_id, code: str, secretary: str | None, key: st
         item = s.scalars(select(Item).where(Item.code == code)).one()
         request = item_process.run_request(item, key)
     request["wait"] = wait
-    request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat(),
-                             "secretary": secretary}
+    request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat()}
 
     async def create():
         async with get_client() as client:
