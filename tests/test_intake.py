@@ -177,7 +177,7 @@ def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_
     with FlakyProxy(PREFECT_API_URL.value(), fail_first=8,
                     path=r"/create_flow_run$|/input$") as proxy, \
             temporary_settings({PREFECT_API_URL: proxy.url}):
-        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT, "陈静")
+        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT)
     assert link_runs.fn(runs) == len(ITEMS)
     assert len(proxy.refused) == 8 and any(p.endswith("/create_flow_run") for p in proxy.refused)
     links = run_links(sqlite_url)
