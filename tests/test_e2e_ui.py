@@ -310,8 +310,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert listed[CODE]["status"] == "closed"
     audit = [(a["action"], a["actor"]) for a in
              json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
-    assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
+    # the UI's intake imports as the system; 陈静 signed the 交办 with her 交办确认 code
+    assert audit == [("import", "系统"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
                      ("approve", "陈静")]
+    proofs = [a.get("proof") for a in json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
+    assert proofs[1:] == ["邮件验证码"] * 4, proofs
 
     # 回头看: the closed item's run has ended, so the reopen starts a new one that `rectify serve`
     # runs up to the next closure submission form
