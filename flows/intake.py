@@ -104,7 +104,7 @@ def pending_runs(session, codes: list[str], actor: str | None, day: date,
 def first_wait(session, code: str, secretary: str | None, day: date) -> dict:
     """Where the item's run would first suspend, doing on the way what it would do, in the
     intake's session: the assignment signed by `secretary` (the console's intake only), or for
-    长期坚持 the owner told once (a refusal counted as the flow counts it), then
+    长期坚持 the owner told once (a refusal shown in the form), then
     `rectify.waits.current_wait` and, for a 交办 form, the secretaries' requests with codes."""
     item = workflow.get_item(session, code)
     refusal = None
@@ -113,9 +113,10 @@ def first_wait(session, code: str, secretary: str | None, day: date) -> dict:
         refusal = steps.assign_in_session(session, code, day, secretary)
     wait = waits.current_wait(session, code)
     request = wait_request(wait)
-    if refusal and wait.key_base == "assign":  # the flow's refusals[base], attempts[base] = 1
-        wait = waits.current_wait(session, code, refusal=refusal, entered={})
-        request = {**wait_request(wait), "key": f"{wait.key_base}-1"}
+    if refusal and wait.key_base == "assign":
+        # the reason on top of the form; the key stays `assign-0`, the one the run computes
+        # (the item flow signs nothing itself any more, so it never counts this refusal)
+        request = wait_request(waits.current_wait(session, code, refusal=refusal, entered={}))
     if wait.step == "assign":
         acting.queue_assign_requests(session, workflow.get_item(session, code), day)
     return request
