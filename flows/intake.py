@@ -1,7 +1,10 @@
 """`intake`: import a register (all or nothing) and give every item a `rectification-item` run.
 
 One transaction does the ledger work for every item: the import, each assignment signed by the
-intake's actor and its notice. Then every item's run is created already waiting for its first
+intake's actor and its notice. That is the operator's in-process call; started from a
+deployment (the UI, REST) the intake proves nobody, so it imports as the system and the new
+items' assignments wait for one secretary's 交办确认 with her emailed code (flows.intake_confirm),
+after which their runs are created. Then every item's run is created already waiting for its first
 form (tasks/waiting_runs.py), at the wait `rectify.waits.current_wait` names (the form from
 flows.forms.build_form, the worklist tag with it), so no process runs
 per item: a run executes only when a person acts on it. The item code (and the day it entered
@@ -168,9 +171,8 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     pending = imported["pending"]
     runs = start_item_runs(pending, deployment) if pending else {}
     linked = link_runs(runs) if runs else 0
-    if pending or imported["held"]:
-        deliver_notices()  # the 交办通知, and the 交办确认 requests before the run waits
     if imported["held"]:
+        deliver_notices()  # the 交办确认 requests (and other notices) before the run waits
         confirmed = wait_for_confirmation(imported["codes"], day)
         after = confirmed_runs(imported["codes"], day)
         more = start_item_runs(after, deployment) if after else {}
