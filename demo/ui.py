@@ -1,9 +1,10 @@
 """`make ui`: the same demo in the Prefect UI, where the secretary works.
 
 `rectify up` on the demo's data folder (./demo-run: the ledger `make demo` left, or a fresh one),
-then one run of the `intake` deployment with the demo register, signed by the secretary 陈静: the
-UI shows one `rectification-item` run per open item, each assigned and waiting, *Suspended*,
-for its closure form. Ctrl-C stops everything (`rectify up` pauses the deployments, then stops
+then one run of the `intake` deployment with the demo register. Started from the UI's API it
+signs nothing in anyone's name (issue #9): it imports, then waits (*Suspended*, tag 待交办确认)
+for the secretary's 交办确认 with the code emailed to her (in ./demo-run/outbox); after her
+Resume the UI shows one `rectification-item` run per open item, waiting for its closure form. Ctrl-C stops everything (`rectify up` pauses the deployments, then stops
 the server); the data stays in ./demo-run for the next `make ui` or `make demo`.
 """
 
@@ -67,13 +68,15 @@ def main() -> None:
             up.terminate()
             sys.exit(f"演示中止：{WAIT_SECONDS} 秒内 rectify up 未提供 intake 部署")
         time.sleep(1)
-    params = {"paths": [str(REGISTER)], "actor": SECRETARY}
+    params: dict = {"paths": [str(REGISTER)]}
     if fresh:  # the register's own day, as in `make demo`, so the deadlines read the same
         params["day"] = REGISTER_DAY
     run = api(url, f"/deployments/{deployment}/create_flow_run",
               {"parameters": params, "idempotency_key": f"make-ui-{REGISTER.stat().st_mtime_ns}"})
-    print(f"\n已启动整改清单导入：{run['name']}。稍候即可在 {url.removesuffix('/api')}/runs 看到"
-          "每个事项一个“rectification-item”流程运行，等待销号申请（Suspended，点 Resume 填写表单）。"
+    ui = url.removesuffix("/api")
+    print(f"\n已启动整改清单导入：{run['name']}。新事项的交办等待秘书确认：打开 {ui}/runs/flow-run/{run['id']}，"
+          f"点 Resume 填写“交办确认”，验证码见发件箱（{RUN / 'outbox'}）中发给{SECRETARY}的【交办确认】邮件。"
+          f"确认后即可在 {ui}/runs 看到每个事项一个“rectification-item”流程运行，等待销号申请。"
           "\n按 Ctrl-C 停止。", flush=True)
     sys.exit(up.wait())
 

@@ -18,7 +18,7 @@ from pydantic import Field, StringConstraints, create_model
 
 from rectify.waits import EVIDENCE_MAX_ITEMS, Wait
 
-FORM_NAMES = {"assign": "AssignForm", "submit": "ClosureSubmission", "extend": "ExtensionReview",
+FORM_NAMES = {"intake": "IntakeConfirm", "assign": "AssignForm", "submit": "ClosureSubmission", "extend": "ExtensionReview",
               "leader_review": "LeaderSignoff", "review": "ClosureReview"}
 
 
@@ -29,6 +29,9 @@ def _field(f):
         # enum even for a single name (pydantic writes `const` then, which the UI shows as text)
         return Literal[f.choices], Field(default, title=f.title, description=f.description,
                                          json_schema_extra={"enum": list(f.choices)})
+    if f.kind == "multi":  # several of the choices (交办确认's items), all optional
+        return list[Literal[f.choices]], Field(list(f.default or []), title=f.title,
+                                               description=f.description)
     if f.kind == "numbers":  # measure numbers (第几条), optional
         return list[int], Field(list(f.default or []), title=f.title, description=f.description,
                                 max_length=EVIDENCE_MAX_ITEMS)

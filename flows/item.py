@@ -103,12 +103,12 @@ def _read(code: str) -> steps.ItemView:
 
 @flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
       description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号")
-def rectification_item(code: str, title: str = "", secretary: str | None = None,
-                       day: date | None = None) -> str:
+def rectification_item(code: str, title: str = "", day: date | None = None) -> str:
     """Drive one item to closure; returns a one-line Chinese summary.
 
-    `secretary` signs the assignment of the register's owner (intake passes its actor); without
-    one the run waits for a secretary to fill in the assignment form (with her emailed code).
+    No parameter names a person: anyone with the UI can start a run and type its parameters, so
+    a run never signs in someone's name. An item at 待交办 waits for a secretary's 交办 form
+    (with her emailed code), or for the intake's 交办确认 to sign it (docs/acting-by-email.md).
     """
     logger = get_run_logger()
     # wait key base -> (why its last input was refused, what the person entered)
@@ -129,11 +129,7 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             # they answer for, as the command line does (idempotent on the 交办 key)
             announced = True
             base, entered = "assign", {}
-            reason = assign_item(code, _business_day(day), secretary)
-        elif view.status is Status.new and view.owner and secretary and "assign" not in refusals:
-            base, entered = "assign", {}
-            reason = assign_item(code, _business_day(day), secretary)
-            # refused (e.g. no leader in the register): ask the secretaries with the form
+            reason = assign_item(code, _business_day(day), None)
         else:
             wait = _current_wait(code, refusals)
             if wait.step == "assign":
@@ -143,6 +139,12 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
             base = wait.key_base
             key = f"{base}-{attempts.get(base, 0)}"
             form = _suspend(build_form(wait), key)
+            if isinstance(form, str):  # input the form's own rules refuse (written past the server)
+                base, entered, reason = wait.key_base, {}, form
+                logger.warning("%s：输入未被受理：%s", code, reason)
+                refusals[base] = (reason, entered)
+                attempts[base] = attempts.get(base, 0) + 1
+                continue
             entered = form.model_dump(mode="json")
             reason = apply_form(code, _business_day(day), wait.step, entered, wait.title,
                                 f"{current_run.id}:{key}")
@@ -156,8 +158,14 @@ def rectification_item(code: str, title: str = "", secretary: str | None = None,
 
 def _suspend(form, key: str):
     """The input this key already received (a replay after a resume: no "Suspending flow run"
-    line for a wait that does not happen), else suspend until the form is filled in."""
+    line for a wait that does not happen), else suspend until the form is filled in.
+
+    The input is validated here against the form the run built, not only by the server: anyone
+    with the API can delete a wait's stored schema or write a key's input directly
+    (`POST /api/flow_runs/{id}/input`), so an extra field, a name not offered or an over-long
+    text comes back as the one line why (a str), never as a crashed run."""
     from httpx import HTTPStatusError
+    from pydantic import ValidationError
     from prefect.client.orchestration import get_client
     from prefect.input.run_input import keyset_from_base_key
 
@@ -168,8 +176,19 @@ def _suspend(form, key: str):
         except HTTPStatusError as exc:
             if exc.response.status_code != 404:
                 raise
-            return suspend_flow_run(wait_for_input=form, key=key)
-    return form.load(keyset)
+            try:
+                return suspend_flow_run(wait_for_input=form, key=key)
+            except ValidationError as exc:
+                return _invalid(exc)
+    try:
+        return form.load(keyset)
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+def _invalid(exc) -> str:
+    fields = "、".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})) or "表单"
+    return f"表单内容无效（{fields}），未作任何修改，请重新填写"
 
 
 def set_wait_tag(tag: str | None) -> None:

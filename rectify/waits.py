@@ -42,7 +42,7 @@ class FormField:
     name: str
     title: str
     description: str
-    kind: str = "text"  # text | list | choice; numbers | number | date (always optional)
+    kind: str = "text"  # text | list | choice; multi | numbers | number | date (always optional)
     choices: tuple[str, ...] = ()
     default: object = None  # None: required (text, list, choice)
     max_length: int | None = None

@@ -86,7 +86,7 @@ def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict
             item = session.scalars(select(Item).where(Item.code == code)).one()
             request = steps.run_request(item, f"{steps.run_key(code, item.register_date)}#repair-{old}")
             request["wait"] = wait_request(wait)
-            request["parameters"] = {"code": code, "title": request["title"], "secretary": None}
+            request["parameters"] = {"code": code, "title": request["title"]}
             requests.append(request)
 
     async def create() -> dict[str, str]:

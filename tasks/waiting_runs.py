@@ -184,7 +184,7 @@ async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, reques
     """Create one run per request, each left waiting at its request's wait; code -> run id.
 
     A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
-    (its `key` may carry another attempt number when the intake's assignment was refused);
+    (its `key` is always attempt 0: the key the run computes on its first execution);
     `build_form(wait)` (flows.forms) gives the form class with its description. Runs are
     created BULK to a call, one batch at a time; then the forms are saved, for
     `RECTIFY_RUN_CREATE_CONCURRENCY` runs at once (two calls each). The

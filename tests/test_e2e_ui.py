@@ -188,8 +188,9 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
             return None if r.status_code >= 500 else r
         return wait_for(f"an answer to POST {path}", answer)
 
+    # from the UI nobody is proven: the intake imports, then waits for 交办确认 (issue #9)
     created = post(f"/deployments/{intake_dep['id']}/create_flow_run",
-                   {"parameters": {"paths": [str(register)], "actor": "陈静"}})
+                   {"parameters": {"paths": [str(register)]}})
     assert created.status_code == 201, created.text
     run = created.json()
 
@@ -201,6 +202,22 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         assert s["type"] not in ("FAILED", "CRASHED", "CANCELLED"), s
         return s["type"] == "COMPLETED"
 
+    def confirm_form():
+        s = state_of(run["id"])["state"]
+        assert s["type"] not in ("FAILED", "CRASHED"), s
+        if s["type"] != "PAUSED" or s["state_details"]["pause_key"] != "confirm-0":
+            return None
+        r = http.get(f"/flow_runs/{run['id']}/input/suspended-confirm-0-schema", expect=(200, 404))
+        return r.json() if r.status_code == 200 else None
+
+    schema = wait_for("the intake's 交办确认 form", confirm_form)
+    batch = schema["properties"]["items"]["default"]
+    assert CODE in batch
+    secretary_code, _, _ = wait_for("the secretary's 交办确认 email", lambda: latest_act(
+        stack["tmp"] / "outbox", "chenjing@xxj.example.gov.cn", "交办确认"))
+    answer = post(f"/flow_runs/{run['id']}/resume",
+                  {"run_input": {"items": batch, "secretary": "陈静", "code": secretary_code}})
+    assert answer.json().get("status") == "ACCEPT", answer.text
     wait_for("intake run", lambda: finished(run["id"]))
 
     item = json.loads(rectify(stack, "show", CODE, "--json").stdout)
@@ -293,8 +310,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert listed[CODE]["status"] == "closed"
     audit = [(a["action"], a["actor"]) for a in
              json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
-    assert audit == [("import", "陈静"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
+    # the UI's intake imports as the system; 陈静 signed the 交办 with her 交办确认 code
+    assert audit == [("import", "系统"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
                      ("approve", "陈静")]
+    proofs = [a.get("proof") for a in json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
+    assert proofs[:2] == [None, "邮件验证码"], proofs  # the import, then 交办 by her code
 
     # 回头看: the closed item's run has ended, so the reopen starts a new one that `rectify serve`
     # runs up to the next closure submission form

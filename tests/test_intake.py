@@ -56,7 +56,7 @@ def test_intake_twice_makes_one_run_per_item(db_url, settings_env, register, ite
     run = runs[links["ZG-2026-001"]]
     assert run.name == "ZG-2026-001 学习形式还不够丰富"
     assert {"类别:班子问题", "部门:机关党支部", "领导:周建国"} <= set(run.tags)
-    assert run.parameters["code"] == "ZG-2026-001" and run.parameters["secretary"] == "陈静"
+    assert run.parameters == {"code": "ZG-2026-001", "title": "学习形式还不够丰富"}
     # waiting for the closure submission, never executed: the intake signed the assignment
     assert run.state.is_paused() and run.state.state_details.pause_key == "submit-1-0"
     assert all(runs[r].state.is_paused() for r in links.values())
@@ -96,7 +96,7 @@ def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_
         wait = wait_request(waits.current_wait(s, "ZG-2026-001"))
     pending = [{"code": "ZG-2026-001", "key": f"ZG-2026-001@{day.isoformat()}", "name": "x",
                 "title": "x", "tags": [], "wait": wait}]
-    ids = start_item_runs.fn(pending, "rectification-item/rectification-item", "陈静")
+    ids = start_item_runs.fn(pending, "rectification-item/rectification-item")
     assert ids == {"ZG-2026-001": links["ZG-2026-001"]}
     with session_factory(db_url)() as s, s.begin():
         assert item_process.link_run(s, "ZG-2026-001", "another") is False
@@ -178,7 +178,7 @@ def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_
     with FlakyProxy(PREFECT_API_URL.value(), fail_first=5, path=r"/input$") as saves, \
             FlakyProxy(saves.url, fail_first=3, path=r"/create_flow_run/bulk$") as creates, \
             temporary_settings({PREFECT_API_URL: creates.url}):
-        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT, "陈静")
+        runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT)
     assert link_runs.fn(runs) == len(ITEMS)
     assert len(creates.refused) == 3 and len(saves.refused) == 5
     # one creation call for the whole register (up to 100 runs each), then schema and description
@@ -206,7 +206,7 @@ def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item
     pending = imported["pending"]
     assert len(pending) == len(ITEMS) and run_links(sqlite_url) == {p["code"]: None for p in pending}
     before = set(item_runs(item_deployment))
-    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item", "陈静")
+    half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item")
     with get_client(sync_client=True) as client:  # killed between creating a run and suspending it
         half_made = client.create_flow_run_from_deployment(
             item_deployment, parameters={"code": pending[5]["code"]}, name=pending[5]["name"],

@@ -43,13 +43,20 @@ def sqlite_ledger(sqlite_url, settings_env):
 
 
 def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> UUID:
-    """A run as intake starts it: the importing secretary signs the assignment."""
+    """A run as the console's intake leaves it: the assignment signed by `secretary` in the
+    ledger first (no run parameter signs: issue #9); None: the run waits for the 交办 form."""
     from prefect.client.orchestration import get_client
 
+    if secretary:
+        url = get_settings().database_url
+        assert item_process.assign_from_register(url, code, DAY, secretary) is None
+        from flows.item import _deliver
+
+        _deliver()  # the intake delivers the 交办通知 it queued
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(
             deployment_id, name=f"{code} 问题",
-            parameters={"code": code, "title": "问题", "day": DAY.isoformat(), "secretary": secretary},
+            parameters={"code": code, "title": "问题", "day": DAY.isoformat()},
         )
     return run.id
 
@@ -316,7 +323,7 @@ def test_item_closed_while_no_run_waits_is_seen_when_the_run_looks(sqlite_ledger
     ledger = sqlite_ledger
     from rectify.cli import app
 
-    run_id = start(item_deployment)  # scheduled, not yet picked up by a worker
+    run_id = start(item_deployment, secretary=None)  # scheduled, not yet picked up by a worker
     with session_factory(ledger)() as s, s.begin():
         item_process.link_run(s, CODE, str(run_id))
     cli = CliRunner()
@@ -349,7 +356,7 @@ def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, set
     with session_factory(sqlite_url)() as s, s.begin():
         people = add_people(s)
         add_item(s, CODE, Status.new, leader=people["周建国"])
-    run_id = start(item_deployment)
+    run_id = start(item_deployment, secretary=None)
     run = execute(run_id)
     assert waits_at(run, "assign-0"), run.state
     assert tags(run_id) == {"待交办"} and "请秘书确认" in description(run)
@@ -468,7 +475,7 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
             run = client.read_flow_run(UUID(new))
         assert run.idempotency_key == f"{CODE}@{register_day.isoformat()}#reopen-{n}"
         assert run.name == f"{CODE} 问题 {CODE}" and "领导:周建国" in run.tags
-        assert run.parameters["secretary"] == "陈静"
+        assert "secretary" not in run.parameters
         # created already waiting for the next submission, as the intake creates runs: no process
         assert waits_at(run, f"submit-{n + 1}-0"), run.state
         assert run.run_count == 0 and "submit-{}-0".format(n + 1) in run.empirical_policy.pause_keys

@@ -52,8 +52,7 @@ def precreate(url: str, deployment_id, code: str, secretary: str | None, key: st
         item = s.scalars(select(Item).where(Item.code == code)).one()
         request = item_process.run_request(item, key)
     request["wait"] = wait
-    request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat(),
-                             "secretary": secretary}
+    request["parameters"] = {"code": code, "title": "问题", "day": DAY.isoformat()}
 
     async def create():
         async with get_client() as client:
@@ -157,11 +156,11 @@ def test_a_precreated_wait_accepts_refuses_and_replays_like_a_suspended_run(ledg
 
 def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_deployment):
     """Signed by someone who is not a secretary: nothing written, the run waits at the
-    assignment form where the flow's own first turn would have put it (assign-1)."""
+    assignment form, at the key the run computes (assign-0), with the reason on top."""
     before = dump(ledger)
     run_id = precreate(ledger, item_deployment, CODE, "刘洋", f"{CODE}@wait-3")
     run = paused(run_id)
-    assert waits_at(run, "assign-1"), run.state
+    assert waits_at(run, "assign-0"), run.state
     # nothing assigned; only what the flow's own refused first turn writes too: every
     # secretary's 待交办 request, with her code
     after = dump(ledger)
@@ -171,7 +170,7 @@ def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_de
     assert sorted(row[1] for row in after["outbox"]) == [
         "assign_request:ZG-2026-001:1", "assign_request:ZG-2026-001:2"]
     assert "上次提交未被受理" in description(run) and tags(run_id) == {"待交办"}
-    schema = inputs(run_id)["suspended-assign-1-schema"]
+    schema = inputs(run_id)["suspended-assign-0-schema"]
     assert schema["properties"]["owner"]["default"] == "刘洋"
 
     # every secretary was asked, with a code, as the flow's own first turn would have

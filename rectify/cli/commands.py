@@ -264,7 +264,7 @@ def reopen(
 
     _act(as_, today, do_reopen, code, "已重新打开（回头看）", reason=reason)
     # after the commit: the item's run ended at 已销号, a new one waits for the next submission
-    line = start_reopened_run(get_settings().database_url, code, actor_name(as_))
+    line = start_reopened_run(get_settings().database_url, code)
     if line:
         typer.echo(line)
 

@@ -107,7 +107,7 @@ def _is_finished(client, flow_run_id: str) -> bool:
     return run.state is not None and run.state.is_final()
 
 
-def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | None:
+def start_reopened_run(db_url: str, code: str) -> str | None:
     """After a reopen committed: a new item run in place of the finished one.
 
     Returns a line for the person at the terminal, or None when the item never had a run (it
@@ -131,7 +131,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
         with own_retries(), get_client(sync_client=True) as client:
             if not _is_finished(client, previous):
                 return f"{code}：流程运行 {previous} 尚未结束，将在下次运行时读取台账"
-        run_id = _create_waiting_run(db_url, code, request, secretary)
+        run_id = _create_waiting_run(db_url, code, request)
     except Exception as exc:  # the reopen stands; say plainly why no run was started
         return f"提示：台账已更新，但未能启动新的流程运行：{first_line(exc)}"
     with session_factory(db_url)() as session, session.begin():
@@ -139,7 +139,7 @@ def start_reopened_run(db_url: str, code: str, secretary: str | None) -> str | N
     return f"{code}：已启动新的流程运行 {run_id}"
 
 
-def _create_waiting_run(db_url: str, code: str, request: dict, secretary: str | None) -> str:
+def _create_waiting_run(db_url: str, code: str, request: dict) -> str:
     """The reopened item's run, created waiting for its next form (as the intake creates runs)."""
     from prefect.client.orchestration import get_client
     from prefect.utilities.asyncutils import run_coro_as_sync
@@ -152,7 +152,7 @@ def _create_waiting_run(db_url: str, code: str, request: dict, secretary: str | 
 
     with session_factory(db_url)() as session:
         request["wait"] = wait_request(current_wait(session, code))
-    request["parameters"] = {"code": code, "title": request["title"], "secretary": secretary}
+    request["parameters"] = {"code": code, "title": request["title"]}
 
     async def create() -> dict[str, str]:
         with own_retries():

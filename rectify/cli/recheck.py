@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from rectify.cli.commands import As, Json, Today, _act, app
-from rectify.cli.common import actor_name, fail, print_json, table
+from rectify.cli.common import fail, print_json, table
 from rectify.settings import get_settings
 
 
@@ -40,7 +40,7 @@ def recheck(
 
     _act(as_, today, domain.reopen, code, "回头看：出现反弹，已重新打开整改", reason=reason or "")
     # after the commit, as `rectify reopen` does: the item's new run waits for its submission
-    line = start_reopened_run(get_settings().database_url, code, actor_name(as_))
+    line = start_reopened_run(get_settings().database_url, code)
     if line:
         typer.echo(line)
 

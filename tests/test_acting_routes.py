@@ -1,0 +1,257 @@
+"""Every route a colleague with the UI password could take to act as someone else (issue #9).
+
+Through Prefect's real API (the session's harness): starting deployments with parameters that
+name a person, the intake from the UI and its 交办确认, writing a wait's input directly
+(`POST /api/flow_runs/{id}/input`, past the server's schema check), and forcing a run's state.
+Each attack is followed by the ledger dumped before and after. The REST resume's refusals of the
+item forms (wrong, other's, missing code, unknown name, extra field, 100,000 characters) are in
+test_item_flow.py::test_every_refusal_through_the_rest_resume; the domain's in
+test_intake_confirm.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from uuid import UUID
+
+import pytest
+from sqlalchemy import select
+
+from ledger_helpers import DAY, dump
+from mail_codes import latest_act
+from models import AuditRecord, Item, Status
+from models.db import session_factory
+from rectify.settings import get_settings
+from test_item_flow import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
+                            resume, sqlite_ledger, start, status, waits_at)
+
+pytestmark = pytest.mark.flow
+
+
+def client():
+    from prefect.client.orchestration import get_client
+
+    return get_client(sync_client=True)
+
+
+def write_input(run_id: UUID, key: str, value: dict) -> None:
+    """What `POST /api/flow_runs/{id}/input` lets anyone with the API do: a wait's response,
+    written directly, never checked against the form's schema by the server."""
+    with client() as c:
+        c.create_flow_run_input(run_id, key=f"suspended-{key}-response", value=json.dumps(value))
+
+
+def force(run_id: UUID, state) -> None:
+    """`POST /api/flow_runs/{id}/set_state` with force: any state, no rule applies."""
+    with client() as c:
+        c.set_flow_run_state(run_id, state, force=True)
+
+
+def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
+    """The item run's `secretary` is gone: a run that types one (the server accepts extra
+    parameters) fails when it starts and signs nothing."""
+    before = dump(sqlite_ledger)
+    with client() as c:
+        typed = c.create_flow_run_from_deployment(item_deployment, parameters={
+            "code": CODE, "title": "x", "secretary": "陈静"}).id
+    run = execute(typed)
+    assert not waits_at(run, "submit-1-0") and not run.state.is_completed(), run.state
+    assert status(sqlite_ledger) is Status.new
+    # the parameters that remain sign nothing: a run of a 待交办 item waits for the 交办 form
+    run_id = start(item_deployment, secretary=None)
+    assert waits_at(execute(run_id), "assign-0")
+    assert status(sqlite_ledger) is Status.new
+    after = dump(sqlite_ledger)
+    assert after["audit_records"] == before["audit_records"] and after["items"] == before["items"]
+
+    import flows.deadline_watch as watch
+    import flows.intake as intake
+    import flows.report as report
+    import inspect
+
+    names = {"actor", "secretary", "reviewer", "submitter", "owner", "leader", "as_"}
+    for flow in (watch.deadline_watch, report.next_steps_report):
+        assert not names & set(inspect.signature(flow.fn).parameters), flow.name
+    # the intake keeps `actor` for the console (in-process); from a deployment it is refused
+    assert "actor" in inspect.signature(intake.intake.fn).parameters
+
+
+def test_a_forged_input_for_a_later_wait_still_needs_the_code(sqlite_ledger, item_deployment):
+    """Writing the leader's sign-off before the run gets there: the run replays it, the code
+    proves nothing, the run waits again; the owner's real submission goes through."""
+    ledger = sqlite_ledger
+    run_id = start(item_deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    write_input(run_id, "signoff-1-0", dict(decision="同意销号", comment="", reviewer="周建国",
+                                           code="123456"))
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋",
+           code=code("刘洋", "销号申请"))
+    run = execute(run_id)
+    assert waits_at(run, "signoff-1-1"), run.state
+    assert "周建国的领导审核验证码不正确" in description(run).split("\n", 1)[0]
+    assert status(ledger) is Status.leader_review  # submitted, not signed off
+    with session_factory(ledger)() as s:
+        assert not s.scalars(select(AuditRecord).where(AuditRecord.action == "signoff")).all()
+
+
+def test_input_past_the_schema_is_refused_by_the_run_and_spends_no_code(sqlite_ledger,
+                                                                        item_deployment):
+    """Someone holding the owner's code writes the current wait's input directly with a
+    100,000-character summary, an extra field and a name not offered: the run validates it
+    against its own form, refuses it with one line, spends no code and changes nothing."""
+    ledger = sqlite_ledger
+    run_id = start(item_deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    mine = code("刘洋", "销号申请")
+    before = ledger_without_tries(ledger)
+    bad = [dict(summary="很" * 100_000, evidence=[], submitter="刘洋", code=mine),
+           dict(summary="x", evidence=["a"] * 1000, submitter="刘洋", code=mine),
+           dict(summary="x", evidence=[], submitter="刘洋", code=mine, extra="x"),
+           dict(summary="x", evidence=[], submitter="冒名者", code=mine)]
+    from prefect.states import Scheduled
+
+    for n, form in enumerate(bad):
+        write_input(run_id, f"submit-1-{n}", form)
+        force(run_id, Scheduled())  # as a resume would reschedule it
+        run = execute(run_id)
+        assert waits_at(run, f"submit-1-{n + 1}"), run.state
+        assert "表单内容无效" in description(run).split("\n", 1)[0]
+        assert ledger_without_tries(ledger) == before
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=mine)
+    assert waits_at(execute(run_id), "signoff-1-0")  # the code was never spent by the forgeries
+
+
+def test_forcing_a_run_s_state_changes_nothing_in_the_ledger(sqlite_ledger, item_deployment):
+    """set_state with force: rescheduled without an input, the run finds none (one refusal line,
+    as for an invalid form) and waits again under the next key;
+    completed or cancelled, the ledger is untouched and the repair gives the item a new run."""
+    from prefect.states import Cancelled, Completed, Running, Scheduled
+
+    from tasks.run_repair import repair_item_runs
+
+    ledger = sqlite_ledger
+    run_id = start(item_deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    with session_factory(ledger)() as s, s.begin():
+        from rectify import item_process
+
+        item_process.link_run(s, CODE, str(run_id))
+    before = dump(ledger)
+    for n, state in enumerate((Scheduled(), Running()), start=1):
+        force(run_id, state)
+        run = execute(run_id)
+        assert waits_at(run, f"submit-1-{n}"), (run.state.state_details.pause_key, run.state)
+    assert dump(ledger) == before
+    for state in (Completed(), Cancelled()):
+        force(run_id, state)
+        assert dump(ledger) == before
+    new = repair_item_runs(DAY)[CODE]
+    after = dump(ledger)
+    assert [r for r in after["audit_records"] if r not in before["audit_records"]][0][5] == "relink_run"
+    with client() as c:
+        assert waits_at(c.read_flow_run(UUID(new)), "submit-1-0")
+
+
+# --- the intake started from the UI ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def intake_deployment(prefect_harness):
+    from flows.intake import intake
+
+    return intake.to_deployment(name="intake").apply()
+
+
+def run_intake(deployment_id, **parameters) -> UUID:
+    with client() as c:
+        return c.create_flow_run_from_deployment(deployment_id, parameters=parameters).id
+
+
+def execute_intake(run_id: UUID):
+    from prefect.exceptions import Pause
+    from prefect.flow_engine import run_flow
+
+    from flows.intake import intake
+
+    with client() as c:
+        run = c.read_flow_run(run_id)
+        try:
+            run_flow(intake, flow_run=run, parameters=run.parameters, return_type="state")
+        except Pause:
+            pass
+        return c.read_flow_run(run_id)
+
+
+def held(url: str) -> dict[str, Status]:
+    with session_factory(url)() as s:
+        return dict(s.execute(select(Item.code, Item.status)).all())
+
+
+def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
+        sqlite_url, settings_env, tmp_path, intake_deployment, item_deployment):
+    from demo.register import PEOPLE, build
+
+    settings_env(sqlite_url)
+    register = str(build(tmp_path / "整改清单.xlsx"))
+    day = date(2026, 11, 16)
+    email = {p[0]: p[3] for p in PEOPLE}
+    outbox = get_settings().outbox_dir
+
+    # 1. typing the secretary's name: refused, nothing written
+    before = dump(sqlite_url)
+    run = execute_intake(run_intake(intake_deployment, paths=[register], actor="陈静", day=str(day)))
+    assert run.state.is_failed() and "不能指定签署人" in run.state.message
+    assert dump(sqlite_url) == before
+
+    # 2. without a name: imported as the system, nothing signed, one code per secretary
+    run_id = run_intake(intake_deployment, paths=[register], day=str(day))
+    run = execute_intake(run_id)
+    assert waits_at(run, "confirm-0"), run.state
+    assert "待交办确认" in run.tags  # the secretary's worklist: the intake run waits for her
+    statuses = held(sqlite_url)
+    waiting = sorted(c for c, s in statuses.items() if s is Status.new)
+    assert waiting
+    with session_factory(sqlite_url)() as s:
+        assert not s.scalars(select(AuditRecord).where(AuditRecord.action == "assign")).all()
+        assert {r.actor for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "import"))} == {"系统"}
+        assert all(i.flow_run_id is None for i in s.scalars(select(Item).where(Item.code.in_(waiting))))
+    mine, _, text = latest_act(outbox, email["陈静"], "交办确认")
+    assert all(c in text for c in waiting)
+    schema = description(run, "schema")["properties"]
+    assert schema["items"]["default"] == waiting and schema["secretary"]["enum"] == ["陈静"]
+
+    # 3. a wrong code: refused, nothing signed, waits again
+    before = ledger_without_tries(sqlite_url)
+    resume(run_id, items=waiting, secretary="陈静", code=f"{(int(mine) + 1) % 10**6:06d}")
+    run = execute_intake(run_id)
+    assert waits_at(run, "confirm-1") and "不正确" in description(run).split("\n", 1)[0]
+    assert ledger_without_tries(sqlite_url) == before
+    # 4. her real code, written past the schema with an item not in the batch: refused, unspent
+    from prefect.states import Scheduled
+
+    write_input(run_id, "confirm-1", dict(items=waiting + ["ZG-9999"], secretary="陈静", code=mine))
+    force(run_id, Scheduled())
+    run = execute_intake(run_id)
+    assert waits_at(run, "confirm-2") and "表单内容无效" in description(run).split("\n", 1)[0]
+    assert ledger_without_tries(sqlite_url) == before
+    # 5. a name not in the ledger: the server refuses the resume
+    with pytest.raises(RuntimeError, match="Cannot resume"):
+        resume(run_id, items=waiting, secretary="冒名者", code=mine)
+
+    # 6. her code, one item unticked: the others signed as 陈静 (邮件验证码) in one go
+    resume(run_id, items=waiting[1:], secretary="陈静", code=mine)
+    run = execute_intake(run_id)
+    assert run.state.is_completed(), run.state
+    statuses = held(sqlite_url)
+    assert statuses[waiting[0]] is Status.new
+    with session_factory(sqlite_url)() as s:
+        signed = s.scalars(select(AuditRecord).where(AuditRecord.action == "assign")).all()
+        assert {(r.actor, r.proof) for r in signed} == {("陈静", "邮件验证码")}
+        assert len(signed) == len(waiting) - 1
+        links = dict(s.execute(select(Item.code, Item.flow_run_id)).all())
+    assert all(links.values())  # every open item has its run now
+    with client() as c:
+        assert waits_at(c.read_flow_run(UUID(links[waiting[1]])), "submit-1-0")
+        assert waits_at(c.read_flow_run(UUID(links[waiting[0]])), "assign-0")  # its own form
+        assert "待交办确认" not in c.read_flow_run(run_id).tags
+    latest_act(outbox, email["陈静"], "交办")  # the unticked item's own 待交办 request
