@@ -17,17 +17,16 @@ from sqlalchemy.orm import Session
 
 from models import AuditRecord, Item, OutboxMail, Person, Role
 from models.base import utcnow
-from rectify import codes
+from rectify import codes, links
 from rectify.reminders import queue_notice
 from rectify.settings import get_settings
 
 
 def run_link(item: Item) -> str | None:
-    """<RECTIFY_UI_URL>/runs/flow-run/<id>, or None when there is no UI address or no run."""
-    base = (get_settings().ui_url or "").strip().rstrip("/")
-    if not base or not item.flow_run_id:
-        return None
-    return f"{base}/runs/flow-run/{item.flow_run_id}"
+    """<RECTIFY_UI_URL>/runs/flow-run/<id>, bound to the item's run when the email is sent
+    (rectify.links: the run may not exist yet, or be repaired before then); None without a UI
+    address."""
+    return links.run_link(get_settings().ui_url, item.id)
 
 
 def act_context(session: Session, person: Person, item: Item, step: str) -> dict:

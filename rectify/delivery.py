@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
+from rectify import links
 from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable,
                                expire_stale_digests, final_status, mark_results, new_worker_id,
                                queue_failure_notices, renew_lease)
@@ -176,20 +177,23 @@ class _Marker:
         self.buffer.clear()
 
 
-def _outgoing(rows: list[OutboxMail], mail_from: str):
+def _outgoing(rows: list[OutboxMail], mail_from: str, runs: dict[int, str | None] | None = None):
     """Build MIME messages; a row that cannot be built (bad address, control characters in a
-    name) gets a permanent failure instead of a message."""
+    name) gets a permanent failure instead of a message. Links to item runs are bound here to
+    the runs the ledger names now (`runs`, rectify.links)."""
     from notifications.compose import Recipient, build_message
     from notifications.headers import HeaderInjectionError
     from notifications.smtp import DeliveryResult, OutgoingMail
 
+    runs = runs or {}
     mails, refused = [], []
     for row in rows:
         try:
             msg = build_message(
                 sender=mail_from, to=[Recipient(row.recipient_name, row.recipient_email)],
                 cc=[Recipient(name, addr) for name, addr in (row.cc or [])],
-                subject=row.subject, text=row.body_text, html=row.body_html,
+                subject=row.subject, text=links.bind(row.body_text, runs),
+                html=links.bind(row.body_html, runs),
                 message_id=message_id(row, mail_from))
         except (HeaderInjectionError, ValueError) as exc:
             refused.append(DeliveryResult(mail_key(row), "failed", f"邮件无法生成：{exc}", 0))
@@ -242,6 +246,9 @@ def deliver_pending(
         with session_maker.begin() as session:
             rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
                                  not_claimed_since=started, **scope)
+            # the runs their links point to, as the ledger says now (one SELECT, no lock)
+            runs = links.run_ids(session, links.item_ids(*(t for r in rows
+                                                           for t in (r.body_text, r.body_html))))
         if not rows:
             if report_failures and not reported:
                 reported = True
@@ -254,7 +261,7 @@ def deliver_pending(
         by_key = {mail_key(row): row for row in rows}
         marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every,
                          lease)
-        mails, refused = _outgoing(rows, config.mail_from)
+        mails, refused = _outgoing(rows, config.mail_from, runs)
         for result in refused:
             marker(result)
         try:

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
 from models.base import utcnow
 from rectify import measures as rules
+from rectify.digest_acts import attach_acts
 from rectify.digest_sections import SECTIONS as EXTRA_SECTIONS
 from rectify.digest_sections import extra_lines, section_texts
 from rectify.errors import ConcurrentChange, RectifyError
@@ -364,9 +365,13 @@ def render_digest(digest: PlannedDigest, settings) -> None:
     from notifications.compose import environment, render
 
     kind = digest.kind
+    # the codes' expiry, for the note under the items (rectify.digest_acts), when there are codes
+    acts_until = max((e["act"]["expires"] for entries in digest.sections.values() for e in entries
+                      if isinstance(e, dict) and (e.get("act") or {}).get("code")), default=None)
     if kind in _OWN_TEMPLATE and _OWN_TEMPLATE[kind](settings):
         digest.subject, digest.text, digest.html = render(
-            kind, recipient=digest.name, day=digest.day, items=digest.sections[kind])
+            kind, recipient=digest.name, day=digest.day, items=digest.sections[kind],
+            acts_until=acts_until)
         return
     fmt = {"leader": settings.escalate_leader_after_days,
            "secretary": settings.escalate_secretary_after_days}
@@ -381,7 +386,8 @@ def render_digest(digest: PlannedDigest, settings) -> None:
         sections.append({"kind": name, "title": title, "short": short, "intro": intro,
                          "entries": items, "days": days})
     env = environment()
-    ctx = {"recipient": digest.name, "day": digest.day, "sections": sections}
+    ctx = {"recipient": digest.name, "day": digest.day, "sections": sections,
+           "acts_until": acts_until}
     subject = env.get_template("digest/subject.txt").render(**ctx)
     digest.subject = " ".join(p.strip() for p in subject.splitlines() if p.strip())
     digest.text = env.get_template("digest/body.txt").render(**ctx)
@@ -424,20 +430,30 @@ def record_reminders(session: Session, day: date, plan: ReminderPlan, settings=N
     by_key = {}
     rows = []
     for digest in plan.digests:
-        if not digest.subject:
-            render_digest(digest, settings)
         by_key[digest.key] = digest
         rows.append({
             "key": digest.key, "source": "sweep", "day": day, "kind": digest.kind,
             "sections": ",".join(digest.sections), "recipient_id": digest.recipient_id,
             "recipient_name": digest.name, "recipient_email": digest.email, "cc": [],
-            "subject": digest.subject, "body_text": digest.text, "body_html": digest.html,
+            "subject": "", "body_text": "", "body_html": "",
             "status": "pending", "attempts": 0, "created_at": now,
         })
     table = OutboxMail.__table__
     stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["key"])
             .returning(table.c.id, table.c.key))
     inserted = session.execute(stmt, rows).all()
+    # Codes only for the digests this sweep recorded: a digest another sweep recorded first
+    # is that sweep's, and a code issued for it here would void the one in its email.
+    # Rendered after the insert, in this transaction (nobody can claim a row before commit).
+    attach_acts(session, [by_key[key] for _, key in inserted], settings, issue=True)
+    for digest in plan.digests:
+        render_digest(digest, settings)
+    if inserted:
+        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
+            subject=bindparam("b_subject"), body_text=bindparam("b_text"),
+            body_html=bindparam("b_html")), [
+            {"b_id": mail_id, "b_subject": by_key[key].subject, "b_text": by_key[key].text,
+             "b_html": by_key[key].html} for mail_id, key in inserted])
     line_rows = [
         {"outbox_id": mail_id, "item_id": line.item_id, "measure_position": line.measure_position,
          "rung": line.rung, "recipient_id": line.recipient_id, "deadline": line.deadline,

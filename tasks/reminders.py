@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from rectify.delivery import DeliveryReport, deliver_pending
+from rectify.digest_acts import attach_acts
 from rectify.measures import LIGHT_LABELS
 from rectify.report.render import md_escape, md_rows
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
@@ -76,6 +77,7 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     if dry_run:
         with maker() as session:  # read only: nothing is written, nothing to roll back
             plan = plan_reminders(session, day, calendar, settings)
+            attach_acts(session, plan.digests, settings, issue=False)  # links, no codes
         for digest in plan.digests:
             render_digest(digest, settings)
         return PlanOutcome(plan)
