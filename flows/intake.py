@@ -75,10 +75,11 @@ def _import(paths: list[str], actor: str | None, day: date) -> dict:
                                Item.status != Status.closed).order_by(Item.id)
         ).scalars().all()
         pending = []
-        for item in rows:
-            request = steps.run_request(item, run_key(item.code, item.register_date))
-            request["wait"] = first_wait(session, item.code, actor, day)
-            pending.append(request)
+        with acting.one_email_per_person(session):  # a person's 交办 notices: one email
+            for item in rows:
+                request = steps.run_request(item, run_key(item.code, item.register_date))
+                request["wait"] = first_wait(session, item.code, actor, day)
+                pending.append(request)
     return {"result": result.as_dict(), "pending": pending}
 
 

@@ -10,12 +10,15 @@ Idempotent on the outbox key: a retried step finds its email queued and issues n
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Item, OutboxMail, Person, Role
+from models import AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
 from models.base import utcnow
 from rectify import codes, links
 from rectify.reminders import queue_notice
@@ -41,11 +44,73 @@ def _queued(session: Session, key: str) -> bool:
     return session.scalar(select(OutboxMail.id).where(OutboxMail.key == key)) is not None
 
 
+BATCHED_KINDS = ("assigned",)
+BATCH_PREFIX = "batch:"
+
+
+def _batched(session: Session, kind: str, person: Person, item: Item) -> bool:
+    """This person was told about this item in a batched email of this kind already (a batch
+    email has one key for all its items, so its items are found by its reminder lines)."""
+    return session.scalar(
+        select(OutboxMail.id).join(ReminderLine, ReminderLine.outbox_id == OutboxMail.id)
+        .where(OutboxMail.key.startswith(f"{BATCH_PREFIX}{kind}:"), ReminderLine.item_id == item.id,
+               ReminderLine.rung == kind, ReminderLine.recipient_id == person.id).limit(1)
+    ) is not None
+
+
+@contextmanager
+def one_email_per_person(session: Session) -> Iterator[None]:
+    """Inside, the 交办 notices queued (the intake signs a whole register in one transaction)
+    are collected and, at the end, go as one email per person and day listing every item, each
+    with its own link and code (issue #9: 40 items of one owner were 40 emails). A person with
+    one item gets the ordinary single-item email."""
+    outer = session.info.get("act_batch")
+    batch: list[tuple] = [] if outer is None else outer
+    session.info["act_batch"] = batch
+    try:
+        yield
+    finally:
+        if outer is None:
+            session.info.pop("act_batch", None)
+    if outer is None:
+        _flush_batch(session, batch)
+
+
+def _flush_batch(session: Session, batch: list[tuple]) -> None:
+    groups: dict[tuple, list[tuple]] = {}
+    for entry in batch:
+        kind, person, _item, _step, day, _key, _context = entry
+        groups.setdefault((kind, person.id, day), []).append(entry)
+    for (kind, _pid, day), entries in groups.items():
+        if len(entries) == 1:
+            kind, person, item, step, day, key, context = entries[0]
+            queue_act(session, kind=kind, person=person, item=item, step=step, day=day, key=key,
+                      context=context)
+            continue
+        person = entries[0][1]
+        keys = "|".join(e[5] for e in entries)
+        key = f"{BATCH_PREFIX}{kind}:{day.isoformat()}:{person.id}:" + \
+            hashlib.sha1(keys.encode()).hexdigest()[:16]
+        if _queued(session, key):
+            continue
+        acts = [act_context(session, person, e[2], e[3]) for e in entries]
+        queue_notice(session, kind=kind, to=person, items=[e[2] for e in entries], day=day,
+                     key=key, item_acts=acts,
+                     context=dict(entries[0][6] or {}, acts_until=max(a["expires"] for a in acts)))
+
+
 def queue_act(session: Session, *, kind: str, person: Person, item: Item, step: str, day: date,
               key: str, context: dict | None = None) -> bool:
-    """One email to one person about one item, with their code for `step`."""
-    if _queued(session, key):
+    """One email to one person about one item, with their code for `step` (or, inside
+    one_email_per_person, collected for that person's one email)."""
+    if _queued(session, key) or (kind in BATCHED_KINDS and _batched(session, kind, person, item)):
         return False
+    batch = session.info.get("act_batch")
+    if batch is not None and kind in BATCHED_KINDS:
+        if any(e[5] == key for e in batch):
+            return False
+        batch.append((kind, person, item, step, day, key, context))
+        return True
     ctx = dict(context or {}, act=act_context(session, person, item, step))
     return queue_notice(session, kind=kind, to=person, items=[item], day=day, key=key,
                         context=ctx) is not None

@@ -216,9 +216,11 @@ def deliver_pending(
     report_failures: bool = True,
     progress: Callable[[int, int], None] | None = None,
     sources: tuple[str, ...] | None = None,
+    items: tuple[str, ...] | None = None,
 ) -> DeliveryReport:
     """Send everything claimable (pending, retry from earlier sweeps, expired leases) of
-    `sources` (None: sweep digests and notices; NOTICES: notices only).
+    `sources` (None: sweep digests and notices; NOTICES: notices only) and, with `items` (item
+    codes), only those about one of these items (an item run's own notices).
 
     Sweep digests of days before `day` are never sent: when sweep rows are in scope they are
     marked 'expired' first (rectify.reminders.expire_stale_digests), and the claim itself
@@ -238,7 +240,7 @@ def deliver_pending(
             log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
         if interrupted:
             log.warning("%d封%s前发送中断的催办邮件结果未知，不再补发，已通知秘书核实", interrupted, day)
-    scope = dict(sources=sources, day=day)
+    scope = dict(sources=sources, day=day, items=items)
     with session_maker() as session:
         total = count_claimable(session, now=started, lease=lease, **scope)
     done, reported = 0, False

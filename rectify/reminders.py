@@ -491,17 +491,22 @@ def _item_entries(session: Session, items: list[Item]) -> list[dict]:
 
 
 def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = (),
-                 items: list[Item] = (), day: date, key: str, context: dict | None = None) -> int | None:
+                 items: list[Item] = (), day: date, key: str, context: dict | None = None,
+                 item_acts: list[dict] | None = None) -> int | None:
     """Record an event email (assigned / rejected / closed / delivery_failed) in the outbox.
 
+    `item_acts`: each item's own link and code (rectify.acting's batched 交办), shown under it.
     Idempotent on `key`: the second call with the same key records nothing and returns None;
     otherwise returns the new row's id. Call it in the transaction of the event itself, so
     the notice exists exactly when the event does; `deliver_outbox` sends it.
     """
     from notifications.compose import render
 
-    subject, text, html = render(kind, recipient=to.name, day=day,
-                                 items=_item_entries(session, list(items)), **(context or {}))
+    entries = _item_entries(session, list(items))
+    for entry, act in zip(entries, item_acts or ()):  # one link and code per item (acting.batch)
+        entry["act"] = act
+    subject, text, html = render(kind, recipient=to.name, day=day, items=entries,
+                                 **(context or {}))
     table = OutboxMail.__table__
     stmt = (
         _insert(session, table)
@@ -542,12 +547,19 @@ def _waiting(now: datetime, since: datetime, lease: timedelta):
 
 
 def _claimable(now: datetime, since: datetime, lease: timedelta, *,
-               sources: tuple[str, ...] | None = None, day: date | None = None):
+               sources: tuple[str, ...] | None = None, day: date | None = None,
+               items: tuple[str, ...] | None = None):
     """Waiting rows of `sources` (None: all). With `day`, a sweep digest of an earlier day is
-    never claimable: it is expired instead (expire_stale_digests), not replayed."""
+    never claimable: it is expired instead (expire_stale_digests), not replayed. With `items`
+    (item codes), only emails about one of them (an item run sends its own item's notices;
+    the sweep and the intake send the rest)."""
     cond = _waiting(now, since, lease)
     if sources is not None:
         cond = and_(cond, OutboxMail.source.in_(sources))
+    if items is not None:
+        cond = and_(cond, OutboxMail.id.in_(
+            select(ReminderLine.outbox_id).join(Item, Item.id == ReminderLine.item_id)
+            .where(Item.code.in_(items))))
     if day is not None:
         cond = and_(cond, or_(OutboxMail.source != "sweep", OutboxMail.day >= day))
     return cond
@@ -585,31 +597,41 @@ def expire_stale_digests(session: Session, day: date, *, now: datetime | None = 
 
 def count_claimable(session: Session, *, now: datetime | None = None,
                     lease: timedelta = DEFAULT_LEASE, sources: tuple[str, ...] | None = None,
-                    day: date | None = None) -> int:
+                    day: date | None = None, items: tuple[str, ...] | None = None) -> int:
     now = now or utcnow()
-    return session.scalar(select(func.count()).select_from(OutboxMail)
-                          .where(_claimable(now, now, lease, sources=sources, day=day))) or 0
+    return session.scalar(select(func.count()).select_from(OutboxMail).where(
+        _claimable(now, now, lease, sources=sources, day=day, items=items))) or 0
 
 
 def claim_pending(session: Session, worker: str, limit: int, *, now: datetime | None = None,
                   lease: timedelta = DEFAULT_LEASE, not_claimed_since: datetime | None = None,
-                  sources: tuple[str, ...] | None = None,
-                  day: date | None = None) -> list[OutboxMail]:
+                  sources: tuple[str, ...] | None = None, day: date | None = None,
+                  items: tuple[str, ...] | None = None) -> list[OutboxMail]:
     """Claim up to `limit` rows for `worker`: status -> sending, with a lease.
 
-    One conditional UPDATE over a sub-SELECT that takes row locks with SKIP LOCKED on
-    PostgreSQL (two sweeps never wait for, nor take, each other's rows); SQLite ignores FOR
+    A SELECT that takes row locks with SKIP LOCKED on PostgreSQL (two sweeps never wait for,
+    nor take, each other's rows), then a conditional UPDATE of exactly those rows; SQLite ignores FOR
     UPDATE and serialises writers, so the repeated condition alone makes the claim exclusive.
-    The caller must commit before sending, so that other sweeps see the lease. `sources` and
-    `day` as in _claimable.
+    The caller must commit before sending, so that other sweeps see the lease. `sources`,
+    `day` and `items` as in _claimable.
     """
     now = now or utcnow()
-    claimable = _claimable(now, not_claimed_since or now, lease, sources=sources, day=day)
-    candidates = (select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
-                  .with_for_update(skip_locked=True))
+    claimable = _claimable(now, not_claimed_since or now, lease, sources=sources, day=day,
+                           items=items)
+    # Two statements, not `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`:
+    # PostgreSQL may plan that sub-SELECT as a SubPlan run again for each outbox row, and a
+    # re-run skips the rows this very UPDATE has just changed and takes the next n, so one
+    # claim took the whole outbox (61 rows for chunk=7: test_two_concurrent_sweeps… failed
+    # once the rendered bodies grew, with codes and links, enough to change the plan).
+    # The ids are fetched (and row-locked) first; the UPDATE then touches exactly those.
+    candidates = list(session.scalars(
+        select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
+        .with_for_update(skip_locked=True)))
+    if not candidates:
+        return []
     claimed = session.scalars(
         update(OutboxMail)
-        .where(OutboxMail.id.in_(candidates.scalar_subquery()), claimable)
+        .where(OutboxMail.id.in_(candidates), claimable)
         .values(status="sending", claimed_by=worker, claimed_at=now)
         .returning(OutboxMail.id)
         .execution_options(synchronize_session=False)

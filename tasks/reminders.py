@@ -92,9 +92,11 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
 @task(name="投递发件箱", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery",
                    lease_minutes: float = 15, chunk: int = 500,
-                   sources: tuple[str, ...] | None = None) -> dict:
+                   sources: tuple[str, ...] | None = None,
+                   items: tuple[str, ...] | None = None) -> dict:
     """Deliver every pending/retry/expired-lease email of `sources` (None: all; NOTICES:
-    event notices only); one task for the whole batch. Sweep digests of days before `day`
+    event notices only), and with `items` (item codes) only the emails about them (an item
+    run's own notices); one task for the whole batch. Sweep digests of days before `day`
     are marked 过期未发, not sent (rectify.delivery.deliver_pending).
 
     Shows a progress artifact while it sends and a table of outcomes when done. The mail
@@ -117,6 +119,7 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
         session_factory(settings.database_url), config, day=day,
         lease=timedelta(minutes=lease_minutes), chunk=chunk, progress=progress,
         sources=tuple(sources) if sources is not None else None,
+        items=tuple(items) if items is not None else None,
     )
     update_progress_artifact(progress_id, progress=100.0)
     if report.rows:
