@@ -140,7 +140,7 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     runs = start_item_runs(pending, deployment, actor) if pending else {}
     linked = link_runs(runs) if runs else 0
     repaired = repair_or_warn(day)  # items of earlier registers whose run ended or vanished
-    if pending:
+    if pending or repaired:  # the 交办 notices; a repaired run's new link and code
         deliver_notices()
     r = imported["result"]
     summary = (f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"

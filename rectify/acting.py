@@ -206,3 +206,36 @@ def reissue_after_tries(session: Session, code_id: int, day: date) -> None:
                      key=f"code_voided:{code_id}:{secretary.id}",
                      context={"person": person.name, "item": item.code,
                               "form": codes.STEP_LABELS[row.step], "tries": codes.MAX_WRONG_TRIES})
+
+
+def people_for_step(session: Session, item: Item, step: str) -> list[Person]:
+    """Who may act on the item's current step (rectify.waits' choices, as Person rows)."""
+    from rectify.waits import pending_extension, reviewers, signoff_leaders
+
+    if step == "submit":
+        return owner_and_leader(item)
+    if step == "assign":
+        return list(session.scalars(select(Person).where(Person.role == Role.secretary)))
+    if step == "extend":
+        ext = pending_extension(session, item)
+        return list(session.scalars(select(Person).where(
+            Person.role == Role.secretary, Person.id != (ext.requested_by_id if ext else -1))))
+    names = signoff_leaders(session, item) if step == "leader_review" else reviewers(session, item)
+    return list(session.scalars(select(Person).where(Person.name.in_(names))))
+
+
+def queue_relinked(session: Session, item: Item, day: date, new_run: str, why: str) -> int:
+    """The item's run was replaced (tasks/run_repair.py): whoever must act next gets the new
+    link and a fresh code (the emails they have point to the old run; emails not sent yet are
+    bound to the new run anyway, rectify.links). Once per new run and person."""
+    from rectify.waits import current_wait
+
+    wait = current_wait(session, item.code)
+    if wait is None:
+        return 0
+    lead = (f"事项 {item.code} 的流程运行已重建（原流程运行{why}），此前邮件中的链接已失效。"
+            f"请使用本邮件中的新链接和验证码办理{wait.title}。")
+    return sum(queue_act(session, kind="act_request", person=person, item=item, step=wait.step,
+                         day=day, key=f"relinked:{item.code}:{new_run}:{person.id}",
+                         context={"lead": lead, "submission": None})
+               for person in people_for_step(session, item, wait.step))

@@ -356,4 +356,5 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
                     comment=f"原流程运行{why}，已补建等待表单的流程运行",
                     details={"old_run": old, "new_run": new})
     session.flush()
+    acting.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
     return True
