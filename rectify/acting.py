@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from models import AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
 from models.base import utcnow
 from rectify import codes, links
-from rectify.reminders import queue_notice
+from rectify.outbox import queue_notice
 from rectify.settings import get_settings
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
 from rectify import links
-from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable,
+from rectify.outbox_claims import (DEFAULT_LEASE, claim_pending, count_claimable,
                                expire_stale_digests, final_status, mark_results, new_worker_id,
                                queue_failure_notices, renew_lease)
 

@@ -27,7 +27,7 @@ from models import AuditRecord, Extension, Item, Person, Status
 from models.db import session_factory
 from rectify import acting, codes, extensions, workflow
 from rectify.errors import InvalidInput, InvalidTransition, RectifyError
-from rectify.reminders import queue_notice
+from rectify.outbox import queue_notice
 from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"

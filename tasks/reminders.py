@@ -16,6 +16,7 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
+from notifications.cn import KIND_LABELS
 from rectify.delivery import DeliveryReport, deliver_pending
 from rectify.digest_acts import attach_acts
 from rectify.measures import LIGHT_LABELS
@@ -33,14 +34,6 @@ RUNG_LABELS = {
     "due_soon": "{days}个工作日后到期",
     "due_today": "今日到期",
     "overdue_owner": "逾期{days}个工作日",
-}
-KIND_LABELS = {
-    "due_soon": "到期前提醒", "due_today": "到期当日提醒", "due_today_cc": "到期当日（抄送领导）",
-    "overdue_owner": "逾期催办", "overdue_leader": "逾期督办（领导）",
-    "overdue_secretary": "逾期通报（督查）", "digest": "综合提醒",
-    "assigned": "交办通知", "rejected": "退回通知", "closed": "销号通知",
-    "delivery_failed": "投递失败通知", "report": "定期报送提醒", "recheck_due": "回头看提醒",
-    "calendar": "日历数据提醒",
 }
 
 
