@@ -143,3 +143,17 @@ def test_a_repaired_run_is_the_link_of_an_email_sent_after(sqlite_url, tmp_path)
     owner = blocks(deliver(maker, tmp_path)["p3@example.gov.cn"])
     assert RUN_B in owner["A-1"] and RUN_A not in owner["A-1"]
     assert Role  # (roles come from test_reminders.people)
+
+
+def test_the_html_part_is_bound_too(sqlite_url, tmp_path):
+    maker = session_factory(sqlite_url)
+    ledger(maker)
+    with maker.begin() as s:
+        s.execute(Item.__table__.update().where(Item.code == "A-1").values(flow_run_id=RUN_A))
+    sweep(maker)
+    deliver(maker, tmp_path)
+    for msg in mails(tmp_path):
+        html = msg.get_body(("html",)).get_content()
+        assert "[[run:" not in html and "[[run:" not in text_of(msg)
+        if "p3@" in str(msg["To"]):
+            assert f'href="{UI}/runs/flow-run/{RUN_A}"' in html and "验证码：<strong" in html
