@@ -31,8 +31,11 @@ Beside the ladder the same digests carry 定期报送, 回头看 and the Decembe
 (rectify.digest_sections: rungs report_soon, report_today, recheck_due, and a section calendar).
 
 Queries are set-based: planning is a fixed number of SELECTs whatever the number of items
-(four for the ladder, at most six more for those sections); recording is two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
-against sending twice; the planning query only avoids planning what they would refuse.
+(four for the ladder, at most six more for those sections); recording (rectify.outbox) is two
+bulk INSERTs, three SELECTs and one INSERT (plus an UPDATE per 500) for the digests' codes, and
+one bulk UPDATE of the rendered bodies. The database's unique constraints
+(models/reminders.py) are the guard against sending twice; the planning query only avoids
+planning what they would refuse.
 
 This module is the planning. What a person reads is rendered in rectify.digest_render (and each
 item's link and code in rectify.digest_acts); the outbox, where digests and event notices are
