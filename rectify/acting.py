@@ -6,6 +6,9 @@ A code is personal: an email that carries one goes to that person alone, never a
 leader gets a copy of their own, with their own code, where they may act too).
 Idempotent on the outbox key: a retried step finds its email queued and issues no new code
 (which would otherwise void the one in the queued email).
+Inside `one_email_per_person` (the intake's one transaction) a person's 交办 notices become one
+email listing every item with its own link and code. Links are bound when the email is sent
+(rectify.links), so they point to the run the item has then.
 """
 
 from __future__ import annotations
