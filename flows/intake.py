@@ -95,12 +95,13 @@ def pending_runs(session, codes: list[str], actor: str | None, day: date,
                            Item.status != Status.closed).order_by(Item.id)
     ).scalars().all()
     pending = []
-    for item in rows:
-        if item.code in skip:
-            continue
-        request = steps.run_request(item, run_key(item.code, item.register_date))
-        request["wait"] = first_wait(session, item.code, actor, day)
-        pending.append(request)
+    with acting.one_email_per_person(session):  # a person's 交办 notices: one email
+        for item in rows:
+            if item.code in skip:
+                continue
+            request = steps.run_request(item, run_key(item.code, item.register_date))
+            request["wait"] = first_wait(session, item.code, actor, day)
+            pending.append(request)
     return pending
 
 
@@ -181,7 +182,7 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
         deliver_notices()
         logger.info("交办确认：%s签署%d项", confirmed.get("secretary", ""), len(confirmed.get("signed", [])))
     repaired = repair_or_warn(day)  # items of earlier registers whose run ended or vanished
-    if pending and not imported["held"]:
+    if (pending and not imported["held"]) or repaired:  # 交办 notices; a repaired run's link and code
         deliver_notices()
     r = imported["result"]
     summary = (f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"

@@ -74,16 +74,19 @@ def confirm_closed(code: str, day: date) -> None:
     steps.confirm_closed(_db_url(), code, day)
 
 
-def _deliver() -> None:
+def _deliver(code: str | None = None) -> None:
     """Send what the step queued, after its transaction committed (the outbox's own task).
 
     Event notices only: the sweep's digests belong to the sweep's day, and an item run on a
-    Saturday must not flush Friday's retries as a second, stale email.
+    Saturday must not flush Friday's retries as a second, stale email. With `code`, only the
+    notices about that item: item A's run does not send item B's mail (a 交办 email listing
+    several items goes with the first of their runs to deliver); the sweep, the intake and
+    the command line send the rest.
     """
     from rectify.delivery import NOTICES
     from tasks.reminders import deliver_outbox
 
-    deliver_outbox(sources=NOTICES)
+    deliver_outbox(sources=NOTICES, items=(code,) if code else None)
 
 
 def _current_wait(code: str, refusals: dict[str, tuple[str, dict]]) -> waits.Wait | None:
@@ -119,7 +122,7 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
         view = _read(code)
         if view.status is Status.closed:
             confirm_closed(code, _business_day(day))
-            _deliver()
+            _deliver(code)
             set_wait_tag(None)
             logger.info("%s 已销号，流程结束", code)
             return f"{code} 已销号"
@@ -134,7 +137,7 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
             wait = _current_wait(code, refusals)
             if wait.step == "assign":
                 request_assignment(code, _business_day(day))
-                _deliver()
+                _deliver(code)
             set_wait_tag(wait.tag)
             base = wait.key_base
             key = f"{base}-{attempts.get(base, 0)}"
@@ -153,7 +156,7 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
             logger.warning("%s：输入未被受理：%s", code, reason)
             refusals[base] = (reason, entered)
             attempts[base] = attempts.get(base, 0) + 1
-        _deliver()  # a step's emails, or a refusal's fresh code after too many wrong tries
+        _deliver(code)  # a step's emails, or a refusal's fresh code after too many wrong tries
 
 
 def _suspend(form, key: str):

@@ -7,7 +7,6 @@ description verbatim, the HTML part must show it as text, never as markup.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -17,6 +16,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from notifications.cn import KIND_LABELS, cn_date
 from notifications.headers import HeaderInjectionError, check_header
 from notifications.wire import assemble
 
@@ -35,23 +35,6 @@ KINDS = (
     "code_voided",
 )
 
-KIND_LABELS = {
-    "due_soon": "到期前提醒",
-    "due_today": "到期当日提醒",
-    "overdue_owner": "逾期催办（责任人）",
-    "overdue_leader": "逾期提醒（责任领导）",
-    "overdue_secretary": "逾期通报（督查）",
-    "assigned": "交办通知",
-    "rejected": "销号退回通知",
-    "closed": "销号通知",
-    "delivery_failed": "投递失败通知",
-    "report": "定期报送提醒",
-    "recheck_due": "回头看提醒",
-    "calendar": "日历数据提醒",
-    "act_request": "办理请求",
-    "code_reissued": "验证码重发",
-    "code_voided": "验证码作废提示",
-}
 
 
 @dataclass
@@ -60,16 +43,6 @@ class Recipient:
     email: str
 
 
-def _cn_date(value: dt.date | str | None) -> str:
-    """2026-12-31 -> 2026年12月31日; empty -> "—"."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            return value  # already a phrase such as 长期坚持
-    return f"{value.year}年{value.month}月{value.day}日"
 
 
 def _light_label(light: str | None) -> str:
@@ -91,7 +64,7 @@ def environment() -> Environment:
         # get_template stats the file again (a large sweep renders tens of thousands).
         auto_reload=False,
     )
-    env.filters["cn_date"] = _cn_date
+    env.filters["cn_date"] = cn_date  # the one copy: notifications.cn
     env.filters["kind_label"] = lambda kind: KIND_LABELS.get(kind, kind)
     env.filters["light_label"] = _light_label
     return env

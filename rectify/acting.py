@@ -6,28 +6,33 @@ A code is personal: an email that carries one goes to that person alone, never a
 leader gets a copy of their own, with their own code, where they may act too).
 Idempotent on the outbox key: a retried step finds its email queued and issues no new code
 (which would otherwise void the one in the queued email).
+Inside `one_email_per_person` (the intake's one transaction) a person's 交办 notices become one
+email listing every item with its own link and code. Links are bound when the email is sent
+(rectify.links), so they point to the run the item has then.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Item, OutboxMail, Person, Role
+from models import AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
 from models.base import utcnow
-from rectify import codes
-from rectify.reminders import queue_notice
+from rectify import codes, links
+from rectify.outbox import queue_notice
 from rectify.settings import get_settings
 
 
 def run_link(item: Item) -> str | None:
-    """<RECTIFY_UI_URL>/runs/flow-run/<id>, or None when there is no UI address or no run."""
-    base = (get_settings().ui_url or "").strip().rstrip("/")
-    if not base or not item.flow_run_id:
-        return None
-    return f"{base}/runs/flow-run/{item.flow_run_id}"
+    """<RECTIFY_UI_URL>/runs/flow-run/<id>, bound to the item's run when the email is sent
+    (rectify.links: the run may not exist yet, or be repaired before then); None without a UI
+    address."""
+    return links.run_link(get_settings().ui_url, item.id)
 
 
 def act_context(session: Session, person: Person, item: Item, step: str) -> dict:
@@ -42,11 +47,73 @@ def _queued(session: Session, key: str) -> bool:
     return session.scalar(select(OutboxMail.id).where(OutboxMail.key == key)) is not None
 
 
+BATCHED_KINDS = ("assigned",)
+BATCH_PREFIX = "batch:"
+
+
+def _batched(session: Session, kind: str, person: Person, item: Item) -> bool:
+    """This person was told about this item in a batched email of this kind already (a batch
+    email has one key for all its items, so its items are found by its reminder lines)."""
+    return session.scalar(
+        select(OutboxMail.id).join(ReminderLine, ReminderLine.outbox_id == OutboxMail.id)
+        .where(OutboxMail.key.startswith(f"{BATCH_PREFIX}{kind}:"), ReminderLine.item_id == item.id,
+               ReminderLine.rung == kind, ReminderLine.recipient_id == person.id).limit(1)
+    ) is not None
+
+
+@contextmanager
+def one_email_per_person(session: Session) -> Iterator[None]:
+    """Inside, the 交办 notices queued (the intake signs a whole register in one transaction)
+    are collected and, at the end, go as one email per person and day listing every item, each
+    with its own link and code (issue #9: 40 items of one owner were 40 emails). A person with
+    one item gets the ordinary single-item email."""
+    outer = session.info.get("act_batch")
+    batch: list[tuple] = [] if outer is None else outer
+    session.info["act_batch"] = batch
+    try:
+        yield
+    finally:
+        if outer is None:
+            session.info.pop("act_batch", None)
+    if outer is None:
+        _flush_batch(session, batch)
+
+
+def _flush_batch(session: Session, batch: list[tuple]) -> None:
+    groups: dict[tuple, list[tuple]] = {}
+    for entry in batch:
+        kind, person, _item, _step, day, _key, _context = entry
+        groups.setdefault((kind, person.id, day), []).append(entry)
+    for (kind, _pid, day), entries in groups.items():
+        if len(entries) == 1:
+            kind, person, item, step, day, key, context = entries[0]
+            queue_act(session, kind=kind, person=person, item=item, step=step, day=day, key=key,
+                      context=context)
+            continue
+        person = entries[0][1]
+        keys = "|".join(e[5] for e in entries)
+        key = f"{BATCH_PREFIX}{kind}:{day.isoformat()}:{person.id}:" + \
+            hashlib.sha1(keys.encode()).hexdigest()[:16]
+        if _queued(session, key):
+            continue
+        acts = [act_context(session, person, e[2], e[3]) for e in entries]
+        queue_notice(session, kind=kind, to=person, items=[e[2] for e in entries], day=day,
+                     key=key, item_acts=acts,
+                     context=dict(entries[0][6] or {}, acts_until=max(a["expires"] for a in acts)))
+
+
 def queue_act(session: Session, *, kind: str, person: Person, item: Item, step: str, day: date,
               key: str, context: dict | None = None) -> bool:
-    """One email to one person about one item, with their code for `step`."""
-    if _queued(session, key):
+    """One email to one person about one item, with their code for `step` (or, inside
+    one_email_per_person, collected for that person's one email)."""
+    if _queued(session, key) or (kind in BATCHED_KINDS and _batched(session, kind, person, item)):
         return False
+    batch = session.info.get("act_batch")
+    if batch is not None and kind in BATCHED_KINDS:
+        if any(e[5] == key for e in batch):
+            return False
+        batch.append((kind, person, item, step, day, key, context))
+        return True
     ctx = dict(context or {}, act=act_context(session, person, item, step))
     return queue_notice(session, kind=kind, to=person, items=[item], day=day, key=key,
                         context=ctx) is not None
@@ -142,3 +209,36 @@ def reissue_after_tries(session: Session, code_id: int, day: date) -> None:
                      key=f"code_voided:{code_id}:{secretary.id}",
                      context={"person": person.name, "item": item.code,
                               "form": codes.STEP_LABELS[row.step], "tries": codes.MAX_WRONG_TRIES})
+
+
+def people_for_step(session: Session, item: Item, step: str) -> list[Person]:
+    """Who may act on the item's current step (rectify.waits' choices, as Person rows)."""
+    from rectify.waits import pending_extension, reviewers, signoff_leaders
+
+    if step == "submit":
+        return owner_and_leader(item)
+    if step == "assign":
+        return list(session.scalars(select(Person).where(Person.role == Role.secretary)))
+    if step == "extend":
+        ext = pending_extension(session, item)
+        return list(session.scalars(select(Person).where(
+            Person.role == Role.secretary, Person.id != (ext.requested_by_id if ext else -1))))
+    names = signoff_leaders(session, item) if step == "leader_review" else reviewers(session, item)
+    return list(session.scalars(select(Person).where(Person.name.in_(names))))
+
+
+def queue_relinked(session: Session, item: Item, day: date, new_run: str, why: str) -> int:
+    """The item's run was replaced (tasks/run_repair.py): whoever must act next gets the new
+    link and a fresh code (the emails they have point to the old run; emails not sent yet are
+    bound to the new run anyway, rectify.links). Once per new run and person."""
+    from rectify.waits import current_wait
+
+    wait = current_wait(session, item.code)
+    if wait is None:
+        return 0
+    lead = (f"事项 {item.code} 的流程运行已重建（原流程运行{why}），此前邮件中的链接已失效。"
+            f"请使用本邮件中的新链接和验证码办理{wait.title}。")
+    return sum(queue_act(session, kind="act_request", person=person, item=item, step=wait.step,
+                         day=day, key=f"relinked:{item.code}:{new_run}:{person.id}",
+                         context={"lead": lead, "submission": None})
+               for person in people_for_step(session, item, wait.step))

@@ -37,7 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
-from rectify.reminders import (DEFAULT_LEASE, claim_pending, count_claimable,
+from rectify import links
+from rectify.outbox_claims import (DEFAULT_LEASE, claim_pending, count_claimable,
                                expire_stale_digests, final_status, mark_results, new_worker_id,
                                queue_failure_notices, renew_lease)
 
@@ -176,20 +177,23 @@ class _Marker:
         self.buffer.clear()
 
 
-def _outgoing(rows: list[OutboxMail], mail_from: str):
+def _outgoing(rows: list[OutboxMail], mail_from: str, runs: dict[int, str | None] | None = None):
     """Build MIME messages; a row that cannot be built (bad address, control characters in a
-    name) gets a permanent failure instead of a message."""
+    name) gets a permanent failure instead of a message. Links to item runs are bound here to
+    the runs the ledger names now (`runs`, rectify.links)."""
     from notifications.compose import Recipient, build_message
     from notifications.headers import HeaderInjectionError
     from notifications.smtp import DeliveryResult, OutgoingMail
 
+    runs = runs or {}
     mails, refused = [], []
     for row in rows:
         try:
             msg = build_message(
                 sender=mail_from, to=[Recipient(row.recipient_name, row.recipient_email)],
                 cc=[Recipient(name, addr) for name, addr in (row.cc or [])],
-                subject=row.subject, text=row.body_text, html=row.body_html,
+                subject=row.subject, text=links.bind(row.body_text, runs),
+                html=links.bind(row.body_html, runs),
                 message_id=message_id(row, mail_from))
         except (HeaderInjectionError, ValueError) as exc:
             refused.append(DeliveryResult(mail_key(row), "failed", f"邮件无法生成：{exc}", 0))
@@ -212,9 +216,11 @@ def deliver_pending(
     report_failures: bool = True,
     progress: Callable[[int, int], None] | None = None,
     sources: tuple[str, ...] | None = None,
+    items: tuple[str, ...] | None = None,
 ) -> DeliveryReport:
     """Send everything claimable (pending, retry from earlier sweeps, expired leases) of
-    `sources` (None: sweep digests and notices; NOTICES: notices only).
+    `sources` (None: sweep digests and notices; NOTICES: notices only) and, with `items` (item
+    codes), only those about one of these items (an item run's own notices).
 
     Sweep digests of days before `day` are never sent: when sweep rows are in scope they are
     marked 'expired' first (rectify.reminders.expire_stale_digests), and the claim itself
@@ -234,7 +240,7 @@ def deliver_pending(
             log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
         if interrupted:
             log.warning("%d封%s前发送中断的催办邮件结果未知，不再补发，已通知秘书核实", interrupted, day)
-    scope = dict(sources=sources, day=day)
+    scope = dict(sources=sources, day=day, items=items)
     with session_maker() as session:
         total = count_claimable(session, now=started, lease=lease, **scope)
     done, reported = 0, False
@@ -242,6 +248,9 @@ def deliver_pending(
         with session_maker.begin() as session:
             rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
                                  not_claimed_since=started, **scope)
+            # the runs their links point to, as the ledger says now (one SELECT, no lock)
+            runs = links.run_ids(session, links.item_ids(*(t for r in rows
+                                                           for t in (r.body_text, r.body_html))))
         if not rows:
             if report_failures and not reported:
                 reported = True
@@ -254,7 +263,7 @@ def deliver_pending(
         by_key = {mail_key(row): row for row in rows}
         marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every,
                          lease)
-        mails, refused = _outgoing(rows, config.mail_from)
+        mails, refused = _outgoing(rows, config.mail_from, runs)
         for result in refused:
             marker(result)
         try:

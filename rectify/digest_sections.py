@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Item, Measure, OutboxMail, Status
-from notifications.compose import _cn_date as cn_date
+from notifications.cn import cn_date
 from rectify.reporting import report_lines
 from rectify.workdays import WorkCalendar
 

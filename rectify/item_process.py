@@ -27,7 +27,7 @@ from models import AuditRecord, Extension, Item, Person, Status
 from models.db import session_factory
 from rectify import acting, codes, extensions, workflow
 from rectify.errors import InvalidInput, InvalidTransition, RectifyError
-from rectify.reminders import queue_notice
+from rectify.outbox import queue_notice
 from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
@@ -356,4 +356,5 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
                     comment=f"原流程运行{why}，已补建等待表单的流程运行",
                     details={"old_run": old, "new_run": new})
     session.flush()
+    acting.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
     return True

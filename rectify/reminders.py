@@ -31,29 +31,32 @@ Beside the ladder the same digests carry 定期报送, 回头看 and the Decembe
 (rectify.digest_sections: rungs report_soon, report_today, recheck_due, and a section calendar).
 
 Queries are set-based: planning is a fixed number of SELECTs whatever the number of items
-(four for the ladder, at most six more for those sections); recording is two bulk INSERTs. The database's unique constraints (models/reminders.py) are the guard
-against sending twice; the planning query only avoids planning what they would refuse.
+(four for the ladder, at most six more for those sections); recording (rectify.outbox) is two
+bulk INSERTs, three SELECTs and one INSERT (plus an UPDATE per 500) for the digests' codes, and
+one bulk UPDATE of the rendered bodies. The database's unique constraints
+(models/reminders.py) are the guard against sending twice; the planning query only avoids
+planning what they would refuse.
+
+This module is the planning. What a person reads is rendered in rectify.digest_render (and each
+item's link and code in rectify.digest_acts); the outbox, where digests and event notices are
+recorded, is rectify.outbox; claiming, leases and marking for delivery are rectify.outbox_claims.
+They were one module of 750 lines; the names used from here before the split are re-exported
+at the end, so callers did not change.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Item, Measure, OutboxMail, Person, ReminderLine, Role, Status
-from models.base import utcnow
 from rectify import measures as rules
-from rectify.digest_sections import SECTIONS as EXTRA_SECTIONS
-from rectify.digest_sections import extra_lines, section_texts
-from rectify.errors import ConcurrentChange, RectifyError
+from rectify.digest_sections import extra_lines
+from rectify.errors import RectifyError
 from rectify.workdays import WorkCalendar
 
 log = logging.getLogger("rectify.reminders")
@@ -65,19 +68,6 @@ REMINDED_STATUSES = (Status.new, Status.in_progress)
 SECTION_ORDER = ("due_today", "due_soon", "overdue_owner", "report", "due_today_cc",
                  "overdue_leader", "overdue_secretary", "recheck_due", "calendar")
 ONCE_RUNGS_PREFIX = ("due_soon_", "due_today")  # recorded once per deadline; the rest daily
-
-# A sweep killed after claiming leaves rows in "sending"; after this long another sweep may
-# claim them again. Far longer than a batch takes (5,000 mails go out in seconds).
-DEFAULT_LEASE = timedelta(minutes=15)
-# Retries across sweeps: a row still failing transiently after this many attempts in total
-# is marked failed and reported, not retried forever.
-MAX_TOTAL_ATTEMPTS = 12
-RETRY_FIRST, RETRY_MAX = timedelta(minutes=1), timedelta(hours=1)
-# What happens to an email waiting for a retry, as people are told: a sweep digest is sent by
-# a later run of the same day only (the next day's sweep marks it 过期未发); a notice waits.
-RETRY_NOTE = ("待重试的当日催办邮件在当天再次运行催办时补发，次日起不再补发（过期未发）；"
-              "待重试的通知邮件在其重试时间后随下一次命令或催办发出")
-
 
 class FutureDay(RectifyError):
     """A sweep for a day other than today (the name is older than the past-day rule)."""
@@ -93,13 +83,6 @@ def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
     when = "晚于" if day > today else "早于"
     raise FutureDay(f"{day} {when}今天（{today}，北京时间），只能发送当天的催办；"
                     "如需查看该日将发送的邮件请用试运行（--dry-run）")
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """How long a row waits after a transient failure before it may be claimed again:
-    1, 2, 4 … minutes by attempts so far, at most an hour. A refusal of the connection itself
-    counts no attempt and waits the first step."""
-    return min(RETRY_FIRST * 2 ** max(attempts - 1, 0), RETRY_MAX)
 
 
 def section_of(rung: str) -> str:
@@ -333,385 +316,10 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     return plan
 
 
-# --- rendering --------------------------------------------------------------------------
-
-SECTION_TEXT = {
-    "due_today": ("今日到期", "今日到期",
-                  "以下事项今日到期（逢节假日提前至节前最后一个工作日），已完成整改的请于今日提交销号申请及佐证材料；确有困难的请及时向责任领导报告。责任领导已同时收到提醒。"),
-    "due_soon": ("即将到期", "即将到期",
-                 "以下事项即将到期，请对照整改措施抓紧推进，确保按期完成。"),
-    "overdue_owner": ("已逾期", "已逾期",
-                      "以下事项已超过整改时限（按到期先后排列），请尽快推进整改；如需调整时限，请按程序报批。"),
-    "due_today_cc": ("今日到期（抄送责任领导）", "分管事项今日到期",
-                     "由您担任责任领导的以下事项今日到期，已同时提醒责任人，请予关注。"),
-    "overdue_leader": ("逾期{leader}个工作日以上（责任领导督办）", "分管事项逾期",
-                       "由您担任责任领导的以下事项已逾期{leader}个工作日以上（按到期先后排列），请督促责任部门和责任人加快整改进度。"),
-    "overdue_secretary": ("逾期{secretary}个工作日以上（督查）", "逾期{secretary}个工作日以上",
-                          "以下事项已逾期{secretary}个工作日以上（按到期先后排列），请予督查督办。"),
-}
-
-# Single-section emails use the kind's own template when its wording fits the settings.
-_OWN_TEMPLATE = {
-    "due_soon": lambda s: True,
-    "overdue_owner": lambda s: True,
-    "overdue_leader": lambda s: s.escalate_leader_after_days == 3,
-    "overdue_secretary": lambda s: s.escalate_secretary_after_days == 10,
-}
-
-
-def render_digest(digest: PlannedDigest, settings) -> None:
-    """Fill subject, text and html (autoescaped) from notifications/templates."""
-    from notifications.compose import environment, render
-
-    kind = digest.kind
-    if kind in _OWN_TEMPLATE and _OWN_TEMPLATE[kind](settings):
-        digest.subject, digest.text, digest.html = render(
-            kind, recipient=digest.name, day=digest.day, items=digest.sections[kind])
-        return
-    fmt = {"leader": settings.escalate_leader_after_days,
-           "secretary": settings.escalate_secretary_after_days}
-    sections = []
-    for name, items in digest.sections.items():
-        if name in EXTRA_SECTIONS:
-            title, short, intro = section_texts(name, items, settings)
-            items = [] if name == "calendar" else items  # a notice, not a list of items
-        else:
-            title, short, intro = (t.format(**fmt) for t in SECTION_TEXT[name])
-        days = "left" if name == "due_soon" else "overdue" if name.startswith("overdue") else None
-        sections.append({"kind": name, "title": title, "short": short, "intro": intro,
-                         "entries": items, "days": days})
-    env = environment()
-    ctx = {"recipient": digest.name, "day": digest.day, "sections": sections}
-    subject = env.get_template("digest/subject.txt").render(**ctx)
-    digest.subject = " ".join(p.strip() for p in subject.splitlines() if p.strip())
-    digest.text = env.get_template("digest/body.txt").render(**ctx)
-    digest.html = env.get_template("digest/body.html").render(**ctx)
-
-
-# --- recording --------------------------------------------------------------------------
-
-def _insert(session: Session, table):
-    """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL both have it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
-@dataclass
-class RecordResult:
-    mails: int = 0
-    lines: int = 0
-    skipped: int = 0  # digests another sweep recorded first
-
-
-def record_reminders(session: Session, day: date, plan: ReminderPlan, settings=None) -> RecordResult:
-    """Insert the plan's emails and lines in the caller's transaction; idempotent per day.
-
-    An email whose key exists (another sweep recorded it first) is skipped with its lines. A
-    line that collides with a recorded one raises IntegrityError and the whole transaction
-    rolls back: that would be a reminder sent twice.
-    """
-    result = RecordResult()
-    if not plan.digests:
-        return result
-    if settings is None:
-        from rectify.settings import get_settings
-
-        settings = get_settings()
-    now = utcnow()
-    by_key = {}
-    rows = []
-    for digest in plan.digests:
-        if not digest.subject:
-            render_digest(digest, settings)
-        by_key[digest.key] = digest
-        rows.append({
-            "key": digest.key, "source": "sweep", "day": day, "kind": digest.kind,
-            "sections": ",".join(digest.sections), "recipient_id": digest.recipient_id,
-            "recipient_name": digest.name, "recipient_email": digest.email, "cc": [],
-            "subject": digest.subject, "body_text": digest.text, "body_html": digest.html,
-            "status": "pending", "attempts": 0, "created_at": now,
-        })
-    table = OutboxMail.__table__
-    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.id, table.c.key))
-    inserted = session.execute(stmt, rows).all()
-    line_rows = [
-        {"outbox_id": mail_id, "item_id": line.item_id, "measure_position": line.measure_position,
-         "rung": line.rung, "recipient_id": line.recipient_id, "deadline": line.deadline,
-         "occurrence": line.occurrence, "days": line.days}
-        for mail_id, key in inserted for line in by_key[key].lines
-    ]
-    if line_rows:
-        session.execute(ReminderLine.__table__.insert(), line_rows)
-    result.mails, result.lines = len(inserted), len(line_rows)
-    result.skipped = len(rows) - len(inserted)
-    session.flush()
-    return result
-
-
-def _item_entries(session: Session, items: list[Item]) -> list[dict]:
-    ids = [item.id for item in items]
-    if not ids:
-        return []
-    names = dict(session.execute(select(Person.id, Person.name)).all())
-    measures: dict[int, list[dict]] = defaultdict(list)
-    for item_id, position, text, deadline, deadline_text in session.execute(
-        select(Measure.item_id, Measure.position, Measure.text, Measure.deadline,
-               Measure.deadline_text)
-        .where(Measure.item_id.in_(ids)).order_by(Measure.item_id, Measure.position)
-    ):
-        measures[item_id].append({"number": position + 1, "text": text,
-                                  "deadline": deadline or deadline_text, "light": None})
-    return [
-        {"code": item.code, "description": item.description, "department": item.department,
-         "owner": names.get(item.owner_id, "—"), "leader": names.get(item.leader_id, "—"),
-         "deadline": item.deadline or "长期坚持", "days_left": None, "days_overdue": None,
-         "measures": measures[item.id], "light": None}
-        for item in items
-    ]
-
-
-def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = (),
-                 items: list[Item] = (), day: date, key: str, context: dict | None = None) -> int | None:
-    """Record an event email (assigned / rejected / closed / delivery_failed) in the outbox.
-
-    Idempotent on `key`: the second call with the same key records nothing and returns None;
-    otherwise returns the new row's id. Call it in the transaction of the event itself, so
-    the notice exists exactly when the event does; `deliver_outbox` sends it.
-    """
-    from notifications.compose import render
-
-    subject, text, html = render(kind, recipient=to.name, day=day,
-                                 items=_item_entries(session, list(items)), **(context or {}))
-    table = OutboxMail.__table__
-    stmt = (
-        _insert(session, table)
-        .values(key=key, source="notice", day=day, kind=kind, sections=kind,
-                recipient_id=to.id, recipient_name=to.name, recipient_email=to.email,
-                cc=[[p.name, p.email] for p in cc if p.id != to.id],
-                subject=subject, body_text=text, body_html=html, status="pending",
-                attempts=0, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(table.c.id)
-    )
-    mail_id = session.execute(stmt).scalar()
-    if mail_id is not None and items:
-        session.execute(ReminderLine.__table__.insert(), [
-            {"outbox_id": mail_id, "item_id": item.id, "measure_position": -1, "rung": kind,
-             "recipient_id": to.id, "deadline": item.deadline, "occurrence": None, "days": None}
-            for item in items
-        ])
-    session.flush()
-    return mail_id
-
-
-# --- claiming and marking -----------------------------------------------------------------
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _waiting(now: datetime, since: datetime, lease: timedelta):
-    return or_(
-        # waiting, due, and not already tried by the sweep that started at `since`
-        and_(OutboxMail.status.in_(("pending", "retry")),
-             or_(OutboxMail.next_attempt_at.is_(None), OutboxMail.next_attempt_at <= now),
-             or_(OutboxMail.claimed_at.is_(None), OutboxMail.claimed_at < since)),
-        # claimed by a sweep that died (or is far slower than any sweep should be)
-        and_(OutboxMail.status == "sending", OutboxMail.claimed_at < now - lease),
-    )
-
-
-def _claimable(now: datetime, since: datetime, lease: timedelta, *,
-               sources: tuple[str, ...] | None = None, day: date | None = None):
-    """Waiting rows of `sources` (None: all). With `day`, a sweep digest of an earlier day is
-    never claimable: it is expired instead (expire_stale_digests), not replayed."""
-    cond = _waiting(now, since, lease)
-    if sources is not None:
-        cond = and_(cond, OutboxMail.source.in_(sources))
-    if day is not None:
-        cond = and_(cond, or_(OutboxMail.source != "sweep", OutboxMail.day >= day))
-    return cond
-
-
-def expire_stale_digests(session: Session, day: date, *, now: datetime | None = None,
-                         lease: timedelta = DEFAULT_LEASE) -> tuple[int, int]:
-    """Close undelivered sweep digests of days before `day`; returns (expired, unknown).
-
-    DOMAIN.md: a missed day is not replayed as a burst of old notices, and one email per
-    person per day. Today's digest already lists whatever is still due or overdue, so an old
-    digest waiting to be sent is recorded 'expired' (过期未发) rather than sent late. One left
-    in 'sending' by a process that died (lease over) may have reached the server: it becomes
-    'unknown', reported to the secretary, never 'expired' (which would claim it was not sent).
-    Event notices are not touched: an assignment or a rejection is still news a day later.
-    """
-    now = now or utcnow()
-    stale = and_(OutboxMail.source == "sweep", OutboxMail.day < day)
-    dead = session.execute(
-        update(OutboxMail)
-        .where(stale, OutboxMail.status == "sending", OutboxMail.claimed_at < now - lease)
-        .values(status="unknown",
-                last_error="发送过程中断（催办进程意外退出），无法确认是否已送达；为免重复发送，不再补发，请人工核实")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return session.execute(
-        update(OutboxMail)
-        .where(stale, OutboxMail.status.in_(("pending", "retry")))
-        .values(status="expired",  # the last delivery error is kept in front of the reason
-                last_error=func.coalesce(OutboxMail.last_error + "；", "")
-                + f"{day} 前未能投递的催办邮件不再补发（当日催办已包含仍到期或逾期的事项）")
-        .execution_options(synchronize_session=False)
-    ).rowcount, dead
-
-
-def count_claimable(session: Session, *, now: datetime | None = None,
-                    lease: timedelta = DEFAULT_LEASE, sources: tuple[str, ...] | None = None,
-                    day: date | None = None) -> int:
-    now = now or utcnow()
-    return session.scalar(select(func.count()).select_from(OutboxMail)
-                          .where(_claimable(now, now, lease, sources=sources, day=day))) or 0
-
-
-def claim_pending(session: Session, worker: str, limit: int, *, now: datetime | None = None,
-                  lease: timedelta = DEFAULT_LEASE, not_claimed_since: datetime | None = None,
-                  sources: tuple[str, ...] | None = None,
-                  day: date | None = None) -> list[OutboxMail]:
-    """Claim up to `limit` rows for `worker`: status -> sending, with a lease.
-
-    One conditional UPDATE over a sub-SELECT that takes row locks with SKIP LOCKED on
-    PostgreSQL (two sweeps never wait for, nor take, each other's rows); SQLite ignores FOR
-    UPDATE and serialises writers, so the repeated condition alone makes the claim exclusive.
-    The caller must commit before sending, so that other sweeps see the lease. `sources` and
-    `day` as in _claimable.
-    """
-    now = now or utcnow()
-    claimable = _claimable(now, not_claimed_since or now, lease, sources=sources, day=day)
-    candidates = (select(OutboxMail.id).where(claimable).order_by(OutboxMail.id).limit(limit)
-                  .with_for_update(skip_locked=True))
-    claimed = session.scalars(
-        update(OutboxMail)
-        .where(OutboxMail.id.in_(candidates.scalar_subquery()), claimable)
-        .values(status="sending", claimed_by=worker, claimed_at=now)
-        .returning(OutboxMail.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not claimed:
-        return []
-    return list(session.scalars(
-        select(OutboxMail).where(OutboxMail.id.in_(claimed)).order_by(OutboxMail.id)
-        .execution_options(populate_existing=True)
-    ))
-
-
-def renew_lease(session: Session, worker: str, ids, *, now: datetime | None = None) -> set[int]:
-    """Extend `worker`'s lease on the rows `ids` it is still sending; returns those it holds.
-    A row missing from the answer was taken over (its lease ran out) or changed by hand: the
-    worker must not send it."""
-    if not ids:
-        return set()
-    return set(session.scalars(
-        update(OutboxMail)
-        .where(OutboxMail.id.in_(list(ids)), OutboxMail.claimed_by == worker,
-               OutboxMail.status == "sending")
-        .values(claimed_at=now or utcnow())
-        .returning(OutboxMail.id)
-        .execution_options(synchronize_session=False)
-    ))
-
-
-def final_status(status: str, attempts_total: int) -> str:
-    """A transient failure that has used up its attempts across sweeps becomes permanent."""
-    if status == "retry" and attempts_total >= MAX_TOTAL_ATTEMPTS:
-        return "failed"
-    return status
-
-
-def mark_results(session: Session, worker: str, outcomes: list[dict], *,
-                 now: datetime | None = None) -> set[int]:
-    """Record delivery outcomes in one executemany; returns the ids whose lease was lost.
-
-    Each outcome: id, status, error, attempts, prior_attempts, message_id. Only the worker
-    holding the lease (claimed_by, status "sending") may record; a transient failure that has
-    used up its attempts across sweeps is recorded as failed.
-    """
-    if not outcomes:
-        return set()
-    now = now or utcnow()
-    table = OutboxMail.__table__
-    params, expected = [], {}
-    for o in outcomes:
-        total = o["prior_attempts"] + o["attempts"]
-        final = final_status(o["status"], total)
-        error = o["error"]
-        if final != o["status"]:
-            error = f"{error}（已累计尝试{total}次，不再自动重发）"
-        params.append({"b_id": o["id"], "b_worker": worker, "b_status": final, "b_attempts": total,
-                       "b_error": error, "b_message_id": o.get("message_id"),
-                       "b_sent_at": now if final == "sent" else None,
-                       "b_next": now + retry_delay(total) if final == "retry" else None})
-        expected[o["id"]] = (final, total)
-    stmt = (update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.claimed_by == bindparam("b_worker"),
-                   table.c.status == "sending")
-            .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
-                    last_error=bindparam("b_error"), message_id=bindparam("b_message_id"),
-                    sent_at=bindparam("b_sent_at"), next_attempt_at=bindparam("b_next")))
-    result = session.execute(stmt, params)
-    if session.get_bind().dialect.supports_sane_multi_rowcount and result.rowcount == len(params):
-        return set()
-    # Which rows were not ours any more? Exact: our UPDATE holds these rows (PostgreSQL row
-    # locks, SQLite's write lock) until commit, so nobody can claim them in between.
-    recorded = {
-        row.id for row in session.execute(
-            select(table.c.id, table.c.status, table.c.attempts)
-            .where(table.c.id.in_(list(expected)), table.c.claimed_by == worker))
-        if expected[row.id] == (row.status, row.attempts)
-    }
-    lost = set(expected) - recorded
-    for mail_id in sorted(lost):
-        log.warning("邮件 %s 的发送结果未记录：租约已被其他催办进程接管", mail_id)
-    return lost
-
-
-def queue_failure_notices(session: Session, day: date, *, now: datetime | None = None) -> int:
-    """Tell every secretary about failed/unknown deliveries not yet reported; returns notices.
-
-    The rows are marked reported with a conditional UPDATE in the same transaction as the
-    notices, so two sweeps cannot both report them. Failures of these notices themselves are
-    not reported again (that could loop), only listed by `rectify outbox --failed`.
-    """
-    now = now or utcnow()
-    rows = session.execute(
-        select(OutboxMail.id, OutboxMail.recipient_name, OutboxMail.recipient_email,
-               OutboxMail.kind, OutboxMail.status, OutboxMail.last_error)
-        .where(OutboxMail.status.in_(("failed", "unknown")),
-               OutboxMail.failure_reported_at.is_(None), OutboxMail.kind != "delivery_failed")
-        .order_by(OutboxMail.id)
-    ).all()
-    if not rows:
-        return 0
-    secretaries = session.scalars(select(Person).where(Person.role == Role.secretary)
-                                  .order_by(Person.id)).all()
-    if not secretaries:
-        log.warning("有%d封邮件投递失败，但人员名单中没有秘书，无法发送失败通知", len(rows))
-        return 0
-    ids = [r.id for r in rows]
-    marked = session.execute(
-        update(OutboxMail).where(OutboxMail.id.in_(ids), OutboxMail.failure_reported_at.is_(None))
-        .values(failure_reported_at=now).execution_options(synchronize_session=False)
-    ).rowcount
-    if marked != len(ids):
-        raise ConcurrentChange("投递失败记录刚被另一催办进程处理，请稍后重试")
-    failures = [{"recipient": r.recipient_name, "email": r.recipient_email, "kind": r.kind,
-                 "error": (r.last_error or "") if r.status == "failed"
-                 else f"结果未知：{r.last_error or ''}"} for r in rows]
-    queued = 0
-    for secretary in secretaries:
-        if queue_notice(session, kind="delivery_failed", to=secretary, day=day,
-                        key=f"delivery_failed:{secretary.id}:{ids[0]}-{ids[-1]}",
-                        context={"failures": failures}) is not None:
-            queued += 1
-    return queued
+# The outbox and the digests' rendering, under the names callers have used from this module.
+from rectify.digest_render import SECTION_TEXT, render_digest  # noqa: E402, F401
+from rectify.outbox import RecordResult, queue_notice, record_reminders  # noqa: E402, F401
+from rectify.outbox_claims import (  # noqa: E402, F401
+    DEFAULT_LEASE, MAX_TOTAL_ATTEMPTS, RETRY_NOTE, claim_pending, count_claimable,
+    expire_stale_digests, final_status, mark_results, new_worker_id, queue_failure_notices,
+    renew_lease, retry_delay)

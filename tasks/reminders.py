@@ -16,7 +16,9 @@ from prefect.artifacts import create_progress_artifact, create_table_artifact, u
 from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
+from notifications.cn import KIND_LABELS
 from rectify.delivery import DeliveryReport, deliver_pending
+from rectify.digest_acts import attach_acts
 from rectify.measures import LIGHT_LABELS
 from rectify.report.render import md_escape, md_rows
 from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
@@ -32,14 +34,6 @@ RUNG_LABELS = {
     "due_soon": "{days}个工作日后到期",
     "due_today": "今日到期",
     "overdue_owner": "逾期{days}个工作日",
-}
-KIND_LABELS = {
-    "due_soon": "到期前提醒", "due_today": "到期当日提醒", "due_today_cc": "到期当日（抄送领导）",
-    "overdue_owner": "逾期催办", "overdue_leader": "逾期督办（领导）",
-    "overdue_secretary": "逾期通报（督查）", "digest": "综合提醒",
-    "assigned": "交办通知", "rejected": "退回通知", "closed": "销号通知",
-    "delivery_failed": "投递失败通知", "report": "定期报送提醒", "recheck_due": "回头看提醒",
-    "calendar": "日历数据提醒",
 }
 
 
@@ -76,6 +70,7 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     if dry_run:
         with maker() as session:  # read only: nothing is written, nothing to roll back
             plan = plan_reminders(session, day, calendar, settings)
+            attach_acts(session, plan.digests, settings, issue=False)  # links, no codes
         for digest in plan.digests:
             render_digest(digest, settings)
         return PlanOutcome(plan)
@@ -90,9 +85,11 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
 @task(name="投递发件箱", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery",
                    lease_minutes: float = 15, chunk: int = 500,
-                   sources: tuple[str, ...] | None = None) -> dict:
+                   sources: tuple[str, ...] | None = None,
+                   items: tuple[str, ...] | None = None) -> dict:
     """Deliver every pending/retry/expired-lease email of `sources` (None: all; NOTICES:
-    event notices only); one task for the whole batch. Sweep digests of days before `day`
+    event notices only), and with `items` (item codes) only the emails about them (an item
+    run's own notices); one task for the whole batch. Sweep digests of days before `day`
     are marked 过期未发, not sent (rectify.delivery.deliver_pending).
 
     Shows a progress artifact while it sends and a table of outcomes when done. The mail
@@ -115,6 +112,7 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
         session_factory(settings.database_url), config, day=day,
         lease=timedelta(minutes=lease_minutes), chunk=chunk, progress=progress,
         sources=tuple(sources) if sources is not None else None,
+        items=tuple(items) if items is not None else None,
     )
     update_progress_artifact(progress_id, progress=100.0)
     if report.rows:

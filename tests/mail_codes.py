@@ -21,10 +21,24 @@ def text_of(msg) -> str:
     return msg.get_body(("plain",)).get_content()
 
 
-def latest_act(outbox: Path, email: str, form: str) -> tuple[str, str | None, str]:
-    """(code, link, text) of the newest email to `email` that asks for `form` (e.g. 销号申请)."""
+def item_block(text: str, item: str) -> str:
+    """The part of an email about one item (【ZG-…】 to the next numbered item): an email that
+    lists several items (a digest, the intake's 交办) carries one link and code per item."""
+    start = text.find(f"【{item}】")
+    if start < 0:
+        return ""
+    end = re.search(r"\n\d+\. 【", text[start:])
+    return text[start:start + end.start()] if end else text[start:]
+
+
+def latest_act(outbox: Path, email: str, form: str,
+               item: str | None = None) -> tuple[str, str | None, str]:
+    """(code, link, text) of the newest email to `email` that asks for `form` (e.g. 销号申请);
+    with `item`, the code and link given for that item (in an email listing several)."""
     for msg in reversed(mails(outbox)):
         text = text_of(msg)
+        if item is not None and f"【{item}】" in text and CODE_RE.search(item_block(text, item)):
+            text = item_block(text, item)
         if email in str(msg["To"]) and f"填写{form}表单" in text and CODE_RE.search(text):
             link = LINK_RE.search(text)
             return CODE_RE.search(text).group(1), link.group(1) if link else None, text

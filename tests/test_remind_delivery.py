@@ -10,12 +10,12 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from models import OutboxMail
 from models.db import session_factory
 from notifications.smtp import MailConfig
-from rectify import reminders
+from rectify import outbox_claims
 from rectify.delivery import deliver_pending
 from rectify.reminders import claim_pending, plan_reminders, record_reminders
 from smtp_servers import DROP, HOST, RecordingHandler, ScriptedHandler, Stall, plain_server
@@ -135,7 +135,7 @@ def test_transient_failure_is_retried_by_the_next_sweep(sqlite_url):
 
 
 def test_retry_gives_up_after_max_total_attempts(sqlite_url, monkeypatch):
-    monkeypatch.setattr(reminders, "MAX_TOTAL_ATTEMPTS", 4)
+    monkeypatch.setattr(outbox_claims, "MAX_TOTAL_ATTEMPTS", 4)  # where final_status reads it
     maker = session_factory(sqlite_url)
     sweep_ledger(maker, n_owners=1)
     with plain_server(ScriptedHandler(rcpt=itertools.repeat("451 4.3.0 later"))) as server:
@@ -167,6 +167,21 @@ def test_sweep_interrupted_between_claim_and_send(db_url):
         assert deliver_pending(maker, config(server), day=DAY, **FAST).attempted == 0
     assert after.sent == 3 and len(handler.messages) == 3
     assert set(statuses(maker).values()) == {"sent"}
+
+
+def test_a_claim_takes_at_most_its_limit(db_url):
+    """The ids are locked first, then exactly those are updated: `UPDATE … WHERE id IN (SELECT …
+    LIMIT n FOR UPDATE SKIP LOCKED)` took all 61 rows for n=7 on PostgreSQL once the bodies
+    carried codes (the sub-select was re-run per row and skipped the rows just updated)."""
+    maker = session_factory(db_url)
+    sweep_ledger(maker, n_owners=60)
+    with maker.begin() as s:
+        assert len(claim_pending(s, "w1", limit=7)) == 7
+    with maker.begin() as s:
+        assert len(claim_pending(s, "w2", limit=7)) == 7
+    with maker() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxMail)
+                        .where(OutboxMail.status == "sending")) == 14
 
 
 @pytest.mark.postgres

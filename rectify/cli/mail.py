@@ -15,13 +15,8 @@ from rectify.cli.commands import Json, Today, app
 from rectify.cli.common import (clip, errors, ledger, parse_day, print_json, print_rows,
                                 setup_logging, table)
 from rectify.settings import get_settings
+from notifications.cn import KIND_LABELS as KIND_WORDS
 
-KIND_WORDS = {
-    "due_soon": "到期前提醒", "due_today": "到期当日提醒", "due_today_cc": "到期当日（抄送领导）",
-    "overdue_owner": "逾期催办", "overdue_leader": "逾期督办（领导）",
-    "overdue_secretary": "逾期通报（督查）", "digest": "综合提醒", "assigned": "交办通知",
-    "rejected": "退回通知", "closed": "销号通知", "delivery_failed": "投递失败通知",
-}
 
 
 @app.command()
