@@ -21,7 +21,8 @@ from pydantic import Field, StringConstraints, create_model
 from rectify.waits import EVIDENCE_MAX_ITEMS, Wait
 
 FORM_NAMES = {"assign": "AssignForm", "submit": "ClosureSubmission", "extend": "ExtensionReview",
-              "leader_review": "LeaderSignoff", "review": "ClosureReview"}
+              "leader_review": "LeaderSignoff", "review": "ClosureReview",
+              "progress": "ProgressReport"}
 
 
 def _enum_only(choices: tuple[str, ...]):

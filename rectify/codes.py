@@ -34,7 +34,8 @@ from rectify.errors import RectifyError
 DIGITS = 6
 MAX_WRONG_TRIES = 5
 STEP_LABELS = {"assign": "交办", "submit": "销号申请", "extend": "延期审批",
-               "leader_review": "领导审核", "review": "销号审核"}
+               "leader_review": "领导审核", "review": "销号审核",
+               "progress": "进展报送"}
 
 BY_CODE = "邮件验证码"
 BY_CLI = "命令行"
