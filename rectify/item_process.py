@@ -185,10 +185,12 @@ def assign_in_session(session: Session, code: str, day: date, secretary: str | N
     try:
         item = workflow.get_item(session, code, lock=True)
         if item.status is Status.ongoing and item.owner is not None:
-            # 长期坚持 from the register: no state to move, but the owner must still be told
-            # what they are responsible for (idempotent on the same key as an assignment).
+            # 长期坚持 (from the register, or turned so later): no state to move, but the owner
+            # must still be told what they answer for, with their 进展报送 code (once per item and
+            # owner: the intake and the run both call this; an item assigned before and turned
+            # 长期坚持 later still gets its codes, the key is not the assignment's).
             acting.queue_to_submitters(session, item, kind="assigned", day=day,
-                                       key=f"assigned:{code}:{item.owner_id}", step="progress")
+                                       key=f"ongoing:{code}:{item.owner_id}", step="progress")
             return None
         if item.status is not Status.new:
             return None  # someone assigned it already (CLI): the ledger is the truth

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -322,7 +323,28 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         form.screenshot(call, shots / "review-form-filled.png", top=False)
         form.submit(call)
         wait_for("the item run to complete", lambda: finished(run_id))
+
+        # the timeline and the Task Runs tab name each task run in Chinese, without a suffix
+        names = [t["name"] for t in http.post("/task_runs/filter", json={
+            "task_runs": {"flow_run_id": {"any_": [run_id]}}}).json()]
+        assert {"销号申请", "领导审核", "销号审核", "销号通知"} <= set(names), names
+        assert all(re.fullmatch(r"[\u4e00-\u9fff]+", n) for n in names), names
+        call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}?tab=Task+Runs")
+        wait_for("the task runs listed", lambda: "销号通知" in form.evaluate(
+            call, "document.body?.innerText || ''"))
+        form.screenshot(call, shots / "run-task-runs.png")
     assert show()["recheck_on"] == "2027-03-01"
+
+    # each execution of the run logs "Suspending flow run" only when it suspends: the last one,
+    # which found its input and closed the item, says nothing of the kind
+    def executions():
+        logs = http.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}},
+                                               "sort": "TIMESTAMP_ASC", "limit": 200}).json()
+        text = "\n".join(entry["message"] for entry in logs)
+        return text.split("Beginning flow run")[1:] if "已销号，流程结束" in text else None
+    runs = wait_for("the run's last logs", executions, timeout=120)
+    assert "已销号，流程结束" in runs[-1] and "Suspending flow run" not in runs[-1], runs[-1]
+    assert all(r.count("Suspending flow run") <= 1 for r in runs), runs
 
     listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
     assert listed[CODE]["status"] == "closed"

@@ -19,7 +19,7 @@ from processes import wait_for
 FIELD_JS = """((title) => [...document.querySelectorAll('[role=dialog] .schema-form-property')]
   .find(p => { const l = p.querySelector('.schema-form-property__label');
     return l && l.innerText.replace(/\\s*\\(Optional\\)\\s*$/, '').trim() === title; }))"""
-CONTROLS = "select.p-base-input__control:not(.p-native-select__control--placehold), textarea, input"
+CONTROLS = "select:not(.p-native-select__control--placeholder), textarea, input"
 
 
 def evaluate(call, expression: str):
@@ -64,7 +64,7 @@ def type_keys(call, title: str, keys: str) -> None:
 
 def choose(call, title: str, option: str) -> None:
     """The drop-down focused and walked with ↓ until the option shows, as with a keyboard."""
-    assert _focus(call, title, "select.p-base-input__control:not(.p-native-select__control--placehold)"), f"表单中没有下拉框“{title}”"
+    assert _focus(call, title, "select:not(.p-native-select__control--placeholder)"), f"表单中没有下拉框“{title}”"
     options = evaluate(call, "[...document.activeElement.options].map(o => o.text)")
     assert option in options, f"“{title}”的选项 {options} 中没有“{option}”"
     for _ in range(len(options) + 1):
@@ -91,7 +91,7 @@ def values(call) -> dict[str, list[str]]:
         '[role=dialog] .schema-form-property')].filter(p => p.querySelector(
         '.schema-form-property__label')).map(p => [
         p.querySelector('.schema-form-property__label').innerText.replace(/\\s*\\(Optional\\)\\s*$/, '').trim(),
-        [...p.querySelectorAll('select.p-base-input__control:not(.p-native-select__control--placehold), textarea, input')].map(e =>
+        [...p.querySelectorAll('select:not(.p-native-select__control--placeholder), textarea, input')].map(e =>
             e.tagName === 'SELECT' ? (e.selectedOptions[0]?.text || '') : e.value)]))""")
 
 
