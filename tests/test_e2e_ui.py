@@ -240,25 +240,25 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
 
     outbox = stack["tmp"] / "outbox"
     ui, shots = stack["ui"], stack["tmp"]
-    with chromium(stack["tmp"]) as call:
-        log_in(call, ui)
+    with chromium(stack["tmp"]) as page:
+        log_in(page, ui)
 
         # the owner submits through the UI's form, with the code from their 交办 email; what a
         # person wrote shows as written in the later forms, also when it looks like Markdown
         code, _, _ = latest_act(outbox, "zhaolei@xxj.example.gov.cn", "销号申请")
 
-        def owner_fills(call):
-            form.type_text(call, "整改情况说明", HOSTILE)
-            form.add_item(call, "佐证材料", "https://example.gov.cn/方案.pdf")
-            form.add_item(call, "本次完成的措施", "1")
-            form.choose(call, "提交人", "赵磊")
-            form.type_text(call, "验证码", code)
-        form.fill(call, ui, run_id, "请责任人（或责任领导）填写销号申请", owner_fills, {
+        def owner_fills(page):
+            form.type_text(page, "整改情况说明", HOSTILE)
+            form.add_item(page, "佐证材料", "https://example.gov.cn/方案.pdf")
+            form.add_item(page, "本次完成的措施", "1")
+            form.choose(page, "提交人", "赵磊")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "请责任人（或责任领导）填写销号申请", owner_fills, {
             "申请事项": ["申请销号"], "整改情况说明": [HOSTILE],
             "佐证材料": ["https://example.gov.cn/方案.pdf"], "本次完成的措施": ["1"],
             "申请延期至": [""], "提交人": ["赵磊"], "验证码": [code]})
-        form.screenshot(call, shots / "submit-form.png", top=False)
-        form.submit(call)
+        form.screenshot(page, shots / "submit-form.png", top=False)
+        form.submit(page)
         wait_for("the leader's sign-off form", lambda: waiting("signoff-1-0"))
         assert show()["status"] == "leader_review"
         assert "待领导审核" in state_of(run_id)["tags"]
@@ -267,14 +267,14 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         code, link, _ = latest_act(outbox, "zhoujianguo@xxj.example.gov.cn", "领导审核")
         assert link == f"{ui}/runs/flow-run/{run_id}"
 
-        def leader_fills(call):
-            form.choose(call, "审核结论", "同意销号")
-            form.type_text(call, "审核意见", "同意")
-            form.type_text(call, "验证码", code)
-        form.fill(call, ui, run_id, "请责任领导审核销号申请", leader_fills, {
+        def leader_fills(page):
+            form.choose(page, "审核结论", "同意销号")
+            form.type_text(page, "审核意见", "同意")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "请责任领导审核销号申请", leader_fills, {
             "审核结论": ["同意销号"], "审核意见": ["同意"], "审核人": ["周建国"], "验证码": [code]})
-        form.screenshot(call, shots / "signoff-form.png", top=False)
-        form.submit(call)
+        form.screenshot(page, shots / "signoff-form.png", top=False)
+        form.submit(page)
         wait_for("the review form", lambda: waiting("review-1-0"))
         assert "待审核" in state_of(run_id)["tags"] and "待领导审核" not in state_of(run_id)["tags"]
         assert show()["status"] == "submitted"
@@ -302,26 +302,26 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         assert show() == before
 
         # the secretary approves in the form, with the 回头看 date typed into the date field
-        def secretary_fills(call):
-            form.choose(call, "审核结论", "同意销号")
-            form.type_text(call, "审核意见", "整改到位，同意销号")
-            form.type_keys(call, "复核日期（回头看）", "03012027")
-            form.type_text(call, "验证码", code)
-        form.fill(call, ui, run_id, "上次提交未被受理", secretary_fills, {
+        def secretary_fills(page):
+            form.choose(page, "审核结论", "同意销号")
+            form.type_text(page, "审核意见", "整改到位，同意销号")
+            form.type_keys(page, "复核日期（回头看）", "03012027")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "上次提交未被受理", secretary_fills, {
             "审核结论": ["同意销号"], "审核意见": ["整改到位，同意销号"], "审核人": ["陈静"],
             "复核日期（回头看）": ["2027-03-01"], "验证码": [code]})
-        form.screenshot(call, shots / "review-form.png")
-        text = form.dialog_text(call)
+        form.screenshot(page, shots / "review-form.png")
+        text = form.dialog_text(page)
         assert f"{CODE} 学习形式还不够丰富" in text
         assert "审核结论" in text and "请秘书审核销号申请" in text
         # rendered by the UI's Markdown: the summary reads literally, no bold, no link
         assert HOSTILE in text, text
-        assert form.evaluate(call, "document.querySelectorAll('a[href*=\"evil.test\"]').length") == 0
+        assert form.evaluate(page, "document.querySelectorAll('a[href*=\"evil.test\"]').length") == 0
         if os.environ.get("RECTIFY_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(shots / "review-form.png", SCREENSHOT)
-        form.screenshot(call, shots / "review-form-filled.png", top=False)
-        form.submit(call)
+        form.screenshot(page, shots / "review-form-filled.png", top=False)
+        form.submit(page)
         wait_for("the item run to complete", lambda: finished(run_id))
 
         # the timeline and the Task Runs tab name each task run in Chinese, without a suffix
@@ -329,10 +329,10 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
             "task_runs": {"flow_run_id": {"any_": [run_id]}}}).json()]
         assert {"销号申请", "领导审核", "销号审核", "销号通知"} <= set(names), names
         assert all(re.fullmatch(r"[\u4e00-\u9fff]+", n) for n in names), names
-        call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}?tab=Task+Runs")
+        page("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}?tab=Task+Runs")
         wait_for("the task runs listed", lambda: "销号通知" in form.evaluate(
-            call, "document.body?.innerText || ''"))
-        form.screenshot(call, shots / "run-task-runs.png")
+            page, "document.body?.innerText || ''"))
+        form.screenshot(page, shots / "run-task-runs.png")
     assert show()["recheck_on"] == "2027-03-01"
 
     # each execution of the run logs "Suspending flow run" only when it suspends: the last one,

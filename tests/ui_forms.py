@@ -96,12 +96,18 @@ def values(call) -> dict[str, list[str]]:
 
 
 def open_form(call, ui: str, run_id: str, ready: str) -> None:
-    """The run's page, Resume pressed, the form shown with its description (`ready` in it)."""
+    """The run's page, Resume pressed, the form shown with its description (`ready` in it).
+    A press before the page is ready does nothing, so Resume is pressed again while no form
+    shows (a person would press again too)."""
     call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
-    wait_for("the run page's Resume button", lambda: evaluate(
-        call, "[...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Resume')"))
-    evaluate(call, "[...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Resume').click()")
-    wait_for(f"the form ({ready})", lambda: ready in dialog_text(call) and _focus(call, "验证码"))
+
+    def shown() -> bool:
+        if not evaluate(call, "!!document.querySelector('[role=dialog]')"):
+            evaluate(call, "[...document.querySelectorAll('button')]"
+                           ".find(b => b.innerText.trim() === 'Resume')?.click()")
+            return False
+        return ready in dialog_text(call) and _focus(call, "验证码")
+    wait_for(f"the form ({ready})", shown, every=1)
 
 
 def fill(call, ui: str, run_id: str, ready: str, steps, expect: dict[str, list[str]]) -> None:
