@@ -62,16 +62,28 @@ def type_keys(call, title: str, keys: str) -> None:
         _key(call, ch, text=ch)
 
 
+SELECT = "select:not(.p-native-select__control--placeholder)"
+
+
+def _chosen(call, title: str) -> str | None:
+    return evaluate(call, f"""(() => {{ const p = {FIELD_JS}({json.dumps(title)});
+        const e = p && p.querySelector({json.dumps(SELECT)});
+        return e ? (e.selectedOptions[0]?.text || '') : null; }})()""")
+
+
 def choose(call, title: str, option: str) -> None:
-    """The drop-down focused and walked with ↓ until the option shows, as with a keyboard."""
-    assert _focus(call, title, "select:not(.p-native-select__control--placeholder)"), f"表单中没有下拉框“{title}”"
-    options = evaluate(call, "[...document.activeElement.options].map(o => o.text)")
+    """The drop-down focused and walked with ↓ until the option shows, as with a keyboard
+    (focused again before each key: the UI may have re-rendered the field)."""
+    assert _focus(call, title, SELECT), f"表单中没有下拉框“{title}”"
+    options = evaluate(call, f"[...{FIELD_JS}({json.dumps(title)}).querySelector({json.dumps(SELECT)})"
+                             ".options].map(o => o.text)")
     assert option in options, f"“{title}”的选项 {options} 中没有“{option}”"
-    for _ in range(len(options) + 1):
-        if evaluate(call, "document.activeElement.selectedOptions[0]?.text") == option:
+    for _ in range(len(options) + 2):
+        if _chosen(call, title) == option:
             return
+        assert _focus(call, title, SELECT), f"表单中没有下拉框“{title}”"
         _key(call, "ArrowDown", 40)
-    raise AssertionError(f"“{title}”选不到“{option}”")
+    raise AssertionError(f"“{title}”选不到“{option}”（现为“{_chosen(call, title)}”）")
 
 
 def add_item(call, title: str, text: str) -> None:
@@ -112,9 +124,14 @@ def open_form(call, ui: str, run_id: str, ready: str) -> None:
 
 def fill(call, ui: str, run_id: str, ready: str, steps, expect: dict[str, list[str]]) -> None:
     """Open the form and perform `steps(call)`; the values read back must hold `expect`."""
+    shown: object = None
     for _ in range(3):
         open_form(call, ui, run_id, ready)
-        steps(call)
+        try:
+            steps(call)
+        except AssertionError as exc:  # a field re-rendered under the typing: type it all again
+            shown = exc
+            continue
         shown = values(call)
         if all(shown.get(title) == want for title, want in expect.items()):
             return
