@@ -41,7 +41,7 @@ def _focus(call, title: str, selector: str = CONTROLS, last: bool = False) -> bo
 
 
 def _key(call, key: str, code: int | None = None, text: str | None = None) -> None:
-    down = {"type": "keyDown" if text else "rawKeyDown", "key": key}
+    down: dict[str, object] = {"type": "keyDown" if text else "rawKeyDown", "key": key}
     if text:
         down["text"] = text
     if code:
