@@ -164,6 +164,6 @@ def screenshot(call, path: Path, *, top: bool = True) -> None:
 
     evaluate(call, "(() => { const d = document.querySelector('[role=dialog] .p-modal__body') || "
                    "document.querySelector('[role=dialog]'); if (!d) return; "
-                   f"d.querySelectorAll('*').forEach(e => {{ if (e.scrollHeight > e.clientHeight) "
+                   f"document.activeElement?.blur(); [d, ...d.querySelectorAll('*')].forEach(e => {{ if (e.scrollHeight > e.clientHeight) "
                    f"e.scrollTop = {'0' if top else 'e.scrollHeight'}; }}); }})()")
     path.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))
