@@ -126,7 +126,7 @@ def first_wait(session, code: str, secretary: str | None, day: date) -> dict:
     return request
 
 
-@task(name="启动整改事项流程", cache_policy=NO_CACHE)
+@task(name="启动整改事项流程", task_run_name="启动整改事项流程", cache_policy=NO_CACHE)
 def start_item_runs(pending: list[dict], deployment: str) -> dict[str, str]:
     """Create every run already waiting for its form; the idempotency key makes a repeat
     return the same runs. Transient API errors are retried inside tasks.prefect_api."""
@@ -142,7 +142,7 @@ async def _create_runs(pending: list[dict], deployment: str) -> dict[str, str]:
             return await create_waiting_runs(client, dep.id, pending, build_form)
 
 
-@task(name="登记流程运行", cache_policy=NO_CACHE)
+@task(name="登记流程运行", task_run_name="登记流程运行", cache_policy=NO_CACHE)
 def link_runs(runs: dict[str, str]) -> int:
     with steps.transaction(get_settings().database_url) as session:
         return sum(steps.link_run(session, code, run_id) for code, run_id in runs.items())

@@ -125,11 +125,21 @@ def owner_and_leader(item: Item) -> list[Person]:
 
 
 def queue_to_submitters(session: Session, item: Item, *, kind: str, day: date, key: str,
-                        context: dict | None = None) -> None:
-    """交办 or 退回: the owner, and the leader (who may submit too), each with their own code."""
+                        context: dict | None = None, step: str = "submit") -> None:
+    """交办 or 退回: the owner, and the leader (who may submit too), each with their own code
+    (for a 长期坚持 item, step "progress": its form is the 进展报送, never a 销号申请)."""
     for person in owner_and_leader(item):
-        queue_act(session, kind=kind, person=person, item=item, step="submit", day=day,
+        queue_act(session, kind=kind, person=person, item=item, step=step, day=day,
                   key=f"{key}:{person.id}", context=context)
+
+
+def queue_next_progress(session: Session, item: Item, reporter: Person, day: date, note_id: int) -> None:
+    """A 长期坚持 item's progress was recorded: the reporter's code was spent, so the next
+    period's 进展报送 code goes to them now (one email per report)."""
+    queue_act(session, kind="act_request", person=reporter, item=item, step="progress", day=day,
+              key=f"progress:{item.code}:{note_id}:{reporter.id}",
+              context={"lead": f"事项 {item.code}（长期坚持）的整改进展已登记。下次报送整改进展时，"
+                               "请使用本邮件中的验证码。", "submission": None})
 
 
 def _submission(session: Session, item: Item) -> dict | None:

@@ -35,6 +35,7 @@ DIGITS = 6
 MAX_WRONG_TRIES = 5
 STEP_LABELS = {"assign": "交办", "submit": "销号申请", "extend": "延期审批",
                "leader_review": "领导审核", "review": "销号审核",
+               "progress": "进展报送",
                "intake": "交办确认"}  # intake: one code for a register's assignments (rectify.intake_confirm)
 
 BY_CODE = "邮件验证码"

@@ -185,10 +185,12 @@ def assign_in_session(session: Session, code: str, day: date, secretary: str | N
     try:
         item = workflow.get_item(session, code, lock=True)
         if item.status is Status.ongoing and item.owner is not None:
-            # 长期坚持 from the register: no state to move, but the owner must still be told
-            # what they are responsible for (idempotent on the same key as an assignment).
+            # 长期坚持 (from the register, or turned so later): no state to move, but the owner
+            # must still be told what they answer for, with their 进展报送 code (once per item and
+            # owner: the intake and the run both call this; an item assigned before and turned
+            # 长期坚持 later still gets its codes, the key is not the assignment's).
             acting.queue_to_submitters(session, item, kind="assigned", day=day,
-                                       key=f"assigned:{code}:{item.owner_id}")
+                                       key=f"ongoing:{code}:{item.owner_id}", step="progress")
             return None
         if item.status is not Status.new:
             return None  # someone assigned it already (CLI): the ledger is the truth
@@ -222,7 +224,7 @@ def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt
     a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
     `attempt` names this submission (run id and pause key), so a replay counts nothing."""
     person_field = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
-                    "leader_review": "reviewer", "review": "reviewer"}[step]
+                    "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}[step]
     try:
         with transaction(db_url) as session:
             codes.prove(session, codes.BY_CODE)
@@ -249,6 +251,10 @@ def _apply_step(session: Session, code: str, actor: Person, day: date, step: str
         owner = workflow.get_person(session, form["owner"])
         leader = workflow.get_person(session, form["leader"]) if form.get("leader") else None
         assign_item(session, code, actor, day, owner=owner, leader=leader)
+    elif step == "progress":
+        pn = workflow.add_progress(session, code, actor, day, note=form.get("note") or "",
+                                   percent=form.get("percent"))
+        acting.queue_next_progress(session, workflow.get_item(session, code), actor, day, pn.id)
     elif step == "submit" and form.get("request") == EXTENSION_REQUEST:
         to = form.get("extend_to")
         if not form.get("measure") or not to:

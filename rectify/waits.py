@@ -1,7 +1,8 @@
 """Which form an item's run waits for now: a pure function of the ledger.
 
 `current_wait` answers, from the ledger alone, which step the item waits for (交办 signature,
-销号申请 or 申请延期, 延期审批, 领导审核, 销号审核), under which pause key, with which fields, choices (the ledger's
+销号申请 or 申请延期, 延期审批, 领导审核, 销号审核; a 长期坚持 item, which is never closed, waits
+for its next 进展报送), under which pause key, with which fields, choices (the ledger's
 people with the right role), defaults (what the ledger knows, or what the person entered before
 a refusal) and description (the submission under review first, then the item's history). The
 flow (flows/item.py) and a run created already waiting (the intake) build the same form from it
@@ -33,7 +34,7 @@ CODE_MAX = 16
 
 # step -> the worklist tag a waiting run carries (the secretary filters the run list by it)
 WAIT_TAGS = {"assign": "待交办", "submit": "待提交", "extend": "待审批延期",
-             "leader_review": "待领导审核", "review": "待审核"}
+             "leader_review": "待领导审核", "review": "待审核", "progress": "待报送进展"}
 LIGHT_TAGS = ("临期", "逾期")
 
 
@@ -156,6 +157,27 @@ def _submission_fields(item: Item, people: tuple[str, ...], entered: dict) -> li
     ]
 
 
+def progress_notes(session: Session, item: Item) -> int:
+    from sqlalchemy import func
+
+    from models import ProgressNote
+
+    return session.scalar(select(func.count()).select_from(ProgressNote)
+                          .where(ProgressNote.item_id == item.id)) or 0
+
+
+def _progress_fields(item: Item, people: tuple[str, ...], entered: dict) -> list[FormField]:
+    """进展报送 of a 长期坚持 item: what was done this period, optionally how far along."""
+    return [
+        FormField("note", "整改进展", "本期整改措施落实情况", default=entered.get("note") or None,
+                  max_length=SUMMARY_MAX),
+        FormField("percent", "完成百分比", "0到100，可不填", "number", default=entered.get("percent")),
+        FormField("reporter", "报送人", "责任人或责任领导", "choice", people,
+                  _pick(people, entered.get("reporter"), item.owner and item.owner.name)),
+        _code_field(),
+    ]
+
+
 def current_wait(session: Session, code: str, *, refusal: str = "",
                  entered: dict | None = None) -> Wait | None:
     """The form the item waits for now, or None (closed: nothing to wait for)."""
@@ -187,7 +209,13 @@ def current_wait(session: Session, code: str, *, refusal: str = "",
         wait = Wait("extend", f"extend-{ext.id}", "延期审批", _decision_fields(
             "秘书", names, entered, (extensions_words()), "审批", "批准延期，或不予延期",
             "不予延期时必须填写"))
-    elif item.status in (Status.in_progress, Status.ongoing):
+    elif item.status is Status.ongoing:
+        # 长期坚持: no closure to apply for (the transition table has none), but a progress
+        # note every period (DOMAIN.md 定期报送); each report moves the key on
+        people = tuple(p.name for p in (item.owner, item.leader) if p is not None)
+        wait = Wait("progress", f"progress-{progress_notes(session, item) + 1}", "进展报送",
+                    _progress_fields(item, people, entered))
+    elif item.status is Status.in_progress:
         people = tuple(p.name for p in (item.owner, item.leader) if p is not None)
         asked = extension_requests(session, item)
         wait = Wait("submit", f"submit-{round_ + 1}" + (f"e{asked}" if asked else ""), "销号申请",

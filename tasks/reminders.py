@@ -61,7 +61,8 @@ def sync_lights(day: date) -> int:
     return changed
 
 
-@task(name="计算并记录催办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="计算并记录催办", task_run_name="计算并记录催办", retries=2, retry_delay_seconds=5,
+      cache_policy=NO_CACHE)
 def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     """Plan today's ladder and record it in the outbox in ONE transaction (or, dry run, none)."""
     settings = get_settings()
@@ -82,7 +83,8 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     return PlanOutcome(plan, result.mails, result.lines, result.skipped)
 
 
-@task(name="投递发件箱", retries=1, retry_delay_seconds=30, cache_policy=NO_CACHE)
+@task(name="投递发件箱", task_run_name="投递发件箱", retries=1, retry_delay_seconds=30,
+      cache_policy=NO_CACHE)
 def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery",
                    lease_minutes: float = 15, chunk: int = 500,
                    sources: tuple[str, ...] | None = None,

@@ -21,7 +21,8 @@ FILES_KEY = "next-steps-report-files"
 ARTIFACT_LIMIT = 1_000_000
 
 
-@task(name="编制整改情况报告", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(name="编制整改情况报告", task_run_name="编制整改情况报告", cache_policy=NO_CACHE, retries=2,
+      retry_delay_seconds=10)
 def write_report_files(as_of: date, out_dir: str, formats: list[str]) -> dict:
     """One read-only session: compile as of the date, write every format. Idempotent: a retry
     overwrites the same files."""
@@ -42,7 +43,7 @@ def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
     return markdown[:cut] + "\n\n> 报告篇幅较大，此处从略，完整内容见报告文件。\n"
 
 
-@task(name="发布报告", cache_policy=NO_CACHE)
+@task(name="发布报告", task_run_name="发布报告", cache_policy=NO_CACHE)
 def publish_report(result: dict, as_of: date) -> None:
     create_markdown_artifact(
         markdown=artifact_markdown(result["markdown"]), key=REPORT_KEY,

@@ -64,7 +64,7 @@ def _logger():
         return logging.getLogger("rectify.repair")
 
 
-@task(name="补建流程运行", cache_policy=NO_CACHE)
+@task(name="补建流程运行", task_run_name="补建流程运行", cache_policy=NO_CACHE)
 def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict[str, str]:
     """New waiting runs for open items whose run ended or vanished; code -> new run id."""
     from flows.forms import build_form  # the flow side builds forms; tasks do not import flows

@@ -206,3 +206,13 @@ def cli(workdir, sqlite_url, settings_env):
 
     run.url = sqlite_url
     return run
+
+
+@pytest.fixture
+def sqlite_ledger(sqlite_url, settings_env):
+    """The flow tests' item ZG-2026-001 on SQLite only, for the refusal cases: the rules
+    themselves run on both backends in test_workflow.py, and every flow test costs seconds."""
+    from ledger_helpers import seed_item
+
+    settings_env(sqlite_url)
+    return seed_item(sqlite_url, "ZG-2026-001")

@@ -24,7 +24,7 @@ from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify.settings import get_settings
 from test_item_flow import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
-                            resume, sqlite_ledger, start, status, waits_at)
+                            resume, start, status, waits_at)
 
 pytestmark = pytest.mark.flow
 

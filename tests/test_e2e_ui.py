@@ -1,18 +1,20 @@
 """End to end on one machine, as the README sets it up: `prefect server start` on loopback and
 `rectify serve` as real processes; a register goes in through the intake deployment, one item
-is driven from assignment to closure (submission from the command line, the leader's sign-off
-and the secretary's approval through the server's REST call the UI's Resume form makes, each
-with the 验证码 read from their .eml), and the Prefect UI, opened in headless Chromium, shows
-the suspended run and its Chinese review form. The screenshot is kept under
-the test's tmp dir (copied to docs/screenshots/ for the README with RECTIFY_UPDATE_SCREENSHOTS=1).
+is driven from assignment to closure through the Prefect UI in headless Chromium: the owner's
+销号申请, the leader's 领导审核 and the secretary's 销号审核 are typed and chosen in the run's
+Resume form (tests/ui_forms.py), each with the 验证码 read from that person's .eml, and the
+ledger is read after each. Two refusals go through the REST call the form makes (a name that is
+no secretary's, a wrong code: nothing changes). Screenshots of each form are kept under the
+test's tmp dir (the review form copied to docs/screenshots/ for the README with
+RECTIFY_UPDATE_SCREENSHOTS=1).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ui_forms as form  # noqa: E402
 from mail_codes import latest_act  # noqa: E402
 from processes import free_port, wait_for
 
@@ -227,6 +230,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         run_id = db.execute("SELECT flow_run_id FROM items WHERE code=?", (CODE,)).fetchone()[0]
     assert run_id
 
+    def show() -> dict:
+        out = rectify(stack, "show", CODE, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
     def waiting(key):
         """Paused at `key` with its form saved: the run sets the state before it writes the
         form's schema, and a resume in between is refused ("Run input schema not found")."""
@@ -234,11 +242,6 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         assert s["type"] not in ("FAILED", "CRASHED"), s
         return (s["type"] == "PAUSED" and s["state_details"]["pause_key"] == key
                 and http.get(f"/flow_runs/{run_id}/input/suspended-{key}-schema").status_code == 200)
-
-    def resume(run_input):
-        """The UI's Resume form: the answer is ACCEPT or REJECT with the reason."""
-        r = post(f"/flow_runs/{run_id}/resume", {"run_input": run_input})
-        return r.json().get("status"), r.text
 
     wait_for("assignment and the submission form", lambda: waiting("submit-1-0"))
     fr = state_of(run_id)
@@ -252,59 +255,113 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     assert schema["properties"]["extend_to"]["title"] == "申请延期至"
     assert {"申请销号", "申请延期"} <= set(json.dumps(schema, ensure_ascii=False).split('"'))
 
-    # the owner submits from the command line; the waiting run is resumed with the same input
-    # what a person wrote shows as written in the form, also when it looks like Markdown
-    out = rectify(stack, "submit", CODE, "--summary", HOSTILE, "--evidence",
-                  "https://example.gov.cn/方案.pdf", "--complete", "1", "--as", "赵磊")
-    assert out.returncode == 0, out.stderr
-    assert "已恢复流程运行" in out.stdout
-    wait_for("the leader's sign-off form", lambda: waiting("signoff-1-0"))
-    assert "待领导审核" in state_of(run_id)["tags"]
     outbox = stack["tmp"] / "outbox"
-    code, link, _ = latest_act(outbox, "zhoujianguo@xxj.example.gov.cn", "领导审核")
-    assert link == f"{stack['ui']}/runs/flow-run/{run_id}"
-    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "同意", "reviewer": "周建国", "code": code}})
-    assert r.json()["status"] == "ACCEPT", r.text
-    wait_for("the review form", lambda: waiting("review-1-0"))
-    assert "待审核" in state_of(run_id)["tags"] and "待领导审核" not in state_of(run_id)["tags"]
-    code, link, _ = wait_for("the secretary's email", lambda: latest_act(
-        outbox, "chenjing@xxj.example.gov.cn", "销号审核"))
+    ui, shots = stack["ui"], stack["tmp"]
+    with chromium(stack["tmp"]) as page:
+        log_in(page, ui)
 
-    # the review form as the UI reads it: schema and Chinese description
-    schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
-    assert schema["properties"]["reviewer"]["title"] == "审核人"
-    assert schema["properties"]["recheck_on"]["title"] == "复核日期（回头看）"
-    assert schema["properties"]["reviewer"]["enum"] == ["陈静"]
-    assert schema["properties"]["code"]["title"] == "验证码"
-    shot = stack["tmp"] / "review-form.png"
-    text = open_review_form_in_chromium(stack["ui"], run_id, shot, stack["tmp"])
-    assert f"{CODE} 学习形式还不够丰富" in text
-    assert "审核结论" in text and "请秘书审核销号申请" in text
-    # rendered by the UI's Markdown: the summary reads literally, no bold, no link
-    assert HOSTILE in text, text
-    if os.environ.get("RECTIFY_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, SCREENSHOT)
+        # the owner submits through the UI's form, with the code from their 交办 email; what a
+        # person wrote shows as written in the later forms, also when it looks like Markdown
+        code, _, _ = latest_act(outbox, "zhaolei@xxj.example.gov.cn", "销号申请")
 
-    # a name that is no secretary's is refused by the server; a wrong code by the run
-    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "", "reviewer": "赵磊", "code": code}})
-    assert r.json()["status"] == "REJECT", r.text
-    wrong = f"{(int(code) + 1) % 10**6:06d}"
-    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "", "reviewer": "陈静", "code": wrong}})
-    assert r.json()["status"] == "ACCEPT", r.text
-    wait_for("the form asked again", lambda: waiting("review-1-1"))
-    assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["status"] == "submitted"
+        def owner_fills(page):
+            form.type_text(page, "整改情况说明", HOSTILE)
+            form.add_item(page, "佐证材料", "https://example.gov.cn/方案.pdf")
+            form.add_item(page, "本次完成的措施", "1")
+            form.choose(page, "提交人", "赵磊")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "请责任人（或责任领导）填写销号申请", owner_fills, {
+            "申请事项": ["申请销号"], "整改情况说明": [HOSTILE],
+            "佐证材料": ["https://example.gov.cn/方案.pdf"], "本次完成的措施": ["1"],
+            "申请延期至": [""], "提交人": ["赵磊"], "验证码": [code]})
+        form.screenshot(page, shots / "submit-form.png", top=False)
+        form.submit(page)
+        wait_for("the leader's sign-off form", lambda: waiting("signoff-1-0"))
+        assert show()["status"] == "leader_review"
+        assert "待领导审核" in state_of(run_id)["tags"]
 
-    # the secretary approves exactly as the UI's Resume form does
-    r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-        "decision": "同意销号", "comment": "整改到位，同意销号", "reviewer": "陈静",
-        "recheck_on": "2027-03-01", "code": code}})
-    assert r.json()["status"] == "ACCEPT", r.text
-    wait_for("the item run to complete", lambda: finished(run_id))
-    assert json.loads(rectify(stack, "show", CODE, "--json").stdout)["recheck_on"] == "2027-03-01"
+        # the leader signs off in the form his email links to
+        code, link, _ = latest_act(outbox, "zhoujianguo@xxj.example.gov.cn", "领导审核")
+        assert link == f"{ui}/runs/flow-run/{run_id}"
+
+        def leader_fills(page):
+            form.choose(page, "审核结论", "同意销号")
+            form.type_text(page, "审核意见", "同意")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "请责任领导审核销号申请", leader_fills, {
+            "审核结论": ["同意销号"], "审核意见": ["同意"], "审核人": ["周建国"], "验证码": [code]})
+        form.screenshot(page, shots / "signoff-form.png", top=False)
+        form.submit(page)
+        wait_for("the review form", lambda: waiting("review-1-0"))
+        assert "待审核" in state_of(run_id)["tags"] and "待领导审核" not in state_of(run_id)["tags"]
+        assert show()["status"] == "submitted"
+        code, link, _ = wait_for("the secretary's email", lambda: latest_act(
+            outbox, "chenjing@xxj.example.gov.cn", "销号审核"))
+
+        # the review form as the UI reads it: schema and Chinese description
+        schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
+        assert schema["properties"]["reviewer"]["title"] == "审核人"
+        assert schema["properties"]["recheck_on"]["title"] == "复核日期（回头看）"
+        assert schema["properties"]["reviewer"]["enum"] == ["陈静"]
+        assert schema["properties"]["code"]["title"] == "验证码"
+
+        # refused through the REST call the form makes: a name that is no secretary's by the
+        # server; a wrong code by the run, which asks again with nothing changed
+        before = show()
+        r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+            "decision": "同意销号", "comment": "", "reviewer": "赵磊", "code": code}})
+        assert r.json()["status"] == "REJECT", r.text
+        wrong = f"{(int(code) + 1) % 10**6:06d}"
+        r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
+            "decision": "同意销号", "comment": "", "reviewer": "陈静", "code": wrong}})
+        assert r.json()["status"] == "ACCEPT", r.text
+        wait_for("the form asked again", lambda: waiting("review-1-1"))
+        assert show() == before
+
+        # the secretary approves in the form, with the 回头看 date typed into the date field
+        def secretary_fills(page):
+            form.choose(page, "审核结论", "同意销号")
+            form.type_text(page, "审核意见", "整改到位，同意销号")
+            form.type_keys(page, "复核日期（回头看）", "03012027")
+            form.type_text(page, "验证码", code)
+        form.fill(page, ui, run_id, "上次提交未被受理", secretary_fills, {
+            "审核结论": ["同意销号"], "审核意见": ["整改到位，同意销号"], "审核人": ["陈静"],
+            "复核日期（回头看）": ["2027-03-01"], "验证码": [code]})
+        form.screenshot(page, shots / "review-form.png")
+        text = form.dialog_text(page)
+        assert f"{CODE} 学习形式还不够丰富" in text
+        assert "审核结论" in text and "请秘书审核销号申请" in text
+        # rendered by the UI's Markdown: the summary reads literally, no bold, no link
+        assert HOSTILE in text, text
+        assert form.evaluate(page, "document.querySelectorAll('a[href*=\"evil.test\"]').length") == 0
+        if os.environ.get("RECTIFY_UPDATE_SCREENSHOTS") == "1":  # refresh the README's picture
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shots / "review-form.png", SCREENSHOT)
+        form.screenshot(page, shots / "review-form-filled.png", top=False)
+        form.submit(page)
+        wait_for("the item run to complete", lambda: finished(run_id))
+
+        # the timeline and the logs name each task run in Chinese, without a suffix
+        names = [t["name"] for t in http.post("/task_runs/filter", json={
+            "task_runs": {"flow_run_id": {"any_": [run_id]}}}).json()]
+        assert {"销号申请", "领导审核", "销号审核", "销号通知"} <= set(names), names
+        assert all(re.fullmatch(r"[\u4e00-\u9fff]+", n) for n in names), names
+        page("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")  # its logs name the tasks
+        wait_for("the run's page, completed", lambda: "Completed" in form.evaluate(
+            page, "document.body?.innerText || ''"))
+        form.screenshot(page, shots / "run-page.png")
+    assert show()["recheck_on"] == "2027-03-01"
+
+    # each execution of the run logs "Suspending flow run" only when it suspends: the last one,
+    # which found its input and closed the item, says nothing of the kind
+    def executions():
+        logs = http.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}},
+                                               "sort": "TIMESTAMP_ASC", "limit": 200}).json()
+        text = "\n".join(entry["message"] for entry in logs)
+        return text.split("Beginning flow run")[1:] if "已销号，流程结束" in text else None
+    runs = wait_for("the run's last logs", executions, timeout=120)
+    assert "已销号，流程结束" in runs[-1] and "Suspending flow run" not in runs[-1], runs[-1]
+    assert all(r.count("Suspending flow run") <= 1 for r in runs), runs
 
     listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
     assert listed[CODE]["status"] == "closed"
@@ -364,32 +421,9 @@ def chromium(tmp: Path):
         procs.stop()
 
 
-def evaluate(call, expression: str):
-    r = call("Runtime.evaluate", expression=expression, returnByValue=True)
-    return r.get("result", {}).get("value")
-
-
-def open_review_form_in_chromium(ui: str, run_id: str, shot: Path, tmp: Path) -> str:
-    """Open the run's page in headless Chromium, press Resume, return the page text with the
-    form shown and save a screenshot."""
-    with chromium(tmp) as call:
-        def page_text() -> str:
-            return evaluate(call, "document.body.innerText") or ""
-
-        # log in as the UI's login page does: the password, base64, in localStorage
-        call("Page.navigate", url=f"{ui}/")
-        wait_for("the UI", lambda: evaluate(call, "document.readyState") == "complete")
-        call("Runtime.evaluate", expression=(
-            f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"))
-        call("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")
-        wait_for("the run page", lambda: "Resume" in page_text())
-        call("Runtime.evaluate", expression=(
-            "[...document.querySelectorAll('button')]"
-            ".find(b => b.innerText.trim() === 'Resume')?.click()"))
-        wait_for("the review form", lambda: "审核结论" in page_text())
-        time.sleep(1)  # let the modal finish its transition before the picture
-        data = call("Page.captureScreenshot", format="png")["data"]
-        shot.write_bytes(base64.b64decode(data))
-        # nothing a person wrote became a link or markup in the rendered description
-        assert evaluate(call, "document.querySelectorAll('a[href*=\"evil.test\"]').length") == 0
-        return page_text()
+def log_in(call, ui: str) -> None:
+    """Log in as the UI's login page does: the password, base64, in localStorage."""
+    call("Page.navigate", url=f"{ui}/")
+    wait_for("the UI", lambda: form.evaluate(call, "document.readyState") == "complete")
+    call("Runtime.evaluate", expression=(
+        f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"))

@@ -34,14 +34,6 @@ def ledger(db_url, settings_env):
     return seed_item(db_url, CODE)
 
 
-@pytest.fixture
-def sqlite_ledger(sqlite_url, settings_env):
-    """SQLite only, for the refusal cases: the rules themselves run on both backends in
-    test_workflow.py, and every flow test costs a few seconds of the suite."""
-    settings_env(sqlite_url)
-    return seed_item(sqlite_url, CODE)
-
-
 def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> UUID:
     """A run as the console's intake leaves it: the assignment signed by `secretary` in the
     ledger first (no run parameter signs: issue #9); None: the run waits for the 交办 form."""
@@ -544,9 +536,11 @@ def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
         poll_seconds(0)
 
 
-def test_an_ongoing_item_s_run_tells_the_owner_once(sqlite_url, settings_env, item_deployment):
+def test_an_ongoing_item_s_run_waits_for_progress_reports(sqlite_url, settings_env, item_deployment):
     """长期坚持 from the register: the run sends the owner (and the leader) the 交办 with their
-    codes, as the command line does, and waits without sending it again."""
+    进展报送 codes, as the command line does, and waits at the 进展报送 form (never at a 销号申请,
+    which a 长期坚持 item cannot make). Each report is recorded as the period's progress note,
+    the reporter gets the next code, and the run waits for the next report."""
     settings_env(sqlite_url)
     with session_factory(sqlite_url)() as s, s.begin():
         people = add_people(s)
@@ -554,8 +548,27 @@ def test_an_ongoing_item_s_run_tells_the_owner_once(sqlite_url, settings_env, it
                  deadline=None)
     run_id = start(item_deployment)
     run = execute(run_id)
-    assert run.state.is_paused(), run.state
+    assert waits_at(run, "progress-1-0"), run.state
+    assert tags(run_id) == {"待报送进展"}
     sent = [str(m["To"]) for m in mails(get_settings().outbox_dir)]
     assert sorted(sent) == sorted(f"{n} <{EMAIL[n]}>" for n in ("刘洋", "周建国"))
-    assert code("刘洋", "销号申请")
     assert actions(sqlite_url) == []  # nothing moved: the item stays 长期坚持
+    schema = description(run, "schema")
+    assert {"note", "percent", "reporter", "code"} == set(schema["properties"])
+    assert schema["properties"]["reporter"]["enum"] == ["刘洋", "周建国"]
+    assert "长期坚持" in description(run)
+
+    first = code("刘洋", "进展报送")
+    before = dump(sqlite_url)
+    resume(run_id, note="本月开展专题学习一次", reporter="刘洋", code=f"{(int(first) + 1) % 10**6:06d}")
+    run = execute(run_id)
+    assert waits_at(run, "progress-1-1") and "上次提交未被受理" in description(run)
+    assert {k: v for k, v in dump(sqlite_url).items() if k != "action_codes"} == \
+        {k: v for k, v in before.items() if k != "action_codes"}
+
+    resume(run_id, note="本月开展专题学习一次", percent=40, reporter="刘洋", code=first)
+    run = execute(run_id)
+    assert waits_at(run, "progress-2-0"), run.state
+    assert actions(sqlite_url) == [("progress", "刘洋")]
+    assert status(sqlite_url) is Status.ongoing
+    assert code("刘洋", "进展报送") != first  # the next period's code, in a fresh email

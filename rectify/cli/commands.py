@@ -201,6 +201,7 @@ def progress(
     from rectify.workflow import add_progress
 
     _act(as_, today, add_progress, code, "已记录整改进展", note=note, percent=percent)
+    _resume_item_run(code)  # a 长期坚持 item's run then waits for the next period's report
 
 
 @app.command()
@@ -279,6 +280,7 @@ def ongoing(
     from rectify.workflow import mark_ongoing
 
     _act(as_, today, mark_ongoing, code, "已转为长期坚持", comment=comment)
+    _resume_item_run(code)  # the run now waits at the 进展报送 form, not a 销号申请
 
 
 @app.callback()
