@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mail_codes import CODE_RE, item_block  # noqa: E402
 from processes import wait_for  # noqa: E402
 from smtp_servers import RecordingHandler, running  # noqa: E402
 
@@ -46,7 +47,6 @@ ITEMS = int(os.environ.get("RECTIFY_SEVERAL_MACHINES_ITEMS", "500"))
 RESUMES = int(os.environ.get("RECTIFY_SEVERAL_MACHINES_RESUMES", "100"))
 TODAY = date(2026, 11, 30)  # a Monday
 DEADLINE = "2026年12月7日"  # five working days on: every item's owner gets a 到期提醒 today
-CODE_RE = re.compile(r"验证码：(\d{6})")
 
 
 def write_register(path: Path, n: int) -> Path:
@@ -170,6 +170,12 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
                     "flow_runs": {"state": {"type": {"any_": list(states)}}}}
             return call("POST", "/flow_runs/count", json=body).json()
 
+        def paused_at(run_id: str, key: str) -> bool:
+            state = call("GET", f"/flow_runs/{run_id}").json()["state"]
+            assert state["type"] not in ("FAILED", "CRASHED", "CANCELLED", "COMPLETED"), (
+                f"run {run_id}: {state}\n" + worker_logs(tmp_path))
+            return state["type"] == "PAUSED" and state["state_details"].get("pause_key") == key
+
         def finished(run_id: str) -> bool:
             state = call("GET", f"/flow_runs/{run_id}").json()["state"]
             assert state["type"] not in ("FAILED", "CRASHED", "CANCELLED"), (
@@ -179,7 +185,17 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         # 1. the intake of the register, executed by a worker
         register = write_register(tmp_path / "清单.xlsx", ITEMS)
         intake = call("POST", f"/deployments/{deployments['intake']['id']}/create_flow_run",
-                      json={"parameters": {"paths": [str(register)], "actor": "陈静"}}).json()
+                      json={"parameters": {"paths": [str(register)]}}).json()
+        # started through the API, the intake proves nobody: a secretary confirms its 交办 with
+        # the one code of her 【交办确认】 email (issue #9)
+        wait_for("the intake waiting for 交办确认", lambda: paused_at(intake["id"], "confirm-0"),
+                 timeout=1800, every=2)
+        name, code = wait_for("the 交办确认 email", lambda: confirm_code(smtp), timeout=300, every=1)
+        schema = json.loads(call("GET", f"/flow_runs/{intake['id']}/input/"
+                                        "suspended-confirm-0-schema").json()["value"])
+        r = call("POST", f"/flow_runs/{intake['id']}/resume", json={"run_input": {
+            "items": schema["properties"]["items"]["default"], "secretary": name, "code": code}})
+        assert r.json()["status"] == "ACCEPT", r.text
         wait_for("the intake run", lambda: finished(intake["id"]), timeout=1800, every=2)
         wait_for(f"{ITEMS} item runs waiting",
                  lambda: count_runs("rectification-item", "PAUSED") >= ITEMS, timeout=600, every=2)
@@ -257,17 +273,33 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
 
 
 def mailed_codes(smtp: RecordingHandler) -> dict[tuple[str, str], str]:
-    """(item code, recipient) -> the 验证码 of the newest email asking for the 销号申请 form."""
+    """(item code, recipient) -> the 验证码 of the newest email asking for the 销号申请 form
+    (a person's 交办 email lists all of their items, each with its own code)."""
     codes: dict[tuple[str, str], str] = {}
     for m in smtp.messages:
         msg = BytesParser(policy=policy.default).parsebytes(m.content)
         text = msg.get_body(("plain",)).get_content()
-        found = CODE_RE.search(text)
-        item = re.search(r"PG-\d{5}", text)
-        if found and item and "填写销号申请表单" in text:
-            for rcpt in m.rcpt_tos:
-                codes[item.group(0), rcpt] = found.group(1)
+        for item in sorted(set(re.findall(r"PG-\d{5}", text))):
+            block = item_block(text, item) or text
+            found = CODE_RE.search(block)
+            if found and "填写销号申请表单" in block:
+                for rcpt in m.rcpt_tos:
+                    codes[item, rcpt] = found.group(1)
     return codes
+
+
+def confirm_code(smtp: RecordingHandler) -> tuple[str, str] | None:
+    """(secretary's name, code) of a 【交办确认】 email, None until one arrived."""
+    from demo.register import PEOPLE
+
+    names = {row[3]: row[0] for row in PEOPLE}
+    for m in smtp.messages:
+        msg = BytesParser(policy=policy.default).parsebytes(m.content)
+        text = msg.get_body(("plain",)).get_content()
+        found = CODE_RE.search(text)
+        if found and "交办确认" in text and m.rcpt_tos[0] in names:
+            return names[m.rcpt_tos[0]], found.group(1)
+    return None
 
 
 def worker_logs(tmp: Path) -> str:
