@@ -135,20 +135,13 @@ def apply(db_url: str, item_codes: list[str], form: dict, day: date, attempt: st
           ) -> tuple[str | None, dict[str, str]]:
     """`confirm` in a transaction of its own: (None, refusals per item) when signed, else (the
     one line why, {}); a wrong code is counted as a form's is (rectify.item_process.apply_form)."""
-    from rectify.item_process import transaction
+    from rectify.item_process import transaction, wrong_code
 
     try:
         with transaction(db_url) as session:
             register = list(session.scalars(select(Item).where(Item.code.in_(item_codes))))
             return None, confirm(session, batch(session, item_codes), form, day, register)
     except codes.WrongCode as exc:
-        with transaction(db_url) as session:
-            voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
-            if voided:
-                acting.reissue_after_tries(session, exc.code_id, day)
-        if left == 0:
-            return (f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，"
-                    "新的验证码已发送到本人邮箱"), {}
-        return f"{exc}（还可尝试{left}次）", {}
+        return wrong_code(db_url, exc, attempt, day), {}
     except RectifyError as exc:
         return str(exc), {}

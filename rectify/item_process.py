@@ -233,13 +233,7 @@ def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt
             codes.consume(session, actor, item, step, form.get("code"))
             _apply_step(session, code, actor, day, step, form)
     except codes.WrongCode as exc:
-        with transaction(db_url) as session:
-            voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
-            if voided:
-                acting.reissue_after_tries(session, exc.code_id, day)
-            if left == 0:
-                return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
-            return f"{exc}（还可尝试{left}次）"
+        return wrong_code(db_url, exc, attempt, day)
     except RectifyError as exc:
         return str(exc)
     return None
@@ -364,3 +358,15 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
     session.flush()
     acting.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
     return True
+
+
+def wrong_code(db_url: str, exc: codes.WrongCode, attempt: str, day: date) -> str:
+    """Count a wrong code's try in a transaction of its own (the refused step wrote nothing);
+    the last allowed try voids it and mails a fresh one. The one line for the form's top."""
+    with transaction(db_url) as session:
+        voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
+        if voided:
+            acting.reissue_after_tries(session, exc.code_id, day)
+    if left == 0:
+        return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
+    return f"{exc}（还可尝试{left}次）"
