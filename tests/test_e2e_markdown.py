@@ -13,7 +13,8 @@ import pytest
 from models import AuditRecord, Person, Role
 from models.db import session_factory
 from processes import wait_for
-from test_e2e_ui import chromium, evaluate, prefect_server, rectify
+from test_e2e_ui import chromium, prefect_server, rectify
+from ui_forms import evaluate
 from test_reminders import item, people
 
 pytestmark = pytest.mark.e2e

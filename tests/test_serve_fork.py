@@ -17,7 +17,6 @@ from uuid import UUID
 import pytest
 
 from ledger_helpers import DAY, PEOPLE, add_item, add_people
-from mail_codes import latest_act
 from models import Status
 from models.db import session_factory
 from processes import wait_for
@@ -107,11 +106,20 @@ def test_a_form_reaches_the_ledger_and_the_run_waits_at_the_next_form(served):
 
     from models import Item
 
+    from models import Person
+    from rectify import codes, item_process
+
+    # signed in the ledger first, as the console's intake does (no run parameter signs: #9)
+    url = served["env"]["RECTIFY_DATABASE_URL"]
+    assert item_process.assign_from_register(url, CODE, DAY, "陈静") is None
     run_id = start(served, "rectification-item",
-                   {"code": CODE, "title": "问题", "day": DAY.isoformat(), "secretary": "陈静"})
+                   {"code": CODE, "title": "问题", "day": DAY.isoformat()})
     wait_for("the item's run waiting for 销号申请", lambda: (
         state(run_id).is_paused() and state(run_id).state_details.pause_key == "submit-1-0"), 300)
-    act_code = latest_act(Path(served["env"]["RECTIFY_OUTBOX_DIR"]), EMAIL["刘洋"], "销号申请")[0]
+    with item_process.transaction(url) as session:  # the owner's code, as his 交办 email has one
+        item = session.scalars(select(Item).where(Item.code == CODE)).one()
+        owner = session.scalars(select(Person).where(Person.name == "刘洋")).one()
+        act_code = codes.issue(session, owner, item, "submit")
 
     resume_flow_run(run_id, run_input={"completes": [1], "summary": "已完成整改",
                                        "evidence": ["报告.pdf"], "submitter": "刘洋", "code": act_code})

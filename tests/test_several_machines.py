@@ -192,7 +192,7 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
                  timeout=1800, every=2)
         name, code = wait_for("the 交办确认 email", lambda: confirm_code(smtp), timeout=300, every=1)
         schema = json.loads(call("GET", f"/flow_runs/{intake['id']}/input/"
-                                        "suspended-confirm-0-schema").json()["value"])
+                                        "suspended-confirm-0-schema").text)
         r = call("POST", f"/flow_runs/{intake['id']}/resume", json={"run_input": {
             "items": schema["properties"]["items"]["default"], "secretary": name, "code": code}})
         assert r.json()["status"] == "ACCEPT", r.text

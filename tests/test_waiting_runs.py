@@ -207,9 +207,9 @@ def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, set
             item = s.scalars(select(Item).where(Item.code == c)).one()
             request = item_process.run_request(item, f"{c}@bulk")
             request["wait"] = first_wait_of(s, c)
-            request["parameters"] = {"code": c, "title": "问题", "secretary": None}
+            request["parameters"] = {"code": c, "title": "问题"}
             requests.append(request)
-    requests[1]["parameters"]["secretary"] = 42  # refused by the deployment's parameter schema
+    requests[1]["parameters"]["title"] = 42  # refused by the deployment's parameter schema
 
     async def create():
         async with get_client() as client:
@@ -219,7 +219,7 @@ def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, set
         run_coro_as_sync(create())
     line = str(refused.value)
     assert line.startswith("1个流程运行未能创建（ZG-2026-002：") and "\n" not in line
-    requests[1]["parameters"]["secretary"] = None
+    requests[1]["parameters"]["title"] = "问题"
     runs = run_coro_as_sync(create())
     assert set(runs) == {CODE, TWIN}
     for c in (CODE, TWIN):
