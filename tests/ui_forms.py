@@ -146,16 +146,27 @@ def fill(call, ui: str, run_id: str, ready: str, steps, expect: dict[str, list[s
 
 
 def submit(call) -> None:
-    """Press Submit: the form closes; a refusal by the UI's own check fails with its words."""
-    evaluate(call, "[...document.querySelectorAll('[role=dialog] button')]"
-                   ".find(b => b.innerText.trim() === 'Submit').click()")
+    """Press Submit: the form closes; a refusal by the UI's own check fails with its words.
+    On a loaded machine a click can land while the UI is still busy and do nothing: pressed
+    again every 20 s while the form stays open with no refusal shown."""
+    import time
+
+    press = ("[...document.querySelectorAll('[role=dialog] button')]"
+             ".find(b => b.innerText.trim() === 'Submit')?.click()")
+    evaluate(call, press)
+    pressed = [time.monotonic()]
 
     def closed():
         failed = evaluate(call, "[...document.querySelectorAll('[role=dialog] .p-label__message--failed')]"
                                 ".map(e => e.innerText).join('；')")
         assert not failed, f"表单被界面拒绝：{failed}"
-        return not evaluate(call, "!!document.querySelector('[role=dialog]')")
-    wait_for("the form to close", closed)
+        if not evaluate(call, "!!document.querySelector('[role=dialog]')"):
+            return True
+        if time.monotonic() - pressed[0] > 20:
+            evaluate(call, press)
+            pressed[0] = time.monotonic()
+        return False
+    wait_for("the form to close", closed, timeout=300)
 
 
 def screenshot(call, path: Path, *, top: bool = True) -> None:
