@@ -64,25 +64,9 @@ def rss_mb(pid: int) -> float:
 
 
 def build_register(path: Path, n: int, prefix: str) -> Path:
-    """An n-item register in the demo's layout, the demo's problems and people cycled."""
-    from openpyxl import Workbook
+    from demo.register import build_cycled
 
-    from demo.register import ITEMS, PEOPLE, REGISTER_HEADERS
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(REGISTER_HEADERS)
-    for i in range(n):
-        _, source, category, desc, measures, leader, dept, owner, _, _ = ITEMS[i % len(ITEMS)]
-        measure, _ = measures[0]
-        ws.append([f"{prefix}-{i + 1:05d}", source, category, desc, measure, leader, dept, owner,
-                   "2027年6月30日", "", ""])
-    people = wb.create_sheet("人员名单")
-    people.append(["姓名", "职务", "部门", "邮箱", "角色"])
-    for row in PEOPLE:
-        people.append(list(row))
-    wb.save(path)
-    return path
+    return build_cycled(path, n, prefix, "2027年6月30日")
 
 
 def wait_for(condition, timeout: float, every: float = 0.5):

@@ -114,13 +114,34 @@ def build(path: Path) -> Path:
         if last > first:  # one problem's cells merged over its measure rows
             for col in (1, 2, 3, 4, 6, 7, 8, 10, 11):
                 ws.merge_cells(start_row=first, start_column=col, end_row=last, end_column=col)
+    _people_sheet(wb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def build_cycled(path: Path, n: int, prefix: str, deadline: str) -> Path:
+    """An n-item register in the demo's layout, the demo's problems and people cycled, one
+    measure each, all due on `deadline` (the size benches and the several-machines test)."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(REGISTER_HEADERS)
+    for i in range(n):
+        _, source, category, desc, measures, leader, dept, owner, _, _ = ITEMS[i % len(ITEMS)]
+        ws.append([f"{prefix}-{i + 1:05d}", source, category, desc, measures[0][0], leader, dept,
+                   owner, deadline, "", ""])
+    _people_sheet(wb)
+    wb.save(path)
+    return path
+
+
+def _people_sheet(wb) -> None:
     people = wb.create_sheet("人员名单")
     people.append(["姓名", "职务", "部门", "邮箱", "角色"])
     for row in PEOPLE:
         people.append(list(row))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
 
 
 if __name__ == "__main__":  # pragma: no cover

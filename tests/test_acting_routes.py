@@ -168,18 +168,9 @@ def run_intake(deployment_id, **parameters) -> UUID:
 
 
 def execute_intake(run_id: UUID):
-    from prefect.exceptions import Pause
-    from prefect.flow_engine import run_flow
-
     from flows.intake import intake
 
-    with client() as c:
-        run = c.read_flow_run(run_id)
-        try:
-            run_flow(intake, flow_run=run, parameters=run.parameters, return_type="state")
-        except Pause:
-            pass
-        return c.read_flow_run(run_id)
+    return execute(run_id, intake)
 
 
 def held(url: str) -> dict[str, Status]:

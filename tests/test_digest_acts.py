@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from mail_codes import CODE_RE, LINK_RE, mails, text_of
-from models import ActionCode, Item, OutboxMail, Person, Role, Status
+from models import ActionCode, Item, OutboxMail, Person, Status
 from models.db import session_factory
 from notifications.smtp import MailConfig
 from rectify import codes
@@ -142,7 +142,6 @@ def test_a_repaired_run_is_the_link_of_an_email_sent_after(sqlite_url, tmp_path)
         s.execute(Item.__table__.update().where(Item.code == "A-1").values(flow_run_id=RUN_B))
     owner = blocks(deliver(maker, tmp_path)["p3@example.gov.cn"])
     assert RUN_B in owner["A-1"] and RUN_A not in owner["A-1"]
-    assert Role  # (roles come from test_reminders.people)
 
 
 def test_the_html_part_is_bound_too(sqlite_url, tmp_path):

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ui_forms as form  # noqa: E402
 from mail_codes import latest_act  # noqa: E402
-from processes import free_port, wait_for
+from processes import checked_calls, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -156,17 +155,7 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     client = httpx.Client(base_url=api, timeout=60, auth=AUTH)  # a ceiling: slow under load
     register = write_register(stack["tmp"] / "整改清单.xlsx")
 
-    def call(method: str, url: str, expect: tuple[int, ...] = (200, 201), **kw) -> httpx.Response:
-        """One API call whose status is checked (the body printed when it is wrong); a server
-        busy on a shared machine answers 503/429 for a while, which is waited out, bounded."""
-        deadline = time.monotonic() + 60
-        while True:
-            r = client.request(method, url, **kw)
-            if r.status_code not in (429, 503) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert r.status_code in expect, f"{method} {url} -> {r.status_code}: {r.text}"
-        return r
+    call = checked_calls(client, patience=60)
 
     class http:  # the calls below read as before, every status checked
         get = staticmethod(lambda url, **kw: call("GET", url, **kw))

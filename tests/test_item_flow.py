@@ -53,8 +53,9 @@ def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> 
     return run.id
 
 
-def execute(run_id: UUID):
-    """Run the flow for this run like a worker would, until it suspends or finishes."""
+def execute(run_id: UUID, flow=None):
+    """Run the flow for this run (the item flow unless told) like a worker would, until it
+    suspends or finishes."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import Pause
     from prefect.flow_engine import run_flow
@@ -64,7 +65,8 @@ def execute(run_id: UUID):
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
         try:
-            run_flow(rectification_item, flow_run=run, parameters=run.parameters, return_type="state")
+            run_flow(flow or rectification_item, flow_run=run, parameters=run.parameters,
+                     return_type="state")
         except Pause:
             pass
         return client.read_flow_run(run_id)

@@ -35,7 +35,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mail_codes import CODE_RE, item_block  # noqa: E402
-from processes import wait_for  # noqa: E402
+from processes import checked_calls, wait_for  # noqa: E402
 from smtp_servers import RecordingHandler, running  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -50,24 +50,9 @@ DEADLINE = "2026年12月7日"  # five working days on: every item's owner gets a
 
 
 def write_register(path: Path, n: int) -> Path:
-    """An n-item register in the demo's layout, the demo's problems and people cycled."""
-    from openpyxl import Workbook
+    from demo.register import build_cycled
 
-    from demo.register import ITEMS as DEMO, PEOPLE, REGISTER_HEADERS
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(REGISTER_HEADERS)
-    for i in range(n):
-        _, source, category, desc, measures, leader, dept, owner, _, _ = DEMO[i % len(DEMO)]
-        ws.append([f"PG-{i + 1:05d}", source, category, desc, measures[0][0], leader, dept, owner,
-                   DEADLINE, "", ""])
-    people = wb.create_sheet("人员名单")
-    people.append(["姓名", "职务", "部门", "邮箱", "角色"])
-    for row in PEOPLE:
-        people.append(list(row))
-    wb.save(path)
-    return path
+    return build_cycled(path, n, "PG", DEADLINE)
 
 
 def reset_prefect_database(url: str) -> None:
@@ -134,17 +119,7 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         mark("server up")
         client = httpx.Client(base_url=api, timeout=120)
 
-        def call(method: str, url: str, expect=(200, 201), **kw) -> httpx.Response:
-            """Every status checked, the body printed when it is wrong; 503/429 from a busy
-            server waited out, bounded."""
-            deadline = time.monotonic() + 120
-            while True:
-                r = client.request(method, url, **kw)
-                if r.status_code not in (429, 503) or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
-            assert r.status_code in expect, f"{method} {url} -> {r.status_code}: {r.text}"
-            return r
+        call = checked_calls(client, patience=120)
 
         def cli(*args: str) -> subprocess.CompletedProcess:
             out = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True,
