@@ -24,7 +24,7 @@ CLI = ROOT / "rectify" / "cli"
 ALLOWED = {
     # RECTIFY_EMAIL_BLOCK: the SMTP settings from a prefect-email block edited in the Prefect UI;
     # imported only when that setting is used.
-    ("notifications/smtp.py", "prefect_email"),
+    ("notifications/mail_config.py", "prefect_email"),
 }
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 
 from models import OutboxMail
 from models.db import session_factory
-from notifications import smtp
+from notifications import eml_files, smtp
 from rectify.delivery import deliver_pending
 from rectify.reminders import claim_pending, mark_results
 from test_remind_delivery import DAY, sweep_ledger
@@ -47,8 +47,8 @@ def test_outbox_syncs_the_directory_before_recording(sqlite_url, tmp_path, monke
     maker = session_factory(sqlite_url)
     sweep_ledger(maker, n_owners=3)
     events = []
-    real_sync = smtp._fsync_dir
-    monkeypatch.setattr(smtp, "_fsync_dir", lambda p: (events.append("sync"), real_sync(p)))
+    real_sync = eml_files._fsync_dir
+    monkeypatch.setattr(eml_files, "_fsync_dir", lambda p: (events.append("sync"), real_sync(p)))
     real_emit = smtp._Batch.emit
     monkeypatch.setattr(smtp._Batch, "emit",
                         lambda self, i, r: (events.append(r.status), real_emit(self, i, r)))
