@@ -23,7 +23,7 @@ from mail_codes import latest_act
 from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify.settings import get_settings
-from test_item_flow import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
+from item_flow_helpers import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
                             resume, start, status, waits_at)
 
 pytestmark = pytest.mark.flow

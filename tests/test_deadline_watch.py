@@ -15,7 +15,7 @@ from ledger_helpers import dump
 from models.db import session_factory
 from rectify.settings import get_settings
 from smtp_servers import free_port
-from test_reminders import item, people
+from reminder_helpers import item, people
 
 pytestmark = pytest.mark.flow
 DAY = date(2026, 11, 30)

@@ -20,7 +20,7 @@ from rectify.delivery import NOTICES, deliver_pending
 from rectify import reminders
 from rectify.reminders import queue_notice
 from smtp_servers import Authenticator, make_self_signed_cert, server_tls_context
-from test_remind_delivery import DAY, FAST, config, sweep_ledger, time_passes
+from delivery_helpers import DAY, FAST, config, sweep_ledger, time_passes
 
 
 def statuses(maker) -> list[tuple[str, int]]:

@@ -19,8 +19,8 @@ from fault_smtp import FaultHandler, assert_kept, fault_server
 from models import OutboxMail
 from models.db import session_factory
 from ledger_helpers import RECTIFY, env_for
-from test_remind_delivery import time_passes
-from test_reminders import item, people
+from delivery_helpers import time_passes
+from reminder_helpers import item, people
 
 pytestmark = pytest.mark.flow
 DAY, NEXT = date(2026, 11, 30), date(2026, 12, 1)

@@ -17,7 +17,7 @@ from rectify.delivery import deliver_pending
 from rectify.errors import RectifyError
 from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings
-from test_reminders import CAL, item, people
+from reminder_helpers import CAL, item, people
 
 DAY = date(2026, 11, 30)
 UI = "http://10.0.0.5:4200"

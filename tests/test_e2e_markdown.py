@@ -13,9 +13,9 @@ import pytest
 from models import AuditRecord, Person, Role
 from models.db import session_factory
 from processes import wait_for
-from test_e2e_ui import chromium, prefect_server, rectify
+from e2e_helpers import chromium, prefect_server, rectify
 from ui_forms import evaluate
-from test_reminders import item, people
+from reminder_helpers import item, people
 
 pytestmark = pytest.mark.e2e
 

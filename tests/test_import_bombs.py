@@ -16,8 +16,8 @@ from openpyxl import Workbook
 from ledger_helpers import dump
 from rectify import sheets
 from ledger_helpers import RECTIFY, env_for
-from test_import_safety import _cli, _one_error_line
-from test_importer import DAY, messy_items, write_xlsx
+from import_cli_helpers import _cli, _one_error_line
+from register_helpers import DAY, messy_items, write_xlsx
 
 MEMORY_LIMIT_MB = 50
 

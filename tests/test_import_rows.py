@@ -15,7 +15,7 @@ from models import AuditRecord, Item, Person, ProgressNote, Status
 from models.db import session_factory
 from rectify import workflow
 from rectify.importer import ImportRejected
-from test_importer import LATER, PEOPLE, messy_items, run_import, write_xlsx
+from register_helpers import LATER, PEOPLE, messy_items, run_import, write_xlsx
 
 
 def _problems(url, path, **kw) -> list[str]:

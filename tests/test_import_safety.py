@@ -10,15 +10,15 @@ from datetime import date
 import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from ledger_helpers import dump
 from models import Item, Person, Role
 from models.db import session_factory
 from rectify import sheets
 from rectify.errors import Forbidden, RectifyError
-from test_importer import (DAY, LATER, PEOPLE, PEOPLE_HEAD, HEAD, messy_items, register_rows, run_import,
+from register_helpers import (DAY, LATER, PEOPLE, PEOPLE_HEAD, HEAD, messy_items, register_rows, run_import,
                            write_csv, write_xlsx)
+from import_cli_helpers import _cli, _one_error_line
 
 
 def _people_csv(tmp_path, rows, name="p.csv"):
@@ -164,20 +164,6 @@ def test_unbalanced_quote_in_csv_is_named(sqlite_url, tmp_path):
                     encoding="utf-8")
     with pytest.raises(RectifyError, match="第2行：单元格超过 128 KB"):
         run_import(sqlite_url, [path])
-
-
-def _cli(args, **env):
-    from rectify.cli import app
-
-    return CliRunner().invoke(app, args, env=env, catch_exceptions=False)
-
-
-def _one_error_line(result) -> str:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = [x for x in result.stderr.splitlines() if x.strip() and not x.startswith("提示：")]
-    assert len(lines) == 1 and lines[0].startswith("错误："), result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("kind", ["missing", "malformed"])

@@ -17,7 +17,7 @@ from rectify import item_process as steps
 from rectify.delivery import NOTICES, deliver_pending
 from rectify.errors import RectifyError
 from rectify.settings import get_settings
-from test_reminders import item, people
+from reminder_helpers import item, people
 
 DAY = date(2026, 11, 30)
 UI = "http://10.0.0.5:4200"

@@ -115,3 +115,22 @@ def test_list_and_show_never_import_prefect(sqlite_url, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "没有符合条件的整改事项" in result.stdout and "ZG-1" in result.stderr  # both commands ran
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_no_test_module_imports_from_another_test_module():
+    """Shared builders live in helper modules (tests/*_helpers.py, processes.py, ...) or conftest
+    fixtures: importing a test module from another collects its tests twice in the importer's
+    namespace and ties one file's tests to another's internals."""
+    tests = sorted((ROOT / "tests").glob("*.py"))
+    assert len(tests) > 50 and any(p.name == "test_layers.py" for p in tests)
+    found = sorted((p.name, m) for p in tests for m in imported_modules(p)
+                   if m.split(".")[0].startswith("test_") or m.startswith("tests.test_"))
+    assert found == [], f"test modules importing from a test module: {found}"
+
+
+def test_the_test_import_check_sees_every_form(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import test_x\nfrom tests.test_y import a\n"
+                      "def later():\n    from test_z import b\n")
+    tops = {m.split(".")[0] for m in imported_modules(sample)}
+    assert {"test_x", "tests", "test_z"} <= tops and "tests.test_y" in imported_modules(sample)

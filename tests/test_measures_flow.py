@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ledger_helpers import DAY, dump, seed_item
 from models import Extension, Measure
 from models.db import session_factory
-from test_item_flow import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
+from item_flow_helpers import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
                             waits_at)
 
 pytestmark = pytest.mark.flow

@@ -11,7 +11,7 @@ from ledger_helpers import dump
 from models import AuditRecord, Item
 from models.db import session_factory
 from rectify import extensions, workflow
-from test_importer import CAL, DAY, PEOPLE, PEOPLE_HEAD, run_import, write_csv
+from register_helpers import CAL, DAY, PEOPLE, PEOPLE_HEAD, run_import, write_csv
 
 HEAD = ["序号", "问题描述", "整改措施", "责任领导", "责任人", "整改时限", "整改进展", "完成情况"]
 

@@ -12,7 +12,7 @@ from models.db import session_factory
 from rectify.report.export import write_register_xlsx
 from rectify.report.wording import Office
 from ledger_helpers import sh
-from test_report import demo_ledger
+from report_helpers import demo_ledger
 
 HEAD = 4  # header row under 附件2, the title and 填报单位/填报日期
 

@@ -15,7 +15,7 @@ from models import AuditRecord, Item
 from models.db import session_factory
 from rectify import workflow
 from rectify.importer import ImportRejected
-from test_importer import HEAD, PEOPLE, PEOPLE_HEAD, messy_items, register_rows, run_import, write_csv
+from register_helpers import HEAD, PEOPLE, PEOPLE_HEAD, messy_items, register_rows, run_import, write_csv
 
 LATER = date(2026, 11, 20)
 

@@ -14,52 +14,17 @@ from sqlalchemy import func, select, update
 
 from models import OutboxMail
 from models.db import session_factory
-from notifications.smtp import MailConfig
 from rectify import outbox_claims
 from rectify.delivery import deliver_pending
 from rectify.reminders import claim_pending, plan_reminders, record_reminders
-from smtp_servers import DROP, HOST, RecordingHandler, ScriptedHandler, Stall, plain_server
-from test_reminders import CAL, SETTINGS, item, people
-
-DAY = date(2026, 11, 30)
-FAST = dict(backoff=0.01, max_attempts=2)
-
-
-def config(controller, **over) -> MailConfig:
-    return MailConfig(host=HOST, port=controller.port, timeout=over.pop("timeout", 2.0),
-                      connections=over.pop("connections", 1), **over)
-
-
-def sweep_ledger(maker, n_owners: int = 3) -> None:
-    """n owners with one overdue item each (owner + leader digests), plus a secretary."""
-    with maker.begin() as s:
-        p = people(s)
-        from models import Person, Role
-        owners = [Person(name=f"责任人{i}", email=f"o{i}@example.gov.cn", role=Role.owner)
-                  for i in range(n_owners)]
-        s.add_all(owners)
-        s.flush()
-        for i, owner in enumerate(owners):
-            item(s, f"Z-{i}", owner, p["周建国"], date(2026, 11, 25))
-        record_reminders(s, DAY, plan_reminders(s, DAY, CAL, SETTINGS), SETTINGS)
+from smtp_servers import DROP, RecordingHandler, ScriptedHandler, Stall, plain_server
+from reminder_helpers import CAL, SETTINGS, item
+from delivery_helpers import DAY, FAST, config, delivered_to, sweep_ledger, time_passes
 
 
 def statuses(maker) -> dict[str, str]:
     with maker() as s:
         return {m.recipient_name: m.status for m in s.scalars(select(OutboxMail))}
-
-
-def time_passes(maker, delta: timedelta = timedelta(days=1)) -> None:
-    """Move every lease and next-attempt time `delta` into the past, as if that much time
-    had gone by (the delivery code reads the real clock)."""
-    with maker.begin() as s:
-        for row in s.scalars(select(OutboxMail)):
-            row.claimed_at = row.claimed_at and row.claimed_at - delta
-            row.next_attempt_at = row.next_attempt_at and row.next_attempt_at - delta
-
-
-def delivered_to(handler) -> list[str]:
-    return sorted(r for m in handler.messages for r in m.rcpt_tos)
 
 
 def test_sweep_delivers_each_reminder_once_and_rerun_sends_nothing(db_url):

@@ -16,8 +16,8 @@ from models.db import session_factory
 from rectify.delivery import NOTICES, deliver_pending
 from rectify.reminders import plan_reminders, queue_notice, record_reminders
 from smtp_servers import RecordingHandler, ScriptedHandler, plain_server
-from test_remind_delivery import DAY, FAST, config, delivered_to, sweep_ledger, time_passes
-from test_reminders import CAL, SETTINGS
+from delivery_helpers import DAY, FAST, config, delivered_to, sweep_ledger, time_passes
+from reminder_helpers import CAL, SETTINGS
 
 NEXT = date(2026, 12, 1)  # the next working day after DAY (Mon 30 Nov 2026)
 FRIDAY, SATURDAY = date(2026, 11, 27), date(2026, 11, 28)
@@ -82,7 +82,7 @@ def test_a_dead_sweeps_claim_from_yesterday_becomes_unknown_after_its_lease(db_u
 def test_notice_only_delivery_on_a_saturday_leaves_fridays_digests_alone(db_url):
     maker = session_factory(db_url)
     with maker.begin() as s:
-        from test_reminders import item, people
+        from reminder_helpers import item, people
 
         p = people(s)
         item(s, "S-1", p["刘洋"], p["周建国"], date(2026, 11, 20))
@@ -106,7 +106,7 @@ def test_cli_commands_deliver_only_notices_and_outbox_shows_expired(sqlite_url, 
     settings_env(sqlite_url)
     maker = session_factory(sqlite_url)
     with maker.begin() as s:
-        from test_reminders import item, people
+        from reminder_helpers import item, people
 
         p = people(s)
         item(s, "C-1", p["刘洋"], p["周建国"], date(2026, 11, 20))

@@ -11,7 +11,7 @@ from models.db import session_factory
 from notifications import eml_files, smtp
 from rectify.delivery import deliver_pending
 from rectify.reminders import claim_pending, mark_results
-from test_remind_delivery import DAY, sweep_ledger
+from delivery_helpers import DAY, sweep_ledger
 
 
 @pytest.mark.parametrize("sane_rowcount", [True, False])

@@ -26,7 +26,7 @@ from rectify.report.render import render_html, render_markdown
 from rectify.report.wording import Office, cn_dates
 from rectify.settings import Settings
 from ledger_helpers import env_for
-from test_report import AS_OF, demo_ledger, report_as_of
+from report_helpers import AS_OF, demo_ledger, report_as_of
 
 OFFICE = Office(org_name="中共示范区经济发展局党组", report_to="中共示范区委", dated=date(2026, 12, 1))
 PARTS = ["一、整改工作开展情况", "二、存在的问题", "三、下一步打算"]
@@ -304,7 +304,7 @@ def test_measures_extensions_reporting_and_recheck_reach_the_report(sqlite_url, 
     """The figures issue 12 adds (rectify.measures, .extensions, .reporting, .recheck) are in
     the report's text, as of its date."""
     from rectify import extensions, recheck, workflow
-    from test_report import CAL
+    from report_helpers import CAL
 
     demo_ledger(sqlite_url, tmp_path)
     with session_factory(sqlite_url).begin() as s:

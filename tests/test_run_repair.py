@@ -13,8 +13,8 @@ from ledger_helpers import DAY
 from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify import item_process
-from test_waiting_runs import paused, precreate, seed_new_items
-from test_item_flow import waits_at
+from waiting_run_helpers import paused, precreate, seed_new_items
+from item_flow_helpers import waits_at
 
 pytestmark = pytest.mark.flow
 

@@ -20,7 +20,7 @@ from ledger_helpers import DAY, PEOPLE, add_item, add_people
 from models import Status
 from models.db import session_factory
 from processes import wait_for
-from test_e2e_ui import prefect_server
+from e2e_helpers import prefect_server
 
 pytestmark = pytest.mark.e2e
 

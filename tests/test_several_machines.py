@@ -94,7 +94,7 @@ def cpu_seconds_of_children() -> float:
 def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, prefect_pg):
     import httpx
     from conftest import _truncate_pg
-    from test_e2e_ui import prefect_server
+    from e2e_helpers import prefect_server
 
     started, cpu0 = time.monotonic(), cpu_seconds_of_children()
     figures: dict[str, str] = {}

@@ -18,7 +18,7 @@ from rectify import workflow
 from rectify.errors import InvalidInput
 from rectify.report.export import write_register_xlsx
 from ledger_helpers import RECTIFY, env_for
-from test_importer import PEOPLE, PEOPLE_HEAD, run_import, write_csv
+from register_helpers import PEOPLE, PEOPLE_HEAD, run_import, write_csv
 
 
 @pytest.mark.parametrize("variable, value, line", [
