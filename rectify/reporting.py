@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Date, String, bindparam, select, text
 from sqlalchemy.orm import Session, aliased
 
-from models import Item, Person, ProgressNote
-from rectify.periods import (KINDS, REPORTING_STATUSES, Cadence, Period, cadence_for,
+from models import Item, Person
+from rectify.owing_rule import owing_condition
+from rectify.periods import (KINDS, Cadence, Period, cadence_for,
                              current_period, last_closed_period, parse_setting, reminder_rung)
 from rectify.workdays import WorkCalendar
 
@@ -34,21 +35,12 @@ def _defaults(settings=None, calendar: WorkCalendar | None = None):
     return settings, calendar or get_calendar(settings.calendar_override)
 
 
-def _kind_filter(kind: str, default: Cadence | None):
-    """Items whose cadence is of `kind`: their own 汇报频次, or none and the setting's."""
-    if default is not None and default.kind == kind:
-        return or_(Item.reporting == kind, Item.reporting.is_(None))
-    return Item.reporting == kind
-
-
-def _owing(period: Period, until: date):
-    """Registered by the period's start, reporting, and no note in (start, until]."""
-    return and_(
-        Item.status.in_(REPORTING_STATUSES), Item.owner_id.is_not(None),
-        Item.register_date <= period.start,
-        ~exists().where(ProgressNote.item_id == Item.id, ProgressNote.day > period.start,
-                        ProgressNote.day <= until),
-    )
+def _owing(kind: str, default: Cadence | None, period: Period, until: date):
+    """Items of cadence `kind` that owe a note for `period`, looking at notes up to `until`:
+    rectify.owing_rule's condition (one copy, shared with the lean read path)."""
+    return text(owing_condition(default is not None and default.kind == kind)).bindparams(
+        bindparam("kind", kind, type_=String), bindparam("start", period.start, type_=Date),
+        bindparam("until", until, type_=Date))
 
 
 @dataclass(frozen=True)
@@ -81,7 +73,7 @@ def unreported(session: Session, day: date, *, settings=None,
     for kind, (cadence, period) in _periods_by_kind(
             session, default, lambda c: last_closed_period(c, day, calendar)).items():
         stmt = (select(Item.id, Item.code)
-                .where(_kind_filter(kind, default), _owing(period, period.due)).order_by(Item.id))
+                .where(_owing(kind, default, period, period.due)).order_by(Item.id))
         if codes is not None:
             stmt = stmt.where(Item.code.in_(codes))
         found += [Owing(i, c, cadence, period) for i, c in session.execute(stmt)]
@@ -120,7 +112,7 @@ def report_lines(session: Session, day: date, calendar: WorkCalendar, settings) 
         rows += [ReportRow(*r[:7], rung, period.due, period.start, r[7]) for r in session.execute(
             select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
                    Item.leader_id, Item.deadline, Item.last_progress_on)
-            .where(_kind_filter(kind, default), _owing(period, day)).order_by(Item.code))]
+            .where(_owing(kind, default, period, day)).order_by(Item.code))]
     return rows
 
 

@@ -208,9 +208,10 @@ def _lights(settings, today: date):
 
 
 def _owing(conn, settings, today: date, code: str | None = None) -> dict[str, tuple[int, date]]:
-    """{code: (item id, missed due day)}: rectify.reporting.unreported's question in SQL."""
-    from rectify.periods import (KINDS, REPORTING_STATUSES, cadence_for, last_closed_period,
-                                 parse_setting)
+    """{code: (item id, missed due day)}: rectify.reporting.unreported's question, with the same
+    condition (rectify.owing_rule) run on sqlite3."""
+    from rectify.owing_rule import owing_condition
+    from rectify.periods import KINDS, cadence_for, last_closed_period, parse_setting
     from rectify.workdays import get_calendar
 
     calendar = get_calendar(settings.calendar_override)
@@ -223,17 +224,12 @@ def _owing(conn, settings, today: date, code: str | None = None) -> dict[str, tu
         period = last_closed_period(cadence, today, calendar) if cadence else None
         if period is None:
             continue
-        kind_sql = ("(items.reporting = ? OR items.reporting IS NULL)"
-                    if default is not None and default.kind == kind else "items.reporting = ?")
-        sql = (f"SELECT items.id, items.code FROM items WHERE {kind_sql}"
-               " AND items.status IN (?, ?) AND items.owner_id IS NOT NULL AND items.register_date <= ?"
-               " AND NOT EXISTS (SELECT 1 FROM progress_notes WHERE progress_notes.item_id = items.id"
-               " AND progress_notes.day > ? AND progress_notes.day <= ?)")
-        params = [kind, *(s.value for s in REPORTING_STATUSES), period.start.isoformat(),
-                  period.start.isoformat(), period.due.isoformat()]
+        condition = owing_condition(default is not None and default.kind == kind)
+        sql = f"SELECT items.id, items.code FROM items WHERE {condition}"
+        params = {"kind": kind, "start": period.start.isoformat(), "until": period.due.isoformat()}
         if code is not None:
-            sql += " AND items.code = ?"
-            params.append(code)
+            sql += " AND items.code = :code"
+            params["code"] = code
         for item_id, item_code in conn.execute(sql, params):
             found[item_code] = (item_id, period.due)
     return found
