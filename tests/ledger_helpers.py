@@ -65,6 +65,22 @@ def add_item(session: Session, code: str, status: Status, *, owner: Person | Non
     return item
 
 
+def states(session_maker):
+    """People committed; returns make(status, code=..., owner=..., leader=..., submitted_by=...)
+    that commits one item in that state (a submitter recorded where the state has one)."""
+    with session_maker.begin() as s:
+        add_people(s)
+
+    def make(status: Status, code: str = "ZG-1", owner="刘洋", leader="周建国", submitted_by="刘洋"):
+        with session_maker.begin() as s:
+            p = people_by_name(s)
+            add_item(s, code, status, owner=p[owner], leader=p[leader],
+                     submitted_by=p[submitted_by] if status in (Status.leader_review, Status.submitted)
+                     else None)
+
+    return make
+
+
 def dump(url: str) -> dict[str, list[tuple]]:
     """Every row of every ledger table, in primary-key order, on a fresh connection."""
     out = {}
