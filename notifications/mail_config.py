@@ -32,7 +32,8 @@ class MailConfig:
     ca_file: Path | None = None  # extra CA to trust, e.g. an internal or self-signed server
 
 
-_BLOCK_SECURITY = {"SSL": "tls", "STARTTLS": "starttls", "INSECURE": "none"}
+Security = Literal["none", "starttls", "tls"]
+_BLOCK_SECURITY: dict[str, Security] = {"SSL": "tls", "STARTTLS": "starttls", "INSECURE": "none"}
 
 
 def mail_config(settings) -> MailConfig:

@@ -90,11 +90,11 @@ def classify(exc: BaseException, *, data_sent: bool) -> Failure:
     if isinstance(exc, SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         detail = "；".join(f"{r.recipient}（{r.code} {one_line(r.message)}）" for r in exc.recipients)
-        status = "retry" if any(400 <= c < 500 for c in codes) else "failed"
+        status: Status = "retry" if any(400 <= c < 500 for c in codes) else "failed"
         return Failure(status, f"全部收件人被拒收：{detail}")
     if isinstance(exc, SMTPResponseException):
-        status = "retry" if 400 <= exc.code < 500 else "failed"
-        return Failure(status, f"邮件服务器拒绝（{exc.code}）：{one_line(exc.message)}")
+        reply: Status = "retry" if 400 <= exc.code < 500 else "failed"
+        return Failure(reply, f"邮件服务器拒绝（{exc.code}）：{one_line(exc.message)}")
     if isinstance(exc, (SMTPServerDisconnected, TimeoutError, OSError)):
         if isinstance(exc, TimeoutError):
             what = "等待邮件服务器响应超时"
