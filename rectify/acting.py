@@ -306,3 +306,35 @@ def queue_relinked(session: Session, item: Item, day: date, new_run: str, why: s
                          day=day, key=f"relinked:{item.code}:{new_run}:{person.id}",
                          context={"lead": lead, "submission": None})
                for person in people_for_step(session, item, wait.step))
+
+
+def reissue_rekeyed(session: Session, day: date) -> int:
+    """Codes voided by migration 0008 ("rekeyed": issued before codes were keyed) that had not
+    expired and still name the step their item waits for: their person gets a fresh code
+    (the daily sweep calls this after recording its digests, whose codes count as fresh ones
+    too). Once per voided code; returns how many emails were queued."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    from rectify.waits import current_wait
+
+    newer = aliased(ActionCode)
+    rows = session.scalars(select(ActionCode).where(
+        ActionCode.void_reason == "rekeyed", ActionCode.expires_at > utcnow(),
+        ActionCode.step != "intake",
+        ~exists().where(newer.person_id == ActionCode.person_id,
+                        newer.item_id == ActionCode.item_id, newer.step == ActionCode.step,
+                        newer.id > ActionCode.id)).order_by(ActionCode.id)).all()
+    queued = 0
+    for row in rows:
+        item, person = session.get(Item, row.item_id), session.get(Person, row.person_id)
+        wait = current_wait(session, item.code)
+        if wait is None or wait.step != row.step or \
+                person not in people_for_step(session, item, row.step):
+            continue
+        queued += queue_act(session, kind="act_request", person=person, item=item,
+                            step=row.step, day=day, key=f"rekeyed:{row.id}",
+                            context={"lead": f"系统升级后，此前邮件中的验证码已作废。请使用本邮件中的"
+                                             f"新验证码办理事项 {item.code} 的{wait.title}。",
+                                     "submission": None})
+    return queued

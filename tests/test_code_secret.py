@@ -21,6 +21,7 @@ from sqlalchemy import select, text, update
 from ledger_helpers import dump
 from mail_codes import CODE_RE, mails, text_of
 from models import ActionCode, Item, OutboxMail, Person, Status
+from models.base import utcnow
 from models.db import session_factory
 from notifications.smtp import MailConfig
 from rectify import acting, code_key, codes
@@ -194,7 +195,7 @@ def test_the_key_file_is_made_once_0600_in_the_data_folder(tmp_path, env):
     assert code_key.current().key_id != key.key_id
 
 
-def test_migration_0008_voids_the_unkeyed_codes_and_scrubs_the_emails(tmp_path, env):
+def test_migration_0008_voids_the_unkeyed_codes_and_the_sweep_reissues_them(tmp_path, env):
     from alembic import command
 
     from rectify.schema import alembic_config
@@ -210,7 +211,7 @@ def test_migration_0008_voids_the_unkeyed_codes_and_scrubs_the_emails(tmp_path, 
                        "issued_at, expires_at, wrong_tries, tried_keys) VALUES (:p, :i, 'submit',"
                        " 'ab', :d, :now, :exp, 0, '[]')"),
                   {"p": p["刘洋"].id, "i": it.id, "d": "0" * 64, "now": now,
-                   "exp": (DAY + timedelta(days=14)).isoformat()})
+                   "exp": utcnow() + timedelta(days=14)})
         s.add(OutboxMail(key="old", source="notice", day=DAY, kind="act_request",
                          recipient_name="刘洋", recipient_email="p3@example.gov.cn", cc=[],
                          subject="【销号申请】", body_text="验证码：483920\n",
@@ -225,3 +226,14 @@ def test_migration_0008_voids_the_unkeyed_codes_and_scrubs_the_emails(tmp_path, 
     with maker.begin() as s, pytest.raises(codes.CodeRefused, match="系统升级"):
         person = s.scalars(select(Person).where(Person.name == "刘洋")).one()
         codes.consume(s, person, s.scalars(select(Item)).one(), "submit", "483920")
+    with maker.begin() as s:  # the next sweep: a fresh code for the step the item waits for
+        assert acting.reissue_rekeyed(s, DAY) == 1
+    with maker.begin() as s:
+        assert acting.reissue_rekeyed(s, DAY) == 0  # once
+    deliver(maker, tmp_path / "outbox")
+    (msg,) = mails(tmp_path / "outbox")
+    assert "系统升级后" in text_of(msg) and "p3@" in str(msg["To"])
+    with maker.begin() as s:
+        person = s.scalars(select(Person).where(Person.name == "刘洋")).one()
+        codes.consume(s, person, s.scalars(select(Item)).one(), "submit",
+                      CODE_RE.search(text_of(msg)).group(1))

@@ -37,10 +37,18 @@ def init() -> None:
     """创建或升级台账数据库结构（Alembic 迁移）。"""
     from rectify.schema import current_revision, upgrade
 
-    url = get_settings().database_url
+    from rectify import code_key
+
+    settings = get_settings()
+    url = settings.database_url
     with errors():
         upgrade(url)
         typer.echo(f"台账数据库已就绪（结构版本 {current_revision(url)}）")
+        code_key.current()  # made now (0600), not by the first email: say where it is
+        where = (code_key.ENV if settings.code_secret else
+                 f"{(settings.home or Path.cwd()) / code_key.KEY_FILE}（仅本机；多台机器请设置 "
+                 f"{code_key.ENV}）")
+        typer.echo(f"验证码密钥：{where}")
 
 
 @app.command("import")
