@@ -345,7 +345,7 @@ def _issue_codes(rows) -> dict[str, str]:
         for code, _, owner in rows:
             item = session.scalars(select(Item).where(Item.code == code)).one()
             person = session.scalars(select(Person).where(Person.name == owner)).one()
-            issued[code] = codes.issue(session, person, item, "submit")
+            issued[code] = codes.reveal_one(session, codes.issue(session, person, item, "submit"))
     return issued
 
 

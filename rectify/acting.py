@@ -7,8 +7,10 @@ leader gets a copy of their own, with their own code, where they may act too).
 Idempotent on the outbox key: a retried step finds its email queued and issues no new code
 (which would otherwise void the one in the queued email).
 Inside `one_email_per_person` (the intake's one transaction) a person's 交办 notices become one
-email listing every item with its own link and code. Links are bound when the email is sent
-(rectify.links), so they point to the run the item has then.
+email listing every item with its own link and code; outside it (`rectify assign`, the 交办
+form of one item), a 交办 notice for a person who has one of the same day still waiting to be
+sent extends that email instead of making a second (`_extend`). Links and codes are bound when
+the email is sent (rectify.links), so they point to the run the item has then.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
+from models import ActionCode, AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
 from models.base import utcnow
 from rectify import codes, links
-from rectify.outbox import queue_notice
+from rectify.outbox import queue_notice, render_notice
 from rectify.settings import get_settings
 
 
@@ -85,6 +87,10 @@ def _flush_batch(session: Session, batch: list[tuple]) -> None:
         kind, person, _item, _step, day, _key, _context = entry
         groups.setdefault((kind, person.id, day), []).append(entry)
     for (kind, _pid, day), entries in groups.items():
+        pending = _pending_notice(session, kind, entries[0][1], day)
+        if pending is not None:  # the person's email of the day has not gone yet: extend it
+            _extend(session, pending, [(e[2], e[3]) for e in entries])
+            continue
         if len(entries) == 1:
             kind, person, item, step, day, key, context = entries[0]
             queue_act(session, kind=kind, person=person, item=item, step=step, day=day, key=key,
@@ -102,6 +108,49 @@ def _flush_batch(session: Session, batch: list[tuple]) -> None:
                      context=dict(entries[0][6] or {}, acts_until=max(a["expires"] for a in acts)))
 
 
+def _pending_notice(session: Session, kind: str, person: Person, day: date) -> OutboxMail | None:
+    """The person's email of this kind and day that no delivery has claimed yet, locked: a
+    delivery that claims it first (FOR UPDATE SKIP LOCKED) makes the next notice a new email;
+    one that comes after our commit sends the extended email."""
+    return session.scalars(select(OutboxMail).where(
+        OutboxMail.source == "notice", OutboxMail.kind == kind,
+        OutboxMail.recipient_id == person.id, OutboxMail.day == day,
+        OutboxMail.status == "pending", OutboxMail.claimed_by.is_(None))
+        .order_by(OutboxMail.id).limit(1).with_for_update()).first()
+
+
+def _extend(session: Session, row: OutboxMail, new: list[tuple[Item, str]]) -> None:
+    """Add items to a 交办 email not sent yet: re-rendered listing every item, each with its own
+    link and code (the ones already issued for it, found by the tokens it carries, and a fresh
+    one for each new item); the email's key becomes a batch key, so the items' own notices are
+    known as told (`_batched`) when a step is retried."""
+    person = session.get(Person, row.recipient_id)
+    told_ids = list(dict.fromkeys(session.scalars(
+        select(ReminderLine.item_id).where(ReminderLine.outbox_id == row.id)
+        .order_by(ReminderLine.id))))
+    told = {i.id: i for i in session.scalars(select(Item).where(Item.id.in_(told_ids)))}
+    issued = {c.item_id: c for c in session.scalars(select(ActionCode).where(
+        ActionCode.id.in_(links.code_ids(row.body_text))))}
+    acts = []
+    for item_id in told_ids:
+        it, c = told[item_id], issued.get(item_id)
+        acts.append({"code": codes.token(c.id) if c else None, "link": run_link(it),
+                     "item": it.code, "form": codes.STEP_LABELS[c.step] if c else None,
+                     "expires": c.expires_at.date() if c else None})
+    new = [(it, step) for it, step in new if it.id not in told]
+    acts += [act_context(session, person, it, step) for it, step in new]
+    items = [told[i] for i in told_ids] + [it for it, _ in new]
+    row.subject, row.body_text, row.body_html = render_notice(
+        session, kind=row.kind, to=person, items=items, day=row.day, item_acts=acts,
+        context={"acts_until": max((a["expires"] for a in acts if a["expires"]), default=None)})
+    if not row.key.startswith(BATCH_PREFIX):
+        row.key = f"{BATCH_PREFIX}{row.kind}:{row.day.isoformat()}:{person.id}:extended:{row.id}"
+    session.add_all(ReminderLine(outbox_id=row.id, item_id=it.id, measure_position=-1,
+                                 rung=row.kind, recipient_id=person.id, deadline=it.deadline,
+                                 occurrence=None, days=None) for it, _ in new)
+    session.flush()
+
+
 def queue_act(session: Session, *, kind: str, person: Person, item: Item, step: str, day: date,
               key: str, context: dict | None = None) -> bool:
     """One email to one person about one item, with their code for `step` (or, inside
@@ -114,6 +163,11 @@ def queue_act(session: Session, *, kind: str, person: Person, item: Item, step: 
             return False
         batch.append((kind, person, item, step, day, key, context))
         return True
+    if kind in BATCHED_KINDS:
+        pending = _pending_notice(session, kind, person, day)
+        if pending is not None:  # the person's email of the day has not gone yet: extend it
+            _extend(session, pending, [(item, step)])
+            return True
     ctx = dict(context or {}, act=act_context(session, person, item, step))
     return queue_notice(session, kind=kind, to=person, items=[item], day=day, key=key,
                         context=ctx) is not None
@@ -252,3 +306,35 @@ def queue_relinked(session: Session, item: Item, day: date, new_run: str, why: s
                          day=day, key=f"relinked:{item.code}:{new_run}:{person.id}",
                          context={"lead": lead, "submission": None})
                for person in people_for_step(session, item, wait.step))
+
+
+def reissue_rekeyed(session: Session, day: date) -> int:
+    """Codes voided by migration 0008 ("rekeyed": issued before codes were keyed) that had not
+    expired and still name the step their item waits for: their person gets a fresh code
+    (the daily sweep calls this after recording its digests, whose codes count as fresh ones
+    too). Once per voided code; returns how many emails were queued."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    from rectify.waits import current_wait
+
+    newer = aliased(ActionCode)
+    rows = session.scalars(select(ActionCode).where(
+        ActionCode.void_reason == "rekeyed", ActionCode.expires_at > utcnow(),
+        ActionCode.step != "intake",
+        ~exists().where(newer.person_id == ActionCode.person_id,
+                        newer.item_id == ActionCode.item_id, newer.step == ActionCode.step,
+                        newer.id > ActionCode.id)).order_by(ActionCode.id)).all()
+    queued = 0
+    for row in rows:
+        item, person = session.get(Item, row.item_id), session.get(Person, row.person_id)
+        wait = current_wait(session, item.code)
+        if wait is None or wait.step != row.step or \
+                person not in people_for_step(session, item, row.step):
+            continue
+        queued += queue_act(session, kind="act_request", person=person, item=item,
+                            step=row.step, day=day, key=f"rekeyed:{row.id}",
+                            context={"lead": f"系统升级后，此前邮件中的验证码已作废。请使用本邮件中的"
+                                             f"新验证码办理事项 {item.code} 的{wait.title}。",
+                                     "submission": None})
+    return queued

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
-from rectify import links
+from rectify import codes, links
 from rectify.outbox_claims import (DEFAULT_LEASE, claim_pending, count_claimable,
                                expire_stale_digests, final_status, mark_results, new_worker_id,
                                queue_failure_notices, renew_lease)
@@ -177,23 +177,29 @@ class _Marker:
         self.buffer.clear()
 
 
-def _outgoing(rows: list[OutboxMail], mail_from: str, runs: dict[int, str | None] | None = None):
+def _outgoing(rows: list[OutboxMail], mail_from: str, bound: links.Bound | None = None,
+              unbound: str | None = None):
     """Build MIME messages; a row that cannot be built (bad address, control characters in a
-    name) gets a permanent failure instead of a message. Links to item runs are bound here to
-    the runs the ledger names now (`runs`, rectify.links)."""
+    name) gets a permanent failure instead of a message. Links to item runs and the 验证码 are
+    bound here (`bound`, rectify.links): the stored row holds tokens, the message the values.
+    With `unbound` (this process has another code key), rows carrying a code wait for a retry
+    with that reason: another process with the right key may send them."""
     from notifications.compose import Recipient, build_message
     from notifications.headers import HeaderInjectionError
     from notifications.smtp import DeliveryResult, OutgoingMail
 
-    runs = runs or {}
+    bound = bound or links.Bound()
     mails, refused = [], []
     for row in rows:
+        if unbound and links.code_ids(row.body_text, row.body_html):
+            refused.append(DeliveryResult(mail_key(row), "retry", unbound, 1))
+            continue
         try:
             msg = build_message(
                 sender=mail_from, to=[Recipient(row.recipient_name, row.recipient_email)],
                 cc=[Recipient(name, addr) for name, addr in (row.cc or [])],
-                subject=row.subject, text=links.bind(row.body_text, runs),
-                html=links.bind(row.body_html, runs),
+                subject=links.bind(row.subject, bound), text=links.bind(row.body_text, bound),
+                html=links.bind(row.body_html, bound),
                 message_id=message_id(row, mail_from))
         except (HeaderInjectionError, ValueError) as exc:
             refused.append(DeliveryResult(mail_key(row), "failed", f"邮件无法生成：{exc}", 0))
@@ -248,9 +254,15 @@ def deliver_pending(
         with session_maker.begin() as session:
             rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
                                  not_claimed_since=started, **scope)
-            # the runs their links point to, as the ledger says now (one SELECT, no lock)
-            runs = links.run_ids(session, links.item_ids(*(t for r in rows
-                                                           for t in (r.body_text, r.body_html))))
+            # the runs their links point to, as the ledger says now, and their codes
+            # (one SELECT each, no lock; rectify.links)
+            texts = [t for r in rows for t in (r.subject, r.body_text, r.body_html)]
+            unbound = None
+            try:
+                bound = links.resolve(session, texts)
+            except codes.OtherKey as exc:  # never sent with a wrong code: left for a retry
+                log.error("%s：含验证码的邮件留待重试", exc)
+                bound, unbound = links.resolve_runs(session, texts), f"邮件未发送：{exc}"
         if not rows:
             if report_failures and not reported:
                 reported = True
@@ -263,7 +275,7 @@ def deliver_pending(
         by_key = {mail_key(row): row for row in rows}
         marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every,
                          lease)
-        mails, refused = _outgoing(rows, config.mail_from, runs)
+        mails, refused = _outgoing(rows, config.mail_from, bound, unbound)
         for result in refused:
             marker(result)
         try:

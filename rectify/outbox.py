@@ -118,6 +118,18 @@ def _item_entries(session: Session, items: list[Item]) -> list[dict]:
     ]
 
 
+def render_notice(session: Session, *, kind: str, to: Person, items: list[Item], day: date,
+                  context: dict | None = None,
+                  item_acts: list[dict] | None = None) -> tuple[str, str, str]:
+    """(subject, text, html) of an event email; `item_acts`: each item's own link and code."""
+    from notifications.compose import render
+
+    entries = _item_entries(session, list(items))
+    for entry, act in zip(entries, item_acts or ()):  # one link and code per item (acting.batch)
+        entry["act"] = act
+    return render(kind, recipient=to.name, day=day, items=entries, **(context or {}))
+
+
 def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = (),
                  items: list[Item] = (), day: date, key: str, context: dict | None = None,
                  item_acts: list[dict] | None = None) -> int | None:
@@ -128,13 +140,8 @@ def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = 
     otherwise returns the new row's id. Call it in the transaction of the event itself, so
     the notice exists exactly when the event does; `deliver_outbox` sends it.
     """
-    from notifications.compose import render
-
-    entries = _item_entries(session, list(items))
-    for entry, act in zip(entries, item_acts or ()):  # one link and code per item (acting.batch)
-        entry["act"] = act
-    subject, text, html = render(kind, recipient=to.name, day=day, items=entries,
-                                 **(context or {}))
+    subject, text, html = render_notice(session, kind=kind, to=to, items=items, day=day,
+                                        context=context, item_acts=item_acts)
     table = OutboxMail.__table__
     stmt = (
         _insert(session, table)

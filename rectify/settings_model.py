@@ -17,6 +17,9 @@ class Settings(BaseSettings, SettingFields):
     model_config = SettingsConfigDict(env_prefix="RECTIFY_", env_file=".env", extra="ignore")
 
     smtp_password: SecretStr | None = None
+    # RECTIFY_CODE_SECRET: the key 验证码 are derived with (rectify.code_key); unset: the file
+    # code.key in the data folder. Never in the ledger, never logged.
+    code_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _defaults_under_home(self) -> "Settings":

@@ -16,6 +16,11 @@ from pathlib import Path
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# The 验证码 key (rectify.code_key) of this test session, for every process it starts (serve,
+# workers, flow runs): without it each would make code.key in its own data folder (the
+# checkout's, for most tests). Random per session: no key in the repository. Tests of the
+# key file itself (test_code_secret.py, test_up.py) unset it.
+os.environ.setdefault("RECTIFY_CODE_SECRET", __import__("secrets").token_hex(32))
 
 import pytest
 from sqlalchemy import create_engine, make_url, text

@@ -1,5 +1,6 @@
 """The one-time code's life, on SQLite and PostgreSQL: issued, used once, expired, superseded,
-guessed wrong until void; stored only as a salted hash; refusals change nothing."""
+guessed wrong until void; stored only as a nonce (the code is keyed: test_code_secret.py);
+refusals change nothing."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def ledger(db_url, settings_env):
 def issue(ledger, name="刘洋", step="submit", **kw) -> str:
     with ledger.begin() as s:
         person = s.scalars(select(Person).where(Person.name == name)).one()
-        return codes.issue(s, person, s.scalars(select(Item)).one(), step, **kw)
+        return codes.reveal_one(s, codes.issue(s, person, s.scalars(select(Item)).one(), step,
+                                               **kw))
 
 
 def consume(ledger, code, name="刘洋", step="submit", **kw) -> None:
@@ -37,14 +39,15 @@ def consume(ledger, code, name="刘洋", step="submit", **kw) -> None:
         codes.consume(s, person, s.scalars(select(Item)).one(), step, code, **kw)
 
 
-def test_a_code_is_six_random_digits_stored_only_as_a_salted_hash(ledger, db_url):
+def test_a_code_is_six_random_digits_stored_only_as_a_nonce(ledger, db_url):
     seen = {issue(ledger) for _ in range(20)}
     assert all(len(c) == 6 and c.isdigit() for c in seen) and len(seen) > 15
     text = repr(dump(db_url))
     assert not any(f"'{c}'" in text for c in seen)
     with ledger() as s:
         rows = s.scalars(select(ActionCode)).all()
-    assert len({r.salt for r in rows}) == 20 and len(rows[0].digest) == 64
+    assert len({r.nonce for r in rows}) == 20 and len(rows[0].nonce) == 32
+    assert not hasattr(rows[0], "digest") and not hasattr(rows[0], "salt")
     assert sum(r.voided_at is None for r in rows) == 1  # the newest one counts
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mail_codes import CODE_RE, mails, text_of
 from models import Item, OutboxMail, Person, Status
+from models.base import utcnow
 from models.db import session_factory
 from notifications.smtp import MailConfig
 from rectify import acting, codes
@@ -115,13 +116,14 @@ def test_an_item_run_delivers_only_its_own_items_notices(sqlite_url, tmp_path):
             steps.assign_in_session(s, code, DAY, "陈静")
     report = deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES,
                              items=("B-1",))
-    assert report.sent == 2  # 孙丽 and 周建国 about B-1
+    # 孙丽 about B-1, and 周建国's one 交办 email of the day (A-1's, extended with B-1)
+    assert report.sent == 2
     with maker() as s:
         waiting = s.scalars(select(OutboxMail.recipient_name).where(
             OutboxMail.status == "pending")).all()
-    assert sorted(waiting) == ["刘洋", "周建国"]  # A-1's: the sweep or the intake sends them
+    assert sorted(waiting) == ["刘洋"]  # A-1's only: the sweep or the intake sends it
     assert deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY,
-                           sources=NOTICES).sent == 2
+                           sources=NOTICES).sent == 1
 
 
 def test_a_repaired_run_sends_the_new_link_and_a_fresh_code(sqlite_url, tmp_path, ui):
@@ -143,3 +145,73 @@ def test_a_repaired_run_sends_the_new_link_and_a_fresh_code(sqlite_url, tmp_path
     with pytest.raises(RectifyError, match="最近一封邮件"):
         consume(maker, "刘洋", "A-1", "submit", old)
     consume(maker, "刘洋", "A-1", "submit", new)
+
+
+def test_assignments_one_by_one_extend_the_persons_pending_email(db_url, tmp_path, ui):
+    """`rectify assign` or the 交办 form of one item, twice for one owner on one day: the second
+    extends the first email while it waits to be sent (one email, each item with its own code);
+    a retried step adds nothing; once the email went, the next 交办 is an email of its own."""
+    from ledger_helpers import dump
+
+    maker = session_factory(db_url)
+    ledger(maker)
+    for code in ("A-1", "A-2"):  # two transactions, as two commands or two forms
+        with maker.begin() as s:
+            assert steps.assign_in_session(s, code, DAY, "陈静") is None
+    with maker() as s:
+        rows = s.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()
+        assert sorted(r.recipient_name for r in rows) == ["刘洋", "周建国"]
+        assert all(r.key.startswith("batch:assigned:") and len(r.lines) == 2 for r in rows)
+    before = dump(db_url)
+    with maker.begin() as s:  # the second step retried: told already, no new code
+        it = s.scalars(select(Item).where(Item.code == "A-2")).one()
+        acting.queue_to_submitters(s, it, kind="assigned", day=DAY,
+                                   key=f"assigned:A-2:{it.owner_id}")
+    assert dump(db_url) == before
+    deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES)
+    sent = [(str(m["To"]), text_of(m)) for m in mails(tmp_path)]
+    assert len(sent) == 2
+    owner = next(t for to, t in sent if "p3@" in to)
+    assert "以下2项整改事项已于" in owner
+    plain = {code: CODE_RE.search(text).group(1) for code, text in by_item(owner).items()}
+    assert set(plain) == {"A-1", "A-2"} and len(set(plain.values())) == 2
+    for code, value in plain.items():
+        consume(maker, "刘洋", code, "submit", value)
+    with maker.begin() as s:  # the email went: a later 交办 of the day is an email of its own
+        assert steps.assign_in_session(s, "A-3", DAY, "陈静") is None
+    deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES)
+    later = [text_of(m) for m in mails(tmp_path)[2:] if "p3@" in str(m["To"])]
+    assert len(later) == 1 and set(by_item(later[0])) == {"A-3"}
+
+
+def test_an_email_claimed_for_sending_is_not_extended(sqlite_url, tmp_path, ui):
+    maker = session_factory(sqlite_url)
+    ledger(maker)
+    with maker.begin() as s:
+        assert steps.assign_in_session(s, "A-1", DAY, "陈静") is None
+    with maker.begin() as s:  # a delivery holds it (status sending, lease)
+        s.execute(OutboxMail.__table__.update().values(status="sending", claimed_by="w1",
+                                                       claimed_at=utcnow()))
+    with maker.begin() as s:
+        assert steps.assign_in_session(s, "A-2", DAY, "陈静") is None
+    with maker() as s:
+        rows = s.scalars(select(OutboxMail).where(OutboxMail.recipient_name == "刘洋")
+                         .order_by(OutboxMail.id)).all()
+        assert [len(r.lines) for r in rows] == [1, 1]
+
+
+def test_rectify_assign_several_items_is_one_email_per_person(cli, tmp_path):
+    from mail_codes import mails as eml
+
+    from models.db import session_factory as sf
+
+    maker = sf(cli.url)
+    ledger(maker)
+    out = cli("assign", "A-1", "A-2", "A-3", "--owner", "刘洋", "--today", DAY.isoformat()).stdout
+    assert "A-1、A-2、A-3：已交办给刘洋" in out
+    sent = [text_of(m) for m in eml(tmp_path / "outbox") if "p3@" in str(m["To"])]
+    assert len(sent) == 1 and set(by_item(sent[0])) == {"A-1", "A-2", "A-3"}
+    refused = cli("assign", "B-1", "X-9", "--owner", "孙丽", "--today", DAY.isoformat(), ok=False)
+    assert refused.exit_code != 0 and "X-9" in refused.stderr  # all or nothing
+    with maker() as s:
+        assert s.scalars(select(Item).where(Item.code == "B-1")).one().status is Status.new

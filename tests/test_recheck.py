@@ -121,7 +121,8 @@ def test_review_form_path_takes_the_recheck_date(db_url, session):
              submitted_by=p["刘洋"])
     session.commit()
     with session.begin():
-        code = codes.issue(session, p["陈静"], session.scalars(select(Item)).one(), "review")
+        code = codes.reveal_one(session, codes.issue(session, p["陈静"],
+                                                     session.scalars(select(Item)).one(), "review"))
     before = dump(db_url)
 
     def form(recheck_on):

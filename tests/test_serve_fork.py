@@ -119,7 +119,7 @@ def test_a_form_reaches_the_ledger_and_the_run_waits_at_the_next_form(served):
     with item_process.transaction(url) as session:  # the owner's code, as his 交办 email has one
         item = session.scalars(select(Item).where(Item.code == CODE)).one()
         owner = session.scalars(select(Person).where(Person.name == "刘洋")).one()
-        act_code = codes.issue(session, owner, item, "submit")
+        act_code = codes.reveal_one(session, codes.issue(session, owner, item, "submit"))
 
     resume_flow_run(run_id, run_input={"completes": [1], "summary": "已完成整改",
                                        "evidence": ["报告.pdf"], "submitter": "刘洋", "code": act_code})

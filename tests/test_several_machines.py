@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -110,6 +111,9 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_pg,
         "RECTIFY_DATABASE_URL": pg_migrated,
         "RECTIFY_HOME": str(ROOT),  # the checkout: prefect.yaml's pull step cds here
+        # the 验证码 key, the same for every process (docs/operations.md); never code.key in
+        # the checkout, which each machine would make for itself
+        "RECTIFY_CODE_SECRET": secrets.token_hex(32),
         "RECTIFY_TODAY": TODAY.isoformat(),
         "RECTIFY_SMTP_HOST": controller.hostname,
         "RECTIFY_SMTP_PORT": str(controller.port),

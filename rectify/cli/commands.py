@@ -37,10 +37,18 @@ def init() -> None:
     """创建或升级台账数据库结构（Alembic 迁移）。"""
     from rectify.schema import current_revision, upgrade
 
-    url = get_settings().database_url
+    from rectify import code_key
+
+    settings = get_settings()
+    url = settings.database_url
     with errors():
         upgrade(url)
         typer.echo(f"台账数据库已就绪（结构版本 {current_revision(url)}）")
+        code_key.current()  # made now (0600), not by the first email: say where it is
+        where = (code_key.ENV if settings.code_secret else
+                 f"{(settings.home or Path.cwd()) / code_key.KEY_FILE}（仅本机；多台机器请设置 "
+                 f"{code_key.ENV}）")
+        typer.echo(f"验证码密钥：{where}")
 
 
 @app.command("import")
@@ -171,23 +179,26 @@ def _deliver_notices(day) -> None:
 
 @app.command()
 def assign(
-    code: str,
+    code: Annotated[list[str], typer.Argument(help="事项编号，可多个（一次交办，每人一封通知邮件）")],
     owner: Annotated[str, typer.Option(help="责任人姓名")],
     leader: Annotated[Optional[str], typer.Option(help="责任领导姓名")] = None,
     department: Annotated[Optional[str], typer.Option(help="责任部门")] = None,
     as_: As = None, today: Today = None,
 ) -> None:
-    """交办：指定责任人（和责任领导、责任部门），并邮件通知。仅秘书可操作。"""
-    from rectify import workflow
+    """交办：指定责任人（和责任领导、责任部门），并邮件通知。仅秘书可操作。
+
+    几项事项一起交办时在同一事务中签署（任一项被拒绝则都不交办），同一人当天的交办通知合为一封。"""
+    from rectify import acting, workflow
     from rectify.item_process import assign_item
 
-    def action(session, code, actor, day):
-        return assign_item(
-            session, code, actor, day, owner=workflow.get_person(session, owner),
-            leader=workflow.get_person(session, leader) if leader else None, department=department,
-        )
+    def action(session, _codes, actor, day):
+        with acting.one_email_per_person(session):
+            items = [assign_item(session, c, actor, day, owner=workflow.get_person(session, owner),
+                                 leader=workflow.get_person(session, leader) if leader else None,
+                                 department=department) for c in code]
+        return items[0] if len(items) == 1 else None
 
-    _act(as_, today, action, code, f"已交办给{owner}")
+    _act(as_, today, action, "、".join(code), f"已交办给{owner}")
 
 
 @app.command()

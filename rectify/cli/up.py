@@ -189,6 +189,9 @@ def up(
         from rectify.schema import upgrade
 
         upgrade(settings.database_url)
+        from rectify import code_key
+
+        code_key.current()  # the 验证码 key: $RECTIFY_HOME/code.key (0600) unless RECTIFY_CODE_SECRET
 
     url = api_url(host, port)
     os.environ["PREFECT_API_URL"] = url
