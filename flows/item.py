@@ -24,6 +24,7 @@ from datetime import date
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
 
 from flows.forms import build_form
@@ -142,6 +143,10 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
             base = wait.key_base
             key = f"{base}-{attempts.get(base, 0)}"
             form = _suspend(build_form(wait), key)
+            if not isinstance(form, (str, RunInput)):  # not stored by a person's Resume
+                form = refused_input(form, [code], wait.step, _business_day(day),
+                                     f"{current_run.id}:{key}")
+                _deliver(code)  # the fresh codes, the secretaries' notice
             if isinstance(form, str):  # input the form's own rules refuse (written past the server)
                 base, entered, reason = wait.key_base, {}, form
                 logger.warning("%s：输入未被受理：%s", code, reason)
@@ -163,30 +168,47 @@ def _suspend(form, key: str):
     """The input this key already received (a replay after a resume: no "Suspending flow run"
     line for a wait that does not happen), else suspend until the form is filled in.
 
-    The input is validated here against the form the run built, not only by the server: anyone
-    with the API can delete a wait's stored schema or write a key's input directly
-    (`POST /api/flow_runs/{id}/input`), so an extra field, a name not offered or an over-long
-    text comes back as the one line why (a str), never as a crashed run."""
-    from httpx import HTTPStatusError
+    The input is believed only if the person's Resume stored it (flows.input_proof: checked
+    against the run's state history; else an `input_proof.Refused`), and it is validated here
+    against the form the run built, not only by the server: anyone with the API can delete a
+    wait's stored schema or write a key's input directly (`POST /api/flow_runs/{id}/input`), so
+    an extra field, a name not offered or an over-long text comes back as the one line why (a
+    str), never as a crashed run. The checked value is the one parsed (no second read)."""
     from pydantic import ValidationError
     from prefect.client.orchestration import get_client
     from prefect.input.run_input import keyset_from_base_key
 
+    from flows import input_proof
+
     keyset = keyset_from_base_key(f"suspended-{key}")  # Prefect's own naming of a suspend's keys
     with get_client(sync_client=True) as client:
-        try:
-            client.read_flow_run_input(current_run.id, keyset["response"])
-        except HTTPStatusError as exc:
-            if exc.response.status_code != 404:
-                raise
-            try:
-                return suspend_flow_run(wait_for_input=form, key=key)
-            except ValidationError as exc:
-                return _invalid(exc)
+        stored = input_proof.stored_input(client, current_run.id, keyset["response"])
+        refused = input_proof.check(client, current_run.id, key, stored)
+    if refused is not None:
+        return refused
     try:
-        return form.load(keyset)
+        if stored is None:
+            return suspend_flow_run(wait_for_input=form, key=key)
+        return form.load_from_flow_run_input(stored)
     except ValidationError as exc:
         return _invalid(exc)
+    except ValueError:  # not JSON at all
+        return "表单内容无效（表单），未作任何修改，请重新填写"
+
+
+def refused_input(refused, item_codes: list[str], step: str, day: date, attempt: str) -> str:
+    """An input the run does not believe (flows.input_proof.Refused): the line for the form's
+    top; when a code may have been read, the step's codes voided and reissued, secretaries told
+    (once per attempt), unless it was the console that woke the run without input."""
+    from rectify import input_guard
+
+    if not refused.tampered:
+        return refused.reason
+    with steps.transaction(_db_url()) as session:
+        if refused.missing and input_guard.console_woke(session, item_codes, refused.since):
+            return "流程已由命令行唤醒，请按最新情况重新填写"
+        input_guard.refuse_tampered(session, item_codes, step, day, attempt)
+    return refused.reason
 
 
 def _invalid(exc) -> str:
