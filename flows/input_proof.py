@@ -50,13 +50,15 @@ TWICE = ("该等待被人为重复设置（同一表单出现两次等待），�
 
 @dataclass(frozen=True)
 class Refused:
-    """An input the run does not believe. `tampered`: a code may have been read (void, reissue,
-    tell); `missing` with `since`: no input at all after the wait that began at `since`."""
+    """An input the run does not believe or accept. `tampered`: a code may have been read
+    (void, reissue, tell); `missing` with `since`: no input at all after the wait that began at
+    `since`; `raw`: a believed input whose content the run's form refuses."""
 
     reason: str
     tampered: bool = False
     missing: bool = False
     since: datetime | None = None
+    raw: dict | None = None  # content the run's own form refused (its code may be right)
 
 
 def stored_input(client, run_id: UUID, key: str):
@@ -83,3 +85,21 @@ def check(client, run_id: UUID, pause_key: str, stored) -> Refused | None:
     if not left <= stored.created <= left + RESUME_WINDOW:
         return Refused(REPLACED, tampered=True)
     return None
+
+
+def invalid(exc, form, raw) -> Refused:
+    """Content the run's own form refuses (flows.forms: types, lengths, choices, dates), named
+    by the fields' titles as the person sees them."""
+    fields = form.model_fields
+    parts = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err.get("loc") else ""
+        title = fields[name].title if name in fields and fields[name].title else (name or "表单")
+        what = ("日期无效" if "date" in err.get("type", "") else
+                "不是可选项" if err.get("type") == "literal_error" else
+                "过长" if "too_long" in err.get("type", "") else
+                "多余字段" if err.get("type") == "extra_forbidden" else "内容不符合要求")
+        parts.append(f"{title}：{what}")
+    listed = "；".join(dict.fromkeys(parts)) or "表单"
+    return Refused(f"表单内容无效（{listed}），未作任何修改，请重新填写",
+                   raw=raw if isinstance(raw, dict) else None)

@@ -26,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
+from prefect.states import Failed
 
 from flows.forms import build_form
 from models import Status
@@ -41,6 +42,40 @@ def _db_url() -> str:
 def _business_day(day: date | None) -> date:
     """The day recorded in the audit trail: fixed by the caller (back-filling, tests) or today."""
     return day or office_today()
+
+
+DAY_REFUSED = ("从界面或接口启动的运行不能指定日期 day（{day}）：只能不填或填今天（{today}，北京时间），"
+               "台账未作任何修改")
+
+
+def day_refusal(day: date | None, *, or_created: bool = False) -> str | None:
+    """Started from a deployment (the UI's Run, REST: anyone with the UI password), `day` may
+    only be the office's today: any other would back-date (or post-date) the audit records and
+    emails of what people do through the run. `or_created`: also the office's date the server
+    recorded the run's creation (an intake waiting for 交办确认 across midnight keeps its day).
+    The console (in-process: no deployment) keeps `day` (tests, `--today`); RECTIFY_TODAY
+    (the worker's own setting, the operator's) moves today itself."""
+    from prefect.runtime import deployment as current_deployment
+
+    if day is None or current_deployment.id is None:
+        return None
+    today = office_today()
+    if day == today or (or_created and day == _created_day()):
+        return None
+    return DAY_REFUSED.format(day=day, today=today)
+
+
+def _created_day() -> date:
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.orchestration import get_client
+
+    settings = get_settings()
+    if settings.today is not None:
+        return settings.today
+    with get_client(sync_client=True) as client:
+        created = client.read_flow_run(current_run.id).created
+    return created.astimezone(ZoneInfo(settings.timezone)).date()
 
 
 def _run_name() -> str:
@@ -115,6 +150,9 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
     (with her emailed code), or for the intake's 交办确认 to sign it (docs/acting-by-email.md).
     """
     logger = get_run_logger()
+    if refused_day := day_refusal(day):
+        logger.error(refused_day)
+        return Failed(message=refused_day)
     # wait key base -> (why its last input was refused, what the person entered)
     refusals: dict[str, tuple[str, dict]] = {}
     attempts: dict[str, int] = {}
@@ -186,14 +224,21 @@ def _suspend(form, key: str):
         refused = input_proof.check(client, current_run.id, key, stored)
     if refused is not None:
         return refused
-    try:
-        if stored is None:
+    if stored is None:
+        try:
             return suspend_flow_run(wait_for_input=form, key=key)
-        return form.load_from_flow_run_input(stored)
-    except ValidationError as exc:
-        return _invalid(exc)
+        except ValidationError as exc:
+            return input_proof.invalid(exc, form, None)
+    try:
+        raw = stored.decoded_value
     except ValueError:  # not JSON at all
-        return "表单内容无效（表单），未作任何修改，请重新填写"
+        return input_proof.Refused("表单内容无效（表单），未作任何修改，请重新填写")
+    try:
+        return form.load_from_flow_run_input(stored)
+    except (ValidationError, TypeError) as exc:
+        if isinstance(exc, TypeError):  # not an object
+            return input_proof.Refused("表单内容无效（表单），未作任何修改，请重新填写")
+        return input_proof.invalid(exc, form, raw)
 
 
 def refused_input(refused, item_codes: list[str], step: str, day: date, attempt: str) -> str:
@@ -202,6 +247,10 @@ def refused_input(refused, item_codes: list[str], step: str, day: date, attempt:
     (once per attempt), unless it was the console that woke the run without input."""
     from rectify import input_guard
 
+    if refused.raw is not None and len(item_codes) == 1:
+        burnt = input_guard.burn_exposed(_db_url(), item_codes[0], step, refused.raw, day, attempt)
+        return refused.reason + (f"；本次使用的验证码已作废，新的验证码已发送到{burnt}的邮箱"
+                                 if burnt else "")
     if not refused.tampered:
         return refused.reason
     with steps.transaction(_db_url()) as session:
@@ -209,11 +258,6 @@ def refused_input(refused, item_codes: list[str], step: str, day: date, attempt:
             return "流程已由命令行唤醒，请按最新情况重新填写"
         input_guard.refuse_tampered(session, item_codes, step, day, attempt)
     return refused.reason
-
-
-def _invalid(exc) -> str:
-    fields = "、".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})) or "表单"
-    return f"表单内容无效（{fields}），未作任何修改，请重新填写"
 
 
 def set_wait_tag(tag: str | None) -> None:

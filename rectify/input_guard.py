@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from models import ActionCode, AuditRecord, Item, OutboxMail, Person, Role
 from models.base import utcnow
-from rectify import acting, codes
+from rectify import acting, codes, workflow
+from rectify.errors import RectifyError
 from rectify.outbox import queue_notice
 
 TAMPER_PREFIX = "input_tampered:"
@@ -85,6 +86,48 @@ def burn_refused_code(session: Session, person: Person, item: Item, step: str, d
     return acting.queue_act(session, kind="code_reissued", person=person, item=item, step=step,
                             day=day, key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
                             context={"why": WHY_EXPOSED})
+
+
+def burn_if_right(session: Session, person: Person, item: Item, step: str, typed: object,
+                  day: date, attempt: str) -> bool:
+    """A form refused before it could apply (content the run's own form rejects) still holds
+    its code in the stored input: if that is the person's live code, void it and send a fresh
+    one. A wrong code is not counted here (nothing was attempted in anyone's name)."""
+    if not isinstance(typed, str):
+        return False
+    now = utcnow()
+    try:
+        codes.consume(session, person, item, step, typed, now=now)
+    except codes.CodeRefused:
+        return False
+    # matched and live: consume marked it used at `now`; it proved nothing, so void it instead
+    session.execute(update(ActionCode).where(
+        ActionCode.person_id == person.id, ActionCode.item_id == item.id, ActionCode.step == step,
+        ActionCode.used_at == now).values(used_at=None, voided_at=now, void_reason="exposed")
+        .execution_options(synchronize_session=False))
+    return acting.queue_act(session, kind="code_reissued", person=person, item=item, step=step,
+                            day=day, key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
+                            context={"why": WHY_EXPOSED})
+
+
+def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attempt: str
+                 ) -> str | None:
+    """A form the run's own rules refused before applying (burn_if_right):
+    the name of the person whose right code it carried and who gets a fresh one, else None."""
+    from rectify.item_process import PERSON_FIELD, transaction
+
+    name = raw.get(PERSON_FIELD.get(step, ""))
+    if not isinstance(name, str):
+        return None
+    try:
+        with transaction(db_url) as session:
+            person = workflow.get_person(session, name.strip())
+            item = workflow.get_item(session, code, lock=True)
+            burnt = burn_if_right(session, person, item, step, raw.get("code"),
+                                              day, attempt)
+    except RectifyError:
+        return None
+    return person.name if burnt else None
 
 
 def console_woke(session: Session, item_codes: list[str], since: datetime) -> bool:

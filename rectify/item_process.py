@@ -218,13 +218,16 @@ def request_assignment(db_url: str, code: str, day: date) -> None:
             acting.queue_assign_requests(session, item, day)
 
 
+PERSON_FIELD = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
+                "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}
+
+
 def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str) -> str | None:
     """A form filled in through the UI (or the REST resume call): the code proves the person
     named in it, then the step applies. None when applied, else the one line saying why not;
     a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
     `attempt` names this submission (run id and pause key), so a replay counts nothing."""
-    person_field = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
-                    "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}[step]
+    person_field = PERSON_FIELD[step]
     proven = None
     try:
         with transaction(db_url) as session:

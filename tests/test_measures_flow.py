@@ -25,13 +25,13 @@ pytestmark = pytest.mark.flow
 @pytest.fixture
 def ledger(db_url, settings_env):
     """The item flow's ledger (one new item, ZG-2026-001) on SQLite and PostgreSQL."""
-    settings_env(db_url)
+    settings_env(db_url, today=DAY.isoformat())
     return seed_item(db_url)
 
 
 @pytest.fixture
 def sqlite_ledger(sqlite_url, settings_env):
-    settings_env(sqlite_url)
+    settings_env(sqlite_url, today=DAY.isoformat())
     return seed_item(sqlite_url)
 
 

@@ -200,3 +200,37 @@ def test_a_right_code_with_a_refused_form_is_voided(sqlite_ledger, item_deployme
     resume(run_id, **FORM, code=code("刘洋", "销号申请"))
     run = execute(run_id)
     assert waits_at(run, "signoff-1-0"), (run.state.state_details.pause_key, top(run))
+
+
+def permissive_schema(run_id: UUID, key: str) -> None:
+    """Replace the wait's stored schema with one the server accepts anything against."""
+    with client() as c:
+        c.delete_flow_run_input(run_id, f"suspended-{key}-schema")
+        c.create_flow_run_input(run_id, key=f"suspended-{key}-schema",
+                                value=json.dumps({"type": "object"}))
+
+
+def test_dates_in_a_form_are_checked_by_the_run(sqlite_ledger, item_deployment):
+    """申请延期至 malformed (past the server: the run's own form refuses it) or out of range
+    (the domain's rules): refused with the reason on top of the re-shown form, nothing changed
+    but the right code, which went with the refused form and is replaced."""
+    ledger = sqlite_ledger
+    run_id = start(item_deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    ask = dict(request="申请延期", measure=1, reason="需要协调", summary="", evidence=[],
+               submitter="刘洋")
+    cases = [("2026-13-45", "申请延期至：日期无效"), ("2026-02-30", "申请延期至：日期无效"),
+             ("2020-01-06", "须晚于当前时限"), ("2099-01-05", "超出合理范围")]
+    before = dump(ledger)
+    for n, (to, why) in enumerate(cases):
+        if "日期无效" in why:
+            permissive_schema(run_id, f"submit-1-{n}")
+        resume(run_id, **ask, extend_to=to, code=code("刘洋", "销号申请"))
+        run = execute(run_id)
+        assert waits_at(run, f"submit-1-{n + 1}"), run.state
+        line = top(run)
+        assert why in line and "新的验证码已发送到刘洋的邮箱" in line, line
+        assert status(ledger) is Status.in_progress
+        unchanged_but_codes(before, dump(ledger))
+    # the form keeps what was entered (the date excepted when it was no date)
+    assert description(run, "schema")["properties"]["request"]["default"] == "申请延期"
