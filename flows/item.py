@@ -26,7 +26,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 
 from flows.forms import build_form
 from models import Status
@@ -142,7 +142,7 @@ def _read(code: str) -> steps.ItemView:
 
 @flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
       description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号")
-def rectification_item(code: str, title: str = "", day: date | None = None) -> str:
+def rectification_item(code: str, title: str = "", day: date | None = None) -> str | State:
     """Drive one item to closure; returns a one-line Chinese summary.
 
     No parameter names a person: anyone with the UI can start a run and type its parameters, so

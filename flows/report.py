@@ -18,7 +18,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment as current_deployment
-from prefect.states import Failed
+from prefect.states import Failed, State
 
 from rectify.report import FORMATS, parse_formats
 from rectify.settings import get_settings, office_today
@@ -28,7 +28,7 @@ from tasks.report import publish_report, write_report_files
 
 @flow(name="next-steps-report", log_prints=False, flow_run_name=report_run_name)
 def next_steps_report(as_of: date | None = None, out_dir: str | None = None,
-                      formats: list[str] = list(FORMATS)) -> dict[str, str]:
+                      formats: list[str] = list(FORMATS)) -> dict[str, str] | State:
     """编制整改工作情况报告（下一步打算）：截至指定日期（默认北京时间今天）。"""
     settings = get_settings()
     as_of = as_of or office_today(settings)

@@ -64,7 +64,7 @@ def refuse_tampered(session: Session, item_codes: list[str], step: str, day: dat
     by_id = {i.id: i for i in items}
     names = []
     for person_id, item_id in holders:
-        person = session.get(Person, person_id)
+        person = session.get_one(Person, person_id)
         names.append(person.name)
         acting.queue_act(session, kind="code_reissued", person=person, item=by_id[item_id],
                          step=step, day=day, key=f"{marker}:{person_id}:{item_id}",
