@@ -277,7 +277,7 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
 
 
 def test_the_report_started_from_the_ui_writes_only_into_the_report_folder(
-        sqlite_url, settings_env, tmp_path):
+        prefect_harness, sqlite_url, settings_env, tmp_path):
     """`out_dir` from a deployment: a path outside the report folder (absolute elsewhere, `..`,
     a symbolic link out) is refused in one line and nothing is written; a relative one lands
     inside the folder. The console's in-process call keeps any folder (test_report.py)."""
