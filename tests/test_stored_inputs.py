@@ -234,3 +234,29 @@ def test_dates_in_a_form_are_checked_by_the_run(sqlite_ledger, item_deployment):
         unchanged_but_codes(before, dump(ledger))
     # the form keeps what was entered (the date excepted when it was no date)
     assert description(run, "schema")["properties"]["request"]["default"] == "申请延期"
+
+
+def test_an_input_written_before_the_person_s_resume_is_never_believed(sqlite_ledger,
+                                                                       item_deployment):
+    """The colleague writes the response key while the run waits, before anyone resumes: the
+    person's Resume then fails (the key exists: the server's transaction rolls back, the run
+    keeps waiting, nothing stored); forcing the run on, the run finds an input created before
+    it left the wait: refused, the step's codes voided and reissued, the secretaries told."""
+    from prefect.states import Scheduled
+
+    ledger, outbox = sqlite_ledger, get_settings().outbox_dir
+    run_id = start(item_deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    write_input(run_id, "submit-1-0", dict(FORGED, code="123456"))
+    with pytest.raises(Exception):
+        resume(run_id, **FORM, code=code("刘洋", "销号申请"))
+    with client() as c:
+        assert waits_at(c.read_flow_run(run_id), "submit-1-0")
+    before = dump(ledger)
+    force(run_id, Scheduled())
+    run = execute(run_id)
+    assert waits_at(run, "submit-1-1") and "提交后被改动" in top(run), run.state
+    unchanged_but_codes(before, dump(ledger))
+    assert "改动或删除" in told(outbox, "陈静", "安全提示")
+    resume(run_id, **FORM, code=code("刘洋", "销号申请"))
+    assert waits_at(execute(run_id), "signoff-1-0")
