@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 # From the state change to the input's insert in the same request: 23 ms measured with the load
-# average at 7 (docs/dev-notes/h11.md); generous for a slow database, short next to a person
+# average at 7, 129 ms at 32 (docs/dev-notes/h11.md); generous for a slow database, short next to a person
 # reading the input and writing another (a script that reacts faster is not caught: see docs).
 RESUME_WINDOW = timedelta(seconds=1)
 
