@@ -57,7 +57,7 @@ def refuse_tampered(session: Session, item_codes: list[str], step: str, day: dat
                     attempt: str) -> bool:
     """Void, reissue and tell, once per `attempt`. True when done now (False: a replay)."""
     marker = f"{TAMPER_PREFIX}{attempt}"
-    if session.scalar(select(OutboxMail.id).where(OutboxMail.key.startswith(marker)).limit(1)):
+    if session.scalar(select(OutboxMail.id).where(OutboxMail.key.startswith(f"{marker}:")).limit(1)):
         return False
     items = list(session.scalars(select(Item).where(Item.code.in_(item_codes)).order_by(Item.id)))
     holders = _void_live(session, [i.id for i in items], step, utcnow())
