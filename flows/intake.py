@@ -38,6 +38,7 @@ from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 from flows.intake_confirm import ACTOR_REFUSED, started_from_deployment, this_run_link, wait_for_confirmation
 from flows.item import _deliver as deliver_notices
+from flows.item import day_refusal
 from flows.forms import build_form
 from tasks import prefect_api as api
 from tasks.naming import intake_run_name
@@ -158,11 +159,14 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     is refused, the import is the system's and the 交办 waits for 交办确认 (flows.intake_confirm).
     """
     logger = get_run_logger()
-    day = day or office_today()
     unproven = started_from_deployment()
     if unproven and actor:
         logger.error(ACTOR_REFUSED)
         return Failed(message=ACTOR_REFUSED)
+    if refused_day := day_refusal(day, or_created=True):
+        logger.error(refused_day)
+        return Failed(message=refused_day)
+    day = day or office_today()
     imported = import_register_task(paths, actor, day, unproven, this_run_link() if unproven else None)
     if "rejected" in imported:
         if imported["problems"]:
@@ -174,8 +178,10 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     linked = link_runs(runs) if runs else 0
     if imported["held"]:
         deliver_notices()  # the 交办确认 requests (and other notices) before the run waits
-        confirmed = wait_for_confirmation(imported["codes"], day)
-        after = confirmed_runs(imported["codes"], day)
+        # signed when she signs: from the UI, that is today, whatever day the import was
+        signed_on = office_today() if unproven else day
+        confirmed = wait_for_confirmation(imported["codes"], signed_on)
+        after = confirmed_runs(imported["codes"], signed_on)
         more = start_item_runs(after, deployment) if after else {}
         linked += link_runs(more) if more else 0
         runs, pending = {**runs, **more}, pending + after

@@ -16,11 +16,12 @@ from datetime import date
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.input import RunInput
 from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_run
 
 from flows.forms import build_form
-from flows.item import _deliver, _suspend
+from flows.item import _deliver, _suspend, refused_input
 from rectify import intake_confirm as confirm
 from rectify import item_process as steps
 from rectify.settings import get_settings
@@ -65,6 +66,8 @@ def wait_for_confirmation(codes: list[str], day: date) -> dict:
         replace_tags(current_run.id, [confirm.TAG], [confirm.TAG])
         key = f"{wait.key_base}-{attempt}"
         form = _suspend(build_form(wait), key)
+        if not isinstance(form, (str, RunInput)):  # not stored by the secretary's Resume
+            form = refused_input(form, codes, confirm.STEP, day, f"{current_run.id}:{key}")
         if isinstance(form, str):
             reason, entered = form, {}
         else:

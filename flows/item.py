@@ -24,7 +24,9 @@ from datetime import date
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.flow_runs import suspend_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run as current_run
+from prefect.states import Failed, State
 
 from flows.forms import build_form
 from models import Status
@@ -40,6 +42,40 @@ def _db_url() -> str:
 def _business_day(day: date | None) -> date:
     """The day recorded in the audit trail: fixed by the caller (back-filling, tests) or today."""
     return day or office_today()
+
+
+DAY_REFUSED = ("从界面或接口启动的运行不能指定日期 day（{day}）：只能不填或填今天（{today}，北京时间），"
+               "台账未作任何修改")
+
+
+def day_refusal(day: date | None, *, or_created: bool = False) -> str | None:
+    """Started from a deployment (the UI's Run, REST: anyone with the UI password), `day` may
+    only be the office's today: any other would back-date (or post-date) the audit records and
+    emails of what people do through the run. `or_created`: also the office's date the server
+    recorded the run's creation (an intake waiting for 交办确认 across midnight keeps its day).
+    The console (in-process: no deployment) keeps `day` (tests, `--today`); RECTIFY_TODAY
+    (the worker's own setting, the operator's) moves today itself."""
+    from prefect.runtime import deployment as current_deployment
+
+    if day is None or current_deployment.id is None:
+        return None
+    today = office_today()
+    if day == today or (or_created and day == _created_day()):
+        return None
+    return DAY_REFUSED.format(day=day, today=today)
+
+
+def _created_day() -> date:
+    from zoneinfo import ZoneInfo
+
+    from prefect.client.orchestration import get_client
+
+    settings = get_settings()
+    if settings.today is not None:
+        return settings.today
+    with get_client(sync_client=True) as client:
+        created = client.read_flow_run(current_run.id).created
+    return created.astimezone(ZoneInfo(settings.timezone)).date()
 
 
 def _run_name() -> str:
@@ -106,7 +142,7 @@ def _read(code: str) -> steps.ItemView:
 
 @flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
       description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号")
-def rectification_item(code: str, title: str = "", day: date | None = None) -> str:
+def rectification_item(code: str, title: str = "", day: date | None = None) -> str | State:
     """Drive one item to closure; returns a one-line Chinese summary.
 
     No parameter names a person: anyone with the UI can start a run and type its parameters, so
@@ -114,6 +150,9 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
     (with her emailed code), or for the intake's 交办确认 to sign it (docs/acting-by-email.md).
     """
     logger = get_run_logger()
+    if refused_day := day_refusal(day):
+        logger.error(refused_day)
+        return Failed(message=refused_day)
     # wait key base -> (why its last input was refused, what the person entered)
     refusals: dict[str, tuple[str, dict]] = {}
     attempts: dict[str, int] = {}
@@ -142,6 +181,10 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
             base = wait.key_base
             key = f"{base}-{attempts.get(base, 0)}"
             form = _suspend(build_form(wait), key)
+            if not isinstance(form, (str, RunInput)):  # not stored by a person's Resume
+                form = refused_input(form, [code], wait.step, _business_day(day),
+                                     f"{current_run.id}:{key}")
+                _deliver(code)  # the fresh codes, the secretaries' notice
             if isinstance(form, str):  # input the form's own rules refuse (written past the server)
                 base, entered, reason = wait.key_base, {}, form
                 logger.warning("%s：输入未被受理：%s", code, reason)
@@ -163,35 +206,58 @@ def _suspend(form, key: str):
     """The input this key already received (a replay after a resume: no "Suspending flow run"
     line for a wait that does not happen), else suspend until the form is filled in.
 
-    The input is validated here against the form the run built, not only by the server: anyone
-    with the API can delete a wait's stored schema or write a key's input directly
-    (`POST /api/flow_runs/{id}/input`), so an extra field, a name not offered or an over-long
-    text comes back as the one line why (a str), never as a crashed run."""
-    from httpx import HTTPStatusError
+    The input is believed only if the person's Resume stored it (flows.input_proof: checked
+    against the run's state history; else an `input_proof.Refused`), and it is validated here
+    against the form the run built, not only by the server: anyone with the API can delete a
+    wait's stored schema or write a key's input directly (`POST /api/flow_runs/{id}/input`), so
+    an extra field, a name not offered or an over-long text comes back as the one line why (a
+    str), never as a crashed run. The checked value is the one parsed (no second read)."""
     from pydantic import ValidationError
     from prefect.client.orchestration import get_client
     from prefect.input.run_input import keyset_from_base_key
 
+    from flows import input_proof
+
     keyset = keyset_from_base_key(f"suspended-{key}")  # Prefect's own naming of a suspend's keys
     with get_client(sync_client=True) as client:
+        stored = input_proof.stored_input(client, current_run.id, keyset["response"])
+        refused = input_proof.check(client, current_run.id, key, stored)
+    if refused is not None:
+        return refused
+    if stored is None:
         try:
-            client.read_flow_run_input(current_run.id, keyset["response"])
-        except HTTPStatusError as exc:
-            if exc.response.status_code != 404:
-                raise
-            try:
-                return suspend_flow_run(wait_for_input=form, key=key)
-            except ValidationError as exc:
-                return _invalid(exc)
+            return suspend_flow_run(wait_for_input=form, key=key)
+        except ValidationError as exc:
+            return input_proof.invalid(exc, form, None)
     try:
-        return form.load(keyset)
-    except ValidationError as exc:
-        return _invalid(exc)
+        raw = stored.decoded_value
+    except ValueError:  # not JSON at all
+        return input_proof.Refused("表单内容无效（表单），未作任何修改，请重新填写")
+    try:
+        return form.load_from_flow_run_input(stored)
+    except (ValidationError, TypeError) as exc:
+        if isinstance(exc, TypeError):  # not an object
+            return input_proof.Refused("表单内容无效（表单），未作任何修改，请重新填写")
+        return input_proof.invalid(exc, form, raw)
 
 
-def _invalid(exc) -> str:
-    fields = "、".join(sorted({str(e["loc"][0]) for e in exc.errors() if e.get("loc")})) or "表单"
-    return f"表单内容无效（{fields}），未作任何修改，请重新填写"
+def refused_input(refused, item_codes: list[str], step: str, day: date, attempt: str) -> str:
+    """An input the run does not believe (flows.input_proof.Refused): the line for the form's
+    top; when a code may have been read, the step's codes voided and reissued, secretaries told
+    (once per attempt), unless it was the console that woke the run without input."""
+    from rectify import input_guard
+
+    if refused.raw is not None and len(item_codes) == 1:
+        burnt = input_guard.burn_exposed(_db_url(), item_codes[0], step, refused.raw, day, attempt)
+        return refused.reason + (f"；本次使用的验证码已作废，新的验证码已发送到{burnt}的邮箱"
+                                 if burnt else "")
+    if not refused.tampered:
+        return refused.reason
+    with steps.transaction(_db_url()) as session:
+        if refused.missing and input_guard.console_woke(session, item_codes, refused.since):
+            return "流程已由命令行唤醒，请按最新情况重新填写"
+        input_guard.refuse_tampered(session, item_codes, step, day, attempt)
+    return refused.reason
 
 
 def set_wait_tag(tag: str | None) -> None:

@@ -218,24 +218,37 @@ def request_assignment(db_url: str, code: str, day: date) -> None:
             acting.queue_assign_requests(session, item, day)
 
 
+PERSON_FIELD = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
+                "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}
+
+
 def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str) -> str | None:
     """A form filled in through the UI (or the REST resume call): the code proves the person
     named in it, then the step applies. None when applied, else the one line saying why not;
     a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
     `attempt` names this submission (run id and pause key), so a replay counts nothing."""
-    person_field = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
-                    "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}[step]
+    person_field = PERSON_FIELD[step]
+    proven = None
     try:
         with transaction(db_url) as session:
             codes.prove(session, codes.BY_CODE)
             actor = workflow.get_person(session, (form.get(person_field) or "").strip())
             item = workflow.get_item(session, code, lock=True)
             codes.consume(session, actor, item, step, form.get("code"))
+            proven = actor.name
             _apply_step(session, code, actor, day, step, form)
     except codes.WrongCode as exc:
         return wrong_code(db_url, exc, attempt, day)
     except RectifyError as exc:
-        return str(exc)
+        if proven is None:
+            return str(exc)
+        # the right code went with a refused form, stored where others may read it: burnt
+        from rectify import input_guard
+
+        with transaction(db_url) as session:
+            input_guard.burn_refused_code(session, workflow.get_person(session, proven),
+                                          workflow.get_item(session, code), step, day, attempt)
+        return f"{exc}；本次使用的验证码已作废，新的验证码已发送到{proven}的邮箱"
     return None
 
 

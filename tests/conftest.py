@@ -217,7 +217,8 @@ def cli(workdir, sqlite_url, settings_env):
 def sqlite_ledger(sqlite_url, settings_env):
     """The flow tests' item ZG-2026-001 on SQLite only, for the refusal cases: the rules
     themselves run on both backends in test_workflow.py, and every flow test costs seconds."""
-    from ledger_helpers import seed_item
+    from ledger_helpers import DAY, seed_item
 
-    settings_env(sqlite_url)
+    # the office's today is the tests' DAY: the runs' `day` parameter may only be today
+    settings_env(sqlite_url, today=DAY.isoformat())
     return seed_item(sqlite_url, "ZG-2026-001")

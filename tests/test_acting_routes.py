@@ -62,6 +62,12 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     run_id = start(item_deployment, secretary=None)
     assert waits_at(execute(run_id), "assign-0")
     assert status(sqlite_ledger) is Status.new
+    # a `day` other than the office's today would back-date what people do through the run
+    with client() as c:
+        dated = c.create_flow_run_from_deployment(item_deployment, parameters={
+            "code": CODE, "title": "x", "day": "2026-11-02"}).id
+    run = execute(dated)
+    assert run.state.is_failed() and "不能指定日期" in run.state.message, run.state
     after = dump(sqlite_ledger)
     assert after["audit_records"] == before["audit_records"] and after["items"] == before["items"]
 
@@ -77,9 +83,11 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     assert "actor" in inspect.signature(intake.intake.fn).parameters
 
 
-def test_a_forged_input_for_a_later_wait_still_needs_the_code(sqlite_ledger, item_deployment):
-    """Writing the leader's sign-off before the run gets there: the run replays it, the code
-    proves nothing, the run waits again; the owner's real submission goes through."""
+def test_a_forged_input_for_a_later_wait_is_refused_without_its_code_tried(sqlite_ledger,
+                                                                          item_deployment):
+    """Writing the leader's sign-off before the run gets there: the run never waited at that
+    key, so the input was not stored by a Resume: refused outright (no wrong try against the
+    leader), the run waits again; the owner's real submission went through."""
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
@@ -89,37 +97,47 @@ def test_a_forged_input_for_a_later_wait_still_needs_the_code(sqlite_ledger, ite
            code=code("刘洋", "销号申请"))
     run = execute(run_id)
     assert waits_at(run, "signoff-1-1"), run.state
-    assert "周建国的领导审核验证码不正确" in description(run).split("\n", 1)[0]
+    assert "不是通过“Resume”" in description(run).split("\n", 1)[0]
     assert status(ledger) is Status.leader_review  # submitted, not signed off
     with session_factory(ledger)() as s:
         assert not s.scalars(select(AuditRecord).where(AuditRecord.action == "signoff")).all()
+        from models import ActionCode
+
+        assert not any(r.wrong_tries for r in s.scalars(select(ActionCode)))
 
 
-def test_input_past_the_schema_is_refused_by_the_run_and_spends_no_code(sqlite_ledger,
-                                                                        item_deployment):
-    """Someone holding the owner's code writes the current wait's input directly with a
-    100,000-character summary, an extra field and a name not offered: the run validates it
-    against its own form, refuses it with one line, spends no code and changes nothing."""
+def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlite_ledger,
+                                                                            item_deployment):
+    """Someone holding the owner's code replaces the wait's stored schema with one that allows
+    anything, then resumes through the real endpoint with a 100,000-character summary, too many
+    evidence entries, an extra field or a name not offered: the server stores it (by a resume),
+    the run validates it against its own form and refuses it with one line naming the field;
+    nothing changes but the code, which sits readable in the refused input: voided, a fresh one
+    mailed to the owner (not for a name the ledger does not know: no code of anyone's)."""
+    from test_stored_inputs import permissive_schema
+
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
-    mine = code("刘洋", "销号申请")
-    before = ledger_without_tries(ledger)
-    bad = [dict(summary="很" * 100_000, evidence=[], submitter="刘洋", code=mine),
-           dict(summary="x", evidence=["a"] * 1000, submitter="刘洋", code=mine),
-           dict(summary="x", evidence=[], submitter="刘洋", code=mine, extra="x"),
-           dict(summary="x", evidence=[], submitter="冒名者", code=mine)]
-    from prefect.states import Scheduled
-
-    for n, form in enumerate(bad):
-        write_input(run_id, f"submit-1-{n}", form)
-        force(run_id, Scheduled())  # as a resume would reschedule it
+    before = dump(ledger)
+    bad = [(dict(summary="很" * 100_000, evidence=[], submitter="刘洋"), "整改情况说明：过长"),
+           (dict(summary="x", evidence=["a"] * 1000, submitter="刘洋"), "佐证材料"),
+           (dict(summary="x", evidence=[], submitter="刘洋", extra="x"), "多余字段"),
+           (dict(summary="x", evidence=[], submitter="冒名者"), "不是可选项")]
+    for n, (form, why) in enumerate(bad):
+        permissive_schema(run_id, f"submit-1-{n}")
+        mine = code("刘洋", "销号申请")
+        resume(run_id, **form, code=mine)
         run = execute(run_id)
         assert waits_at(run, f"submit-1-{n + 1}"), run.state
-        assert "表单内容无效" in description(run).split("\n", 1)[0]
-        assert ledger_without_tries(ledger) == before
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=mine)
-    assert waits_at(execute(run_id), "signoff-1-0")  # the code was never spent by the forgeries
+        line = description(run).split("\n", 1)[0]
+        assert "表单内容无效" in line and why in line, line
+        assert ("新的验证码已发送到刘洋的邮箱" in line) is (form["submitter"] == "刘洋"), line
+        after = dump(ledger)
+        assert after["items"] == before["items"] and after["audit_records"] == before["audit_records"]
+    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋",
+           code=code("刘洋", "销号申请"))
+    assert waits_at(execute(run_id), "signoff-1-0")
 
 
 def test_forcing_a_run_s_state_changes_nothing_in_the_ledger(sqlite_ledger, item_deployment):
@@ -142,7 +160,11 @@ def test_forcing_a_run_s_state_changes_nothing_in_the_ledger(sqlite_ledger, item
         force(run_id, state)
         run = execute(run_id)
         assert waits_at(run, f"submit-1-{n}"), (run.state.state_details.pause_key, run.state)
-    assert dump(ledger) == before
+        # left without an input: as if a submitted form was deleted (flows/input_proof.py)
+        assert "被删除" in description(run).split("\n", 1)[0]
+    after = dump(ledger)
+    assert after["items"] == before["items"] and after["audit_records"] == before["audit_records"]
+    before = after  # the codes were voided and reissued, the secretaries told
     for state in (Completed(), Cancelled()):
         force(run_id, state)
         assert dump(ledger) == before
@@ -182,11 +204,17 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
         sqlite_url, settings_env, tmp_path, intake_deployment, item_deployment):
     from demo.register import PEOPLE, build
 
-    settings_env(sqlite_url)
-    register = str(build(tmp_path / "整改清单.xlsx"))
     day = date(2026, 11, 16)
+    settings_env(sqlite_url, today=day.isoformat())
+    register = str(build(tmp_path / "整改清单.xlsx"))
     email = {p[0]: p[3] for p in PEOPLE}
     outbox = get_settings().outbox_dir
+
+    # 0. another day than today: refused, nothing written (it would back-date the import)
+    before = dump(sqlite_url)
+    run = execute_intake(run_intake(intake_deployment, paths=[register], day="2026-11-02"))
+    assert run.state.is_failed() and "不能指定日期" in run.state.message, run.state
+    assert dump(sqlite_url) == before
 
     # 1. typing the secretary's name: refused, nothing written
     before = dump(sqlite_url)
@@ -217,11 +245,11 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
     run = execute_intake(run_id)
     assert waits_at(run, "confirm-1") and "不正确" in description(run).split("\n", 1)[0]
     assert ledger_without_tries(sqlite_url) == before
-    # 4. her real code, written past the schema with an item not in the batch: refused, unspent
-    from prefect.states import Scheduled
+    # 4. her real code, past the schema with an item not in the batch: refused, unspent
+    from test_stored_inputs import permissive_schema
 
-    write_input(run_id, "confirm-1", dict(items=waiting + ["ZG-9999"], secretary="陈静", code=mine))
-    force(run_id, Scheduled())
+    permissive_schema(run_id, "confirm-1")  # past the server's check, through a real resume
+    resume(run_id, items=waiting + ["ZG-9999"], secretary="陈静", code=mine)
     run = execute_intake(run_id)
     assert waits_at(run, "confirm-2") and "表单内容无效" in description(run).split("\n", 1)[0]
     assert ledger_without_tries(sqlite_url) == before
@@ -246,3 +274,35 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
         assert waits_at(c.read_flow_run(UUID(links[waiting[0]])), "assign-0")  # its own form
         assert "待交办确认" not in c.read_flow_run(run_id).tags
     latest_act(outbox, email["陈静"], "交办")  # the unticked item's own 待交办 request
+
+
+def test_the_report_started_from_the_ui_writes_only_into_the_report_folder(
+        prefect_harness, sqlite_url, settings_env, tmp_path):
+    """`out_dir` from a deployment: a path outside the report folder (absolute elsewhere, `..`,
+    a symbolic link out) is refused in one line and nothing is written; a relative one lands
+    inside the folder. The console's in-process call keeps any folder (test_report.py)."""
+    from flows.report import confined, next_steps_report
+
+    settings_env(sqlite_url)
+    reports = get_settings().report_dir
+    reports.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "elsewhere"
+    (reports / "link").symlink_to(outside, target_is_directory=True)
+    for bad in (str(outside), "../elsewhere", "link", "/etc"):
+        assert isinstance(confined(bad, reports), str), bad
+    assert confined("2026", reports) == (reports / "2026").resolve()
+
+    deployment = next_steps_report.to_deployment(name="report").apply()
+    before = dump(sqlite_url)
+    with client() as c:
+        bad = c.create_flow_run_from_deployment(deployment, parameters={
+            "out_dir": str(outside), "formats": ["md"]}).id
+        good = c.create_flow_run_from_deployment(deployment, parameters={
+            "out_dir": "weekly", "formats": ["md"]}).id
+    run = execute(bad, next_steps_report)
+    assert run.state.is_failed() and "只能写入报告目录" in run.state.message, run.state
+    assert not outside.exists()
+    run = execute(good, next_steps_report)
+    assert run.state.is_completed(), run.state
+    assert list((reports / "weekly").glob("*.md"))
+    assert dump(sqlite_url) == before

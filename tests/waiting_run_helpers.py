@@ -16,7 +16,7 @@ from rectify import item_process
 
 def seed_new_items(url: str, settings_env, codes: tuple[str, ...]) -> str:
     """People and new items with owner 刘洋 and leader 周建国, as a register gives them."""
-    settings_env(url)
+    settings_env(url, today=DAY.isoformat())
     with session_factory(url)() as s, s.begin():
         people = add_people(s)
         for code in codes:
