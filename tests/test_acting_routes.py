@@ -11,7 +11,6 @@ test_intake_confirm.py.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from uuid import UUID
 
@@ -23,29 +22,11 @@ from mail_codes import latest_act
 from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify.settings import get_settings
+from api_attack_helpers import client, force, permissive_schema, write_input
 from item_flow_helpers import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
                             resume, start, status, waits_at)
 
 pytestmark = pytest.mark.flow
-
-
-def client():
-    from prefect.client.orchestration import get_client
-
-    return get_client(sync_client=True)
-
-
-def write_input(run_id: UUID, key: str, value: dict) -> None:
-    """What `POST /api/flow_runs/{id}/input` lets anyone with the API do: a wait's response,
-    written directly, never checked against the form's schema by the server."""
-    with client() as c:
-        c.create_flow_run_input(run_id, key=f"suspended-{key}-response", value=json.dumps(value))
-
-
-def force(run_id: UUID, state) -> None:
-    """`POST /api/flow_runs/{id}/set_state` with force: any state, no rule applies."""
-    with client() as c:
-        c.set_flow_run_state(run_id, state, force=True)
 
 
 def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
@@ -114,8 +95,6 @@ def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlit
     the run validates it against its own form and refuses it with one line naming the field;
     nothing changes but the code, which sits readable in the refused input: voided, a fresh one
     mailed to the owner (not for a name the ledger does not know: no code of anyone's)."""
-    from test_stored_inputs import permissive_schema
-
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
@@ -246,8 +225,6 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
     assert waits_at(run, "confirm-1") and "不正确" in description(run).split("\n", 1)[0]
     assert ledger_without_tries(sqlite_url) == before
     # 4. her real code, past the schema with an item not in the batch: refused, unspent
-    from test_stored_inputs import permissive_schema
-
     permissive_schema(run_id, "confirm-1")  # past the server's check, through a real resume
     resume(run_id, items=waiting + ["ZG-9999"], secretary="陈静", code=mine)
     run = execute_intake(run_id)

@@ -29,7 +29,7 @@ from rectify import item_process as steps
 from rectify.delivery import deliver_pending
 from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings, get_settings
-from test_reminders import CAL, item, people
+from reminder_helpers import CAL, item, people
 
 DAY = date(2026, 11, 30)
 SESSION_KEY = os.environ["RECTIFY_CODE_SECRET"]  # tests/conftest.py

@@ -16,12 +16,8 @@ from sqlalchemy import select
 from ledger_helpers import DAY, dump, seed_item
 from models import Extension, Measure
 from models.db import session_factory
-<<<<<<< HEAD
+from api_attack_helpers import unchanged_but_codes
 from item_flow_helpers import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
-=======
-from test_stored_inputs import unchanged_but_codes
-from test_item_flow import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
->>>>>>> h11-input-proof
                             waits_at)
 
 pytestmark = pytest.mark.flow

@@ -19,8 +19,8 @@ from ledger_helpers import dump
 from mail_codes import mails, text_of
 from models import Status
 from rectify.settings import get_settings
-from test_acting_routes import client, force, write_input
-from test_item_flow import (EMAIL, code, description, execute, resume, start,  # noqa: F401
+from api_attack_helpers import client, force, permissive_schema, unchanged_but_codes, write_input
+from item_flow_helpers import (EMAIL, code, description, execute, resume, start,  # noqa: F401
                             status, waits_at)
 
 pytestmark = pytest.mark.flow
@@ -43,13 +43,6 @@ def delete(run_id: UUID, key: str) -> None:
 
 def top(run) -> str:
     return description(run).split("\n", 1)[0]
-
-
-def unchanged_but_codes(before: dict, after: dict) -> None:
-    """The whole ledger but the codes and the emails about them is as it was."""
-    for table in before:
-        if table not in ("action_codes", "outbox", "reminder_lines"):
-            assert after[table] == before[table], table
 
 
 def told(outbox, name: str, subject_part: str) -> str:
@@ -200,14 +193,6 @@ def test_a_right_code_with_a_refused_form_is_voided(sqlite_ledger, item_deployme
     resume(run_id, **FORM, code=code("刘洋", "销号申请"))
     run = execute(run_id)
     assert waits_at(run, "signoff-1-0"), (run.state.state_details.pause_key, top(run))
-
-
-def permissive_schema(run_id: UUID, key: str) -> None:
-    """Replace the wait's stored schema with one the server accepts anything against."""
-    with client() as c:
-        c.delete_flow_run_input(run_id, f"suspended-{key}-schema")
-        c.create_flow_run_input(run_id, key=f"suspended-{key}-schema",
-                                value=json.dumps({"type": "object"}))
 
 
 def test_dates_in_a_form_are_checked_by_the_run(sqlite_ledger, item_deployment):
