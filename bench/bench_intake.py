@@ -102,6 +102,7 @@ def main() -> None:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = os.environ.get("RECTIFY_BENCH_PREFECT_PG", PREFECT_PG)
         subprocess.run([str(BIN / "prefect"), "server", "database", "reset", "-y"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        subprocess.run([str(BIN / "rectify"), "prefect-db"], env=env, check=True)  # JIT off, as set up
     os.environ.update(env)
     from rectify.schema import upgrade
 

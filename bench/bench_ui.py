@@ -16,7 +16,9 @@ PostgreSQL / SQLite. Screenshots of both pages go to `--screenshots` (docs/scree
 docs). The load average is printed beside every figure: the machine is shared.
 
 PostgreSQL: `--pg-url`, else RECTIFY_BENCH_PREFECT_POSTGRES_URL or
-RECTIFY_TEST_PREFECT_POSTGRES_URL; its database is DROPPED AND RECREATED (schema public).
+RECTIFY_TEST_PREFECT_POSTGRES_URL; its database is DROPPED AND RECREATED (schema public) and
+set up as `rectify prefect-db` does (JIT off; RECTIFY_BENCH_PREFECT_JIT=on measures without it,
+after `ALTER ROLE CURRENT_USER IN DATABASE … RESET jit`).
 """
 
 from __future__ import annotations
@@ -90,6 +92,10 @@ def reset_pg(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
+    if os.environ.get("RECTIFY_BENCH_PREFECT_JIT") != "on":  # the documented set-up: JIT off
+        from rectify.cli.prefect_db import tune
+
+        tune(url)
 
 
 def closure_form():
