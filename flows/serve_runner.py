@@ -16,6 +16,9 @@ from Prefect 3.9.1 `run_flow_in_subprocess`) with the multiprocessing *forkserve
 server has imported Prefect's engine and the flow modules once (`set_forkserver_preload`). Each run
 is then a fork of that idle, single-threaded server: milliseconds, memory shared copy-on-write.
 
+A slot freed by a finished run looks for the next queued run at once (`prompt_limit_manager`)
+instead of at the Runner's next poll, so a burst of forms keeps every slot busy.
+
 What stays as it was: one process per run (a crash of one run ends that process only; serve and the
 fork server go on, and multiprocessing restarts a fork server that died); the Runner's process
 handle has the run's real pid, so Cancel in the UI sends it the control intent and SIGTERM as
@@ -34,10 +37,21 @@ from typing import Any
 
 # Imported by the fork server before it forks any run: Prefect's engine and runtime, the project's
 # flows and the task modules they import lazily. Flow modules of prefect.yaml are added by `serve`.
+# What a resumed item run still imported in its forked child was measured (sys.modules before and
+# after the run, 2026-12-03): graphviz through prefect.utilities.visualization, the mail stack
+# (notifications.*, aiosmtplib, email.*), sqlite3, Prefect's observers: now preloaded, and
+# flows.fork_warmup does once what each run redid (templates compiled, ORM mappers configured).
 PRELOAD = [
     "prefect.flow_engine", "prefect.task_engine", "prefect.flow_runs", "prefect.input.run_input",
     "prefect.logging.handlers", "prefect.runtime.flow_run", "prefect.results",
+    "prefect.utilities.visualization", "prefect._internal.observers",
+    "prefect._internal._observation_delivery", "prefect.artifacts", "rich._emoji_codes",
+    "anyio.streams.memory", "anyio.streams.stapled", "anyio.streams.tls",
+    "encodings.idna", "stringprep", "sqlite3", "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlalchemy.dialects.postgresql.psycopg", "aiosmtplib", "email.policy", "email.generator",
     "flows.serve_runner", "flows.item", "tasks.reminders", "tasks.run_tags", "rectify.delivery",
+    "rectify.describe", "notifications.smtp", "notifications.compose", "notifications.wire",
+    "notifications.headers", "flows.fork_warmup",
 ]
 
 
@@ -140,6 +154,40 @@ def _importable(util, module: str) -> bool:
         return False
 
 
+def prompt_limit_manager(limit: int | None, runner):
+    """The Runner's LimitManager (prefect/runner/_limit_manager.py 3.9.1), except that a slot
+    freed by a run whose process ended looks for the next queued run at once.
+
+    Without it a resumed run queued behind the limit waits for the Runner's next poll (every
+    `query_seconds`, 1 s here, ±30 %): in a burst of forms each of the `limit` slots sat idle
+    about half a poll between two runs. The bound is the same: the poller still takes a slot
+    with `acquire()` before it submits a run, and skips a run it is already submitting.
+    """
+    from prefect.runner._limit_manager import LimitManager
+
+    class PromptLimitManager(LimitManager):
+        def release(self, token) -> None:
+            super().release(token)
+            if self._limit is not None and not runner.stopping:
+                task = asyncio.get_running_loop().create_task(_poll(runner))
+                _KICKS.add(task)
+                task.add_done_callback(_KICKS.discard)
+
+    return PromptLimitManager(limit=limit)
+
+
+_KICKS: set = set()  # the pending look-ups (a task nobody holds may be garbage-collected)
+
+
+async def _poll(runner) -> None:
+    try:
+        await runner._get_and_submit_flow_runs()
+    except Exception as exc:  # the regular poll tries again within `query_seconds`
+        import logging
+
+        logging.getLogger("rectify.serve").debug("立即查询待执行的运行失败：%s", exc)
+
+
 def serve_forked(deployments: list, flows: list, *, limit: int, query_seconds: float | None) -> None:
     """`prefect.serve(*deployments)` (prefect/flows.py 3.9.1), with every run started by a fork of
     the pre-imported server. `flows[i]` is the flow object of `deployments[i]`."""
@@ -149,6 +197,7 @@ def serve_forked(deployments: list, flows: list, *, limit: int, query_seconds: f
     _starter_direct.run_flow_in_subprocess = run_flow_in_forkserver
     start_forkserver(sorted({f.fn.__module__ for f in flows}))
     runner = Runner(pause_on_shutdown=True, limit=limit, query_seconds=query_seconds)
+    runner._limit_manager = prompt_limit_manager(runner.limit, runner)  # before start()
     for deployment, flow_obj in zip(deployments, flows, strict=True):
         deployment.work_pool_name = None
         deployment_id: Any = runner.add_deployment(deployment)  # sync call here: a UUID

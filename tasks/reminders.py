@@ -96,7 +96,8 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
     run's own notices); one task for the whole batch. Sweep digests of days before `day`
     are marked 过期未发, not sent (rectify.delivery.deliver_pending).
 
-    Shows a progress artifact while it sends and a table of outcomes when done. The mail
+    Shows a progress artifact while it sends (not for `items`: an item run's one or two
+    notices) and a table of outcomes when done. The mail
     settings (or the prefect-email block named by RECTIFY_EMAIL_BLOCK) are read here, at run
     time; the password is never logged.
     """
@@ -107,10 +108,14 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
     config = mail_config(settings)
     logger = get_run_logger()
     where = f"{config.host}:{config.port or '默认端口'}" if config.host else f"发件箱目录 {config.outbox_dir}"
-    progress_id = create_progress_artifact(progress=0.0, description=f"邮件投递进度（{md_escape(where)}）")
+    # A batch (sweep, intake, command line) shows its progress; an item run's own notices (`items`:
+    # one or two emails) do not: three API writes per resumed run for a bar that is full at once.
+    progress_id = None if items is not None else create_progress_artifact(
+        progress=0.0, description=f"邮件投递进度（{md_escape(where)}）")
 
     def progress(done: int, total: int) -> None:
-        update_progress_artifact(progress_id, progress=round(100.0 * done / max(total, 1), 1))
+        if progress_id is not None:
+            update_progress_artifact(progress_id, progress=round(100.0 * done / max(total, 1), 1))
 
     report: DeliveryReport = deliver_pending(
         session_factory(settings.database_url), config, day=day,
@@ -118,7 +123,8 @@ def deliver_outbox(day: date | None = None, artifact_key: str = "outbox-delivery
         sources=tuple(sources) if sources is not None else None,
         items=tuple(items) if items is not None else None,
     )
-    update_progress_artifact(progress_id, progress=100.0)
+    if progress_id is not None:
+        update_progress_artifact(progress_id, progress=100.0)
     if report.rows:
         rows = [{"收件人": r["recipient"], "邮箱": r["email"],
                  "类型": KIND_LABELS.get(r["kind"], r["kind"]), "结果": r["status_label"],

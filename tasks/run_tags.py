@@ -19,8 +19,9 @@ def replace_tags(flow_run_id: str | UUID, family: Iterable[str], new: list[str])
     family = set(family)
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(str(flow_run_id)))
-        tags = [t for t in run.tags if t not in family] + [t for t in new if t not in run.tags]
-        if tags != list(run.tags):
+        kept = [t for t in run.tags if t not in family]
+        tags = kept + [t for t in new if t not in kept]  # a tag it keeps is not written again
+        if set(tags) != set(run.tags):  # unchanged (the usual first call of a resumed run): no write
             client.update_flow_run(UUID(str(flow_run_id)), tags=tags)
     return tags
 

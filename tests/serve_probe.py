@@ -17,7 +17,7 @@ from prefect import flow, get_run_logger
 @flow(name="serve-probe")
 def probe(out: str, hold: float = 0.0, crash: bool = False) -> None:
     parent = os.getppid()
-    record = {"pid": os.getpid(), "parent": parent,
+    record = {"pid": os.getpid(), "parent": parent, "started": time.time(),
               "parent_cmdline": Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace"),
               "grandparent": int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])}
     Path(out).write_text(json.dumps(record), encoding="utf-8")
@@ -27,3 +27,4 @@ def probe(out: str, hold: float = 0.0, crash: bool = False) -> None:
     deadline = time.monotonic() + hold
     while time.monotonic() < deadline:
         time.sleep(0.2)
+    Path(out).write_text(json.dumps({**record, "ended": time.time()}), encoding="utf-8")

@@ -154,3 +154,15 @@ def test_cancel_stops_a_run_and_a_crash_leaves_serve_serving(served):
     after_id = start(served, "serve-probe", {"out": str(after)})
     wait_for("a run after the crash completed", lambda: state(after_id).is_completed(), timeout=300)
     assert served["serve"].poll() is None
+
+
+def test_a_burst_queues_behind_the_limit(served):
+    """Five runs at once under `--limit 2`: all complete, never more than two at a time (a slot a
+    finished run frees takes the next queued run at once, flows/serve_runner.prompt_limit_manager,
+    and that must not add a third)."""
+    outs = [served["tmp"] / f"burst-{i}.json" for i in range(5)]
+    ids = [start(served, "serve-probe", {"out": str(out), "hold": 4}) for out in outs]
+    wait_for("all five runs completed", lambda: all(state(i).is_completed() for i in ids), 600)
+    spans = [(r["started"], r["ended"]) for r in (json.loads(o.read_text()) for o in outs)]
+    at_once = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert 1 <= at_once <= 2, spans

@@ -106,6 +106,10 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         print(f"[several machines] {what}: {figures[what]}", flush=True)
 
     _truncate_pg(pg_migrated)
+    # docs/operations.md, 多台机器: once, before the server starts (JIT off for Prefect's queries)
+    tuned = subprocess.run([str(BIN / "rectify"), "prefect-db"], capture_output=True, text=True,
+                           env=dict(os.environ, PREFECT_API_DATABASE_CONNECTION_URL=prefect_pg))
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
     smtp = RecordingHandler()
     with running(smtp) as controller, prefect_server(tmp_path, {
         "PREFECT_API_DATABASE_CONNECTION_URL": prefect_pg,

@@ -311,3 +311,4 @@ from rectify.cli import flows  # noqa: E402,F401
 from rectify.cli import measures  # noqa: E402,F401
 from rectify.cli import recheck  # noqa: E402,F401
 from rectify.cli import up  # noqa: E402,F401
+from rectify.cli import prefect_db  # noqa: E402,F401

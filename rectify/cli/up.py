@@ -10,6 +10,8 @@ the server for it), then the server is stopped.
 
 Everything lives under one data folder (RECTIFY_HOME, by default the working directory):
 the ledger, the outbox, the reports, and Prefect's own database (PREFECT_HOME, unless set).
+Prefect's database on PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL) gets `rectify prefect-db`'s
+settings before the server starts (rectify/cli/prefect_db.py: JIT off).
 Beyond loopback the API is open to the network, so `up` refuses to start without basic auth
 (PREFECT_SERVER_API_AUTH_STRING, `用户名:密码`), which it hands to the server and to its own
 client. Prefect is imported only once the environment is settled: its settings are read then.
@@ -192,6 +194,12 @@ def up(
         from rectify import code_key
 
         code_key.current()  # the 验证码 key: $RECTIFY_HOME/code.key (0600) unless RECTIFY_CODE_SECRET
+
+    from rectify.cli.prefect_db import is_postgres, prefect_database_url, tune_line
+
+    prefect_db = prefect_database_url()
+    if prefect_db and is_postgres(prefect_db):  # before the server opens its connections
+        typer.echo(tune_line(prefect_db))
 
     url = api_url(host, port)
     os.environ["PREFECT_API_URL"] = url
