@@ -153,11 +153,12 @@ def checked_here(deployment) -> Callable[[dict], bool]:
 def _run_create(req: dict, checked: Callable[[dict], bool]) -> dict:
     wait = req["wait"]
     state = to_state_create(suspended_at(wait["key"]))
-    body = DeploymentFlowRunCreate(
+    run = DeploymentFlowRunCreate(
         name=req["name"], parameters=req["parameters"], tags=[*req["tags"], wait["tag"]],
-        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}),
-        **({"enforce_parameter_schema": False} if checked(req["parameters"]) else {}),
-    ).model_dump(mode="json", exclude_unset=True)
+        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}))
+    if checked(req["parameters"]):
+        run.enforce_parameter_schema = False  # set: sent (unset fields are not)
+    body = run.model_dump(mode="json", exclude_unset=True)
     # the state in full, as the client's set_flow_run_state sends it (server defaults differ)
     return {**body, "state": state.model_dump(mode="json", serialize_as_any=True)}
 
