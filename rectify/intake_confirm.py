@@ -123,11 +123,12 @@ def confirm(session: Session, items: list[Item], form: dict, day: date,
     codes.consume(session, person, anchor, STEP, form.get("code"))
     ticked = set(form.get("items") or ())
     refused = {}
-    for item in items:
-        if item.code in ticked:
-            reason = assign_in_session(session, item.code, day, person.name)
-            if reason:
-                refused[item.code] = reason
+    with acting.one_email_per_person(session):  # a person's 交办 notices: one email, as the console's
+        for item in items:
+            if item.code in ticked:
+                reason = assign_in_session(session, item.code, day, person.name)
+                if reason:
+                    refused[item.code] = reason
     return refused
 
 

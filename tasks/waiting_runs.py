@@ -13,9 +13,11 @@ prefect/flow_runs.py, server/orchestration/core_policy.py, server/models/flow_ru
    transforms: `state_details.flow_run_id`, timestamps, the state-change event), so the one
    thing orchestration's `HandlePausingFlows` would have added, the key in `pause_keys`, is
    given here; its other effect, deleting inputs stored under the keyset by an earlier attempt,
-   has nothing to delete on a new run. With the key recorded, the resumed run's own suspend at
-   that key is rejected as "already fired" and Prefect hands back the stored input instead of
-   waiting again (tests/test_waiting_runs.py compares this field by field with a run that
+   has nothing to delete on a new run. The runs' parameters are checked against the
+   deployment's parameter schema here, once per intake for the schema (`checked_here`),
+   instead of by the server per run (a third of its CPU for a bulk creation). With the key
+   recorded, the resumed run's own suspend at that key is rejected as "already fired" and
+   Prefect hands back the stored input instead of waiting again (tests/test_waiting_runs.py compares this field by field with a run that
    suspended itself). What differs is what the run never did: it was never RUNNING, so it has
    no start time and its run count is 0 until a worker executes it.
 2. The form's JSON schema and description are saved under that keyset, as `RunInput.save`
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -132,18 +135,36 @@ class NotCreated(RuntimeError):
     """The server refused to create a run (its reason, e.g. a parameter it rejects)."""
 
 
-def _run_create(req: dict) -> dict:
+def checked_here(deployment) -> Callable[[dict], bool]:
+    """Whether a run's parameters pass the deployment's parameter schema, checked here, once
+    per intake for the schema: the server checks them per run with jsonschema's `validate`,
+    which first checks the schema itself against the metaschema (about 15 ms of the server's
+    single core per run: a third of a bulk creation). A run that passes is sent with
+    `enforce_parameter_schema=False` (the same check, already done); one that does not is sent
+    as before, for the server to refuse with its own reason."""
+    from prefect.utilities.schema_tools.validation import validate
+
+    schema = deployment.parameter_openapi_schema
+    if not deployment.enforce_parameter_schema or not isinstance(schema, dict):
+        return lambda parameters: False  # the server decides, as it always did
+    return lambda parameters: not validate(parameters, schema)
+
+
+def _run_create(req: dict, checked: Callable[[dict], bool]) -> dict:
     wait = req["wait"]
     state = to_state_create(suspended_at(wait["key"]))
-    body = DeploymentFlowRunCreate(
+    run = DeploymentFlowRunCreate(
         name=req["name"], parameters=req["parameters"], tags=[*req["tags"], wait["tag"]],
-        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}),
-    ).model_dump(mode="json", exclude_unset=True)
+        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}))
+    if checked(req["parameters"]):
+        run.enforce_parameter_schema = False  # set: sent (unset fields are not)
+    body = run.model_dump(mode="json", exclude_unset=True)
     # the state in full, as the client's set_flow_run_state sends it (server defaults differ)
     return {**body, "state": state.model_dump(mode="json", serialize_as_any=True)}
 
 
-async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[dict]) -> list:
+async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[dict],
+                        checked: Callable[[dict], bool]) -> list:
     """One bulk call for up to BULK runs, then one read of what they are now (a repeat of an
     idempotency key returns the run made the first time, in whatever state it reached).
 
@@ -155,7 +176,7 @@ async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[
     while True:
         response = await api.call(
             client.request, "POST", "/deployments/{id}/create_flow_run/bulk",
-            path_params={"id": deployment_id}, json=[_run_create(r) for r in batch],
+            path_params={"id": deployment_id}, json=[_run_create(r, checked) for r in batch],
             what="create runs")
         results = response.json()["results"]
         ids = [UUID(x["flow_run_id"]) if x.get("flow_run_id") else None for x in results]
@@ -192,10 +213,12 @@ async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, reques
     created the first time.
     """
     made: list = []
+    checked = checked_here(await api.call(client.read_deployment, deployment_id,
+                                          what="read deployment"))
     for i in range(0, len(requests), BULK):
         # one batch at a time, and before any form: each is one long write on a SQLite server,
         # and concurrent writes there only turn into "database is locked"
-        made += await _create_batch(client, deployment_id, requests[i:i + BULK])
+        made += await _create_batch(client, deployment_id, requests[i:i + BULK], checked)
     gate = asyncio.Semaphore(api.create_concurrency())
 
     async def finish(req: dict, run, run_id: UUID) -> None:
