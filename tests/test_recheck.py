@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from api_attack_helpers import unchanged_but_codes
 from ledger_helpers import add_item, add_people, audit_rows, dump
-from models import Item, Status
+from models import ActionCode, Item, Status
 from rectify import item_process, recheck
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
 from rectify.reminders import plan_reminders, record_reminders, render_digest
@@ -131,10 +132,19 @@ def test_review_form_path_takes_the_recheck_date(db_url, session):
 
     refusal = item_process.apply_form(db_url, "H-9", APPROVED, "review",
                                       form(APPROVED.isoformat()), "run:review-1-0")
-    assert refusal == "复核日期 2026-11-25 应晚于销号日期 2026-11-25"
-    assert dump(db_url) == before
+    # the right code went with a refused form (readable in the stored input): replaced
+    assert refusal == ("复核日期 2026-11-25 应晚于销号日期 2026-11-25"
+                       "；本次使用的验证码已作废，新的验证码已发送到陈静的邮箱")
+    unchanged_but_codes(before, dump(db_url))
     assert item_process.apply_form(db_url, "H-9", APPROVED, "review", form("2026-12-25"),
-                                   "run:review-1-1") is None
+                                   "run:review-1-1") is not None  # the voided code proves nothing
+    with session.begin():
+        fresh = session.scalars(select(ActionCode).where(
+            ActionCode.step == "review", ActionCode.used_at.is_(None),
+            ActionCode.voided_at.is_(None))).one()
+        code = codes.reveal_one(session, codes.token(fresh.id))
+    assert item_process.apply_form(db_url, "H-9", APPROVED, "review", form("2026-12-25"),
+                                   "run:review-1-2") is None
     session.expire_all()
     assert session.scalar(select(Item.recheck_on).where(Item.code == "H-9")) == date(2026, 12, 25)
 
