@@ -18,7 +18,7 @@ message the sender checks that the row is still its own and that its last renewa
 than half a lease old; otherwise it leaves the row to whoever holds it now. So a chunk that
 outlives its lease is never sent by two processes.
 
-Delivery outcomes and the unknown-outcome policy are notifications/smtp.py's.
+Delivery outcomes and the unknown-outcome policy are notifications/outcomes.py's (the SMTP conversation is notifications/smtp.py).
 """
 
 from __future__ import annotations
