@@ -39,10 +39,7 @@ def run_link(item: Item) -> str | None:
 
 def act_context(session: Session, person: Person, item: Item, step: str) -> dict:
     """A fresh code for the person's step and what the email says about it."""
-    ttl = get_settings().code_ttl_days
-    code = codes.issue(session, person, item, step, ttl_days=ttl)
-    return {"code": code, "link": run_link(item), "form": codes.STEP_LABELS[step],
-            "item": item.code, "expires": (utcnow() + timedelta(days=ttl)).date()}
+    return act_contexts(session, person, [(item, step)])[0]
 
 
 def act_contexts(session: Session, person: Person, wanted: list[tuple[Item, str]]) -> list[dict]:
