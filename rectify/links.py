@@ -67,13 +67,11 @@ def resolve(session: Session, texts) -> Bound:
     return Bound(run_ids(session, item_ids(*texts)), codes.reveal(session, code_ids(*texts)))
 
 
-def bind(text: str, bound: Bound | dict[int, str | None]) -> str:
+def bind(text: str, bound: Bound) -> str:
     """Each late-bound link with the item's current run (the run list when it has none), each
     code token with the code (or the note of a code voided meanwhile)."""
     if not text or "[[" not in text:
         return text
-    if not isinstance(bound, Bound):
-        bound = Bound(runs=bound)
     runs, plain = bound.runs, bound.codes
 
     def one(m: re.Match) -> str:
