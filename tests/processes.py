@@ -16,6 +16,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Stop(AssertionError):
+    """Raised by a `wait_for` check for what no amount of waiting mends (a run crashed, an
+    input refused): the wait fails at once with it instead of at its ceiling."""
+
+
 def wait_for(what: str, check, timeout: float = 180, every: float = 0.5):
     """Poll `check` until it returns something true; the ceiling only turns a hang into a
     failure, it is not a speed bar (a loaded machine may take many times the idle figure)."""
@@ -24,6 +29,8 @@ def wait_for(what: str, check, timeout: float = 180, every: float = 0.5):
     while time.monotonic() < deadline:
         try:
             last = check()
+        except Stop:
+            raise
         except Exception as exc:  # not up yet: keep polling until the deadline
             last = exc
         else:

@@ -36,7 +36,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mail_codes import CODE_RE, item_block  # noqa: E402
-from processes import checked_calls, wait_for  # noqa: E402
+from processes import Stop, checked_calls, wait_for  # noqa: E402
 from smtp_servers import RecordingHandler, running  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -155,14 +155,14 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
 
         def paused_at(run_id: str, key: str) -> bool:
             state = call("GET", f"/flow_runs/{run_id}").json()["state"]
-            assert state["type"] not in ("FAILED", "CRASHED", "CANCELLED", "COMPLETED"), (
-                f"run {run_id}: {state}\n" + worker_logs(tmp_path))
+            if state["type"] in ("FAILED", "CRASHED", "CANCELLED", "COMPLETED"):
+                raise Stop(f"run {run_id}: {state}\n" + worker_logs(tmp_path))
             return state["type"] == "PAUSED" and state["state_details"].get("pause_key") == key
 
         def finished(run_id: str) -> bool:
             state = call("GET", f"/flow_runs/{run_id}").json()["state"]
-            assert state["type"] not in ("FAILED", "CRASHED", "CANCELLED"), (
-                f"run {run_id}: {state}\n" + worker_logs(tmp_path))
+            if state["type"] in ("FAILED", "CRASHED", "CANCELLED"):
+                raise Stop(f"run {run_id}: {state}\n" + worker_logs(tmp_path))
             return state["type"] == "COMPLETED"
 
         # 1. the intake of the register, executed by a worker
@@ -205,14 +205,29 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
         assert answers == ["ACCEPT"] * len(chosen)
         mark(f"{RESUMES} resumes accepted")
 
+        def chosen_states() -> Counter:
+            return Counter(f'{s["type"]}/{s["name"]}' for s in (
+                call("GET", f"/flow_runs/{run_id}").json()["state"] for _, run_id, _, _ in chosen))
+
         def submitted() -> int:
             refused = [line for p in tmp_path.glob("worker-*.log")
                        for line in p.read_text(errors="replace").splitlines() if "输入未被受理" in line]
-            assert not refused, "\n".join(refused[:5])
+            if refused:
+                raise Stop("\n".join(refused[:5]))
+            states = chosen_states()
+            if broken := {s: n for s, n in states.items() if s.split("/")[0] in (
+                    "FAILED", "CRASHED", "CANCELLED", "COMPLETED")}:
+                raise Stop(f"resumed runs ended: {broken}\n" + worker_logs(tmp_path))
             return ledger(pg_migrated, "SELECT count(*) FROM audit_records WHERE action = 'submit'")[0][0]
 
-        wait_for(f"{RESUMES} submissions in the ledger", lambda: submitted() >= RESUMES,
-                 timeout=1800, every=2)
+        try:
+            wait_for(f"{RESUMES} submissions in the ledger", lambda: submitted() >= RESUMES,
+                     timeout=1800, every=2)
+        except Stop:
+            raise
+        except AssertionError as exc:  # what a hang looked like, for whoever reads the CI log
+            raise AssertionError(f"{exc}\nsubmitted: {submitted()}; resumed runs: "
+                                 f"{dict(chosen_states())}\n{worker_logs(tmp_path)}") from None
         statuses = Counter(s for (s,) in ledger(pg_migrated, "SELECT status FROM items"))
         assert statuses == Counter({"leader_review": RESUMES, "in_progress": ITEMS - RESUMES})
         # ... and each run waits again at the next form (the leader's sign-off)
@@ -288,4 +303,4 @@ def confirm_code(smtp: RecordingHandler) -> tuple[str, str] | None:
 def worker_logs(tmp: Path) -> str:
     return "\n".join(f"--- {p.name} (tail)\n" + "\n".join(p.read_text(errors="replace")
                                                        .splitlines()[-30:])
-                     for p in sorted(tmp.glob("worker-*.log")))
+                     for p in sorted([*tmp.glob("worker-*.log"), *tmp.glob("server.log")]))
