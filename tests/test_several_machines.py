@@ -209,10 +209,16 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
             return Counter(f'{s["type"]}/{s["name"]}' for s in (
                 call("GET", f"/flow_runs/{run_id}").json()["state"] for _, run_id, _, _ in chosen))
 
+        def run_logs(level: int = 30) -> list[str]:
+            """The resumed runs' own log lines at `level` and above, from the API (a process
+            worker does not echo its runs' output)."""
+            body = {"logs": {"flow_run_id": {"any_": [run_id for _, run_id, _, _ in chosen]},
+                             "level": {"ge_": level}}, "sort": "TIMESTAMP_ASC", "limit": 200}
+            return [f'{line["timestamp"]} {line["message"]}'
+                    for line in call("POST", "/logs/filter", json=body).json()]
+
         def submitted() -> int:
-            refused = [line for p in tmp_path.glob("worker-*.log")
-                       for line in p.read_text(errors="replace").splitlines() if "输入未被受理" in line]
-            if refused:
+            if refused := [line for line in run_logs() if "输入未被受理" in line]:
                 raise Stop("\n".join(refused[:5]))
             states = chosen_states()
             if broken := {s: n for s, n in states.items() if s.split("/")[0] in (
@@ -227,7 +233,8 @@ def test_server_on_postgres_process_pool_two_workers(tmp_path, pg_migrated, pref
             raise
         except AssertionError as exc:  # what a hang looked like, for whoever reads the CI log
             raise AssertionError(f"{exc}\nsubmitted: {submitted()}; resumed runs: "
-                                 f"{dict(chosen_states())}\n{worker_logs(tmp_path)}") from None
+                                 f"{dict(chosen_states())}\n" + "\n".join(run_logs()[-40:])
+                                 + f"\n{worker_logs(tmp_path)}") from None
         statuses = Counter(s for (s,) in ledger(pg_migrated, "SELECT status FROM items"))
         assert statuses == Counter({"leader_review": RESUMES, "in_progress": ITEMS - RESUMES})
         # ... and each run waits again at the next form (the leader's sign-off)
