@@ -56,7 +56,9 @@ def queue_requests(session: Session, items: list[Item], day: date, link: str | N
         if acting._queued(session, key):
             continue
         act = acting.act_context(session, person, anchor, STEP)
-        act.update(link=link, item=f"{anchor.code}等{len(items)}项")
+        # the form is on the intake run, not on an item's run
+        act.update(link=link, item=f"{anchor.code}等{len(items)}项",
+                   where="本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）")
         queue_notice(session, kind="act_request", to=person, items=items, day=day, key=key,
                      context={"lead": lead, "submission": None, "act": act})
 

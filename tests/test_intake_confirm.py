@@ -116,6 +116,11 @@ def test_the_requests_are_issued_once_per_batch(batch_ledger):
         assert len(s.scalars(select(ActionCode)).all()) == 2
         mail = s.scalars(select(OutboxMail)).first()
         assert "交办确认" in mail.subject and "ZG-1等3项" in mail.subject
+        # without a UI address the email says where the form is: on the intake run, which no
+        # item's run is (the 交办确认 form is not on ZG-1's run)
+        for body in (mail.body_text, mail.body_html):
+            assert "打开本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）" in body
+            assert "打开事项 ZG-1等3项 的流程运行" not in body
 
 
 def test_an_unproven_import_cannot_change_who_receives_codes(db_url, settings_env, tmp_path):
