@@ -182,17 +182,35 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         PREFECT_SERVER_LOGGING_LEVEL,
     )
 
-    print(f"Prefect 服务器（整改台账防护）：http://{host or PREFECT_SERVER_API_HOST.value()}:"
-          f"{port or PREFECT_SERVER_API_PORT.value()}", flush=True)
+    host = host or PREFECT_SERVER_API_HOST.value()
+    port = port or PREFECT_SERVER_API_PORT.value()
+    free_port_or_exit(host, port)  # before the app (migrations, services) starts, as Prefect does
+    print(f"Prefect 服务器（整改台账防护）：http://{host}:{port}", flush=True)
     uvicorn.run(
         app=create_app(),
-        host=host or PREFECT_SERVER_API_HOST.value(),
-        port=port or PREFECT_SERVER_API_PORT.value(),
+        host=host,
+        port=port,
         timeout_keep_alive=PREFECT_SERVER_API_KEEPALIVE_TIMEOUT.value(),
         ws_ping_interval=PREFECT_SERVER_API_WEBSOCKET_PING_INTERVAL.value(),
         ws_ping_timeout=PREFECT_SERVER_API_WEBSOCKET_PING_TIMEOUT.value(),
         log_level=PREFECT_SERVER_LOGGING_LEVEL.value().lower(),
     )
+
+
+def free_port_or_exit(host: str, port: int) -> None:
+    """One line and exit 1 when the address cannot be bound (prefect/cli/server.py's check)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, socket.AF_UNSPEC,
+                                                             socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror:
+        raise SystemExit(f"错误：监听地址 {host} 无效") from None
+    except OSError:
+        raise SystemExit(f"错误：端口 {port} 已被占用（{host}），请用 --port 指定其他端口") from None
 
 
 if __name__ == "__main__":  # `python -m flows.api_guard --host H --port P` (rectify up's child)
