@@ -136,14 +136,10 @@ def _steal(api: str, run_id: UUID, key: str) -> str:
 @pytest.mark.e2e
 @pytest.mark.flow
 def test_the_guarded_server_refuses_replacing_a_person_s_answer(tmp_path, sqlite_ledger):
-    import httpx
     from prefect.settings import (PREFECT_API_AUTH_STRING, PREFECT_API_URL,
                                   PREFECT_LOCAL_STORAGE_PATH, temporary_settings)
 
     from e2e_helpers import prefect_server
-    from item_flow_helpers import code, execute, resume, start, status, waits_at
-    from ledger_helpers import dump
-    from models import Status
 
     ledger = sqlite_ledger
     (tmp_path / "server").mkdir()
@@ -153,39 +149,60 @@ def test_the_guarded_server_refuses_replacing_a_person_s_answer(tmp_path, sqlite
         PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: ":".join(AUTH),
         PREFECT_LOCAL_STORAGE_PATH: tmp_path / "results",
     }):
-        assert httpx.post(f"{api}/flow_runs/filter", json={}).status_code == 401  # auth is Prefect's
-        from flows.item import rectification_item
+        try:
+            _attack(api, ledger)
+        finally:
+            # Prefect's events and API-log workers are per process, bound to the API they first
+            # met: drained (and so dropped) here, later tests in this process get fresh ones for
+            # their own server instead of queueing for this one once it is gone (a later flow
+            # test hung draining 420 events for the stopped server)
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
 
-        deployment = rectification_item.to_deployment(name="rectification-item").apply()
-        run_id = start(deployment)
-        assert waits_at(execute(run_id), "submit-1-0")
-        run = f"{api}/flow_runs/{run_id}"
+            EventsWorker.drain_all(timeout=120)
+            APILogWorker.drain_all(timeout=120)
 
-        # written ahead, before anyone resumed: refused (it would also block the owner's Resume)
-        ahead = httpx.post(f"{run}/input", auth=AUTH, json={
-            "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code="1"))})
-        assert (ahead.status_code, ahead.json()["detail"]) == (403, NO_RESPONSE)
 
-        resume(run_id, **FORM, code=code("刘洋", "销号申请"))  # the owner's real Resume
-        stolen = _steal(api, run_id, "submit-1-0")  # reading stays open (see the docs)
-        before = dump(ledger)
-        deleted = httpx.delete(f"{run}/input/suspended-submit-1-0-response", auth=AUTH)
-        assert (deleted.status_code, deleted.json()["detail"]) == (403, NO_DELETE)
-        written = httpx.post(f"{run}/input", auth=AUTH, json={
-            "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code=stolen))})
-        assert (written.status_code, written.json()["detail"]) == (403, NO_RESPONSE)
-        again = _state("submit-1-0", _keyset("suspended-submit-1-0"))
-        forced = httpx.post(f"{run}/set_state", auth=AUTH, json={"state": again, "force": True})
-        assert (forced.status_code, forced.json()["detail"]) == (403, NO_PAUSE)
-        assert dump(ledger) == before
-        assert json.loads(httpx.get(f"{run}/input/suspended-submit-1-0-response",
-                                    auth=AUTH).text)["summary"] == FORM["summary"]
+def _attack(api: str, ledger: str) -> None:
+    import httpx
 
-        run_now = execute(run_id)  # the worker's execution: the owner's own submission applies
-        assert waits_at(run_now, "signoff-1-0"), run_now.state
-        assert status(ledger) is Status.leader_review
-        after = dump(ledger)
-        assert any(FORM["summary"] in json.dumps(row, ensure_ascii=False, default=str)
+    from item_flow_helpers import code, execute, resume, start, status, waits_at
+    from ledger_helpers import dump
+    from models import Status
+
+    assert httpx.post(f"{api}/flow_runs/filter", json={}).status_code == 401  # auth is Prefect's
+    from flows.item import rectification_item
+
+    deployment = rectification_item.to_deployment(name="rectification-item").apply()
+    run_id = start(deployment)
+    assert waits_at(execute(run_id), "submit-1-0")
+    run = f"{api}/flow_runs/{run_id}"
+
+    # written ahead, before anyone resumed: refused (it would also block the owner's Resume)
+    ahead = httpx.post(f"{run}/input", auth=AUTH, json={
+        "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code="1"))})
+    assert (ahead.status_code, ahead.json()["detail"]) == (403, NO_RESPONSE)
+
+    resume(run_id, **FORM, code=code("刘洋", "销号申请"))  # the owner's real Resume
+    stolen = _steal(api, run_id, "submit-1-0")  # reading stays open (see the docs)
+    before = dump(ledger)
+    deleted = httpx.delete(f"{run}/input/suspended-submit-1-0-response", auth=AUTH)
+    assert (deleted.status_code, deleted.json()["detail"]) == (403, NO_DELETE)
+    written = httpx.post(f"{run}/input", auth=AUTH, json={
+        "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code=stolen))})
+    assert (written.status_code, written.json()["detail"]) == (403, NO_RESPONSE)
+    again = _state("submit-1-0", _keyset("suspended-submit-1-0"))
+    forced = httpx.post(f"{run}/set_state", auth=AUTH, json={"state": again, "force": True})
+    assert (forced.status_code, forced.json()["detail"]) == (403, NO_PAUSE)
+    assert dump(ledger) == before
+    assert json.loads(httpx.get(f"{run}/input/suspended-submit-1-0-response",
+                                auth=AUTH).text)["summary"] == FORM["summary"]
+
+    run_now = execute(run_id)  # the worker's execution: the owner's own submission applies
+    assert waits_at(run_now, "signoff-1-0"), run_now.state
+    assert status(ledger) is Status.leader_review
+    after = dump(ledger)
+    assert any(FORM["summary"] in json.dumps(row, ensure_ascii=False, default=str)
+               for table in after.values() for row in table)
+    assert not any(FORGED["summary"] in json.dumps(row, ensure_ascii=False, default=str)
                    for table in after.values() for row in table)
-        assert not any(FORGED["summary"] in json.dumps(row, ensure_ascii=False, default=str)
-                       for table in after.values() for row in table)
