@@ -1,43 +1,43 @@
 """Was a wait's stored input written by the person's Resume itself? (issue #9, stored inputs)
 
-Prefect's self-hosted API lets anyone holding the shared UI password read, delete and write a
-run's inputs (`GET/DELETE/POST /api/flow_runs/{id}/input/{key}`). A person's Resume stores the
-form, with their 验证码, in the same database transaction as the state change that resumes the
-run (prefect/server/api/flow_runs.py `resume_flow_run`: `set_flow_run_state` to Scheduled
-"Resuming", then `create_flow_run_input` under the wait's response key, then commit). The input
-stays readable until the run executes (seconds; longer while `rectify serve` is busy or down):
-a colleague could read the code, delete the input and write their own content with it.
+Prefect's API lets anyone holding the shared UI password read a run's inputs; plain Prefect
+also lets them delete and write them (`DELETE/POST /api/flow_runs/{id}/input…`) and force a
+run back into a wait. A person's Resume stores the form, with their 验证码, in the same
+database transaction as the state change that resumes the run (prefect/server/api/flow_runs.py
+`resume_flow_run`: `set_flow_run_state` to Scheduled "Resuming", then `create_flow_run_input`
+under the wait's response key, then commit), and it stays readable until the run executes.
 
-So before the run believes an input (or its absence) it checks it against the run's state
-history, which the API cannot rewrite (states are append-only, their timestamps and the
-input's `created` are set by the server's clock, not by the caller):
+The server every documented set-up runs (flows/api_guard.py: `rectify server`, `rectify up`)
+refuses the delete, a written response key and a forced pause with a key, so there the
+input under a wait's response key is the Resume's. The run still checks it against the run's
+state history, which the API cannot rewrite (states are append-only, their timestamps and the
+input's `created` are set by the server's clock), for a server started without the guard and
+for what the guard does not see:
 
 - the run waited at this key exactly once (a second Paused state with the key was forced);
-- the input was created by the first transition out of that wait: not before it, and within
-  RESUME_WINDOW of it (the resume's own transaction). An input deleted and written again is
-  created after the person's resume committed, i.e. after a reader could first see the code;
+- the input was not created before the first transition out of that wait (written while the
+  run waited, before anyone resumed; the person's Resume then fails on the existing key);
 - a wait that was left with no input at all lost it: a resume always stores one (the code is a
   required field), so it was deleted (or the run was forced out of the wait; the console's wake
   after a ledger change is told apart by the caller: rectify.input_guard.console_woke);
 - an input at a key the run never waited at was written ahead by someone: refused outright,
   without trying its code (no wrong try is counted against anyone).
 
+No upper bound in time: an input deleted and written again after the resume is the guard's to
+refuse (403), not a clock's. The 1-second window this module had (RESUME_WINDOW) bounded that
+rewrite only against someone slower than a script, and could refuse a real person's resume on a
+loaded server (the state change and the insert are one request, but the event loop interleaves
+concurrent resumes between them).
+
 A refusal of the first three kinds means a person's code may have been read: the caller voids
-the step's live codes, sends fresh ones and tells the secretaries (rectify.input_guard). What the
-window cannot close: a program that notices the resume, deletes and rewrites the input within
-RESUME_WINDOW of it; docs/acting-by-email.md says so.
+the step's live codes, sends fresh ones and tells the secretaries (rectify.input_guard).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
-
-# From the state change to the input's insert in the same request: 23 ms measured with the load
-# average at 7, 129 ms at 32 (docs/dev-notes/h11.md); generous for a slow database, short next to a person
-# reading the input and writing another (a script that reacts faster is not caught: see docs).
-RESUME_WINDOW = timedelta(seconds=1)
 
 AHEAD = "该表单内容不是通过“Resume”（恢复）提交的（在等待之前已被写入），未予受理，未作任何修改"
 REPLACED = ("该表单内容在提交后被改动（不是由“Resume”（恢复）当时保存的），未予受理，未作任何修改；"
@@ -81,8 +81,7 @@ def check(client, run_id: UUID, pause_key: str, stored) -> Refused | None:
         return None
     if stored is None:
         return Refused(MISSING, tampered=True, missing=True, since=states[waits[0]].timestamp)
-    left = after[0].timestamp
-    if not left <= stored.created <= left + RESUME_WINDOW:
+    if stored.created < after[0].timestamp:  # there before the person's resume
         return Refused(REPLACED, tampered=True)
     return None
 

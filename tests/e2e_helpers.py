@@ -1,4 +1,5 @@
-"""What the end-to-end tests start as real processes: `prefect server start` with its own home
+"""What the end-to-end tests start as real processes: the Prefect server as every documented
+set-up runs it (`rectify server`: Prefect's app behind flows/api_guard.py) with its own home
 and ledger, headless Chromium over the DevTools protocol, the `rectify` command line; each
 child in its own process group, killed at the end whatever happens. Used by the UI, Markdown,
 serve-fork and several-machines tests.
@@ -54,7 +55,7 @@ class Processes:
 
 @contextlib.contextmanager
 def prefect_server(tmp_path: Path, extra_env: dict[str, str], *, health_timeout: float = 180):
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME, a migrated
+    """`rectify server` (the guarded Prefect server) on a free loopback port with its own PREFECT_HOME, a migrated
     ledger in tmp_path, and the server healthy: yields (procs, api, port, env). Every process
     started through `procs` is stopped at the end."""
     procs = Processes(tmp_path)
@@ -76,7 +77,7 @@ def prefect_server(tmp_path: Path, extra_env: dict[str, str], *, health_timeout:
     }
     env.pop("PREFECT_API_KEY", None)
     try:
-        procs.start("server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+        procs.start("server", [str(BIN / "rectify"), "server", "--host", "127.0.0.1",
                                "--port", str(port)], env)
         subprocess.run([str(BIN / "rectify"), "init"], env=env, cwd=tmp_path, check=True,
                        capture_output=True)

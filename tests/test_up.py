@@ -1,6 +1,6 @@
 """`rectify up` as a newcomer runs it: a real subprocess on a free port with a temporary data
 folder, started from another folder. It must bring up the Prefect server (healthy), create the
-ledger under RECTIFY_HOME, serve the four deployments, and on Ctrl-C (SIGINT) pause them first
+ledger under RECTIFY_HOME, serve the four deployments (behind the project's API guard), and on Ctrl-C (SIGINT) pause them first
 and then stop the server: afterwards no process of either is left and Prefect's own database
 (under the data folder too) records every deployment as paused.
 """
@@ -60,7 +60,10 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
         with sqlite3.connect(home / "rectify.db") as ledger:  # migrated, under the data folder
             assert ledger.execute("SELECT version_num FROM alembic_version").fetchone()
         assert not (elsewhere / "rectify.db").exists()
-        assert pids_with("server", "start", "--port", str(port))
+        assert pids_with("flows.api_guard", "--port", str(port))
+        # the guarded server (flows/api_guard.py), not plain `prefect server start`
+        refused = httpx.delete(f"{api}/flow_runs/{'0' * 8}-0000-0000-0000-{'0' * 12}/input/x-response")
+        assert refused.status_code == 403 and "整改台账服务器防护" in refused.json()["detail"]
 
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=180) == 0, out.read_text(encoding="utf-8")
@@ -68,7 +71,7 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
         if up.poll() is None:
             up.kill()
             up.wait()
-    assert not pids_with("server", "start", "--port", str(port)), "the Prefect server outlived rectify up"
+    assert not pids_with("flows.api_guard", "--port", str(port)), "the Prefect server outlived rectify up"
     with socket.socket() as s:  # nothing listens any more
         assert s.connect_ex(("127.0.0.1", port)) != 0
     with sqlite3.connect(home / "prefect" / "prefect.db") as prefect_db:
@@ -96,7 +99,7 @@ def test_up_says_why_when_the_server_cannot_start(tmp_path):
                                 env=clean_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "错误：Prefect 服务器未能启动" in result.stderr and "Traceback" not in result.stderr + result.stdout
-    assert str(port) in result.stderr  # Prefect's own line names the port in use
+    assert f"端口 {port} 已被占用" in result.stderr  # the server's own line names the port in use
 
 
 def test_server_env_sets_auth_for_server_and_ui_address(monkeypatch):

@@ -1,8 +1,11 @@
-"""`rectify up`: the whole single-machine set-up in one command and one terminal.
+"""`rectify up`: the whole single-machine set-up in one command and one terminal; `rectify
+server`: the Prefect server alone (several machines).
 
-Without it a newcomer needs three terminals with the same exports in each: `prefect server
-start`, `rectify init` + `rectify serve`, and one for the work. `up` starts the Prefect server as
-a child process (its own process group, so the terminal's Ctrl-C reaches only this process),
+Without it a newcomer needs three terminals with the same exports in each: the server, `rectify
+init` + `rectify serve`, and one for the work. The server is always Prefect's app behind the
+project's guard (flows/api_guard.py: nobody can delete, write or force a wait's stored answer
+through the API), run as `prefect server start` runs it; never plain `prefect server start`.
+`up` starts it as a child process (its own process group, so the terminal's Ctrl-C reaches only this process),
 waits until its health endpoint answers, runs the ledger migrations, serves every deployment of
 prefect.yaml through `rectify serve`'s own code, and says where everything is. On Ctrl-C the
 served deployments are paused first (Prefect's runner does that on the way out, and it needs
@@ -57,14 +60,14 @@ def api_url(host: str, port: int) -> str:
     return f"http://{host}:{port}/api"
 
 
-def auth_string(host: str) -> str | None:
+def auth_string(host: str, command: str = "rectify up") -> str | None:
     """Basic auth for a server reachable from other machines; None on loopback."""
     value = os.environ.get(AUTH) or os.environ.get("PREFECT_API_AUTH_STRING")
     if is_loopback(host):
         return value or None
     if not value or ":" not in value:
         raise fail(f"监听地址 {host} 不是本机回环地址，其他机器可以访问：请先设置环境变量 "
-                   f"{AUTH}=用户名:密码（基本认证），再运行 rectify up")
+                   f"{AUTH}=用户名:密码（基本认证），再运行 {command}")
     return value
 
 
@@ -82,7 +85,7 @@ def start_server(host: str, port: int, auth: str | None, log: Path) -> subproces
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)],
+            [sys.executable, "-m", "flows.api_guard", "--host", host, "--port", str(port)],
             env=server_env(host, port, auth), stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
@@ -230,3 +233,21 @@ def up(
         typer.echo("正在停止 Prefect 服务器……")
         stop_server(server)
     typer.echo("已停止")
+
+
+@app.command()
+def server(
+    host: Annotated[Optional[str], typer.Option(
+        help="监听地址（默认取 PREFECT_SERVER_API_HOST，即仅本机）")] = None,
+    port: Annotated[Optional[int], typer.Option(help="端口（默认取 PREFECT_SERVER_API_PORT，即 4200）")] = None,
+) -> None:
+    """Prefect 服务器（界面与接口），带整改台账防护：代替 prefect server start。"""
+    if port is not None and not 0 < port < 65536:
+        raise fail(f"端口 {port} 无效，应为 1–65535")
+    auth = auth_string(host or os.environ.get("PREFECT_SERVER_API_HOST") or "127.0.0.1",
+                       "rectify server")
+    if auth:  # the server's own setting, read when Prefect is imported below
+        os.environ[AUTH] = auth
+    from flows.api_guard import serve
+
+    serve(host, port)
