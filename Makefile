@@ -29,8 +29,15 @@ $(VENV)/.installed-test: pyproject.toml uv.lock | $(UV)
 	$(SYNC) --extra test --extra lint
 	touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+# One install at a time per checkout: two `make test` started together in a fresh checkout would
+# otherwise both create .venv and run uv into it at once (flock(1) from util-linux; without it,
+# as before). The lock file is .install.lock, ignored by git.
+LOCK := $(shell command -v flock >/dev/null 2>&1 && echo flock .install.lock)
+SUBMAKE := $(MAKE) --no-print-directory
+install:
+	@$(SUBMAKE) -q $(VENV)/.installed || $(LOCK) $(SUBMAKE) $(VENV)/.installed
+install-test:
+	@$(SUBMAKE) -q $(VENV)/.installed-test || $(LOCK) $(SUBMAKE) $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/python demo/run_demo.py

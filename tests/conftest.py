@@ -3,9 +3,11 @@ and one Prefect test harness for the whole session.
 
 `make test` runs the suite on a few pytest-xdist workers (docs/testing.md): each worker is its
 own process with its own session fixtures, so each gets its own Prefect harness (a free port, a
-temporary database) and its own PostgreSQL database, `<database>_gw0`, `<database>_gw1`…,
-created here from RECTIFY_TEST_POSTGRES_URL on first use (the test role has CREATEDB). Tests that
-start servers and a browser share the `servers` xdist group: one worker runs them one at a time."""
+temporary database) and its own PostgreSQL database, `<database>_<session token>_gw0`…, created
+here from RECTIFY_TEST_POSTGRES_URL on first use (the test role has CREATEDB) and dropped when
+the session ends (tests/session_databases.py: two sessions at once never share a database).
+Tests that start servers and a browser share the `servers` xdist group: one worker runs them one
+at a time."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 os.environ.setdefault("RECTIFY_CODE_SECRET", __import__("secrets").token_hex(32))
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+import session_databases
 from models.base import Base
 from models.db import get_engine, session_factory
 from rectify.schema import upgrade
@@ -34,6 +37,8 @@ from rectify.settings import get_settings
 PG_URL = os.environ.get("RECTIFY_TEST_POSTGRES_URL")
 REQUIRE_PG = os.environ.get("RECTIFY_TEST_REQUIRE_POSTGRES") == "1"
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"… under `pytest -n N`; unset otherwise
+PREFECT_PG_URL = os.environ.get("RECTIFY_TEST_PREFECT_POSTGRES_URL")
+SESSION = session_databases.session_token(WORKER)  # this session's, shared with its workers
 
 pytest_plugins: list[str] = []
 
@@ -45,6 +50,27 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.xdist_group("servers"))
+
+
+def _configured_urls() -> list[str]:
+    return [url for url in (PG_URL, PREFECT_PG_URL) if url]
+
+
+def pytest_sessionstart(session):
+    """The process pytest was started as drops what killed sessions left on the server."""
+    if WORKER is None and _configured_urls():
+        try:
+            session_databases.drop_stale(_configured_urls(), SESSION)
+        except Exception as exc:  # a server that is down fails the tests needing it, with reason
+            print(f"tests: stale test databases not checked: {exc}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish(session):
+    """After xdist has stopped its workers: drop this session's databases."""
+    yield
+    if WORKER is None and _configured_urls():
+        session_databases.drop_session(_configured_urls(), SESSION)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +88,7 @@ def pg_migrated() -> str:
         if REQUIRE_PG:
             pytest.fail("RECTIFY_TEST_POSTGRES_URL is required in CI")
         pytest.skip("PostgreSQL not configured (set RECTIFY_TEST_POSTGRES_URL; .ci/run does)")
-    url = worker_database(PG_URL, WORKER)
+    url = worker_database(PG_URL, WORKER)  # new this session; emptied anyway
     with get_engine(url).begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     upgrade(url)
@@ -70,19 +96,9 @@ def pg_migrated() -> str:
 
 
 def worker_database(url: str, worker: str | None) -> str:
-    """The URL of this worker's own database (created if missing); the URL itself without xdist."""
-    if not worker:
-        return url
-    base = make_url(url)
-    name = f"{base.database}_{worker}"
-    engine = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}) is None:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+    """This session's database for this xdist worker (`main` without xdist) beside the one
+    `url` names, created if missing."""
+    return session_databases.session_database(url, SESSION, worker or "main")
 
 
 def _truncate_pg(url: str) -> None:

@@ -2,10 +2,10 @@
 
 The cause it removes (rectify/cli/prefect_db.py): Prefect's graph-v2 query is costed in the
 millions whatever the data, so PostgreSQL JIT-compiles it first (0.8 s idle, ~3 s under load, for
-0.5 ms of work). Checked here on a database of its own (created once, beside the test database):
-before, a new session has `jit = on` and a query costed above `jit_above_cost` is planned with
-JIT; after, a new session has `jit = off` and the same plan has no JIT; another database of the
-same role keeps `on`; a second run changes nothing; bad input is one Chinese line and exit 1.
+0.5 ms of work). Checked here on a database of its own (this session's and this worker's,
+beside the test database): before, a new session has `jit = on` and a query costed above
+`jit_above_cost` is planned with JIT; after, a new session has `jit = off` and the same plan has
+no JIT; another database of the same role keeps `on`; a second run changes nothing; bad input is one Chinese line and exit 1.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import worker_database  # noqa: E402
+from conftest import WORKER, worker_database  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -33,7 +33,8 @@ def prefect_like_db() -> str:
         if os.environ.get("RECTIFY_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail("RECTIFY_TEST_PREFECT_POSTGRES_URL is required in CI")
         pytest.skip("Prefect 的 PostgreSQL 数据库未配置（设置 RECTIFY_TEST_PREFECT_POSTGRES_URL）")
-    url = worker_database(PREFECT_PG_URL.replace("+asyncpg", "+psycopg"), "jit")
+    # per worker: this module's two tests may run at once on two workers, each resetting jit
+    url = worker_database(PREFECT_PG_URL.replace("+asyncpg", "+psycopg"), f"{WORKER or 'main'}_jit")
     _sql(url, "ALTER ROLE CURRENT_USER IN DATABASE {db} RESET jit")
     return url.replace("+psycopg", "+asyncpg")  # as Prefect's server is given it
 

@@ -74,8 +74,14 @@ def prefect_pg() -> str:
         if os.environ.get("RECTIFY_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail("RECTIFY_TEST_PREFECT_POSTGRES_URL is required in CI")
         pytest.skip("Prefect 的 PostgreSQL 数据库未配置（设置 RECTIFY_TEST_PREFECT_POSTGRES_URL；.ci/run 会设置）")
-    reset_prefect_database(PREFECT_PG_URL)
-    return PREFECT_PG_URL
+    # this session's own database named after the configured one: a second `make test` beside
+    # this one runs this test too, and the schema is dropped here (tests/session_databases.py)
+    from conftest import worker_database
+
+    url = worker_database(PREFECT_PG_URL.replace("+asyncpg", "+psycopg"), "machines")
+    url = url.replace("+psycopg", "+asyncpg")  # as Prefect's server is given it
+    reset_prefect_database(url)
+    return url
 
 
 def ledger(url: str, sql: str, **params) -> list[tuple]:

@@ -46,14 +46,17 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
                               stdout=log, stderr=subprocess.STDOUT)
     api = f"http://127.0.0.1:{port}/api"
     try:
-        wait_for("the health endpoint", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200)
+        # ceilings for a machine running two suites at once (load 28: the served deployments
+        # were still missing after 180 s), not speed bars
+        wait_for("the health endpoint", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
+                 timeout=600)
 
         def served() -> set[str]:
             response = httpx.post(f"{api}/deployments/filter", json={}, timeout=5)
             names = {d["name"] for d in response.json() if not d["paused"]}
             return names if names == DEPLOYMENTS else set()
 
-        wait_for("four served deployments", served)
+        wait_for("four served deployments", served, timeout=600)
         text = out.read_text(encoding="utf-8")
         assert f"Prefect 界面：http://127.0.0.1:{port}/runs" in text
         assert f"台账：{home / 'rectify.db'}" in text and f"发件箱（未配置 SMTP 时的 .eml 邮件）：{home / 'outbox'}" in text
@@ -66,11 +69,15 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
         assert refused.status_code == 403 and "整改台账服务器防护" in refused.json()["detail"]
 
         up.send_signal(signal.SIGINT)
-        assert up.wait(timeout=180) == 0, out.read_text(encoding="utf-8")
+        assert up.wait(timeout=600) == 0, out.read_text(encoding="utf-8")
     finally:
         if up.poll() is None:
             up.kill()
             up.wait()
+            # a failed test must not leave up's server behind (its own session): found running
+            # 15 minutes after a timed-out run
+            for pid in pids_with("flows.api_guard", "--port", str(port)):
+                os.killpg(pid, signal.SIGKILL)
     assert not pids_with("flows.api_guard", "--port", str(port)), "the Prefect server outlived rectify up"
     with socket.socket() as s:  # nothing listens any more
         assert s.connect_ex(("127.0.0.1", port)) != 0
