@@ -36,7 +36,7 @@ from docx.shared import Mm, Pt
 from lxml import etree
 
 from rectify.report.document import Block, Table, build_document
-from rectify.report.figures import Report
+from rectify.report.contents import Report
 
 TITLE_FONT = "方正小标宋简体"
 BODY_FONT = "仿宋_GB2312"
