@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from models.status import parse_role
+from rectify.change_rules import CONTROL_RE, TEXT_CONTROL_RE
 from rectify.deadlines import DeadlineError, parse_deadline
 from rectify.measures import says_done
 from rectify.periods import parse_register_word
@@ -23,7 +24,6 @@ from rectify.register_rows import ItemRow, MeasureRow, ParsedRegister, PersonRow
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.names import name_problem, normalise_name
-from rectify.workflow import CONTROL_RE, TEXT_CONTROL_RE
 
 # Header words offices use -> field name. Matching ignores spaces and case.
 REGISTER_HEADERS = {
@@ -53,7 +53,7 @@ COLUMN_LABELS = {f: words[0] for f, words in (REGISTER_HEADERS | PEOPLE_HEADERS)
 COLUMN_LABELS.update(name="姓名", department="部门")
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-']+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
-# Control characters (rectify.workflow's CONTROL_RE / TEXT_CONTROL_RE) are never legitimate in a
+# Control characters (rectify.change_rules' CONTROL_RE / TEXT_CONTROL_RE) are never legitimate in a
 # name, title, address or short field (they would end up in email headers); multi-line text
 # fields may keep line breaks and tabs.
 NAME_SPLIT_RE = re.compile(r"[、，,；;/\s]+")
