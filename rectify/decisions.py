@@ -25,7 +25,7 @@ def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
           context: dict | None = None) -> bool:
     """Queue an email to the owner, copy to the leader, in the caller's transaction.
 
-    Uses the outbox (rectify.reminders.queue_notice, idempotent on key). Returns False when
+    Uses the outbox (rectify.outbox.queue_notice, idempotent on key). Returns False when
     the item has no owner to tell.
     """
     if item.owner is None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from models import ActionCode, Item, Person, Role, Status
 from rectify import act_codes, acting, codes, workflow
 from rectify.errors import Forbidden, RectifyError
-from rectify.reminders import queue_notice
+from rectify.outbox import queue_notice
 from rectify.waits import FormField, Wait, _names, _pick
 
 STEP = "intake"

@@ -22,8 +22,8 @@ from rectify.delivery import DeliveryReport, deliver_pending
 from rectify.digest_acts import attach_acts
 from rectify.measures import LIGHT_LABELS
 from rectify.report.render import md_escape, md_rows
-from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
-                               section_of)
+from rectify.digest_render import render_digest
+from rectify.reminders import ReminderPlan, plan_reminders, record_reminders, section_of
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 

@@ -15,7 +15,8 @@ from ledger_helpers import add_item, add_people, audit_rows, dump
 from models import ActionCode, Item, Status
 from rectify import decisions, item_process, recheck
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
-from rectify.reminders import plan_reminders, record_reminders, render_digest
+from rectify.digest_render import render_digest
+from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar
 

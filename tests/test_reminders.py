@@ -14,7 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from models import Item, Measure, OutboxMail, ReminderLine, Status
-from rectify.reminders import plan_reminders, queue_notice, record_reminders
+from rectify.outbox import queue_notice
+from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar
 from reminder_helpers import CAL, SETTINGS, item, people
