@@ -21,12 +21,14 @@ from rectify.errors import Forbidden, InvalidInput, InvalidTransition
 from rectify.workdays import FIRST_DAY, LAST_DAY
 
 # Control characters, for the importer and these checks alike: they would reach terminals
-# (`rectify show` replaying ESC sequences), email headers and Excel (which cannot store them). Short fields
-# allow none; multi-line text keeps line breaks and tabs.
+# (`rectify show` replaying ESC sequences), email headers and Excel (which cannot store them).
+# Short fields allow none; multi-line text keeps line breaks and tabs.
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
+# Business days outside this window are typing mistakes (9999-12-31, 0001-01-01) that the
+# working-day arithmetic cannot even represent; the CLI, the flows and the domain share it.
 def check_day(day: date) -> date:
     """A business day inside FIRST_DAY..LAST_DAY, or one Chinese line saying the window."""
     if not FIRST_DAY <= day <= LAST_DAY:
