@@ -16,6 +16,8 @@ as a user does on one machine, then measures in one run:
 - `--ui-runs`: the calls the runs page and an item's page make, timed (paginate, one run, its
   inputs) once that many runs wait (extra waiting runs are made by more intake).
 The load average of the machine (shared) is printed before and after.
+The forms (one at a time, and the burst) are bench/bench_forms.py; what the benches share
+(load, memory, CPU seconds, waits) is bench/bench_tools.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,68 +32,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_forms import issue_codes, ledger_rows, one_form, resume_all, submitted
+from bench_tools import cpu_seconds, free_port, http_ok, load, rss_mb, wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 BIN = Path(sys.executable).parent
 PREFECT_PG = "postgresql+asyncpg://rectify:rectify@127.0.0.1:5432/rectify_prefect_a"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def load() -> str:
-    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        todo += [int(c) for c in children]
-    return total / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its descendants, waited-for children
-    included: a count that depends far less on the machine's load than wall time."""
-    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += sum(int(f) for f in fields[11:15]) / tick
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        todo += [int(c) for c in children]
-    return total
-
-
 def build_register(path: Path, n: int, prefix: str) -> Path:
     from demo.register import build_cycled
 
     return build_cycled(path, n, prefix, "2027年6月30日")
-
-
-def wait_for(condition, timeout: float, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise SystemExit(f"等待超时（{timeout:g} 秒）")
 
 
 def main() -> None:
@@ -131,7 +83,7 @@ def main() -> None:
     try:
         import httpx
 
-        wait_for(lambda: _ok(httpx, f"{env['PREFECT_API_URL']}/health"), 600)
+        wait_for(lambda: http_ok(httpx, f"{env['PREFECT_API_URL']}/health"), 600)
         serve = subprocess.Popen([str(BIN / "rectify"), "serve"], env=env, cwd=ROOT,
                                  stdout=logs[1], stderr=subprocess.STDOUT)
         from prefect.client.orchestration import get_client
@@ -156,13 +108,6 @@ def main() -> None:
                     proc.kill()
 
 
-def _ok(httpx, url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _deployment(client, name: str):
     from prefect.exceptions import ObjectNotFound
 
@@ -181,15 +126,6 @@ def count_paused(client, deployment_id) -> int:
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
             type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
-
-
-def ledger_rows(sql: str, **params) -> list[tuple]:
-    from sqlalchemy import text
-
-    from models.db import get_engine
-
-    with get_engine(os.environ["RECTIFY_DATABASE_URL"]).connect() as conn:
-        return list(conn.execute(text(sql), params))
 
 
 class Printed(dict):
@@ -242,17 +178,17 @@ def run(args, tmp: Path, intake_dep, item_dep, memory, cpu) -> dict[str, str]:
                         "ON p.id = i.owner_id WHERE i.code LIKE 'BIG-%' ORDER BY i.id")
     samples = items[: args.samples]
     burst = items[args.samples: args.samples + args.burst]
-    issued = _issue_codes(samples + burst)
-    latencies = [_one_form(*row, issued[row[0]]) for row in samples]
+    issued = issue_codes(samples + burst)
+    latencies = [one_form(*row, issued[row[0]]) for row in samples]
     if latencies:  # --samples 0: the burst only
         med = statistics.median(latencies)
         out[f"等待中 {n} 个流程运行时提交一份表单至台账（{len(samples)} 次中位数）"] = (
             f"{med:.1f} 秒（目标 ≤ 10 秒，比值 {med / 10:.2f}；各次 " +
             "、".join(f"{x:.1f}" for x in latencies) + "）")
     t0 = time.monotonic()
-    refused = asyncio.run(_resume_all(burst, issued, args.burst_in_flight))
+    refused = asyncio.run(resume_all(burst, issued, args.burst_in_flight))
     codes = [c for c, _, _ in burst if c not in refused]
-    wait_for(lambda: _submitted(codes) == len(codes), 600, every=1)
+    wait_for(lambda: submitted(codes) == len(codes), 600, every=1)
     took = time.monotonic() - t0
     twice = ledger_rows("SELECT count(*) FROM audit_records a JOIN items i ON i.id = a.item_id "
                         "WHERE a.action = 'submit' AND i.code LIKE 'BIG-%' GROUP BY a.item_id "
@@ -348,84 +284,6 @@ def _import_only(path: Path) -> None:
         import_register(session, [path], day=office_today(), calendar=get_calendar(None),
                         immediate_days=5, actor="陈静")
 
-
-# A 销号申请 applied: to the leader's sign-off when the item has a leader (the register's
-# items do), else straight to the secretaries' review.
-APPLIED = {"leader_review", "submitted"}
-
-
-def _issue_codes(rows) -> dict[str, str]:
-    """The 验证码 each owner's 销号申请 email would carry (issued in the ledger as the email's
-    transaction does; the bench has no mailbox to read it from)."""
-    from sqlalchemy import select
-
-    from models import Item, Person
-    from rectify import codes
-    from rectify.item_process import transaction
-    from rectify.settings import get_settings
-
-    issued = {}
-    with transaction(get_settings().database_url) as session:
-        for code, _, owner in rows:
-            item = session.scalars(select(Item).where(Item.code == code)).one()
-            person = session.scalars(select(Person).where(Person.name == owner)).one()
-            issued[code] = codes.reveal_one(session, codes.issue(session, person, item, "submit"))
-    return issued
-
-
-def _form(owner: str, code: str) -> dict:
-    return {"summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "completes": [1],
-            "submitter": owner, "code": code}
-
-
-def _status(code: str) -> str:
-    return ledger_rows("SELECT status FROM items WHERE code = :c", c=code)[0][0]
-
-
-def _submitted(codes: list[str]) -> int:
-    rows = ledger_rows("SELECT code, status FROM items WHERE code LIKE 'BIG-%'")
-    wanted = set(codes)
-    return sum(1 for c, s in rows if c in wanted and s in APPLIED)
-
-
-def _one_form(code: str, run_id: str, owner: str, act_code: str) -> float:
-    from uuid import UUID
-
-    from prefect.flow_runs import resume_flow_run
-
-    from tasks import prefect_api as api
-
-    t0 = time.monotonic()
-    with api.own_retries():
-        api.call_sync(resume_flow_run, UUID(run_id), run_input=_form(owner, act_code))
-    wait_for(lambda: _status(code) in APPLIED, 300, every=0.2)
-    return time.monotonic() - t0
-
-
-async def _resume_all(rows, issued: dict[str, str], in_flight: int) -> dict[str, str]:
-    """Every form at once, as many people pressing Resume (`in_flight` requests at a time).
-    Returns the forms the server did not take within the retry budget: code -> the error."""
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-
-    from tasks import prefect_api as api
-
-    gate = asyncio.Semaphore(in_flight)
-    refused: dict[str, str] = {}
-    with api.own_retries():
-        async with get_client() as client:
-
-            async def one(code, run_id, owner):
-                async with gate:
-                    try:
-                        await api.call(client.resume_flow_run, UUID(run_id),
-                                       run_input=_form(owner, issued[code]))
-                    except Exception as exc:  # given up after the patience: counted, not fatal
-                        refused[code] = api.first_line(exc)[:80]
-
-            await asyncio.gather(*(one(*r) for r in rows))
-    return refused
 
 if __name__ == "__main__":
     main()

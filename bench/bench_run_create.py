@@ -27,7 +27,7 @@ BIN = Path(sys.executable).parent
 
 
 def main() -> None:
-    from bench_intake import cpu_seconds, free_port, load, wait_for, _ok
+    from bench_tools import cpu_seconds, free_port, http_ok, load, wait_for
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=500)
@@ -46,7 +46,7 @@ def main() -> None:
     try:
         import httpx
 
-        wait_for(lambda: _ok(httpx, f"{os.environ['PREFECT_API_URL']}/health"), 600)
+        wait_for(lambda: http_ok(httpx, f"{os.environ['PREFECT_API_URL']}/health"), 600)
         asyncio.run(create(args, server.pid, cpu_seconds))
         print(f"负载（结束）：{load()}", flush=True)
     finally:

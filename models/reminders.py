@@ -74,7 +74,7 @@ class OutboxMail(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # A row waiting for a retry is not claimed before this time (rectify.reminders.retry_delay):
+    # A row waiting for a retry is not claimed before this time (rectify.outbox_claims.retry_delay):
     # attempts are spaced in time, however many commands or sweeps run meanwhile.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     message_id: Mapped[str | None] = mapped_column(String(200))

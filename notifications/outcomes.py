@@ -8,7 +8,7 @@ Outcomes, per message:
                 the message data had been sent), or the server refused the connection
                 itself. Retried by the batch with exponential backoff up to ``max_attempts``;
                 after that the outbox row waits for its next-attempt time
-                (rectify.reminders.retry_delay) and a later run tries again.
+                (rectify.outbox_claims.retry_delay) and a later run tries again.
 * ``failed``  – a permanent refusal (5xx reply, every recipient refused with 5xx). Not
                 retried: sending the same thing again would get the same answer.
 * ``unknown`` – the whole message had been written and we lost the connection or timed out

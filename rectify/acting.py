@@ -11,6 +11,8 @@ email listing every item with its own link and code; outside it (`rectify assign
 form of one item), a 交办 notice for a person who has one of the same day still waiting to be
 sent extends that email instead of making a second (`_extend`). Links and codes are bound when
 the email is sent (rectify.links), so they point to the run the item has then.
+The code and link each email shows are rectify.act_codes'; the fresh codes sent when old ones
+stop working (wrong guesses, a replaced run, rekeying) are rectify.code_reissue's.
 """
 
 from __future__ import annotations
@@ -18,40 +20,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ActionCode, AuditRecord, Item, OutboxMail, Person, ReminderLine, Role
-from models.base import utcnow
 from rectify import codes, links
+from rectify.act_codes import act_context, act_contexts, run_link
 from rectify.outbox import queue_notice, render_notice
-from rectify.settings import get_settings
-
-
-def run_link(item: Item) -> str | None:
-    """<RECTIFY_UI_URL>/runs/flow-run/<id>, bound to the item's run when the email is sent
-    (rectify.links: the run may not exist yet, or be repaired before then); None without a UI
-    address."""
-    return links.run_link(get_settings().ui_url, item.id)
-
-
-def act_context(session: Session, person: Person, item: Item, step: str) -> dict:
-    """A fresh code for the person's step and what the email says about it."""
-    return act_contexts(session, person, [(item, step)])[0]
-
-
-def act_contexts(session: Session, person: Person, wanted: list[tuple[Item, str]]) -> list[dict]:
-    """`act_context` for many (item, step) of one person: their codes issued at once
-    (codes.issue_many: two statements, not two per item; a 1,000-item register's 交办)."""
-    ttl = get_settings().code_ttl_days
-    plain = codes.issue_many(session, [(person.id, item.id, step) for item, step in wanted],
-                             ttl_days=ttl)
-    expires = (utcnow() + timedelta(days=ttl)).date()
-    return [{"code": plain[(person.id, item.id, step)], "link": run_link(item),
-             "form": codes.STEP_LABELS[step], "item": item.code, "expires": expires}
-            for item, step in wanted]
 
 
 def _queued(session: Session, key: str) -> bool:
@@ -269,81 +246,3 @@ def queue_extension_decided(session: Session, item: Item, ext, day: date) -> Non
                   context={"lead": lead, "submission": None})
 
 
-def reissue_after_tries(session: Session, code_id: int, day: date) -> None:
-    """The fifth wrong guess voided a code: a fresh one to its person, and the secretaries told."""
-    from models import ActionCode
-
-    row = session.get(ActionCode, code_id)
-    person, item = session.get(Person, row.person_id), session.get(Item, row.item_id)
-    queue_act(session, kind="code_reissued", person=person, item=item, step=row.step, day=day,
-              key=f"code_reissued:{code_id}", context={"tries": codes.MAX_WRONG_TRIES})
-    for secretary in session.scalars(select(Person).where(Person.role == Role.secretary)):
-        queue_notice(session, kind="code_voided", to=secretary, items=[item], day=day,
-                     key=f"code_voided:{code_id}:{secretary.id}",
-                     context={"person": person.name, "item": item.code,
-                              "form": codes.STEP_LABELS[row.step], "tries": codes.MAX_WRONG_TRIES})
-
-
-def people_for_step(session: Session, item: Item, step: str) -> list[Person]:
-    """Who may act on the item's current step (rectify.waits' choices, as Person rows)."""
-    from rectify.waits import pending_extension, reviewers, signoff_leaders
-
-    if step == "submit":
-        return owner_and_leader(item)
-    if step == "assign":
-        return list(session.scalars(select(Person).where(Person.role == Role.secretary)))
-    if step == "extend":
-        ext = pending_extension(session, item)
-        return list(session.scalars(select(Person).where(
-            Person.role == Role.secretary, Person.id != (ext.requested_by_id if ext else -1))))
-    names = signoff_leaders(session, item) if step == "leader_review" else reviewers(session, item)
-    return list(session.scalars(select(Person).where(Person.name.in_(names))))
-
-
-def queue_relinked(session: Session, item: Item, day: date, new_run: str, why: str) -> int:
-    """The item's run was replaced (tasks/run_repair.py): whoever must act next gets the new
-    link and a fresh code (the emails they have point to the old run; emails not sent yet are
-    bound to the new run anyway, rectify.links). Once per new run and person."""
-    from rectify.waits import current_wait
-
-    wait = current_wait(session, item.code)
-    if wait is None:
-        return 0
-    lead = (f"事项 {item.code} 的流程运行已重建（原流程运行{why}），此前邮件中的链接已失效。"
-            f"请使用本邮件中的新链接和验证码办理{wait.title}。")
-    return sum(queue_act(session, kind="act_request", person=person, item=item, step=wait.step,
-                         day=day, key=f"relinked:{item.code}:{new_run}:{person.id}",
-                         context={"lead": lead, "submission": None})
-               for person in people_for_step(session, item, wait.step))
-
-
-def reissue_rekeyed(session: Session, day: date) -> int:
-    """Codes voided by migration 0008 ("rekeyed": issued before codes were keyed) that had not
-    expired and still name the step their item waits for: their person gets a fresh code
-    (the daily sweep calls this after recording its digests, whose codes count as fresh ones
-    too). Once per voided code; returns how many emails were queued."""
-    from sqlalchemy import exists
-    from sqlalchemy.orm import aliased
-
-    from rectify.waits import current_wait
-
-    newer = aliased(ActionCode)
-    rows = session.scalars(select(ActionCode).where(
-        ActionCode.void_reason == "rekeyed", ActionCode.expires_at > utcnow(),
-        ActionCode.step != "intake",
-        ~exists().where(newer.person_id == ActionCode.person_id,
-                        newer.item_id == ActionCode.item_id, newer.step == ActionCode.step,
-                        newer.id > ActionCode.id)).order_by(ActionCode.id)).all()
-    queued = 0
-    for row in rows:
-        item, person = session.get(Item, row.item_id), session.get(Person, row.person_id)
-        wait = current_wait(session, item.code)
-        if wait is None or wait.step != row.step or \
-                person not in people_for_step(session, item, row.step):
-            continue
-        queued += queue_act(session, kind="act_request", person=person, item=item,
-                            step=row.step, day=day, key=f"rekeyed:{row.id}",
-                            context={"lead": f"系统升级后，此前邮件中的验证码已作废。请使用本邮件中的"
-                                             f"新验证码办理事项 {item.code} 的{wait.title}。",
-                                     "submission": None})
-    return queued

@@ -229,7 +229,7 @@ def deliver_pending(
     codes), only those about one of these items (an item run's own notices).
 
     Sweep digests of days before `day` are never sent: when sweep rows are in scope they are
-    marked 'expired' first (rectify.reminders.expire_stale_digests), and the claim itself
+    marked 'expired' first (rectify.outbox_claims.expire_stale_digests), and the claim itself
     excludes them, so a row another process left behind cannot slip through either.
     """
     from notifications.smtp import deliver

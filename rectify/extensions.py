@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import Extension, Item, Measure, Person, Role, Status
 from models.status import EXTENSION_STATUS_LABELS
-from rectify import workflow
+from rectify import change_rules, workflow
 from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition
 from rectify.measures import get_measure
 from rectify.workdays import WorkCalendar
@@ -34,7 +34,7 @@ REQUESTABLE = (Status.new, Status.in_progress)
 
 def check_new_deadline(current: date, new: date, day: date, calendar: WorkCalendar) -> None:
     """A date after the current deadline, a working day, within a year of the business day."""
-    workflow.check_day(new)
+    change_rules.check_day(new)
     if new <= current:
         raise InvalidInput(f"延期后的时限 {new} 须晚于当前时限 {current}")
     if not calendar.is_workday(new):
@@ -54,8 +54,8 @@ def request(session: Session, code: str, number: int, actor: Person, day: date, 
             to: date, reason: str, calendar: WorkCalendar) -> Extension:
     """`rectify extend CODE N --to DATE --reason …` by the item's owner or leader."""
     item = workflow.get_item(session, code, lock=True)
-    workflow.require_item_person(actor, item, "申请延期")
-    reason = workflow.require_text(reason, "延期理由")
+    change_rules.require_item_person(actor, item, "申请延期")
+    reason = change_rules.require_text(reason, "延期理由")
     if item.status not in REQUESTABLE:
         raise InvalidTransition(f"事项当前状态为“{item.status.label}”，不能申请延期")
     measure = get_measure(item, number)
@@ -66,7 +66,7 @@ def request(session: Session, code: str, number: int, actor: Person, day: date, 
     if _pending(session, item, measure.position) is not None:
         raise InvalidTransition(f"第{number}条措施已有待审批的延期申请")
     check_new_deadline(measure.deadline, to, day, calendar)
-    workflow.check_item_day(session, item, day)
+    change_rules.check_item_day(session, item, day)
     workflow.touch(session, item)
     ext = Extension(item_id=item.id, position=measure.position, measure_text=measure.text,
                     old_deadline=measure.deadline, new_deadline=to, reason=reason,
@@ -82,7 +82,7 @@ def request(session: Session, code: str, number: int, actor: Person, day: date, 
 def decide(session: Session, code: str, number: int, actor: Person, day: date, *,
            approve: bool, comment: str, calendar: WorkCalendar) -> Extension:
     """The secretary approves or rejects the measure's pending extension (never the asker)."""
-    workflow.require_role(actor, Role.secretary, "审批延期申请")
+    change_rules.require_role(actor, Role.secretary, "审批延期申请")
     item = workflow.get_item(session, code, lock=True)
     measure = get_measure(item, number)
     ext = _pending(session, item, measure.position)
@@ -90,10 +90,10 @@ def decide(session: Session, code: str, number: int, actor: Person, day: date, *
         raise InvalidTransition(f"事项 {item.code} 的第{number}条措施没有待审批的延期申请")
     if ext.requested_by_id == actor.id:
         raise Forbidden(f"{actor.name} 是该延期申请的申请人，不能审批自己的申请")
-    comment = workflow.clean(comment, "审批意见")
+    comment = change_rules.clean(comment, "审批意见")
     if not approve and not comment:
         raise InvalidTransition("不予延期时须填写审批意见")
-    workflow.check_item_day(session, item, day)
+    change_rules.check_item_day(session, item, day)
     if approve:
         if (measure.done_on is not None or measure.deadline != ext.old_deadline
                 or measure.text != ext.measure_text):  # a re-import may have changed the row

@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ActionCode, Item, Person, Role, Status
-from rectify import acting, codes, workflow
+from rectify import act_codes, acting, codes, workflow
 from rectify.errors import Forbidden, RectifyError
-from rectify.reminders import queue_notice
+from rectify.outbox import queue_notice
 from rectify.waits import FormField, Wait, _names, _pick
 
 STEP = "intake"
@@ -55,7 +55,7 @@ def queue_requests(session: Session, items: list[Item], day: date, link: str | N
         key = f"intake_confirm:{anchor.id}:{person.id}"
         if acting._queued(session, key):
             continue
-        act = acting.act_context(session, person, anchor, STEP)
+        act = act_codes.act_context(session, person, anchor, STEP)
         # the form is on the intake run, not on an item's run
         act.update(link=link, item=f"{anchor.code}等{len(items)}项",
                    where="本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）")

@@ -9,8 +9,8 @@ flow shows it in the next form and waits again.
 
 Which form the run waits for, under which key, is rectify.waits' answer from the ledger, so a
 run re-started from the top after a resume computes the same keys and Prefect replays the
-inputs it already received. The emails each transition queues (with their codes) are
-rectify.acting's, in the transition's transaction; the CLI uses the same functions.
+inputs it already received. Each decision and the emails it queues (with their codes) are
+rectify.decisions', in one transaction; the CLI calls the same functions directly.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from datetime import date
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from models import AuditRecord, Extension, Item, Person, Status
+from models import AuditRecord, Item, Person, Status
 from models.db import session_factory
-from rectify import acting, codes, extensions, workflow
+from rectify import acting, code_reissue, codes, extensions, workflow
+from rectify.decisions import (assign_item, decide_extension, queue_closed, request_extension,
+                               review_item, submit_item)
 from rectify.errors import InvalidInput, InvalidTransition, RectifyError
-from rectify.outbox import queue_notice
 from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
@@ -99,66 +100,6 @@ def read_item(session: Session, code: str) -> ItemView:
     return ItemView(code=item.code, status=item.status,
                     owner=item.owner.name if item.owner else None,
                     leader=item.leader.name if item.leader else None)
-
-
-def queue(session: Session, *, kind: str, item: Item, day: date, key: str,
-          context: dict | None = None) -> bool:
-    """Queue an email to the owner, copy to the leader, in the caller's transaction.
-
-    Uses the outbox (rectify.reminders.queue_notice, idempotent on key). Returns False when
-    the item has no owner to tell.
-    """
-    if item.owner is None:
-        return False
-    cc = [item.leader] if item.leader and item.leader.id != item.owner.id else []
-    queue_notice(session, kind=kind, to=item.owner, cc=cc, items=[item], day=day, key=key,
-                 context=context)
-    return True
-
-
-# --- transitions with their notices, in one transaction (the flow and the CLI both use these) --
-
-def assign_item(session: Session, code: str, actor: Person, day: date, *, owner: Person,
-                leader: Person | None = None, department: str | None = None) -> Item:
-    """交办 (or a change of owner) and the email to the owner, copy to the leader."""
-    item = workflow.assign(session, code, actor, day, owner=owner, leader=leader,
-                           department=department)
-    acting.queue_to_submitters(session, item, kind="assigned", day=day,
-                               key=f"assigned:{code}:{owner.id}")
-    return item
-
-
-def submit_item(session: Session, code: str, actor: Person, day: date, *, summary: str,
-                evidence: list[str] = (), completes: list[int] = ()) -> Item:
-    """申请销号 (completing the measures `completes` with it) and the request to whoever reviews
-    it next (the leader, or the secretaries)."""
-    item = workflow.submit(session, code, actor, day, summary=summary, evidence=evidence,
-                           completes=list(completes))
-    acting.queue_review_requests(session, item, day, _round(session, item))
-    return item
-
-
-def review_item(session: Session, code: str, actor: Person, day: date, *, approve: bool,
-                comment: str, recheck_on: date | None = None) -> Item:
-    """A decision at the item's review stage, and its emails. The stage decides who may act:
-    at 待领导审核 the leader signs off (then the secretaries are asked), at 待审核 a secretary
-    closes the item, setting its 复核日期 (回头看: `recheck_on`, or the default months later);
-    a rejection at either returns it to 整改中 with the 补充整改要求."""
-    stage = workflow.get_item(session, code).status
-    if not approve:
-        item = workflow.reject(session, code, actor, day, comment=comment)
-        acting.queue_to_submitters(session, item, kind="rejected", day=day,
-                                   key=f"rejected:{code}:{_round(session, item)}",
-                                   context={"reviewer": actor.name, "comment": comment.strip()})
-    elif stage is Status.leader_review:
-        if recheck_on is not None:
-            raise InvalidTransition("复核日期由秘书在同意销号时填写，领导审核时不填")
-        item = workflow.signoff(session, code, actor, day, comment=comment)
-        acting.queue_review_requests(session, item, day, _round(session, item))
-    else:
-        item = workflow.approve(session, code, actor, day, comment=comment, recheck_on=recheck_on)
-        queue_closed(session, item, day)
-    return item
 
 
 def assign_from_register(db_url: str, code: str, day: date, secretary: str | None,
@@ -291,51 +232,6 @@ def _apply_step(session: Session, code: str, actor: Person, day: date, step: str
                     and recheck_on else recheck_on or None)
 
 
-# --- 申请延期 (rectify.extensions) with its emails and codes -----------------------------------
-
-def _calendar():
-    from rectify.settings import get_settings
-    from rectify.workdays import get_calendar
-
-    return get_calendar(get_settings().calendar_override)
-
-
-def request_extension(session: Session, code: str, actor: Person, day: date, *, measure: int,
-                      to: date, reason: str) -> Extension:
-    """申请延期 and every secretary's (but the asker's) 待审批延期 request with their code."""
-    ext = extensions.request(session, code, measure, actor, day, to=to, reason=reason,
-                             calendar=_calendar())
-    acting.queue_extension_requests(session, workflow.get_item(session, code), ext, day)
-    return ext
-
-
-def decide_extension(session: Session, code: str, actor: Person, day: date, *, measure: int,
-                     approve: bool, comment: str) -> Extension:
-    """The secretary's decision, and the owner and leader told with a fresh 销号申请 code (the
-    one they used for the request is spent)."""
-    ext = extensions.decide(session, code, measure, actor, day, approve=approve, comment=comment,
-                            calendar=_calendar())
-    acting.queue_extension_decided(session, workflow.get_item(session, code), ext, day)
-    return ext
-
-
-def _round(session: Session, item: Item) -> int:
-    return session.scalar(select(func.count()).select_from(AuditRecord).where(
-        AuditRecord.item_id == item.id, AuditRecord.action == "submit")) or 0
-
-
-def queue_closed(session: Session, item: Item, day: date) -> bool:
-    """Tell owner and leader who closed the item, from the approval's own audit record."""
-    approval = session.scalars(
-        select(AuditRecord).where(AuditRecord.item_id == item.id, AuditRecord.action == "approve")
-        .order_by(AuditRecord.id.desc()).limit(1)
-    ).first()
-    context = {"reviewer": approval.actor if approval else "",
-               "comment": approval.comment if approval else ""}
-    return queue(session, kind="closed", item=item, day=day,
-                 key=f"closed:{item.code}:{_round(session, item)}", context=context)
-
-
 def confirm_closed(db_url: str, code: str, day: date) -> None:
     """An item closed from the command line: notify owner and leader (idempotent on the key)."""
     with transaction(db_url) as session:
@@ -369,7 +265,7 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
                     comment=f"原流程运行{why}，已补建等待表单的流程运行",
                     details={"old_run": old, "new_run": new})
     session.flush()
-    acting.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
+    code_reissue.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
     return True
 
 
@@ -379,7 +275,7 @@ def wrong_code(db_url: str, exc: codes.WrongCode, attempt: str, day: date) -> st
     with transaction(db_url) as session:
         voided, left = codes.count_wrong_try(session, exc.code_id, attempt)
         if voided:
-            acting.reissue_after_tries(session, exc.code_id, day)
+            code_reissue.reissue_after_tries(session, exc.code_id, day)
     if left == 0:
         return f"{exc}；已连续输错{codes.MAX_WRONG_TRIES}次，该验证码作废，新的验证码已发送到本人邮箱"
     return f"{exc}（还可尝试{left}次）"

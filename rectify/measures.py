@@ -22,11 +22,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import Item, Measure, Person, Status
-from rectify import workflow
+from rectify import change_rules, workflow
 from rectify.errors import InvalidInput, InvalidTransition
 
-from rectify.lights import (GREEN, LIGHT_LABELS, OVERDUE_STATUSES, RED, YELLOW, Lights,  # noqa: F401
-                            is_overdue, light, worst, yellow_days, yellow_horizon)
+from rectify.lights import (  # noqa: F401  (on the first line, so `ruff format` keeps it covering all)
+    GREEN, LIGHT_LABELS, OVERDUE_STATUSES, RED, YELLOW, Lights, is_overdue, light, worst, yellow_days,
+    yellow_horizon)
 
 # 整改进展 / 完成情况 cells that mean "this measure is finished". Anchored at the start and
 # followed by nothing or punctuation, so 未完成, 尚未完成, 基本完成, 完成60% and 已完成部分 do not count.
@@ -125,14 +126,14 @@ def mark_done(session: Session, code: str, number: int, actor: Person, day: date
               note: str) -> Measure:
     """`rectify measure CODE N --done`: the owner or the leader says what was done."""
     item = workflow.get_item(session, code, lock=True)
-    workflow.require_item_person(actor, item, "完成整改措施")
-    note = workflow.require_text(note, "完成情况说明")
+    change_rules.require_item_person(actor, item, "完成整改措施")
+    note = change_rules.require_text(note, "完成情况说明")
     if item.status not in (Status.new, Status.in_progress, Status.ongoing):
         raise InvalidTransition(f"事项当前状态为“{item.status.label}”，不能标记整改措施完成")
     measure = get_measure(item, number)
     if measure.done_on is not None:
         raise InvalidTransition(f"事项 {item.code} 的第{number}条措施已于 {measure.done_on} 完成")
-    workflow.check_item_day(session, item, day)
+    change_rules.check_item_day(session, item, day)
     workflow.touch(session, item)
     complete(session, item, measure, actor, day, note)
     workflow.record(session, item, actor.name, day, "measure_done", comment=note,

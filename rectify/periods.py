@@ -173,7 +173,7 @@ def add_months(day: date, months: int) -> date:
 
 def recheck_date(approved_on: date, chosen: date | None = None, months: int | None = None) -> date:
     """The 复核日期 of an approval: `chosen` (checked), or RECTIFY_RECHECK_MONTHS later."""
-    from rectify.workflow import LAST_DAY
+    from rectify.workdays import LAST_DAY
 
     if chosen is None:
         if months is None:

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from models import AuditRecord, Item, Person, Status
 from models.status import Role
-from rectify import workflow
+from rectify import change_rules, workflow
 from rectify.errors import InvalidTransition
 
 
 def _closed_item(session: Session, code: str, actor: Person) -> Item:
-    workflow._require_role(actor, Role.secretary, "进行回头看")
+    change_rules.require_role(actor, Role.secretary, "进行回头看")
     item = workflow.get_item(session, code, lock=True)
     if item.status is not Status.closed:
         raise InvalidTransition(f"事项 {code} 当前状态为“{item.status.label}”，只有已销号事项才能回头看")
@@ -32,8 +32,8 @@ def _closed_item(session: Session, code: str, actor: Person) -> Item:
 def confirm(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
     """巩固: the closed item stayed fixed. Clears the 复核日期; audited (action recheck)."""
     item = _closed_item(session, code, actor)
-    comment = workflow._clean(comment, "回头看意见")
-    workflow._check_item_day(session, item, day)
+    comment = change_rules.clean(comment, "回头看意见")
+    change_rules.check_item_day(session, item, day)
     due = item.recheck_on
     workflow._guarded_update(session, item, Status.closed, recheck_on=None)
     workflow.record(session, item, actor.name, day, "recheck", Status.closed, Status.closed,

@@ -1,10 +1,10 @@
 """Register import, first half: read the files into rows and collect every problem.
 
 Nothing here touches the ledger. parse_files turns the sheets of an office's register (整改清单,
-人员名单, in any of the header words offices use) into ItemRow/PersonRow values and a list of
+人员名单, in any of the header words offices use) into ItemRow/PersonRow values (rectify.register_rows) and a list of
 Problem (file, row, column, value, message), so that one run names every bad cell at once. The
-second half, rectify.importer, checks the rows against the ledger and applies a clean file in one
-transaction; keeping the two apart keeps each readable and lets a dry run or a bench parse
+second half, rectify.importer (with rectify.import_checks), checks the rows against the ledger and
+applies a clean file in one transaction; keeping the two apart keeps each readable and lets a dry run or a bench parse
 without a database.
 """
 
@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from models import Role
 from models.status import parse_role
-from rectify.deadlines import Deadline, DeadlineError, parse_deadline
+from rectify.change_rules import CONTROL_RE, TEXT_CONTROL_RE
+from rectify.deadlines import DeadlineError, parse_deadline
 from rectify.measures import says_done
 from rectify.periods import parse_register_word
+from rectify.register_rows import ItemRow, MeasureRow, ParsedRegister, PersonRow, Problem
 from rectify.sheets import Sheet, Uncomputed, read_sheets
 from rectify.workdays import WorkCalendar
 from rectify.names import name_problem, normalise_name
-from rectify.workflow import CONTROL_RE, TEXT_CONTROL_RE
 
 # Header words offices use -> field name. Matching ignores spaces and case.
 REGISTER_HEADERS = {
@@ -54,7 +53,7 @@ COLUMN_LABELS = {f: words[0] for f, words in (REGISTER_HEADERS | PEOPLE_HEADERS)
 COLUMN_LABELS.update(name="姓名", department="部门")
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-']+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
-# Control characters (rectify.workflow's CONTROL_RE / TEXT_CONTROL_RE) are never legitimate in a
+# Control characters (rectify.change_rules' CONTROL_RE / TEXT_CONTROL_RE) are never legitimate in a
 # name, title, address or short field (they would end up in email headers); multi-line text
 # fields may keep line breaks and tabs.
 NAME_SPLIT_RE = re.compile(r"[、，,；;/\s]+")
@@ -67,75 +66,6 @@ MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "d
 # continues the problem above only if these are empty or repeat it (merged cells).
 ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark",
                "reporting")
-
-
-@dataclass
-class Problem:
-    source: str
-    row: int | None
-    column: str | None
-    value: object
-    message: str
-
-    def __str__(self) -> str:
-        where = self.source + (f" 第{self.row}行" if self.row else "")
-        if self.column:
-            where += f" {self.column}"
-        shown = f"“{_show(self.value)}”" if self.value not in (None, "") else ""
-        return f"{where}{shown}：{self.message}"
-
-
-@dataclass
-class PersonRow:
-    row: int
-    name: str
-    title: str
-    department: str
-    email: str
-    role: Role
-    origin: str = "人员名单"  # the file (and sheet) it came from, for problem messages
-
-
-@dataclass
-class MeasureRow:
-    text: str
-    deadline: Deadline
-    done: str | None = None  # the cell that says it is finished (完成情况, or the row's 整改进展)
-
-
-@dataclass
-class ItemRow:
-    row: int
-    code: str
-    source: str = ""
-    category: str = ""
-    description: str = ""
-    department: str = ""
-    leader: str = ""
-    owner: str = ""
-    co_owners: list[str] = field(default_factory=list)
-    progress: str = ""
-    remark: str = ""
-    reporting: str | None = None  # 汇报频次 as rectify.periods' kind; None: the setting
-    measures: list[MeasureRow] = field(default_factory=list)
-    origin: str = "整改清单"  # the file (and sheet) it came from, for problem messages
-    cells: dict[str, str] = field(default_factory=dict)  # item-level columns as written
-
-    @property
-    def deadline(self) -> date | None:
-        dues = [m.deadline.due for m in self.measures if m.deadline.due]
-        return max(dues) if dues else None
-
-
-@dataclass
-class ParsedRegister:
-    people: list[PersonRow] = field(default_factory=list)
-    items: list[ItemRow] = field(default_factory=list)
-    skipped_sheets: list[str] = field(default_factory=list)  # hidden sheets, not read
-
-def _show(value: object) -> str:
-    text = repr(value)[1:-1] if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:80] + "…"  # an over-long cell is named, not echoed
 
 
 def _too_long(source: str, rownum: int, field_: str, value: str, limit: int) -> Problem | None:

@@ -40,8 +40,8 @@ planning what they would refuse.
 This module is the planning. What a person reads is rendered in rectify.digest_render (and each
 item's link and code in rectify.digest_acts); the outbox, where digests and event notices are
 recorded, is rectify.outbox; claiming, leases and marking for delivery are rectify.outbox_claims.
-They were one module of 750 lines; the names used from here before the split are re-exported
-at the end, so callers did not change.
+They were one module of 750 lines; record_reminders and RETRY_NOTE are still re-exported at
+the end for their callers.
 """
 
 from __future__ import annotations
@@ -316,10 +316,7 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
     return plan
 
 
-# The outbox and the digests' rendering, under the names callers have used from this module.
-from rectify.digest_render import SECTION_TEXT, render_digest  # noqa: E402, F401
-from rectify.outbox import RecordResult, queue_notice, record_reminders  # noqa: E402, F401
-from rectify.outbox_claims import (  # noqa: E402, F401
-    DEFAULT_LEASE, MAX_TOTAL_ATTEMPTS, RETRY_NOTE, claim_pending, count_claimable,
-    expire_stale_digests, final_status, mark_results, new_worker_id, queue_failure_notices,
-    renew_lease, retry_delay)
+# Names kept here for their many callers (record_reminders) and for flows/deadline_watch.py
+# (RETRY_NOTE); everything else is imported from its own module.
+from rectify.outbox import record_reminders  # noqa: E402, F401
+from rectify.outbox_claims import RETRY_NOTE  # noqa: E402, F401

@@ -28,7 +28,7 @@ LEDGER_FILE = "rectify.db"
 class SettingFields:
     """Each setting's name (RECTIFY_<NAME>), type and default, once, in plain Python: the
     pydantic model (rectify.settings_model.Settings) is built on this class, and `rectify list`
-    and `show` read the same fields without loading pydantic (rectify.cli.lean)."""
+    and `show` read the same fields without loading pydantic (rectify.cli.lean_args)."""
 
     # Data folder for the default ledger, outbox and reports (RECTIFY_HOME); None: the working
     # directory at the time the settings are read.

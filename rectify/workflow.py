@@ -3,32 +3,24 @@
 Each function takes a Session, checks the role rules and the transition table, changes the row
 with a conditional UPDATE (so two writers cannot both win), and inserts the audit record.
 It only flushes: the caller owns the transaction, so the change and its audit record commit
-together or not at all.
+together or not at all. The checks it makes before writing (roles, text, business day) are
+rectify.change_rules', shared with the modules that change an item's measures.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from models import AuditRecord, Evidence, Item, Person, ProgressNote, Role, Status
 from models.status import ACTION_LABELS  # noqa: F401  (imported from here by callers)
+from rectify.change_rules import (MAX_EVIDENCE, MAX_EVIDENCE_LENGTH, check_item_day, clean, require_item_person,
+                                  require_role, require_text)
 from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition, NotFound
-from rectify.workdays import FIRST_DAY, LAST_DAY
 
 SYSTEM = "系统"
-
-# Business days outside this window are typing mistakes (9999-12-31, 0001-01-01) that the
-# working-day arithmetic cannot even represent; the CLI, the flows and the domain share it.
-
-# Control characters, for the importer and these functions alike: they would reach terminals (`rectify show`
-# replaying ESC sequences), email headers and Excel (which cannot store them). Short fields
-# allow none; multi-line text keeps line breaks and tabs.
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 # action -> {from: to}. The only place that says which moves exist: DOMAIN.md's diagram, where
 # only 整改中 submits (a 长期坚持 item has no closure to apply for, and a rejection of one
@@ -101,81 +93,29 @@ def record(session: Session, item: Item, actor: str, day: date, action: str,
     return rec
 
 
-def check_day(day: date) -> date:
-    """A business day inside FIRST_DAY..LAST_DAY, or one Chinese line saying the window."""
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise InvalidInput(f"业务日期 {day.isoformat()} 超出有效范围（{FIRST_DAY.isoformat()} 至 "
-                           f"{LAST_DAY.isoformat()}）")
-    return day
-
-
-def _check_item_day(session: Session, item: Item, day: date) -> None:
-    """The trail runs forwards: a change dated before the item's latest record would put, say,
-    the closure before the submission, and the report's as-of replay would then tell a story
-    that never happened."""
-    check_day(day)
-    latest = session.scalar(select(func.max(AuditRecord.day)).where(AuditRecord.item_id == item.id))
-    if latest is not None and day < latest:
-        raise InvalidTransition(
-            f"业务日期 {day.isoformat()} 早于事项 {item.code} 最近一条操作记录的日期 "
-            f"{latest.isoformat()}，不能倒填"
-        )
-
-
 def _move(session: Session, item: Item, action: str, actor: str, day: date,
           comment: str = "", details: dict | None = None, **values) -> Status:
     """Change the status with an UPDATE guarded by the status we read; audit it."""
     before = item.status
     after = target_status(action, before)
-    _check_item_day(session, item, day)
+    check_item_day(session, item, day)
     _guarded_update(session, item, before, status=after, **values)
     record(session, item, actor, day, action, before, after, comment, details)
     session.flush()
     return after
 
 
-def _require_role(person: Person, role: Role, what: str) -> None:
-    if person.role is not role:
-        raise Forbidden(f"{person.name}（{person.role.label}）无权{what}，仅{role.label}可以")
-
-
-def _require_item_person(person: Person, item: Item, what: str) -> None:
-    if person.id not in (item.owner_id, item.leader_id):
-        raise Forbidden(f"{person.name} 不是事项 {item.code} 的责任人或责任领导，无权{what}")
-
-
-# Evidence is a list of paths or links, kept in the audit record and shown in the review form.
-MAX_EVIDENCE, MAX_EVIDENCE_LENGTH = 20, 1000
-
-
-def _clean(text: str | None, what: str, *, multiline: bool = True) -> str:
-    """Stripped text without control characters (Windows line ends become \\n)."""
-    text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
-    bad = (TEXT_CONTROL_RE if multiline else CONTROL_RE).search(text)
-    if bad:
-        raise InvalidInput(f"{what}第{bad.start() + 1}个字符是不可见的控制字符"
-                           f"（U+{ord(bad.group()):04X}），请删除后重试")
-    return text
-
-
-def _require_text(text: str | None, what: str) -> str:
-    text = _clean(text, what)
-    if not text:
-        raise InvalidTransition(f"{what}不能为空")
-    return text
-
-
 def assign(session: Session, code: str, actor: Person, day: date, *, owner: Person,
            leader: Person | None = None, department: str | None = None) -> Item:
     """Secretary hands the item to an owner (new -> in_progress), or changes the owner later."""
-    _require_role(actor, Role.secretary, "交办事项")
+    require_role(actor, Role.secretary, "交办事项")
     item = get_item(session, code, lock=True)
     leader = leader or item.leader
     if leader is None:
         raise InvalidTransition(f"事项 {item.code} 尚无责任领导，请用 --leader 指定")
     values = {"owner_id": owner.id, "leader_id": leader.id}
     if department is not None:
-        department = _clean(department, "责任部门", multiline=False)
+        department = clean(department, "责任部门", multiline=False)
         values["department"] = department
     details = {"owner": owner.name, "leader": leader.name, "department": department or item.department}
     if item.status is Status.new:
@@ -183,7 +123,7 @@ def assign(session: Session, code: str, actor: Person, day: date, *, owner: Pers
         return item
     if item.status is Status.closed:
         raise InvalidTransition(f"事项 {item.code} 已销号，不能调整责任人")
-    _check_item_day(session, item, day)
+    check_item_day(session, item, day)
     status = item.status
     _guarded_update(session, item, status, **values)
     record(session, item, actor.name, day, "reassign", status, status, details=details)
@@ -206,13 +146,13 @@ def _guarded_update(session: Session, item: Item, read: Status, /, **values) -> 
 def add_progress(session: Session, code: str, actor: Person, day: date, *, note: str,
                  percent: int | None = None) -> ProgressNote:
     item = get_item(session, code, lock=True)
-    _require_item_person(actor, item, "记录进展")
-    note = _require_text(note, "进展说明")
+    require_item_person(actor, item, "记录进展")
+    note = require_text(note, "进展说明")
     if item.status not in (Status.in_progress, Status.ongoing):
         raise InvalidTransition(f"事项当前状态为“{item.status.label}”，不能记录进展")
     if percent is not None and not 0 <= percent <= 100:
         raise InvalidTransition("完成百分比应在 0 到 100 之间")
-    _check_item_day(session, item, day)
+    check_item_day(session, item, day)
     # The UPDATE first: it is the write that proves the status still holds.
     _guarded_update(session, item, item.status, last_progress_on=case(
         (Item.last_progress_on > day, Item.last_progress_on), else_=day))
@@ -231,9 +171,9 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
     from rectify import measures
 
     item = get_item(session, code, lock=True)
-    _require_item_person(actor, item, "申请销号")
-    summary = _require_text(summary, "整改情况说明")
-    refs = [ref for ref in (_clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
+    require_item_person(actor, item, "申请销号")
+    summary = require_text(summary, "整改情况说明")
+    refs = [ref for ref in (clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
     target_status("submit", item.status)
     if len(refs) > MAX_EVIDENCE or any(len(ref) > MAX_EVIDENCE_LENGTH for ref in refs):
         raise InvalidInput(f"佐证材料最多{MAX_EVIDENCE}条、每条最多{MAX_EVIDENCE_LENGTH}个字符"
@@ -261,7 +201,7 @@ def _review_guard(session: Session, item: Item, actor: Person, what: str) -> Non
     """The stage decides who may act: at 待领导审核 the item's leader (another leader when the
     leader submitted it), at 待审核 a secretary. Never the submitter."""
     if item.status is not Status.leader_review:
-        _require_role(actor, Role.secretary, what)
+        require_role(actor, Role.secretary, what)
     if item.submitted_by_id == actor.id:
         raise Forbidden(f"{actor.name} 是本次销号申请的提交人，不能审核自己的申请")
     if item.status is Status.leader_review and not (
@@ -276,7 +216,7 @@ def signoff(session: Session, code: str, actor: Person, day: date, *, comment: s
     item = get_item(session, code, lock=True)
     target_status("signoff", item.status)
     _review_guard(session, item, actor, "签字背书")
-    _move(session, item, "signoff", actor.name, day, _clean(comment, "审核意见"))
+    _move(session, item, "signoff", actor.name, day, clean(comment, "审核意见"))
     return item
 
 
@@ -289,7 +229,7 @@ def approve(session: Session, code: str, actor: Person, day: date, *, comment: s
     target_status("approve", item.status)  # state first: "never submitted" is the clearer reason
     _review_guard(session, item, actor, "审核销号")
     recheck_on = recheck_date(day, recheck_on)
-    _move(session, item, "approve", actor.name, day, _clean(comment, "审核意见"),
+    _move(session, item, "approve", actor.name, day, clean(comment, "审核意见"),
           {"recheck_on": recheck_on.isoformat()}, closed_on=day, recheck_on=recheck_on)
     return item
 
@@ -299,25 +239,25 @@ def reject(session: Session, code: str, actor: Person, day: date, *, comment: st
     item = get_item(session, code, lock=True)
     target_status("reject", item.status)
     _review_guard(session, item, actor, "退回销号申请")
-    comment = _require_text(comment, "退回意见（补充整改要求）")
+    comment = require_text(comment, "退回意见（补充整改要求）")
     _move(session, item, "reject", actor.name, day, comment, submitted_by_id=None)
     return item
 
 
 def reopen(session: Session, code: str, actor: Person, day: date, *, reason: str) -> Item:
     """回头看: a closed item found not really fixed goes back to in_progress."""
-    _require_role(actor, Role.secretary, "重新打开已销号事项")
+    require_role(actor, Role.secretary, "重新打开已销号事项")
     item = get_item(session, code, lock=True)
-    reason = _require_text(reason, "回头看原因")
+    reason = require_text(reason, "回头看原因")
     _move(session, item, "reopen", actor.name, day, reason, closed_on=None, submitted_by_id=None,
           recheck_on=None)
     return item
 
 
 def mark_ongoing(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
-    _require_role(actor, Role.secretary, "将事项转为长期坚持")
+    require_role(actor, Role.secretary, "将事项转为长期坚持")
     item = get_item(session, code, lock=True)
-    _move(session, item, "mark_ongoing", actor.name, day, _clean(comment, "说明"),
+    _move(session, item, "mark_ongoing", actor.name, day, clean(comment, "说明"),
           submitted_by_id=None)
     return item
 
@@ -330,7 +270,6 @@ def touch(session: Session, item: Item) -> None:
     _guarded_update(session, item, item.status, updated_at=utcnow())
 
 
-# The role and input rules, for the modules that change an item's measures
-# (rectify/measures.py, rectify/extensions.py).
-require_role, require_item_person, require_text, clean, check_item_day, guarded_update = (
-    _require_role, _require_item_person, _require_text, _clean, _check_item_day, _guarded_update)
+# The guarded UPDATE, for the modules that change an item's measures (rectify/measures.py,
+# rectify/extensions.py).
+guarded_update = _guarded_update

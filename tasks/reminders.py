@@ -17,13 +17,13 @@ from prefect.cache_policies import NO_CACHE
 
 from models.db import session_factory
 from notifications.cn import KIND_LABELS
-from rectify import acting
+from rectify import code_reissue
 from rectify.delivery import DeliveryReport, deliver_pending
 from rectify.digest_acts import attach_acts
 from rectify.measures import LIGHT_LABELS
 from rectify.report.render import md_escape, md_rows
-from rectify.reminders import (ReminderPlan, plan_reminders, record_reminders, render_digest,
-                               section_of)
+from rectify.digest_render import render_digest
+from rectify.reminders import ReminderPlan, plan_reminders, record_reminders, section_of
 from rectify.settings import get_settings, office_today
 from rectify.workdays import get_calendar
 
@@ -79,7 +79,7 @@ def plan_and_record(day: date, dry_run: bool = False) -> PlanOutcome:
     with maker.begin() as session:
         plan = plan_reminders(session, day, calendar, settings)
         result = record_reminders(session, day, plan, settings)
-        acting.reissue_rekeyed(session, day)  # codes voided by migration 0008, once each
+        code_reissue.reissue_rekeyed(session, day)  # codes voided by migration 0008, once each
     get_run_logger().info("%s：计划催办邮件%d封，新记录%d封（涉及%d条提醒）", day,
                           len(plan.digests), result.mails, result.lines)
     return PlanOutcome(plan, result.mails, result.lines, result.skipped)

@@ -114,3 +114,16 @@ def ledger_without_tries(url: str) -> dict:
     d = dump(url)
     d["action_codes"] = [row[:-2] for row in d["action_codes"]]  # wrong_tries, tried_keys
     return d
+
+
+def refused_form(run_id: UUID, ledger: str, key: str, expect: str, **form):
+    """A resume the run refuses: nothing in the ledger changes (the code's try count aside),
+    the run waits again under the next key with the reason at the top and the entries kept."""
+    before = ledger_without_tries(ledger)
+    resume(run_id, **form)
+    run = execute(run_id)
+    assert waits_at(run, key), run.state
+    assert ledger_without_tries(ledger) == before
+    text = description(run)
+    assert text.startswith("**上次提交未被受理：") and expect in text.split("\n", 1)[0], text
+    return run

@@ -65,6 +65,27 @@ def add_item(session: Session, code: str, status: Status, *, owner: Person | Non
     return item
 
 
+def add_with_measures(session, code: str, *deadlines: date | None, status: Status = Status.in_progress,
+        done: tuple[int, ...] = ()) -> Item:
+    """An item of 刘洋 (owner) and 周建国 (leader) with one measure per deadline (None: 长期坚持);
+    `done`: measure numbers already done."""
+    p = people_by_name(session)
+    dated = [d for d in deadlines if d]
+    item = Item(code=code, source="对照检查", category="班子问题", description=f"问题{code}",
+                department="办公室", status=status, owner_id=p["刘洋"].id, leader_id=p["周建国"].id,
+                deadline=max(dated) if dated else None, register_date=date(2026, 9, 1),
+                deadline_changed_on=date(2026, 9, 1),
+                closed_on=date(2026, 9, 20) if status is Status.closed else None)
+    item.measures = [Measure(position=i, text=f"措施{i + 1}", deadline=d,
+                             deadline_text=d.isoformat() if d else "长期坚持",
+                             done_on=date(2026, 9, 10) if i + 1 in done else None,
+                             done_note="已完成" if i + 1 in done else "")
+                     for i, d in enumerate(deadlines)]
+    session.add(item)
+    session.flush()
+    return item
+
+
 def states(session_maker):
     """People committed; returns make(status, code=..., owner=..., leader=..., submitted_by=...)
     that commits one item in that state (a submitter recorded where the state has one)."""

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from ledger_helpers import add_people
 from models import OutboxMail
-from rectify.reminders import plan_reminders, record_reminders, render_digest
+from rectify.digest_render import render_digest
+from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar
 

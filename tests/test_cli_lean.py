@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rectify.cli import app, lean
+from rectify.cli import app, lean, lean_args
 
 RECTIFY = Path(sys.executable).parent / "rectify"
 REG_DAY, TODAY = "2026-11-02", "2026-11-30"
@@ -118,7 +118,7 @@ def test_lean_reads_the_settings_pydantic_reads(seeded, monkeypatch):
     monkeypatch.setenv("RECTIFY_SMTP_VALIDATE_CERTS", "false")
     monkeypatch.setenv("RECTIFY_SMTP_TIMEOUT", "12.5")
     get_settings.cache_clear()
-    full, plain = get_settings(), lean.read_settings()
+    full, plain = get_settings(), lean_args.read_settings()
     for name in vars(plain):
         assert getattr(plain, name) == getattr(full, name), name
     for args in (["list", "--json"], ["show", "ZG-2026-003"]):

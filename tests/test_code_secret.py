@@ -24,7 +24,7 @@ from models import ActionCode, Item, OutboxMail, Person, Status
 from models.base import utcnow
 from models.db import session_factory
 from notifications.smtp import MailConfig
-from rectify import acting, code_key, codes
+from rectify import acting, code_key, code_reissue, codes
 from rectify import item_process as steps
 from rectify.delivery import deliver_pending
 from rectify.reminders import plan_reminders, record_reminders
@@ -227,9 +227,9 @@ def test_migration_0008_voids_the_unkeyed_codes_and_the_sweep_reissues_them(tmp_
         person = s.scalars(select(Person).where(Person.name == "刘洋")).one()
         codes.consume(s, person, s.scalars(select(Item)).one(), "submit", "483920")
     with maker.begin() as s:  # the next sweep: a fresh code for the step the item waits for
-        assert acting.reissue_rekeyed(s, DAY) == 1
+        assert code_reissue.reissue_rekeyed(s, DAY) == 1
     with maker.begin() as s:
-        assert acting.reissue_rekeyed(s, DAY) == 0  # once
+        assert code_reissue.reissue_rekeyed(s, DAY) == 0  # once
     deliver(maker, tmp_path / "outbox")
     (msg,) = mails(tmp_path / "outbox")
     assert "系统升级后" in text_of(msg) and "p3@" in str(msg["To"])

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ledger_helpers import DAY, add_item, add_people, dump
 from models import ActionCode, AuditRecord, Item, OutboxMail, Person, Status
 from models.base import utcnow
-from rectify import codes, item_process
+from rectify import codes, decisions, item_process
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def test_the_proof_is_in_every_audit_record_of_the_transaction(ledger):
         codes.prove(s, codes.BY_CODE)
         person = s.scalars(select(Person).where(Person.name == "刘洋")).one()
         codes.consume(s, person, s.scalars(select(Item)).one(), "submit", code)
-        item_process.submit_item(s, "ZG-1", person, DAY, summary="完成", completes=[1])
+        decisions.submit_item(s, "ZG-1", person, DAY, summary="完成", completes=[1])
     with ledger() as s:
         rec = s.scalars(select(AuditRecord)).one()
         assert (rec.action, rec.proof, rec.os_account) == ("submit", "邮件验证码", None)

@@ -17,8 +17,8 @@ from models import OutboxMail, Person, Role
 from models.base import utcnow
 from models.db import session_factory
 from rectify.delivery import NOTICES, deliver_pending
-from rectify import reminders
-from rectify.reminders import queue_notice
+from rectify import outbox_claims
+from rectify.outbox import queue_notice
 from smtp_servers import Authenticator, make_self_signed_cert, server_tls_context
 from delivery_helpers import DAY, FAST, config, sweep_ledger, time_passes
 
@@ -103,14 +103,14 @@ def test_a_short_outage_is_spaced_in_time_not_counted_per_command(sqlite_url):
             waits = {m.next_attempt_at for m in s.scalars(select(OutboxMail))}
             assert None not in waits
         handler.scripts["greeting"] = iter(())  # the server is back
-        time_passes(maker, reminders.retry_delay(1))
+        time_passes(maker, outbox_claims.retry_delay(1))
         report = deliver_pending(maker, config(server), day=DAY, sources=NOTICES, **FAST)
     assert report.sent == 30 and statuses(maker) == [("sent", 1)] * 30
     assert_kept(maker, handler)
 
 
 def test_retry_delay_doubles_up_to_an_hour():
-    assert [reminders.retry_delay(n).total_seconds() / 60 for n in range(0, 10)] == [
+    assert [outbox_claims.retry_delay(n).total_seconds() / 60 for n in range(0, 10)] == [
         1, 1, 2, 4, 8, 16, 32, 60, 60, 60]
 
 

@@ -3,23 +3,24 @@
 A worker would execute a resumed run in a fresh process from the top; `execute()` does the same
 in-process: it runs the flow for an existing flow run and returns when the run suspends or ends.
 Resumes go through Prefect's own resume_flow_run, with the data the UI's form would send.
+Here the lifecycle, refusals and wrong codes; how a run begins (assignment form, 长期坚持,
+names and tags) is in test_item_flow_start.py.
 """
 
 from __future__ import annotations
-
-from uuid import UUID
 
 import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from ledger_helpers import DAY, add_item, add_people, dump, seed_item
+from ledger_helpers import DAY, dump, seed_item
 from mail_codes import CODE_RE, latest_act, mails, text_of
 from models import AuditRecord, Item, Measure, Status
 from models.db import session_factory
 from rectify import item_process
 from rectify.settings import get_settings
-from item_flow_helpers import CODE, EMAIL, actions, code, description, execute, ledger_without_tries, resume, start, status, tags, waits_at
+from item_flow_helpers import (CODE, EMAIL, actions, code, description, execute, refused_form,
+                               resume, start, status, tags, waits_at)
 
 pytestmark = pytest.mark.flow
 
@@ -111,19 +112,6 @@ def test_single_review_when_the_sign_off_is_off(sqlite_ledger, item_deployment, 
     assert [a for a, _ in actions(ledger)] == ["assign", "submit", "approve"]
 
 
-def refused(run_id: UUID, ledger: str, key: str, expect: str, **form):
-    """A resume the run refuses: nothing in the ledger changes (the code's try count aside),
-    the run waits again under the next key with the reason at the top and the entries kept."""
-    before = ledger_without_tries(ledger)
-    resume(run_id, **form)
-    run = execute(run_id)
-    assert waits_at(run, key), run.state
-    assert ledger_without_tries(ledger) == before
-    text = description(run)
-    assert text.startswith("**上次提交未被受理：") and expect in text.split("\n", 1)[0], text
-    return run
-
-
 def test_every_refusal_through_the_rest_resume(sqlite_ledger, item_deployment):
     ledger = sqlite_ledger
     run_id = start(item_deployment)
@@ -131,14 +119,14 @@ def test_every_refusal_through_the_rest_resume(sqlite_ledger, item_deployment):
     mine = code("刘洋", "销号申请")
     theirs = code("周建国", "销号申请")
     form = dict(completes=[1], summary="已完成", evidence=["a.pdf"], submitter="刘洋")
-    refused(run_id, ledger, "submit-1-1", "刘洋的销号申请验证码不正确（还可尝试4次）",
+    refused_form(run_id, ledger, "submit-1-1", "刘洋的销号申请验证码不正确（还可尝试4次）",
             **form, code=f"{(int(mine) + 1) % 10**6:06d}")
-    run = refused(run_id, ledger, "submit-1-2", "不是发给刘洋的", **form, code=theirs)
+    run = refused_form(run_id, ledger, "submit-1-2", "不是发给刘洋的", **form, code=theirs)
     props = description(run, "schema")["properties"]
     assert props["summary"]["default"] == "已完成" and props["evidence"]["default"] == ["a.pdf"]
     assert "default" not in props["code"]  # never kept
-    refused(run_id, ledger, "submit-1-3", "请填写邮件中发给刘洋的销号申请验证码", **form, code="")
-    refused(run_id, ledger, "submit-1-4", "不是发给周建国的", completes=[1], summary="已完成", evidence=[],
+    refused_form(run_id, ledger, "submit-1-3", "请填写邮件中发给刘洋的销号申请验证码", **form, code="")
+    refused_form(run_id, ledger, "submit-1-4", "不是发给周建国的", completes=[1], summary="已完成", evidence=[],
             submitter="周建国", code=mine)  # the leader's name with the owner's code
     # what the server refuses before the run sees it: the run keeps waiting at the same key
     from prefect.client.orchestration import get_client
@@ -159,7 +147,7 @@ def test_every_refusal_through_the_rest_resume(sqlite_ledger, item_deployment):
     # used: the same code again is refused (through the CLI-free route: a new submission round)
     with session_factory(ledger)() as s:
         assert s.scalars(select(AuditRecord).where(AuditRecord.action == "submit")).one().proof == "邮件验证码"
-    refused(run_id, ledger, "signoff-1-1", "周建国的领导审核验证码不正确", decision="同意销号",
+    refused_form(run_id, ledger, "signoff-1-1", "周建国的领导审核验证码不正确", decision="同意销号",
             comment="", reviewer="周建国", code=mine)
 
 
@@ -181,7 +169,7 @@ def test_five_wrong_tries_void_the_code_and_a_fresh_one_is_sent(sqlite_ledger, i
     assert sorted(str(m["To"]).split("<")[1].rstrip(">") for m in secretaries) == [
         EMAIL["陈静"], EMAIL["王芳"]]
     assert CODE_RE.search(text_of(secretaries[0])) is None  # the secretaries never see the code
-    refused(run_id, ledger, "submit-1-6", "已作废（错误次数过多）", **form, code=first)
+    refused_form(run_id, ledger, "submit-1-6", "已作废（错误次数过多）", **form, code=first)
     resume(run_id, **form, code=fresh)
     assert waits_at(execute(run_id), "signoff-1-0")
 
@@ -241,57 +229,6 @@ def test_item_closed_while_no_run_waits_is_seen_when_the_run_looks(sqlite_ledger
     assert [a for a, _ in actions(ledger)] == ["assign", "submit", "signoff", "approve"]
 
 
-def test_run_names_and_tags_come_from_the_register():
-    assert item_process.short_title("学习形式还不够丰富，学习方式较为单一。") == "学习形式还不够丰富"
-    assert item_process.run_name("ZG-1", "企业反映用工难，招工渠道少") == "ZG-1 企业反映用工难"
-    assert item_process.short_title("一" * 30).endswith("…")
-    assert item_process.run_tags("班子问题", "办公室", "周建国") == [
-        "类别:班子问题", "部门:办公室", "领导:周建国"]
-    assert item_process.run_tags("班子问题", "", None) == ["类别:班子问题"]
-
-
-def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, settings_env,
-                                                                  item_deployment):
-    settings_env(sqlite_url, today=DAY.isoformat())
-    with session_factory(sqlite_url)() as s, s.begin():
-        people = add_people(s)
-        add_item(s, CODE, Status.new, leader=people["周建国"])
-    run_id = start(item_deployment, secretary=None)
-    run = execute(run_id)
-    assert waits_at(run, "assign-0"), run.state
-    assert tags(run_id) == {"待交办"} and "请秘书确认" in description(run)
-    props = description(run, "schema")["properties"]
-    assert props["secretary"]["enum"] == ["王芳", "陈静"]  # only secretaries can sign
-    assert "default" not in props["owner"] and props["leader"]["default"] == "周建国"
-
-    # every secretary got her 待交办 request with her own code; the other's code is refused
-    refused(run_id, sqlite_url, "assign-1", "不是发给陈静的", owner="刘洋", leader="周建国",
-            secretary="陈静", code=code("王芳", "交办"))
-    resume(run_id, owner="刘洋", leader="周建国", secretary="陈静", code=code("陈静", "交办"))
-    run = execute(run_id)
-    assert waits_at(run, "submit-1-0"), run.state
-    assert actions(sqlite_url)[-1] == ("assign", "陈静")
-    assert code("刘洋", "销号申请") and code("周建国", "销号申请")  # each their own 交办 email
-
-
-def test_without_a_named_secretary_the_assignment_waits_for_one(sqlite_ledger, item_deployment):
-    """A run started without `secretary` (intake without an actor) never signs the assignment
-    in some secretary's name: it waits for one, with the register's owner and leader prefilled."""
-    ledger = sqlite_ledger
-    run_id = start(item_deployment, secretary=None)
-    run = execute(run_id)
-    assert waits_at(run, "assign-0"), run.state
-    assert status(ledger) is Status.new and actions(ledger) == []
-    props = description(run, "schema")["properties"]
-    assert props["owner"]["default"] == "刘洋" and props["owner"]["title"] == "责任人"
-    assert props["leader"]["default"] == "周建国" and "default" not in props["secretary"]
-
-    resume(run_id, owner="刘洋", leader="周建国", secretary="王芳", code=code("王芳", "交办"))
-    run = execute(run_id)
-    assert waits_at(run, "submit-1-0"), run.state
-    assert actions(ledger) == [("assign", "王芳")]
-
-
 def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployment):
     """The UI renders the descriptions as Markdown: a description, summary or evidence cannot
     add an image or a link, or break the layout."""
@@ -316,75 +253,3 @@ def test_form_descriptions_escape_what_people_wrote(sqlite_ledger, item_deployme
     assert "](" not in text.replace("\\](", "")  # no unescaped link or image left
 
 
-def test_an_item_run_delivers_its_notices_but_not_the_sweeps_digests(sqlite_ledger, item_deployment):
-    """A digest the sweep queued today is the sweep's to send (or not, on a later day): the
-    item run that delivers its own assignment notice leaves it waiting."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from models.reminders import OutboxMail
-
-    ledger = sqlite_ledger
-    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
-    with session_factory(ledger)() as s, s.begin():
-        s.add(OutboxMail(key=f"sweep:{today}:刘洋", source="sweep", day=today, kind="digest",
-                         recipient_name="刘洋", recipient_email="p3@example.gov.cn", cc=[],
-                         subject="今日到期提醒", body_text="…", body_html="<p>…</p>"))
-    run = execute(start(item_deployment))
-    assert waits_at(run, "submit-1-0"), run.state
-    with session_factory(ledger)() as s:
-        mails = dict(s.execute(select(OutboxMail.source, OutboxMail.status)).all())
-    assert mails == {"notice": "sent", "sweep": "pending"}
-
-
-def test_serve_looks_for_resumed_runs_every_few_seconds(monkeypatch):
-    """A resumed run waits for `rectify serve`'s next look: 1 s unless told otherwise."""
-    import typer
-
-    from rectify.cli.flows import DEFAULT_POLL_SECONDS, poll_seconds
-
-    monkeypatch.delenv("PREFECT_RUNNER_POLL_FREQUENCY", raising=False)
-    assert poll_seconds(None) == DEFAULT_POLL_SECONDS == 1.0
-    assert poll_seconds(5) == 5
-    monkeypatch.setenv("PREFECT_RUNNER_POLL_FREQUENCY", "1")
-    assert poll_seconds(None) is None  # Prefect's own setting applies
-    with pytest.raises(typer.Exit):
-        poll_seconds(0)
-
-
-def test_an_ongoing_item_s_run_waits_for_progress_reports(sqlite_url, settings_env, item_deployment):
-    """长期坚持 from the register: the run sends the owner (and the leader) the 交办 with their
-    进展报送 codes, as the command line does, and waits at the 进展报送 form (never at a 销号申请,
-    which a 长期坚持 item cannot make). Each report is recorded as the period's progress note,
-    the reporter gets the next code, and the run waits for the next report."""
-    settings_env(sqlite_url, today=DAY.isoformat())
-    with session_factory(sqlite_url)() as s, s.begin():
-        people = add_people(s)
-        add_item(s, CODE, Status.ongoing, owner=people["刘洋"], leader=people["周建国"],
-                 deadline=None)
-    run_id = start(item_deployment)
-    run = execute(run_id)
-    assert waits_at(run, "progress-1-0"), run.state
-    assert tags(run_id) == {"待报送进展"}
-    sent = [str(m["To"]) for m in mails(get_settings().outbox_dir)]
-    assert sorted(sent) == sorted(f"{n} <{EMAIL[n]}>" for n in ("刘洋", "周建国"))
-    assert actions(sqlite_url) == []  # nothing moved: the item stays 长期坚持
-    schema = description(run, "schema")
-    assert {"note", "percent", "reporter", "code"} == set(schema["properties"])
-    assert schema["properties"]["reporter"]["enum"] == ["刘洋", "周建国"]
-    assert "长期坚持" in description(run)
-
-    first = code("刘洋", "进展报送")
-    before = dump(sqlite_url)
-    resume(run_id, note="本月开展专题学习一次", reporter="刘洋", code=f"{(int(first) + 1) % 10**6:06d}")
-    run = execute(run_id)
-    assert waits_at(run, "progress-1-1") and "上次提交未被受理" in description(run)
-    assert {k: v for k, v in dump(sqlite_url).items() if k != "action_codes"} == \
-        {k: v for k, v in before.items() if k != "action_codes"}
-
-    resume(run_id, note="本月开展专题学习一次", percent=40, reporter="刘洋", code=first)
-    run = execute(run_id)
-    assert waits_at(run, "progress-2-0"), run.state
-    assert actions(sqlite_url) == [("progress", "刘洋")]
-    assert status(sqlite_url) is Status.ongoing
-    assert code("刘洋", "进展报送") != first  # the next period's code, in a fresh email

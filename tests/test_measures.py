@@ -1,4 +1,5 @@
-"""Measures done one by one, lights (亮灯) and extensions (申请延期), on SQLite and PostgreSQL.
+"""Measures done one by one, lights (亮灯) and the closure rule, on SQLite and PostgreSQL
+(申请延期 is in test_measure_extensions.py).
 
 Calendar facts used: 2026's National Day holiday is 1–7 Oct with Saturday 10 Oct a working day
 (调休); 2027 comes from an override file here (元旦 1 Jan 2027 a holiday), as an office would
@@ -11,15 +12,14 @@ import json
 from datetime import date
 
 import pytest
-from sqlalchemy import select
 
-from ledger_helpers import add_people, audit_rows, refused
+from ledger_helpers import add_people, add_with_measures, audit_rows, refused
 from ledger_helpers import people_by_name as people
-from models import Extension, Item, Measure, Person, ReminderLine, Status
+from models import Status
 from rectify import extensions, measures, workflow
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
 from rectify.queries import item_detail, list_items
-from rectify.reminders import plan_reminders, record_reminders
+from rectify.reminders import plan_reminders
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar
 
@@ -32,27 +32,6 @@ def cal_2027(tmp_path) -> WorkCalendar:
     path = tmp_path / "calendar.json"
     path.write_text(json.dumps({"2027": {"holidays": ["2027-01-01"], "workdays": []}}))
     return WorkCalendar(path)
-
-
-def add(session, code: str, *deadlines: date | None, status: Status = Status.in_progress,
-        done: tuple[int, ...] = ()) -> Item:
-    """An item of 刘洋 (owner) and 周建国 (leader) with one measure per deadline (None: 长期坚持);
-    `done`: measure numbers already done."""
-    p = people(session)
-    dated = [d for d in deadlines if d]
-    item = Item(code=code, source="对照检查", category="班子问题", description=f"问题{code}",
-                department="办公室", status=status, owner_id=p["刘洋"].id, leader_id=p["周建国"].id,
-                deadline=max(dated) if dated else None, register_date=date(2026, 9, 1),
-                deadline_changed_on=date(2026, 9, 1),
-                closed_on=date(2026, 9, 20) if status is Status.closed else None)
-    item.measures = [Measure(position=i, text=f"措施{i + 1}", deadline=d,
-                             deadline_text=d.isoformat() if d else "长期坚持",
-                             done_on=date(2026, 9, 10) if i + 1 in done else None,
-                             done_note="已完成" if i + 1 in done else "")
-                     for i, d in enumerate(deadlines)]
-    session.add(item)
-    session.flush()
-    return item
 
 
 @pytest.fixture
@@ -83,14 +62,14 @@ def test_overdue_and_lights_per_measure_across_national_day(ledger):
     yellow; 10-14 is 6, so green, which it would not be without the 调休 Saturday."""
     today = date(2026, 9, 30)
     with ledger.begin() as s:
-        add(s, "Y-1", date(2026, 10, 13), date(2026, 10, 14))
-        add(s, "G-1", date(2026, 10, 14))
-        add(s, "R-1", date(2026, 9, 29), date(2026, 12, 31))
-        add(s, "D-1", date(2026, 9, 29), date(2026, 12, 31), done=(1,))  # the late one is done
-        add(s, "L-1", None, status=Status.ongoing)
-        add(s, "L-2", date(2026, 9, 1), status=Status.ongoing)  # 长期坚持: never overdue
-        add(s, "C-1", date(2026, 9, 1), status=Status.closed)
-        add(s, "U-1", None, date(2026, 9, 29), status=Status.submitted)
+        add_with_measures(s, "Y-1", date(2026, 10, 13), date(2026, 10, 14))
+        add_with_measures(s, "G-1", date(2026, 10, 14))
+        add_with_measures(s, "R-1", date(2026, 9, 29), date(2026, 12, 31))
+        add_with_measures(s, "D-1", date(2026, 9, 29), date(2026, 12, 31), done=(1,))  # the late one is done
+        add_with_measures(s, "L-1", None, status=Status.ongoing)
+        add_with_measures(s, "L-2", date(2026, 9, 1), status=Status.ongoing)  # 长期坚持: never overdue
+        add_with_measures(s, "C-1", date(2026, 9, 1), status=Status.closed)
+        add_with_measures(s, "U-1", None, date(2026, 9, 29), status=Status.submitted)
     with ledger() as s:
         rows = {r["code"]: r for r in list_items(s, today, calendar=CAL, settings=SETTINGS)}
         assert {c: r["light"] for c, r in rows.items()} == {
@@ -120,9 +99,9 @@ def test_lights_and_overdue_across_the_2026_2027_boundary(ledger, cal_2027):
     days, so 4 Jan is yellow and 5 Jan green; on 5 Jan an unfinished 31 Dec measure is red and
     2 working days overdue in the reminders."""
     with ledger.begin() as s:
-        add(s, "B-1", date(2027, 1, 4))
-        add(s, "B-2", date(2027, 1, 5))
-        add(s, "B-3", date(2026, 12, 31), date(2027, 3, 31))
+        add_with_measures(s, "B-1", date(2027, 1, 4))
+        add_with_measures(s, "B-2", date(2027, 1, 5))
+        add_with_measures(s, "B-3", date(2026, 12, 31), date(2027, 3, 31))
     with ledger() as s:
         lights = {r["code"]: r["light"] for r in list_items(s, date(2026, 12, 25), calendar=cal_2027,
                                                             settings=SETTINGS)}
@@ -145,7 +124,7 @@ def test_lights_and_overdue_across_the_2026_2027_boundary(ledger, cal_2027):
 def test_owner_and_leader_mark_measures_done_audited(db_url, ledger):
     day = date(2026, 11, 30)
     with ledger.begin() as s:
-        add(s, "M-1", date(2026, 11, 9), date(2026, 12, 31))
+        add_with_measures(s, "M-1", date(2026, 11, 9), date(2026, 12, 31))
     with ledger.begin() as s:
         p = people(s)
         measures.mark_done(s, "M-1", 1, p["刘洋"], day, note="  推送机制已建立 ")
@@ -170,14 +149,14 @@ def test_owner_and_leader_mark_measures_done_audited(db_url, ledger):
 ])
 def test_marking_done_refusals_change_nothing(db_url, ledger, who, number, note, exc, match):
     with ledger.begin() as s:
-        add(s, "M-1", date(2026, 11, 9), date(2026, 12, 31), done=(2,))
+        add_with_measures(s, "M-1", date(2026, 11, 9), date(2026, 12, 31), done=(2,))
     refused(db_url, ledger, lambda s, p: measures.mark_done(s, "M-1", number, p[who],
                                                             date(2026, 11, 30), note=note), exc, match)
 
 
 def test_marking_done_on_a_closed_item_is_refused(db_url, ledger):
     with ledger.begin() as s:
-        add(s, "C-1", date(2026, 11, 9), status=Status.closed)
+        add_with_measures(s, "C-1", date(2026, 11, 9), status=Status.closed)
     refused(db_url, ledger, lambda s, p: measures.mark_done(s, "C-1", 1, p["刘洋"], date(2026, 11, 30),
                                                             note="完成"),
             InvalidTransition, "已销号")
@@ -188,7 +167,7 @@ def test_marking_done_on_a_closed_item_is_refused(db_url, ledger):
 def test_submission_needs_every_dated_measure_done_or_done_by_it(db_url, ledger):
     day = date(2026, 11, 30)
     with ledger.begin() as s:
-        add(s, "S-1", date(2026, 11, 9), None, date(2026, 12, 31))  # 2: 长期坚持, not required
+        add_with_measures(s, "S-1", date(2026, 11, 9), None, date(2026, 12, 31))  # 2: 长期坚持, not required
     line = refused(db_url, ledger, lambda s, p: workflow.submit(s, "S-1", p["刘洋"], day, summary="完成"),
                    InvalidTransition, "尚有整改措施未完成")
     assert "第1条“措施1”（时限 2026-11-09）；第3条“措施3”（时限 2026-12-31）" in line
@@ -212,122 +191,9 @@ def test_submission_needs_every_dated_measure_done_or_done_by_it(db_url, ledger)
             "submit", "周建国", {"evidence": [], "completes": [3]})
 
 
-# --- extensions ---------------------------------------------------------------------------
-
-def _ask(to: date, who: str = "刘洋", number: int = 1, reason: str = "需党组会审议", day=date(2026, 11, 30)):
-    return lambda s, p: extensions.request(s, "E-1", number, p[who], day, to=to, reason=reason,
-                                           calendar=CAL)
-
-
-def _decide(approve: bool, who: str = "陈静", comment: str = "同意", day=date(2026, 12, 1)):
-    return lambda s, p: extensions.decide(s, "E-1", 1, p[who], day, approve=approve,
-                                          comment=comment, calendar=CAL)
-
-
-def test_extension_approved_moves_the_deadline_keeps_the_original_and_restarts_the_ladder(db_url, ledger):
-    with ledger.begin() as s:
-        item = add(s, "E-1", date(2026, 12, 7), date(2026, 12, 31))
-    # 30 Nov: measure 1 is 5 working days away: the first rung goes out and is recorded.
-    with ledger.begin() as s:
-        plan = plan_reminders(s, date(2026, 11, 30), CAL, SETTINGS)
-        assert {(ln.code, ln.rung, ln.deadline) for ln in plan.lines} == {
-            ("E-1", "due_soon_5", date(2026, 12, 7))}
-        record_reminders(s, date(2026, 11, 30), plan, SETTINGS)
-    with ledger.begin() as s:
-        _ask(date(2027, 1, 15))(s, people(s))
-    with ledger() as s:  # asked, not yet approved: nothing moved but the request and its audit
-        assert workflow.get_item(s, "E-1").measures[0].deadline == date(2026, 12, 7)
-    with ledger.begin() as s:
-        _decide(True)(s, people(s))
-    with ledger() as s:
-        item = workflow.get_item(s, "E-1")
-        m = item.measures[0]
-        assert (m.deadline, m.original_deadline, m.deadline_text) == (
-            date(2027, 1, 15), date(2026, 12, 7), "2027-01-15")
-        assert item.deadline == date(2027, 1, 15) and item.deadline_changed_on == date(2026, 12, 1)
-        ext = s.scalars(select(Extension)).one()
-        assert (ext.status, ext.decided_by_id, ext.decided_on, ext.comment) == (
-            "approved", people(s)["陈静"].id, date(2026, 12, 1), "同意")
-        assert [(r.action, r.actor, r.details) for r in audit_rows(s, item)] == [
-            ("extension_request", "刘洋", {"measure": 1, "from": "2026-12-07", "to": "2027-01-15"}),
-            ("extension_approve", "陈静", {"measure": 1, "from": "2026-12-07", "to": "2027-01-15"})]
-        d = item_detail(s, "E-1", date(2026, 12, 8), calendar=CAL, settings=SETTINGS)
-        assert (d["overdue"], d["measures"][0]["original_deadline"], d["measures"][0]["light"]) == (
-            False, "2026-12-07", "green")  # past the old date: not overdue any more
-        assert extensions.approved_extensions(s, date(2026, 11, 30)) == []
-        assert extensions.approved_extensions(s, date(2026, 12, 1)) == [{
-            "code": "E-1", "measure": 1, "text": "措施1", "original_deadline": date(2026, 12, 7),
-            "new_deadline": date(2027, 1, 15), "reason": "需党组会审议",
-            "approved_on": date(2026, 12, 1)}]
-        # The ladder starts again for the new date: 5 working days before 15 Jan 2027 is 8 Jan.
-        plan = plan_reminders(s, date(2027, 1, 8), CAL, SETTINGS)
-        assert ("E-1", "due_soon_5", date(2027, 1, 15)) in {
-            (ln.code, ln.rung, ln.deadline) for ln in plan.lines}
-        # …and the old date's rung stays recorded once, never resent
-        assert s.scalar(select(ReminderLine.deadline).where(ReminderLine.rung == "due_soon_5")) == date(2026, 12, 7)
-
-
-def test_extension_rejected_leaves_the_deadline(db_url, ledger):
-    with ledger.begin() as s:
-        add(s, "E-1", date(2026, 12, 7))
-    with ledger.begin() as s:
-        _ask(date(2026, 12, 18))(s, people(s))
-    refused(db_url, ledger, _decide(False, comment=" "), InvalidTransition, "不予延期时须填写审批意见")
-    with ledger.begin() as s:
-        _decide(False, comment="理由不充分，请按期完成")(s, people(s))
-    with ledger() as s:
-        item = workflow.get_item(s, "E-1")
-        assert (item.measures[0].deadline, item.measures[0].original_deadline) == (date(2026, 12, 7), None)
-        assert s.scalars(select(Extension.status)).one() == "rejected"
-        assert audit_rows(s, item)[-1].action == "extension_reject"
-        assert extensions.approved_extensions(s, date(2026, 12, 31)) == []
-    # a new request for the same measure may follow
-    with ledger.begin() as s:
-        _ask(date(2026, 12, 11), day=date(2026, 12, 2))(s, people(s))
-
-
-@pytest.mark.parametrize("ask,exc,match", [
-    (_ask(date(2026, 12, 7)), InvalidInput, "须晚于当前时限 2026-12-07"),
-    (_ask(date(2026, 12, 1)), InvalidInput, "须晚于当前时限"),
-    (_ask(date(2026, 12, 12)), InvalidInput, "不是工作日"),  # a Saturday
-    (_ask(date(2028, 1, 4)), InvalidInput, "超出合理范围"),
-    (_ask(date(9999, 12, 31)), InvalidInput, "超出有效范围"),
-    (_ask(date(2026, 12, 18), who="孙丽"), Forbidden, "不是事项 E-1 的责任人或责任领导"),
-    (_ask(date(2026, 12, 18), who="陈静"), Forbidden, "不是事项 E-1 的责任人或责任领导"),
-    (_ask(date(2026, 12, 18), reason=""), InvalidTransition, "延期理由不能为空"),
-    (_ask(date(2026, 12, 18), number=2), InvalidTransition, "第2条措施为长期坚持"),
-    (_ask(date(2026, 12, 18), number=3), InvalidTransition, "已于 2026-09-10 完成"),
-    (_ask(date(2026, 12, 18), number=4), InvalidInput, "没有第4条"),
-], ids=["same", "earlier", "saturday", "window", "typo", "other-owner", "secretary",
-        "no-reason", "ongoing", "done", "no-measure"])
-def test_extension_requests_refused_in_one_line(db_url, ledger, ask, exc, match):
-    with ledger.begin() as s:
-        add(s, "E-1", date(2026, 12, 7), None, date(2026, 12, 31), done=(3,))
-    refused(db_url, ledger, ask, exc, match)
-
-
-def test_extension_decisions_refused(db_url, ledger):
-    with ledger.begin() as s:
-        add(s, "E-1", date(2026, 12, 7))
-    refused(db_url, ledger, _decide(True), InvalidTransition, "没有待审批的延期申请")
-    with ledger.begin() as s:
-        _ask(date(2026, 12, 18), who="周建国")(s, people(s))
-    refused(db_url, ledger, _ask(date(2026, 12, 21)), InvalidTransition, "已有待审批的延期申请")
-    refused(db_url, ledger, _decide(True, who="周建国"), Forbidden, "仅秘书可以")
-    refused(db_url, ledger, _decide(True, who="刘洋"), Forbidden, "仅秘书可以")
-    # the asker, were they a secretary, never approves their own request
-    with ledger.begin() as s:
-        s.get(Person, people(s)["周建国"].id).role = people(s)["陈静"].role
-    refused(db_url, ledger, _decide(True, who="周建国"), Forbidden, "不能审批自己的申请")
-    # done in the meantime: the extension has nothing left to move
-    with ledger.begin() as s:
-        measures.mark_done(s, "E-1", 1, people(s)["刘洋"], date(2026, 12, 1), note="提前完成")
-    refused(db_url, ledger, _decide(True), InvalidTransition, "已完成或已变更")
-
-
 def test_report_queries_count_measures_as_of_a_day(ledger):
     with ledger.begin() as s:
-        item = add(s, "N-1", date(2026, 11, 9), date(2026, 12, 31))
+        item = add_with_measures(s, "N-1", date(2026, 11, 9), date(2026, 12, 31))
         workflow.record(s, item, "系统", date(2026, 11, 2), "import")
     with ledger.begin() as s:
         measures.mark_done(s, "N-1", 1, people(s)["刘洋"], date(2026, 11, 20), note="完成")

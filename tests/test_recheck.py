@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from api_attack_helpers import unchanged_but_codes
 from ledger_helpers import add_item, add_people, audit_rows, dump
 from models import ActionCode, Item, Status
-from rectify import item_process, recheck
+from rectify import decisions, item_process, recheck
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition
-from rectify.reminders import plan_reminders, record_reminders, render_digest
+from rectify.digest_render import render_digest
+from rectify.reminders import plan_reminders, record_reminders
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar
 
@@ -32,8 +33,8 @@ def closed(session):
     for code in ("H-1", "H-2"):
         add_item(session, code, Status.submitted, owner=p["刘洋"], leader=p["周建国"],
                  submitted_by=p["刘洋"])
-    item_process.review_item(session, "H-1", p["陈静"], APPROVED, approve=True, comment="同意")
-    item_process.review_item(session, "H-2", p["陈静"], APPROVED, approve=True, comment="同意",
+    decisions.review_item(session, "H-1", p["陈静"], APPROVED, approve=True, comment="同意")
+    decisions.review_item(session, "H-2", p["陈静"], APPROVED, approve=True, comment="同意",
                              recheck_on=date(2026, 11, 30))
     session.commit()
     return p

@@ -16,7 +16,8 @@ from models import OutboxMail
 from models.db import session_factory
 from rectify import outbox_claims
 from rectify.delivery import deliver_pending
-from rectify.reminders import claim_pending, plan_reminders, record_reminders
+from rectify.outbox_claims import claim_pending
+from rectify.reminders import plan_reminders, record_reminders
 from smtp_servers import DROP, RecordingHandler, ScriptedHandler, Stall, plain_server
 from reminder_helpers import CAL, SETTINGS, item
 from delivery_helpers import DAY, FAST, config, delivered_to, sweep_ledger, time_passes

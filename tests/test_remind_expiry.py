@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from models import Item, OutboxMail, Person
 from models.db import session_factory
 from rectify.delivery import NOTICES, deliver_pending
-from rectify.reminders import plan_reminders, queue_notice, record_reminders
+from rectify.outbox import queue_notice
+from rectify.reminders import plan_reminders, record_reminders
 from smtp_servers import RecordingHandler, ScriptedHandler, plain_server
 from delivery_helpers import DAY, FAST, config, delivered_to, sweep_ledger, time_passes
 from reminder_helpers import CAL, SETTINGS

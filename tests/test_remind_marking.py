@@ -1,4 +1,4 @@
-"""Recording delivery outcomes in batches (rectify.reminders.mark_results) and the outbox
+"""Recording delivery outcomes in batches (rectify.outbox_claims.mark_results) and the outbox
 mode's order of events: files on disk (directory synced) before they are recorded as sent."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from models import OutboxMail
 from models.db import session_factory
 from notifications import eml_files, smtp
 from rectify.delivery import deliver_pending
-from rectify.reminders import claim_pending, mark_results
+from rectify.outbox_claims import claim_pending, mark_results
 from delivery_helpers import DAY, sweep_ledger
 
 

@@ -21,7 +21,8 @@ from rectify.importer import import_register
 from rectify.report import compile_report
 from rectify.report.docx import build_docx
 from rectify.report.export import write_register_xlsx
-from rectify.report.figures import ItemLine, LeaderGroup, Report, Tally, percent
+from rectify.report.contents import ItemLine, LeaderGroup, Report, Tally
+from rectify.report.wording import percent
 from rectify.report.render import cn_number, render_html, render_markdown
 from report_helpers import CAL, REGISTER_DAY
 

@@ -19,7 +19,8 @@ from models import Item, Measure, Person, ProgressNote, ReminderLine, Role, Stat
 from rectify.errors import InvalidInput
 from rectify.periods import (Cadence, add_months, current_period, last_closed_period,
                              parse_register_word, parse_setting, reminder_rung)
-from rectify.reminders import plan_reminders, record_reminders, render_digest
+from rectify.digest_render import render_digest
+from rectify.reminders import plan_reminders, record_reminders
 from rectify.reporting import is_unreported, unreported_items
 from rectify.settings import Settings
 from rectify.workdays import WorkCalendar

@@ -189,7 +189,7 @@ def assign(
 
     几项事项一起交办时在同一事务中签署（任一项被拒绝则都不交办），同一人当天的交办通知合为一封。"""
     from rectify import acting, workflow
-    from rectify.item_process import assign_item
+    from rectify.decisions import assign_item
 
     def action(session, _codes, actor, day):
         with acting.one_email_per_person(session):
@@ -224,7 +224,7 @@ def submit(
     as_: As = None, today: Today = None,
 ) -> None:
     """申请销号（责任人或责任领导），附佐证材料；有时限的措施须已完成或用 --complete 在本次完成。"""
-    from rectify.item_process import submit_item
+    from rectify.decisions import submit_item
 
     _act(as_, today, submit_item, code, "已提交销号申请", summary=summary,
          evidence=evidence or [], completes=complete or [])
@@ -243,7 +243,7 @@ def review(
 ) -> None:
     """审核销号申请：--approve 或 --reject。待领导审核时由责任领导签字背书，待审核时由秘书审核；
     提交人不能审核自己的申请。"""
-    from rectify.item_process import review_item
+    from rectify.decisions import review_item
 
     if approve == reject:
         raise fail("请在 --approve 和 --reject 中选择一个")

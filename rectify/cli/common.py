@@ -36,7 +36,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def parse_day(value: str | None) -> date:
-    from rectify.workflow import FIRST_DAY, LAST_DAY
+    from rectify.workdays import FIRST_DAY, LAST_DAY
 
     if not value:
         return office_today()

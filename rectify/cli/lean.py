@@ -14,6 +14,7 @@ SettingFields) and the data-folder rule, the overdue and light rules and the `--
 (rectify.lights), the reporting periods (rectify.periods), the calendar (rectify.workdays), the
 labels (models.status), the printing (rectify.cli.text). What it writes itself are the SELECTs
 in SQL; tests/test_cli_lean.py compares its output with the typer path's on seeded ledgers.
+The arguments and settings it accepts, and what it declines, are rectify.cli.lean_args'.
 
 models.status is loaded from its file: importing it the usual way runs models/__init__, which
 loads SQLAlchemy for the table classes.
@@ -23,21 +24,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
-LIST_OPTIONS = {"--status": True, "--overdue": False, "--owner": True, "--leader": True,
-                "--unreported": False, "--today": True, "--json": False}
-SHOW_OPTIONS = {"--today": True, "--json": False}
-
-
-class Declined(Exception):
-    """This path does not answer; the typer app will."""
+from rectify.cli.lean_args import LIST_OPTIONS, SHOW_OPTIONS, Declined, parse, parse_day, read_settings
 
 
 def answer(argv: list[str]) -> bool:
@@ -55,7 +47,7 @@ def answer(argv: list[str]) -> bool:
 
 
 def _answer(command: str, args: list[str]) -> str:
-    options, positional = _parse(args, LIST_OPTIONS if command == "list" else SHOW_OPTIONS)
+    options, positional = parse(args, LIST_OPTIONS if command == "list" else SHOW_OPTIONS)
     if (command == "list") == bool(positional) or len(positional) > 1:
         raise Declined("arguments")
     settings = read_settings()
@@ -63,7 +55,7 @@ def _answer(command: str, args: list[str]) -> str:
     from rectify.cli.text import setup_logging
     from rectify.settings import office_today
 
-    today = _day(options["--today"]) if options.get("--today") else office_today(settings)
+    today = parse_day(options["--today"]) if options.get("--today") else office_today(settings)
     conn = _connect(settings.database_url)
     setup_logging()
     try:
@@ -72,88 +64,6 @@ def _answer(command: str, args: list[str]) -> str:
         return _show(conn, settings, today, positional[0], bool(options.get("--json")))
     finally:
         conn.close()
-
-
-def _parse(args: list[str], known: dict[str, bool]) -> tuple[dict, list[str]]:
-    options: dict[str, str | bool] = {}
-    positional: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, value = arg.partition("=")
-        if arg.startswith("-"):
-            if name not in known:
-                raise Declined(arg)
-            if known[name]:
-                if not eq:
-                    if i + 1 >= len(args):
-                        raise Declined(arg)
-                    i += 1
-                    value = args[i]
-                options[name] = value
-            elif eq:
-                raise Declined(arg)
-            else:
-                options[name] = True
-        else:
-            positional.append(arg)
-        i += 1
-    return options, positional
-
-
-# --- settings: the fields of rectify.settings.SettingFields, from the environment ------------
-
-_INT = re.compile(r"-?[0-9]+")
-_FLOAT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_BOOLS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def read_settings() -> Any:
-    """The settings as rectify.settings_model.Settings would read them, for plain values only."""
-    from rectify.settings import SettingFields, home_paths
-
-    if Path(".env").exists():
-        raise Declined(".env")
-    env = {k.lower(): v for k, v in os.environ.items() if k[:8].lower() == "rectify_"}
-    hints: dict[str, str] = SettingFields.__annotations__
-    given = {name: _value(hints[name], env[f"rectify_{name}"]) for name in hints
-             if f"rectify_{name}" in env}
-    values = {name: getattr(SettingFields, name) for name in hints} | given
-    values |= home_paths(values["home"], given)
-    return SimpleNamespace(**values)
-
-
-def _value(hint: str, raw: str):
-    kind = hint.removesuffix(" | None")
-    if kind == "str":
-        return raw
-    if kind == "int" and _INT.fullmatch(raw):
-        return int(raw)
-    if kind == "float" and _FLOAT.fullmatch(raw):
-        return float(raw)
-    if kind == "bool" and raw.lower() in _BOOLS:
-        return _BOOLS[raw.lower()]
-    if kind == "date" and _DAY.fullmatch(raw):
-        return date.fromisoformat(raw)
-    if kind == "Path" and raw.strip():
-        return Path(raw)
-    if kind == "tuple[int, ...]":
-        parsed = json.loads(raw)
-        if isinstance(parsed, list) and all(type(n) is int for n in parsed):
-            return tuple(parsed)
-    raise Declined(f"setting {hint} {raw!r}")
-
-
-def _day(value: str) -> date:
-    from rectify.workdays import FIRST_DAY, LAST_DAY
-
-    if not _DAY.fullmatch(value):
-        raise Declined(value)
-    day = date.fromisoformat(value)
-    if not FIRST_DAY <= day <= LAST_DAY:
-        raise Declined(value)
-    return day
 
 
 # --- the ledger ---------------------------------------------------------------------------------

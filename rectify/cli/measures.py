@@ -54,7 +54,7 @@ def extend(
     as_: As = None, today: Today = None,
 ) -> None:
     """申请延期（责任人或责任领导：--to --reason），或审批延期申请（秘书：--approve/--reject）。"""
-    from rectify.item_process import decide_extension, request_extension
+    from rectify.decisions import decide_extension, request_extension
 
     if sum((to is not None, approve, reject)) != 1:
         raise fail("请选择其一：申请延期用 --to 日期 --reason 理由；审批用 --approve 或 --reject")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rectify.report.figures import ItemLine, Report, Tally
+from rectify.report.contents import ItemLine, Report, Tally
 from rectify.report.wording import cn_date, cn_number, comrade
 
 ATTACHMENTS = ("问题整改情况统计表", "问题整改清单")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from rectify.errors import RectifyError
-from rectify.report.figures import Report
+from rectify.report.contents import Report
 from rectify.report.wording import office_of
 from rectify.settings import Settings
 

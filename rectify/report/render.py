@@ -13,7 +13,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from rectify.report.figures import Report
+from rectify.report.contents import Report
 from rectify.report.wording import cn_number  # noqa: F401  (re-exported for callers)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "report"
