@@ -101,7 +101,7 @@ def request_assignment(code: str, day: date) -> None:
 @task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5,
       cache_policy=NO_CACHE)
 def apply_form(code: str, day: date, step: str, form: dict, label: str, attempt: str) -> str | None:
-    return steps.apply_form(_db_url(), code, day, step, form, attempt)
+    return steps.apply_form(_db_url(), code, day, step, form, attempt, str(current_run.id))
 
 
 @task(name="销号通知", task_run_name="销号通知", retries=2, retry_delay_seconds=5,

@@ -28,7 +28,7 @@ from models.db import session_factory
 from rectify import acting, code_reissue, codes, extensions, workflow
 from rectify.decisions import (assign_item, decide_extension, queue_closed, request_extension,
                                review_item, submit_item)
-from rectify.errors import InvalidInput, InvalidTransition, RectifyError
+from rectify.errors import Forbidden, InvalidInput, InvalidTransition, RectifyError
 from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
 ITEM_DEPLOYMENT = "rectification-item/rectification-item"
@@ -163,18 +163,36 @@ PERSON_FIELD = {"assign": "secretary", "submit": "submitter", "extend": "reviewe
                 "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}
 
 
-def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str) -> str | None:
+NOT_THIS_RUN = ("本流程运行不是台账为事项{code}登记的流程运行（{why}），表单未受理，验证码未使用，"
+                "未作任何修改；请从邮件中的链接打开该事项的流程运行办理")
+
+
+def linked_run_only(item: Item, run_id: str | None) -> None:
+    """A form acts only through the run the ledger links to its item (items.flow_run_id).
+    Anyone with the UI can start another run of the item deployment for the same item; a code
+    read from the real run's stored input must not act there before the real run consumes it.
+    Checked before the code is tried, so such a run neither spends nor counts a code."""
+    if run_id is None or item.flow_run_id == run_id:
+        return
+    why = "该事项尚未登记流程运行" if item.flow_run_id is None else "该事项由另一个流程运行办理"
+    raise Forbidden(NOT_THIS_RUN.format(code=item.code, why=why))
+
+
+def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str,
+               run_id: str | None = None) -> str | None:
     """A form filled in through the UI (or the REST resume call): the code proves the person
     named in it, then the step applies. None when applied, else the one line saying why not;
     a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
-    `attempt` names this submission (run id and pause key), so a replay counts nothing."""
+    `attempt` names this submission (run id and pause key), so a replay counts nothing;
+    `run_id`: the run it came through, which must be the item's linked run."""
     person_field = PERSON_FIELD[step]
     proven = None
     try:
         with transaction(db_url) as session:
             codes.prove(session, codes.BY_CODE)
-            actor = workflow.get_person(session, (form.get(person_field) or "").strip())
             item = workflow.get_item(session, code, lock=True)
+            linked_run_only(item, run_id)
+            actor = workflow.get_person(session, (form.get(person_field) or "").strip())
             codes.consume(session, actor, item, step, form.get("code"))
             proven = actor.name
             _apply_step(session, code, actor, day, step, form)

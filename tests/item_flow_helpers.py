@@ -41,7 +41,16 @@ def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> 
             deployment_id, name=f"{code} 问题",
             parameters={"code": code, "title": "问题", "day": DAY.isoformat()},
         )
+    link(code, run.id)
     return run.id
+
+
+def link(code: str, run_id: UUID, replacing: UUID | None = None) -> None:
+    """Register the run as the item's, as the intake (or the repair) does: a form acts only
+    through the item's linked run (rectify.item_process.linked_run_only)."""
+    with item_process.transaction(get_settings().database_url) as session:
+        assert item_process.link_run(session, code, str(run_id),
+                                     replacing=str(replacing) if replacing else None)
 
 
 def execute(run_id: UUID, flow=None):

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.flow
 def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     """The item run's `secretary` is gone: a run that types one (the server accepts extra
     parameters) fails when it starts and signs nothing."""
+    run_id = start(item_deployment, secretary=None)  # the item's own run (linked), not run yet
     before = dump(sqlite_ledger)
     with client() as c:
         typed = c.create_flow_run_from_deployment(item_deployment, parameters={
@@ -40,7 +41,6 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     assert not waits_at(run, "submit-1-0") and not run.state.is_completed(), run.state
     assert status(sqlite_ledger) is Status.new
     # the parameters that remain sign nothing: a run of a 待交办 item waits for the 交办 form
-    run_id = start(item_deployment, secretary=None)
     assert waits_at(execute(run_id), "assign-0")
     assert status(sqlite_ledger) is Status.new
     # a `day` other than the office's today would back-date what people do through the run
@@ -85,6 +85,34 @@ def test_a_forged_input_for_a_later_wait_is_refused_without_its_code_tried(sqlit
         from models import ActionCode
 
         assert not any(r.wrong_tries for r in s.scalars(select(ActionCode)))
+
+
+def test_a_second_run_of_the_item_cannot_use_a_code(sqlite_ledger, item_deployment):
+    """Anyone with the UI can start another run of the item deployment for the same item, and a
+    code may have been read from the real run's stored input (reading stays open: docs/
+    acting-by-email.md). Resumed there with the owner's valid code, it is refused before the
+    code is tried: nothing changes, not even a try; the code still acts in the item's own run."""
+    ledger = sqlite_ledger
+    real = start(item_deployment)  # linked in the ledger, as the intake links it
+    assert waits_at(execute(real), "submit-1-0")
+    with client() as c:
+        other = c.create_flow_run_from_deployment(item_deployment, parameters={
+            "code": CODE, "title": "问题"}).id
+    assert waits_at(execute(other), "submit-1-0")  # the same form, on a run the ledger ignores
+    mine = code("刘洋", "销号申请")
+    before = dump(ledger)
+    resume(other, completes=[1], summary="（冒名）已完成", evidence=[], submitter="刘洋", code=mine)
+    run = execute(other)
+    assert waits_at(run, "submit-1-1"), run.state
+    line = description(run).split("\n", 1)[0]
+    assert "不是台账为事项" in line and "由另一个流程运行办理" in line and "验证码未使用" in line, line
+    assert dump(ledger) == before  # no submission, no try counted, the code unused
+    resume(real, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=mine)
+    assert waits_at(execute(real), "signoff-1-0")
+    assert status(ledger) is Status.leader_review
+    with session_factory(ledger)() as s:
+        (rec,) = s.scalars(select(AuditRecord).where(AuditRecord.action == "submit")).all()
+        assert "冒名" not in (rec.comment or "") + str(rec.details or "")
 
 
 def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlite_ledger,

@@ -114,6 +114,8 @@ def test_a_form_reaches_the_ledger_and_the_run_waits_at_the_next_form(served):
     assert item_process.assign_from_register(url, CODE, DAY, "陈静") is None
     run_id = start(served, "rectification-item",
                    {"code": CODE, "title": "问题"})  # `day`: only today from a deployment
+    with item_process.transaction(url) as session:  # the item's run, as the intake links it
+        assert item_process.link_run(session, CODE, str(run_id))
     wait_for("the item's run waiting for 销号申请", lambda: (
         state(run_id).is_paused() and state(run_id).state_details.pause_key == "submit-1-0"), 300)
     with item_process.transaction(url) as session:  # the owner's code, as his 交办 email has one

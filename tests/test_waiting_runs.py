@@ -121,9 +121,12 @@ def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_de
     # nothing assigned; only what the flow's own refused first turn writes too: every
     # secretary's 待交办 request, with her code
     after = dump(ledger)
-    asked = ("outbox", "action_codes", "reminder_lines")
+    asked = ("outbox", "action_codes", "reminder_lines", "items")  # items: the run linked
     assert {k: v for k, v in after.items() if k not in asked} == \
         {k: v for k, v in before.items() if k not in asked}
+    with item_process.transaction(ledger) as s:
+        item = s.scalars(select(Item).where(Item.code == CODE)).one()
+        assert (item.status, item.flow_run_id) == (Status.new, str(run_id))
     assert sorted(row[1] for row in after["outbox"]) == [
         "assign_request:ZG-2026-001:1", "assign_request:ZG-2026-001:2"]
     assert "上次提交未被受理" in description(run) and tags(run_id) == {"待交办"}

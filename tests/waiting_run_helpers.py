@@ -46,6 +46,9 @@ def precreate(url: str, deployment_id, code: str, secretary: str | None, key: st
             return await create_waiting_runs(client, deployment_id, [request], build_form)
 
     run_id = UUID(run_coro_as_sync(create())[code])
+    with item_process.transaction(url) as s:  # and links it, as the intake does (once)
+        item_process.link_run(s, code, str(run_id))
+        assert s.scalar(select(Item.flow_run_id).where(Item.code == code)) == str(run_id)
     _deliver()  # the intake delivers the notices it queued (with their codes) after creating
     return run_id
 
