@@ -51,12 +51,17 @@ def main() -> None:
         start = time.perf_counter()
         build_big_ledger(url, args.n)
         print(f"ledger: {args.n} items built in {time.perf_counter() - start:.2f} s")
-        env = {**os.environ, "RECTIFY_DATABASE_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-               "DO_NOT_TRACK": "1"}
+        env = {
+            **os.environ,
+            "RECTIFY_DATABASE_URL": url,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+        }
         baseline = [sys.executable, "-c", "pass"]
         floor = None
         for label, cmd in [("python -c pass (start-up floor)", baseline)] + [
-                (" ".join(["rectify", *c]), [str(rectify), *c]) for c in COMMANDS]:
+            (" ".join(["rectify", *c]), [str(rectify), *c]) for c in COMMANDS
+        ]:
             times, cpu = [], []
             for _ in range(args.repeat):
                 before = _children_cpu()
@@ -66,8 +71,10 @@ def main() -> None:
                 cpu.append(_children_cpu() - before)
             best = min(times)
             floor = floor or best  # the first line is the floor itself
-            print(f"{label:44s} {best:6.3f} s  {best / floor:5.1f}× python -c pass  "
-                  f"{best / BUDGET:5.2f}× budget  (CPU {min(cpu):.3f} s)")
+            print(
+                f"{label:44s} {best:6.3f} s  {best / floor:5.1f}× python -c pass  "
+                f"{best / BUDGET:5.2f}× budget  (CPU {min(cpu):.3f} s)"
+            )
         print(f"load average: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
         print_import_shares(rectify, env, tmp)
 
@@ -82,8 +89,14 @@ def _children_cpu() -> float:
 def print_import_shares(rectify: Path, env: dict, cwd: str) -> None:
     """Import time of one `rectify show` by top-level package (self time summed, so shared
     dependencies are counted once, under the package that owns the module)."""
-    result = subprocess.run([sys.executable, "-X", "importtime", str(rectify), "show", "ZG-05000"],
-                            cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(rectify), "show", "ZG-05000"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     shares: dict[str, int] = {}
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:

@@ -51,12 +51,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     n = parser.parse_args().runs
     spawned = starts("spawn", n)
-    print(f"spawn（新解释器导入 Prefect 与流程）：{'、'.join(f'{x:.2f}' for x in spawned)} 秒（负载 {load()}）")
+    print(
+        f"spawn（新解释器导入 Prefect 与流程）：{'、'.join(f'{x:.2f}' for x in spawned)} 秒（负载 {load()}）"
+    )
     multiprocessing.set_forkserver_preload(MODULES)
     t0 = time.time()
     multiprocessing.forkserver.ensure_running()
     starts("forkserver", 1)  # the first fork waits for the server's preload
-    print(f"fork server 启动并预先导入（rectify serve 启动时一次）：{time.time() - t0:.2f} 秒（负载 {load()}）")
+    print(
+        f"fork server 启动并预先导入（rectify serve 启动时一次）：{time.time() - t0:.2f} 秒（负载 {load()}）"
+    )
     forked = starts("forkserver", n)
     print(f"forkserver（分叉预先导入的进程）：{'、'.join(f'{x:.2f}' for x in forked)} 秒（负载 {load()}）")
 

@@ -49,8 +49,13 @@ def issue_codes(rows) -> dict[str, str]:
 
 
 def _form(owner: str, code: str) -> dict:
-    return {"summary": "已按措施完成整改", "evidence": ["整改报告.pdf"], "completes": [1],
-            "submitter": owner, "code": code}
+    return {
+        "summary": "已按措施完成整改",
+        "evidence": ["整改报告.pdf"],
+        "completes": [1],
+        "submitter": owner,
+        "code": code,
+    }
 
 
 def _status(code: str) -> str:
@@ -94,8 +99,9 @@ async def resume_all(rows, issued: dict[str, str], in_flight: int) -> dict[str, 
             async def one(code, run_id, owner):
                 async with gate:
                     try:
-                        await api.call(client.resume_flow_run, UUID(run_id),
-                                       run_input=_form(owner, issued[code]))
+                        await api.call(
+                            client.resume_flow_run, UUID(run_id), run_input=_form(owner, issued[code])
+                        )
                     except Exception as exc:  # given up after the patience: counted, not fatal
                         refused[code] = api.first_line(exc)[:80]
 

@@ -36,8 +36,11 @@ def main() -> None:
     parser.add_argument("--show", type=int, default=0, help="print the N most frequent statements")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-intake-sql-"))
-    os.environ.update(RECTIFY_DATABASE_URL=f"sqlite:///{tmp / 'ledger.db'}",
-                      RECTIFY_OUTBOX_DIR=str(tmp / "outbox"), RECTIFY_REPORT_DIR=str(tmp / "reports"))
+    os.environ.update(
+        RECTIFY_DATABASE_URL=f"sqlite:///{tmp / 'ledger.db'}",
+        RECTIFY_OUTBOX_DIR=str(tmp / "outbox"),
+        RECTIFY_REPORT_DIR=str(tmp / "reports"),
+    )
     from sqlalchemy import event, select
 
     from demo.register import build_cycled
@@ -68,8 +71,11 @@ def main() -> None:
         value = fn()
         took, cpu = time.perf_counter() - t0, time.process_time() - c0
         n = sum(seen.values())
-        print(f"{name}：{n} 条 SQL（每项 {n / args.items:.1f} 条），{took:.2f} 秒（CPU {cpu:.2f} 秒）"
-              f"（负载 {load()}）", flush=True)
+        print(
+            f"{name}：{n} 条 SQL（每项 {n / args.items:.1f} 条），{took:.2f} 秒（CPU {cpu:.2f} 秒）"
+            f"（负载 {load()}）",
+            flush=True,
+        )
         for statement, k in seen.most_common(args.show):
             print(f"    {k:6d}  {statement}")
         return value
@@ -79,10 +85,15 @@ def main() -> None:
 
     def imported():
         with transaction(url) as session:
-            result = import_register(session, [register], day=day,
-                                     calendar=get_calendar(settings.calendar_override),
-                                     immediate_days=settings.immediate_working_days, actor=None,
-                                     unproven=True)
+            result = import_register(
+                session,
+                [register],
+                day=day,
+                calendar=get_calendar(settings.calendar_override),
+                immediate_days=settings.immediate_working_days,
+                actor=None,
+                unproven=True,
+            )
             item_codes = result.created + result.updated + result.unchanged
             held = confirm.batch(session, item_codes)
             confirm.queue_requests(session, held, day, None)
@@ -95,8 +106,9 @@ def main() -> None:
         session.execute(ActionCode.__table__.delete().where(ActionCode.person_id == person.id))
         code = codes.issue(session, person, anchor, confirm.STEP)
     form = {"items": item_codes, "secretary": "陈静", "code": code}
-    reason, refused = step("交办确认（一次签署全部交办）",
-                           lambda: confirm.apply(url, item_codes, form, day, "bench:confirm-0"))
+    reason, refused = step(
+        "交办确认（一次签署全部交办）", lambda: confirm.apply(url, item_codes, form, day, "bench:confirm-0")
+    )
     if reason or refused:
         raise SystemExit(f"交办确认未被受理：{reason or refused}")
 

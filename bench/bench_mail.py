@@ -56,15 +56,28 @@ def _messages(n: int):
     out = []
     for i in range(n):
         items = [
-            dict(code=f"ZG-2026-{i:04d}", description="会议室长期被占用，群众反映强烈", department="办公室",
-                 owner=f"责任人{i}", leader="李四", deadline="2026-12-31", days_left=5, days_overdue=0,
-                 measures=[{"text": "建立预约制度", "deadline": "2026-11-30"}]),
+            dict(
+                code=f"ZG-2026-{i:04d}",
+                description="会议室长期被占用，群众反映强烈",
+                department="办公室",
+                owner=f"责任人{i}",
+                leader="李四",
+                deadline="2026-12-31",
+                days_left=5,
+                days_overdue=0,
+                measures=[{"text": "建立预约制度", "deadline": "2026-11-30"}],
+            ),
         ]
-        subject, text, html = render("due_soon", recipient=f"责任人{i}", day=dt.date(2026, 12, 24), items=items)
+        subject, text, html = render(
+            "due_soon", recipient=f"责任人{i}", day=dt.date(2026, 12, 24), items=items
+        )
         msg = build_message(
             sender="整改台账 <rectify@localhost>",
             to=[Recipient(f"责任人{i}", f"owner{i}@example.org")],
-            subject=subject, text=text, html=html, message_id=f"<bench-{i}@rectify>",
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=f"<bench-{i}@rectify>",
         )
         out.append((f"{i}", msg, subject, text, html))
     return out
@@ -107,8 +120,12 @@ def _alternative(port: int, msgs) -> tuple[float, int]:
     async def send_all():
         for _key, _msg, subject, text, html in batch:
             await email_send_message(
-                email_server_credentials=creds, subject=subject, msg=html, msg_plain=text,
-                email_from="rectify@localhost", email_to=["owner@example.org"],
+                email_server_credentials=creds,
+                subject=subject,
+                msg=html,
+                msg_plain=text,
+                email_from="rectify@localhost",
+                email_to=["owner@example.org"],
             )
 
     async def timed() -> float:
@@ -126,17 +143,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--alt-n", type=int, default=200, help="messages for the prefect-email run")
-    parser.add_argument("--repeat", type=int, default=5, help="interleaved runs of project and floor (medians reported)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="interleaved runs of project and floor (medians reported)"
+    )
     args = parser.parse_args()
 
     # Prefect alternative: ephemeral API in a throw-away home, no telemetry.
     home = tempfile.mkdtemp(prefix="bench-prefect-")
     # Registered before prefect is imported, so it runs after prefect's own exit handlers.
     atexit.register(shutil.rmtree, home, ignore_errors=True)
-    os.environ.update(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-                      PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="true", PREFECT_LOGGING_LEVEL="WARNING",
-                      # the ephemeral API subprocess logs cancelled background flushes on shutdown
-                      PREFECT_SERVER_LOGGING_LEVEL="CRITICAL")
+    os.environ.update(
+        PREFECT_HOME=home,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="true",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        # the ephemeral API subprocess logs cancelled background flushes on shutdown
+        PREFECT_SERVER_LOGGING_LEVEL="CRITICAL",
+    )
     os.environ.pop("PREFECT_API_URL", None)
 
     port = _free_port()
@@ -149,7 +173,11 @@ def main() -> None:
             raise SystemExit("sink server did not start")
         msgs = _messages(args.n)
         prebuilt = [
-            ("rectify@localhost", [a.addr_spec for a in m["To"].addresses], m.as_bytes(policy=email.policy.SMTP))
+            (
+                "rectify@localhost",
+                [a.addr_spec for a in m["To"].addresses],
+                m.as_bytes(policy=email.policy.SMTP),
+            )
             for _, m, *_ in msgs
         ]
         project, floor, single = [], [], []
@@ -166,18 +194,34 @@ def main() -> None:
         alt_total, alt_count = _alternative(port, msgs[:alt_n])
         alt_scaled = alt_total / alt_count * args.n
 
-        print(f"messages: {args.n}; sink: aiosmtpd in its own process on {HOST}:{port}; cpus: {os.cpu_count()}")
-        print(f"(1) project deliver, connections=3 : {p:7.3f} s  ({p / args.n * 1e3:.3f} ms/msg)"
-              f"  runs: {', '.join(f'{x:.3f}' for x in project)}")
-        print(f"(2) floor, bare aiosmtplib 1 conn  : {f:7.3f} s  ({f / args.n * 1e3:.3f} ms/msg)"
-              f"  runs: {', '.join(f'{x:.3f}' for x in floor)}")
-        print(f"    same, connections=1 (overhead) : {p1:7.3f} s  ({p1 / args.n * 1e3:.3f} ms/msg)"
-              f"  runs: {', '.join(f'{x:.3f}' for x in single)}")
+        print(
+            f"messages: {args.n}; sink: aiosmtpd in its own process on {HOST}:{port}; cpus: {os.cpu_count()}"
+        )
+        print(
+            f"(1) project deliver, connections=3 : {p:7.3f} s  ({p / args.n * 1e3:.3f} ms/msg)"
+            f"  runs: {', '.join(f'{x:.3f}' for x in project)}"
+        )
+        print(
+            f"(2) floor, bare aiosmtplib 1 conn  : {f:7.3f} s  ({f / args.n * 1e3:.3f} ms/msg)"
+            f"  runs: {', '.join(f'{x:.3f}' for x in floor)}"
+        )
+        print(
+            f"    same, connections=1 (overhead) : {p1:7.3f} s  ({p1 / args.n * 1e3:.3f} ms/msg)"
+            f"  runs: {', '.join(f'{x:.3f}' for x in single)}"
+        )
         scaled = "" if alt_count == args.n else f", measured on {alt_count} messages and scaled to {args.n}"
-        print(f"(3) prefect-email task per message : {alt_scaled:7.3f} s  ({alt_total / alt_count * 1e3:.3f} ms/msg{scaled})")
-        print(f"project / floor       = {ratio:5.2f}x  (median of paired runs; target <= 1.25x) {'OK' if ratio <= 1.25 else 'MISSED'}")
-        print(f"project(1 conn) / floor = {ratio1:5.2f}x  (serialising the messages included; the floor sends ready bytes)")
-        print(f"alternative / project = {alt_scaled / p:5.1f}x  (target >= 5x) {'OK' if alt_scaled / p >= 5 else 'MISSED'}")
+        print(
+            f"(3) prefect-email task per message : {alt_scaled:7.3f} s  ({alt_total / alt_count * 1e3:.3f} ms/msg{scaled})"
+        )
+        print(
+            f"project / floor       = {ratio:5.2f}x  (median of paired runs; target <= 1.25x) {'OK' if ratio <= 1.25 else 'MISSED'}"
+        )
+        print(
+            f"project(1 conn) / floor = {ratio1:5.2f}x  (serialising the messages included; the floor sends ready bytes)"
+        )
+        print(
+            f"alternative / project = {alt_scaled / p:5.1f}x  (target >= 5x) {'OK' if alt_scaled / p >= 5 else 'MISSED'}"
+        )
     finally:
         sink.terminate()
         sink.join(5)

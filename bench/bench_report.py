@@ -43,12 +43,35 @@ def fill(url: str, n: int, seed: int = 7) -> None:
     rnd = random.Random(seed)
     cal = get_calendar()
     with session_factory(url)() as s, s.begin():
-        people = [dict(name=f"领导{i:02d}", title="副局长", department="局领导",
-                       email=f"leader{i}@example.gov.cn", role=Role.leader) for i in range(12)]
-        people += [dict(name=f"责任人{i:03d}", title="科长", department=rnd.choice(DEPARTMENTS),
-                        email=f"owner{i}@example.gov.cn", role=Role.owner) for i in range(150)]
-        people.append(dict(name="秘书", title="督查", department="办公室", email="sec@example.gov.cn",
-                           role=Role.secretary))
+        people = [
+            dict(
+                name=f"领导{i:02d}",
+                title="副局长",
+                department="局领导",
+                email=f"leader{i}@example.gov.cn",
+                role=Role.leader,
+            )
+            for i in range(12)
+        ]
+        people += [
+            dict(
+                name=f"责任人{i:03d}",
+                title="科长",
+                department=rnd.choice(DEPARTMENTS),
+                email=f"owner{i}@example.gov.cn",
+                role=Role.owner,
+            )
+            for i in range(150)
+        ]
+        people.append(
+            dict(
+                name="秘书",
+                title="督查",
+                department="办公室",
+                email="sec@example.gov.cn",
+                role=Role.secretary,
+            )
+        )
         s.execute(insert(Person), people)
         leaders, owners = range(1, 13), range(13, 163)
         items, measures, audits, notes = [], [], [], []
@@ -69,43 +92,113 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                     dues.append(date(2026, 12, 31))
             deadline = max((d for d in dues if d), default=None)
             r = rnd.random()
-            status = (Status.ongoing if deadline is None else Status.closed if r < 0.4
-                      else Status.submitted if r < 0.5 else Status.in_progress)
-            items.append(dict(
-                id=i, code=f"ZG-2026-{i:05d}", source=rnd.choice(SOURCES), category=rnd.choice(CATEGORIES),
-                description=f"问题{i}：学习形式还不够丰富，学用结合不足，调研成果运用不够，企业反映的用工、融资问题跟踪解决不及时。",
-                department=rnd.choice(DEPARTMENTS), remark="", status=status,
-                owner_id=rnd.choice(owners), leader_id=rnd.choice(leaders), deadline=deadline,
-                register_date=REGISTER_DAY, deadline_changed_on=REGISTER_DAY,
-            ))
+            status = (
+                Status.ongoing
+                if deadline is None
+                else Status.closed
+                if r < 0.4
+                else Status.submitted
+                if r < 0.5
+                else Status.in_progress
+            )
+            items.append(
+                dict(
+                    id=i,
+                    code=f"ZG-2026-{i:05d}",
+                    source=rnd.choice(SOURCES),
+                    category=rnd.choice(CATEGORIES),
+                    description=f"问题{i}：学习形式还不够丰富，学用结合不足，调研成果运用不够，企业反映的用工、融资问题跟踪解决不及时。",
+                    department=rnd.choice(DEPARTMENTS),
+                    remark="",
+                    status=status,
+                    owner_id=rnd.choice(owners),
+                    leader_id=rnd.choice(leaders),
+                    deadline=deadline,
+                    register_date=REGISTER_DAY,
+                    deadline_changed_on=REGISTER_DAY,
+                )
+            )
             for p, (t, d) in enumerate(zip(texts, dues)):
-                measures.append(dict(item_id=i, position=p, deadline=d, deadline_text=t,
-                                     text=f"措施{p + 1}：制定方案，明确责任人和完成时限，按月通报整改进度并建立长效机制。"))
+                measures.append(
+                    dict(
+                        item_id=i,
+                        position=p,
+                        deadline=d,
+                        deadline_text=t,
+                        text=f"措施{p + 1}：制定方案，明确责任人和完成时限，按月通报整改进度并建立长效机制。",
+                    )
+                )
             first = Status.ongoing if deadline is None else Status.new
-            audits.append(dict(item_id=i, actor="秘书", day=REGISTER_DAY, action="import", to_status=first.value, comment=""))
+            audits.append(
+                dict(
+                    item_id=i,
+                    actor="秘书",
+                    day=REGISTER_DAY,
+                    action="import",
+                    to_status=first.value,
+                    comment="",
+                )
+            )
             if first is Status.new:
-                audits.append(dict(item_id=i, actor="秘书", day=REGISTER_DAY, action="assign",
-                                   from_status="new", to_status="in_progress", comment=""))
+                audits.append(
+                    dict(
+                        item_id=i,
+                        actor="秘书",
+                        day=REGISTER_DAY,
+                        action="assign",
+                        from_status="new",
+                        to_status="in_progress",
+                        comment="",
+                    )
+                )
             if status in (Status.submitted, Status.closed):
                 day = REGISTER_DAY + timedelta(days=rnd.randint(10, 200))
-                audits.append(dict(item_id=i, actor="责任人", day=day, action="submit",
-                                   from_status="in_progress", to_status="submitted", comment=""))
+                audits.append(
+                    dict(
+                        item_id=i,
+                        actor="责任人",
+                        day=day,
+                        action="submit",
+                        from_status="in_progress",
+                        to_status="submitted",
+                        comment="",
+                    )
+                )
                 if status is Status.closed:
-                    audits.append(dict(item_id=i, actor="秘书", day=day + timedelta(days=2), action="approve",
-                                       from_status="submitted", to_status="closed", comment=""))
+                    audits.append(
+                        dict(
+                            item_id=i,
+                            actor="秘书",
+                            day=day + timedelta(days=2),
+                            action="approve",
+                            from_status="submitted",
+                            to_status="closed",
+                            comment="",
+                        )
+                    )
             if rnd.random() < 0.5:
-                notes.append(dict(item_id=i, day=REGISTER_DAY + timedelta(days=rnd.randint(0, 260)),
-                                  note="按计划推进", percent=None))
+                notes.append(
+                    dict(
+                        item_id=i,
+                        day=REGISTER_DAY + timedelta(days=rnd.randint(0, 260)),
+                        note="按计划推进",
+                        percent=None,
+                    )
+                )
         for table, rows in ((Item, items), (Measure, measures), (AuditRecord, audits), (ProgressNote, notes)):
             for start in range(0, len(rows), 5000):
-                s.execute(insert(table), rows[start:start + 5000])
+                s.execute(insert(table), rows[start : start + 5000])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=10_000)
-    ap.add_argument("--postgres", help="an empty, migrated PostgreSQL ledger URL (default: a temporary SQLite file)")
-    ap.add_argument("--soffice", action="store_true", help="also open the .docx in LibreOffice (PDF, page count)")
+    ap.add_argument(
+        "--postgres", help="an empty, migrated PostgreSQL ledger URL (default: a temporary SQLite file)"
+    )
+    ap.add_argument(
+        "--soffice", action="store_true", help="also open the .docx in LibreOffice (PDF, page count)"
+    )
     ap.add_argument("--keep", help="write the files here instead of a temporary folder")
     args = ap.parse_args()
 
@@ -143,8 +236,12 @@ def main() -> None:
         if not soffice:
             sys.exit("未找到 LibreOffice（soffice）")
         t = time.perf_counter()
-        subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), str(paths["docx"])],
-                       check=True, capture_output=True, timeout=1800)
+        subprocess.run(
+            [soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), str(paths["docx"])],
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
         pdf = paths["docx"].with_suffix(".pdf")
         pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes()))
         print(f"LibreOffice 打开并转换为 PDF：{pages} 页，{time.perf_counter() - t:.0f} 秒")

@@ -35,14 +35,20 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     tmp, port = Path(tempfile.mkdtemp(prefix="bench-run-create-")), free_port()
-    os.environ.update(PREFECT_HOME=str(tmp), PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
-                      PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-                      PREFECT_LOGGING_LEVEL="WARNING",
-                      RECTIFY_RUN_CREATE_CONCURRENCY=str(args.concurrency))
+    os.environ.update(
+        PREFECT_HOME=str(tmp),
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        RECTIFY_RUN_CREATE_CONCURRENCY=str(args.concurrency),
+    )
     print(f"负载（开始）：{load()}", flush=True)
-    server = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=open(tmp / "server.log", "w"),
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=open(tmp / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         import httpx
 
@@ -63,16 +69,30 @@ async def create(args, pid: int, cpu_seconds) -> None:
     from tasks import prefect_api as api
     from tasks import waiting_runs as wr
 
-    wait = Wait("submit", "submit", "销号申请", [
-        FormField("summary", "整改情况", "说明", max_length=2000),
-        FormField("evidence", "佐证材料", "文件", "list", max_length=500),
-        FormField("submitter", "申请人", "责任人", "choice", ("刘洋", "孙丽")),
-        FormField("code", "验证码", "邮件验证码", max_length=16)], description="说明" * 300)
+    wait = Wait(
+        "submit",
+        "submit",
+        "销号申请",
+        [
+            FormField("summary", "整改情况", "说明", max_length=2000),
+            FormField("evidence", "佐证材料", "文件", "list", max_length=500),
+            FormField("submitter", "申请人", "责任人", "choice", ("刘洋", "孙丽")),
+            FormField("code", "验证码", "邮件验证码", max_length=16),
+        ],
+        description="说明" * 300,
+    )
     n = args.items
-    requests = [{"code": f"BIG-{i:05d}", "name": f"BIG-{i:05d} 问题", "key": f"BIG-{i:05d}@bench",
-                 "tags": ["类别:班子问题", "部门:办公室", "领导:周建国"],
-                 "parameters": {"code": f"BIG-{i:05d}", "title": "问题描述"},
-                 "wait": {"key": "submit-0", "wait": wait, "tag": "待提交"}} for i in range(n)]
+    requests = [
+        {
+            "code": f"BIG-{i:05d}",
+            "name": f"BIG-{i:05d} 问题",
+            "key": f"BIG-{i:05d}@bench",
+            "tags": ["类别:班子问题", "部门:办公室", "领导:周建国"],
+            "parameters": {"code": f"BIG-{i:05d}", "title": "问题描述"},
+            "wait": {"key": "submit-0", "wait": wait, "tag": "待提交"},
+        }
+        for i in range(n)
+    ]
     with api.own_retries():
         async with get_client() as client:
             deployment = await rectification_item.ato_deployment(name="rectification-item")
@@ -83,10 +103,13 @@ async def create(args, pid: int, cpu_seconds) -> None:
             c0, t0 = cpu_seconds(pid), time.monotonic()
             made = []
             for i in range(0, n, wr.BULK):
-                made += await wr._create_batch(client, dep_id, requests[i:i + wr.BULK], checked)
+                made += await wr._create_batch(client, dep_id, requests[i : i + wr.BULK], checked)
             c1, t1 = cpu_seconds(pid), time.monotonic()
-            print(f"批量创建 {n} 个运行：{t1 - t0:.1f} 秒，服务器 CPU {c1 - c0:.1f} 秒"
-                  f"（每个 {1000 * (c1 - c0) / n:.1f} 毫秒）（负载 {load_now()}）", flush=True)
+            print(
+                f"批量创建 {n} 个运行：{t1 - t0:.1f} 秒，服务器 CPU {c1 - c0:.1f} 秒"
+                f"（每个 {1000 * (c1 - c0) / n:.1f} 毫秒）（负载 {load_now()}）",
+                flush=True,
+            )
             gate, form = asyncio.Semaphore(api.create_concurrency()), build_form(wait)
 
             async def finish(req, run, run_id):
@@ -95,8 +118,11 @@ async def create(args, pid: int, cpu_seconds) -> None:
 
             await asyncio.gather(*(finish(*m) for m in made))
             c2, t2 = cpu_seconds(pid), time.monotonic()
-            print(f"保存 {2 * n} 份表单输入：{t2 - t1:.1f} 秒，服务器 CPU {c2 - c1:.1f} 秒"
-                  f"（每份 {1000 * (c2 - c1) / (2 * n):.1f} 毫秒）（负载 {load_now()}）", flush=True)
+            print(
+                f"保存 {2 * n} 份表单输入：{t2 - t1:.1f} 秒，服务器 CPU {c2 - c1:.1f} 秒"
+                f"（每份 {1000 * (c2 - c1) / (2 * n):.1f} 毫秒）（负载 {load_now()}）",
+                flush=True,
+            )
 
 
 def load_now() -> str:

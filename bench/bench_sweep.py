@@ -35,8 +35,7 @@ DAY = date(2026, 11, 30)
 FAR = date(2027, 6, 30)
 # Deadlines that reach a rung on 30 Nov 2026: due in 5 / 1 working days, due today, overdue
 # 1, 3 (leader) and 11 (secretary) working days.
-DUE = [date(2026, 12, 7), date(2026, 12, 1), DAY, date(2026, 11, 27), date(2026, 11, 25),
-       date(2026, 11, 13)]
+DUE = [date(2026, 12, 7), date(2026, 12, 1), DAY, date(2026, 11, 27), date(2026, 11, 25), date(2026, 11, 13)]
 
 
 def build(url: str, n_items: int, n_due: int, extras: bool = True) -> None:
@@ -49,38 +48,96 @@ def build(url: str, n_items: int, n_due: int, extras: bool = True) -> None:
 
     upgrade(url)
     n_owners = max(1, n_items // 20)
-    people = [{"id": 1, "name": "陈静", "title": "", "department": "办公室",
-               "email": "chenjing@example.gov.cn", "role": "secretary"}]
-    people += [{"id": 2 + i, "name": f"领导{i}", "title": "", "department": "局领导",
-                "email": f"leader{i}@example.gov.cn", "role": "leader"} for i in range(100)]
-    people += [{"id": 102 + i, "name": f"责任人{i}", "title": "", "department": f"科室{i % 30}",
-                "email": f"owner{i}@example.gov.cn", "role": "owner"} for i in range(n_owners)]
+    people = [
+        {
+            "id": 1,
+            "name": "陈静",
+            "title": "",
+            "department": "办公室",
+            "email": "chenjing@example.gov.cn",
+            "role": "secretary",
+        }
+    ]
+    people += [
+        {
+            "id": 2 + i,
+            "name": f"领导{i}",
+            "title": "",
+            "department": "局领导",
+            "email": f"leader{i}@example.gov.cn",
+            "role": "leader",
+        }
+        for i in range(100)
+    ]
+    people += [
+        {
+            "id": 102 + i,
+            "name": f"责任人{i}",
+            "title": "",
+            "department": f"科室{i % 30}",
+            "email": f"owner{i}@example.gov.cn",
+            "role": "owner",
+        }
+        for i in range(n_owners)
+    ]
     step = max(1, n_items // n_due)
     items, measures = [], []
     for i in range(n_items):
         due = DUE[(i // step) % len(DUE)] if i % step == 0 and i // step < n_due else FAR
-        items.append({"id": i + 1, "code": f"ZG-{i:06d}", "source": "对照检查", "category": "班子问题",
-                      "description": f"第{i}个问题的描述", "department": "办公室", "remark": "",
-                      "status": "in_progress", "owner_id": 102 + (i // 20) % n_owners,
-                      "leader_id": 2 + (i // 20) % 100, "deadline": due, "register_date": date(2026, 11, 2),
-                      "deadline_changed_on": date(2026, 11, 2), "closed_on": None, "recheck_on": None})
-        measures.append({"item_id": i + 1, "position": 0, "text": "整改措施", "deadline": due,
-                         "deadline_text": due.isoformat()})
+        items.append(
+            {
+                "id": i + 1,
+                "code": f"ZG-{i:06d}",
+                "source": "对照检查",
+                "category": "班子问题",
+                "description": f"第{i}个问题的描述",
+                "department": "办公室",
+                "remark": "",
+                "status": "in_progress",
+                "owner_id": 102 + (i // 20) % n_owners,
+                "leader_id": 2 + (i // 20) % 100,
+                "deadline": due,
+                "register_date": date(2026, 11, 2),
+                "deadline_changed_on": date(2026, 11, 2),
+                "closed_on": None,
+                "recheck_on": None,
+            }
+        )
+        measures.append(
+            {
+                "item_id": i + 1,
+                "position": 0,
+                "text": "整改措施",
+                "deadline": due,
+                "deadline_text": due.isoformat(),
+            }
+        )
     notes = []
     if extras:
-        notes = [{"item_id": it["id"], "author_id": it["owner_id"], "day": date(2026, 11, 20),
-                  "note": "本期进展"} for i, it in enumerate(items) if not (i % step == 0 and i // step < n_due)]
+        notes = [
+            {"item_id": it["id"], "author_id": it["owner_id"], "day": date(2026, 11, 20), "note": "本期进展"}
+            for i, it in enumerate(items)
+            if not (i % step == 0 and i // step < n_due)
+        ]
         for k in range(n_due // 10):  # closed, 复核日期 reached on the sweep day
-            items.append({**items[k], "id": n_items + k + 1, "code": f"HT-{k:06d}", "status": "closed",
-                          "closed_on": date(2026, 8, 31), "recheck_on": DAY})
+            items.append(
+                {
+                    **items[k],
+                    "id": n_items + k + 1,
+                    "code": f"HT-{k:06d}",
+                    "status": "closed",
+                    "closed_on": date(2026, 8, 31),
+                    "recheck_on": DAY,
+                }
+            )
             measures.append({**measures[k], "item_id": n_items + k + 1})
     with get_engine(url).begin() as conn:
         conn.execute(insert(Person), people)
         for start in range(0, len(items), 20_000):
-            conn.execute(insert(Item), items[start:start + 20_000])
-            conn.execute(insert(Measure), measures[start:start + 20_000])
+            conn.execute(insert(Item), items[start : start + 20_000])
+            conn.execute(insert(Measure), measures[start : start + 20_000])
         for start in range(0, len(notes), 20_000):
-            conn.execute(insert(ProgressNote), notes[start:start + 20_000])
+            conn.execute(insert(ProgressNote), notes[start : start + 20_000])
 
 
 REPORTING = {"report-eve": "monthly:1", "typical": "monthly:5", "none": "off"}
@@ -98,8 +155,9 @@ def sweep(n_items: int, n_due: int, extras: str = "report-eve") -> dict:
         t0 = time.perf_counter()
         build(url, n_items, n_due, extras != "none")
         built = time.perf_counter() - t0
-        os.environ.update(RECTIFY_DATABASE_URL=url, RECTIFY_OUTBOX_DIR=f"{tmp}/outbox",
-                          RECTIFY_REPORTING=REPORTING[extras])
+        os.environ.update(
+            RECTIFY_DATABASE_URL=url, RECTIFY_OUTBOX_DIR=f"{tmp}/outbox", RECTIFY_REPORTING=REPORTING[extras]
+        )
         os.environ.pop("RECTIFY_SMTP_HOST", None)
         get_settings.cache_clear()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -108,11 +166,20 @@ def sweep(n_items: int, n_due: int, extras: str = "report-eve") -> dict:
         result = state.result()
         with get_client(sync_client=True) as client:
             task_runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id={"any_": [state.state_details.flow_run_id]}))
+                flow_run_filter=FlowRunFilter(id={"any_": [state.state_details.flow_run_id]})
+            )
         emls = len(list(Path(tmp, "outbox").glob("*.eml")))
-    return {"items": n_items, "due": n_due, "build_s": built, "sweep_s": elapsed, "cpu_s": cpu,
-            "emails": result["delivery"]["sent"], "lines": result["lines"], "eml_files": emls,
-            "task_runs": len(task_runs)}
+    return {
+        "items": n_items,
+        "due": n_due,
+        "build_s": built,
+        "sweep_s": elapsed,
+        "cpu_s": cpu,
+        "emails": result["delivery"]["sent"],
+        "lines": result["lines"],
+        "eml_files": emls,
+        "task_runs": len(task_runs),
+    }
 
 
 def main() -> None:
@@ -120,8 +187,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=5_000)
     parser.add_argument("--also", default="10000:500", help="a smaller size to compare, items:due")
-    parser.add_argument("--extras", choices=list(REPORTING), default="report-eve",
-                        help="定期报送 and 回头看 load (see the module docstring)")
+    parser.add_argument(
+        "--extras",
+        choices=list(REPORTING),
+        default="report-eve",
+        help="定期报送 and 回头看 load (see the module docstring)",
+    )
     args = parser.parse_args()
     sizes = [tuple(int(x) for x in args.also.split(":"))] if args.also else []
     sizes.append((args.items, args.due))
@@ -134,13 +205,20 @@ def main() -> None:
             rows.append(sweep(n_items, n_due, args.extras))
     # cpu s: this process's CPU time during the sweep (planning, rendering, writing the outbox;
     # the Prefect server runs in its own process): steadier than wall time on a shared machine.
-    print(f"{'items':>8} {'due':>6} {'reminders':>9} {'emails':>7} {'sweep s':>8} {'cpu s':>6} {'task runs':>9}")
+    print(
+        f"{'items':>8} {'due':>6} {'reminders':>9} {'emails':>7} {'sweep s':>8} {'cpu s':>6} {'task runs':>9}"
+    )
     for r in rows:
-        print(f"{r['items']:>8} {r['due']:>6} {r['lines']:>9} {r['emails']:>7} {r['sweep_s']:>8.1f} {r['cpu_s']:>6.1f} "
-              f"{r['task_runs']:>9}")
+        print(
+            f"{r['items']:>8} {r['due']:>6} {r['lines']:>9} {r['emails']:>7} {r['sweep_s']:>8.1f} {r['cpu_s']:>6.1f} "
+            f"{r['task_runs']:>9}"
+        )
     counts = {r["task_runs"] for r in rows}
-    print("Prefect task runs per sweep: " + ("constant" if len(counts) == 1 else "GROWS with items!")
-          + f" ({', '.join(str(r['task_runs']) for r in rows)})")
+    print(
+        "Prefect task runs per sweep: "
+        + ("constant" if len(counts) == 1 else "GROWS with items!")
+        + f" ({', '.join(str(r['task_runs']) for r in rows)})"
+    )
 
 
 if __name__ == "__main__":

@@ -54,20 +54,31 @@ def server(tmp: Path, pg_url: str | None):
 
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"), PREFECT_API_URL=api,
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1",
-               PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false", PREFECT_LOGGING_LEVEL="WARNING")
+    env = dict(
+        os.environ,
+        PREFECT_HOME=str(tmp / "prefect"),
+        PREFECT_API_URL=api,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
     if pg_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = pg_url
     else:
         env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
     log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_for("prefect server", lambda: httpx.get(f"{api}/health", timeout=5).status_code == 200,
-                 timeout=300)
+        wait_for(
+            "prefect server", lambda: httpx.get(f"{api}/health", timeout=5).status_code == 200, timeout=300
+        )
         yield api
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -106,16 +117,21 @@ def closure_form():
         code: str = Field(..., title="验证码")
 
     return ClosureSubmission.with_initial_data(
-        description="## 销号申请\n\n请填写整改情况说明并上传佐证材料。")
+        description="## 销号申请\n\n请填写整改情况说明并上传佐证材料。"
+    )
 
 
 def run_request(i: int) -> dict:
     code = f"UI-{i:05d}"
     departments = ["办公室", "综合科", "企业服务科", "机关党支部", "人事科"]
-    return {"code": code, "key": f"{code}@2026-11-30", "name": f"{code} 学习形式还不够丰富",
-            "tags": ["类别:班子问题", f"部门:{departments[i % 5]}", "领导:周建国"],
-            "parameters": {"code": code, "title": "学习形式还不够丰富", "secretary": "陈静"},
-            "wait": {"key": "submit-1-0", "wait": None, "tag": "待提交"}}
+    return {
+        "code": code,
+        "key": f"{code}@2026-11-30",
+        "name": f"{code} 学习形式还不够丰富",
+        "tags": ["类别:班子问题", f"部门:{departments[i % 5]}", "领导:周建国"],
+        "parameters": {"code": code, "title": "学习形式还不够丰富", "secretary": "陈静"},
+        "wait": {"key": "submit-1-0", "wait": None, "tag": "待提交"},
+    }
 
 
 async def make_waiting_runs(api: str, n: int, full: int) -> tuple[str, float]:
@@ -131,7 +147,6 @@ async def make_waiting_runs(api: str, n: int, full: int) -> tuple[str, float]:
     """
     os.environ["PREFECT_API_URL"] = api
     from prefect.settings import PREFECT_API_URL, temporary_settings
-
 
     form = closure_form()
     t0 = time.monotonic()
@@ -150,22 +165,33 @@ async def _make_waiting_runs(api: str, n: int, full: int, form, t0: float) -> tu
     async with get_client() as client:
         flow_id = await client.create_flow_from_name("rectification-item")
         deployment_id = await client.create_deployment(
-            flow_id, name="rectification-item", entrypoint="flows/item.py:rectification_item")
-        ids = await create_waiting_runs(client, deployment_id,
-                                        [run_request(i) for i in range(1, full + 1)],
-                                        lambda _wait: form)
+            flow_id, name="rectification-item", entrypoint="flows/item.py:rectification_item"
+        )
+        ids = await create_waiting_runs(
+            client, deployment_id, [run_request(i) for i in range(1, full + 1)], lambda _wait: form
+        )
         state = Suspended(pause_key="submit-1-0")
         state.state_details.run_input_keyset = keyset_from_paused_state(state)
         state_json = state.model_dump(mode="json", include={"type", "name", "message", "state_details"})
         for start in range(full + 1, n + 1, 100):
-            body = [{"name": r["name"], "parameters": r["parameters"], "idempotency_key": r["key"],
-                     "tags": [*r["tags"], r["wait"]["tag"]], "state": state_json,
-                     "empirical_policy": {"pause_keys": ["submit-1-0"]}}
-                    for r in map(run_request, range(start, min(start + 100, n + 1)))]
+            body = [
+                {
+                    "name": r["name"],
+                    "parameters": r["parameters"],
+                    "idempotency_key": r["key"],
+                    "tags": [*r["tags"], r["wait"]["tag"]],
+                    "state": state_json,
+                    "empirical_policy": {"pause_keys": ["submit-1-0"]},
+                }
+                for r in map(run_request, range(start, min(start + 100, n + 1)))
+            ]
             await bulk_create(client, deployment_id, body)
             if (start - full - 1) % 2000 == 0:
-                print(f"  已创建 {start - 1 + len(body)} 个等待中的运行（{time.monotonic() - t0:.0f} 秒，"
-                      f"负载 {load()}）", flush=True)
+                print(
+                    f"  已创建 {start - 1 + len(body)} 个等待中的运行（{time.monotonic() - t0:.0f} 秒，"
+                    f"负载 {load()}）",
+                    flush=True,
+                )
     return ids[run_request(1)["code"]], time.monotonic() - t0
 
 
@@ -174,8 +200,7 @@ async def bulk_create(client, deployment_id, body: list[dict]) -> None:
     busy machine) or a whole 503 are sent again, bounded: the idempotency keys make a run
     created twice come back as the same run."""
     for attempt in range(30):
-        r = await client._client.post(f"/deployments/{deployment_id}/create_flow_run/bulk",
-                                      json=body)
+        r = await client._client.post(f"/deployments/{deployment_id}/create_flow_run/bulk", json=body)
         if r.status_code in (429, 503):
             await asyncio.sleep(1 + attempt)
             continue
@@ -188,8 +213,9 @@ async def bulk_create(client, deployment_id, body: list[dict]) -> None:
     raise SystemExit(f"批量创建失败：{len(body)} 个运行多次重试后仍未创建")
 
 
-def measure(backend: str, pg_url: str | None, n: int, full: int, repeat: int,
-            shots: Path | None) -> list[dict]:
+def measure(
+    backend: str, pg_url: str | None, n: int, full: int, repeat: int, shots: Path | None
+) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix=f"bench-ui-{backend}-"))
     if pg_url:
         reset_pg(pg_url)
@@ -201,18 +227,27 @@ def measure(backend: str, pg_url: str | None, n: int, full: int, repeat: int,
         with Browser(tmp) as browser:
             pages = [
                 ("runs", f"{ui}/runs", "document.body.innerText.includes('UI-0')", None),
-                ("run", f"{ui}/runs/flow-run/{run_id}",
-                 "[...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Resume')",
-                 None),
+                (
+                    "run",
+                    f"{ui}/runs/flow-run/{run_id}",
+                    "[...document.querySelectorAll('button')].some(b => b.innerText.trim() === 'Resume')",
+                    None,
+                ),
                 # the Resume form: its schema and description are read now
-                ("resume-form", None, "document.body.innerText.includes('整改情况说明')",
-                 "[...document.querySelectorAll('button')]"
-                 ".find(b => b.innerText.trim() === 'Resume')?.click()"),
+                (
+                    "resume-form",
+                    None,
+                    "document.body.innerText.includes('整改情况说明')",
+                    "[...document.querySelectorAll('button')]"
+                    ".find(b => b.innerText.trim() === 'Resume')?.click()",
+                ),
             ]
             rows = []
             for page, url, ready, action in pages:
                 calls, shown = browser.open(url, ready, action)
-                print(f"页面 {page}：{shown:.1f} 秒显示，{len(calls)} 次 API 调用（负载 {load()}）", flush=True)
+                print(
+                    f"页面 {page}：{shown:.1f} 秒显示，{len(calls)} 次 API 调用（负载 {load()}）", flush=True
+                )
                 if shots:
                     time.sleep(1)  # the modal's transition
                     browser.screenshot(shots / f"ui-at-size-{page}-{backend}.png")
@@ -227,11 +262,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--full", type=int, default=20,
-                        help="runs made exactly as the intake makes them (the rest in bulk)")
+    parser.add_argument(
+        "--full", type=int, default=20, help="runs made exactly as the intake makes them (the rest in bulk)"
+    )
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--pg-url", default=os.environ.get("RECTIFY_BENCH_PREFECT_POSTGRES_URL")
-                        or os.environ.get("RECTIFY_TEST_PREFECT_POSTGRES_URL"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("RECTIFY_BENCH_PREFECT_POSTGRES_URL")
+        or os.environ.get("RECTIFY_TEST_PREFECT_POSTGRES_URL"),
+    )
     parser.add_argument("--screenshots", type=Path, default=None)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("已终止"))  # servers stopped on the way out
@@ -241,8 +280,14 @@ def main() -> None:
         if backend == "postgres" and not args.pg_url:
             print("跳过 PostgreSQL：未给出 --pg-url（或 RECTIFY_BENCH_PREFECT_POSTGRES_URL）")
             continue
-        results[backend] = measure(backend, args.pg_url if backend == "postgres" else None,
-                                   args.runs, args.full, args.repeat, args.screenshots)
+        results[backend] = measure(
+            backend,
+            args.pg_url if backend == "postgres" else None,
+            args.runs,
+            args.full,
+            args.repeat,
+            args.screenshots,
+        )
         print_table(args, {backend: results[backend]})  # now: a later backend may fail
 
     worst = print_table(args, results)
@@ -252,7 +297,9 @@ def main() -> None:
         for r in results["postgres"]:
             if (r["page"], r["call"]) in sq:
                 print(f"  {r['page']} {r['call']}: {r['median'] / sq[r['page'], r['call']]['median']:.2f}")
-    print(f"\n最慢一次 {worst:.3f} 秒：{'达到' if worst < TARGET else '未达到'}目标 < {TARGET:g} 秒（负载 {load()}）")
+    print(
+        f"\n最慢一次 {worst:.3f} 秒：{'达到' if worst < TARGET else '未达到'}目标 < {TARGET:g} 秒（负载 {load()}）"
+    )
 
 
 def print_table(args, results: dict[str, list[dict]]) -> float:
@@ -264,8 +311,11 @@ def print_table(args, results: dict[str, list[dict]]) -> float:
         for r in rows:
             worst = max(worst, r["max"])
             browser = f"{r['browser']:.2f}" if r["browser"] is not None else "–"
-            print(f"| {r['page']} | `{r['call']}` | {backend} | {r['status']} | {r['median']:.3f} | "
-                  f"{r['max']:.3f} | {browser} | {r['max'] / TARGET:.2f} | {r['load']} |", flush=True)
+            print(
+                f"| {r['page']} | `{r['call']}` | {backend} | {r['status']} | {r['median']:.3f} | "
+                f"{r['max']:.3f} | {browser} | {r['max'] / TARGET:.2f} | {r['load']} |",
+                flush=True,
+            )
     return worst
 
 

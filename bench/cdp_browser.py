@@ -38,19 +38,41 @@ class Browser:
         from processes import free_port, wait_for
 
         port = free_port()
-        self.proc = subprocess.Popen([
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", "--lang=zh-CN", f"--user-data-dir={self.tmp / 'chromium'}",
-            "--window-size=1440,1000", f"--remote-debugging-port={port}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        targets = wait_for("chromium", lambda: [t for t in httpx.get(
-            f"http://127.0.0.1:{port}/json/list", timeout=2).json() if t["type"] == "page"])
+        self.proc = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--lang=zh-CN",
+                f"--user-data-dir={self.tmp / 'chromium'}",
+                "--window-size=1440,1000",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        targets = wait_for(
+            "chromium",
+            lambda: [
+                t
+                for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+                if t["type"] == "page"
+            ],
+        )
         self.ws = connect(targets[0]["webSocketDebuggerUrl"], max_size=None, ping_interval=None)
         self.counter = 0
         self.events: list[dict] = []
-        self.call("Emulation.setDeviceMetricsOverride", width=1440, height=1000,
-                  deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride", width=1440, height=1000, deviceScaleFactor=1, mobile=False
+        )
         self.call("Network.enable")
         self.call("Page.enable")
         return self
@@ -78,8 +100,14 @@ class Browser:
             except TimeoutError:
                 return
 
-    def open(self, url: str | None, ready: str, action: str | None = None, settle: float = 3.0,
-             timeout: float = 180) -> tuple[list[dict], float]:
+    def open(
+        self,
+        url: str | None,
+        ready: str,
+        action: str | None = None,
+        settle: float = 3.0,
+        timeout: float = 180,
+    ) -> tuple[list[dict], float]:
         """Navigate to `url` (or run the JS `action` on the page shown), wait until `ready` (JS)
         is true, let the page settle `settle` seconds more; return the API calls made in that
         window (method, url, body, status, seconds in the browser) and the seconds until ready.
@@ -106,9 +134,16 @@ class Browser:
                 status[p["requestId"]] = p["response"]["status"]
             elif e.get("method") in ("Network.loadingFinished", "Network.loadingFailed"):
                 done[p["requestId"]] = p["timestamp"]
-        return [{"method": req["method"], "url": req["url"], "body": req.get("postData"),
-                 "status": status.get(rid), "seconds": done[rid] - t if rid in done else None}
-                for rid, (req, t) in sent.items()], shown
+        return [
+            {
+                "method": req["method"],
+                "url": req["url"],
+                "body": req.get("postData"),
+                "status": status.get(rid),
+                "seconds": done[rid] - t if rid in done else None,
+            }
+            for rid, (req, t) in sent.items()
+        ], shown
 
     def evaluate(self, expression: str):
         r = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
@@ -134,15 +169,26 @@ def replay(calls: list[dict], repeat: int) -> list[dict]:
             times, status = [], None
             for _ in range(repeat):
                 t0 = time.monotonic()
-                r = client.request(c["method"], c["url"], content=c["body"],
-                                   headers={"content-type": "application/json"} if c["body"] else {})
+                r = client.request(
+                    c["method"],
+                    c["url"],
+                    content=c["body"],
+                    headers={"content-type": "application/json"} if c["body"] else {},
+                )
                 times.append(time.monotonic() - t0)
                 status = r.status_code
                 if status >= 400:
                     print(f"  ！{c['method']} {path} -> {status}: {r.text[:300]}")
             if statistics.median(times) > 0.5 and c["body"]:
                 print(f"  较慢：{c['method']} {path} 请求体 {c['body'][:600]}")
-            rows.append({"call": f"{c['method']} {path.split('/api', 1)[1]}", "status": status,
-                         "median": statistics.median(times), "max": max(times),
-                         "browser": c["seconds"], "load": load()})
+            rows.append(
+                {
+                    "call": f"{c['method']} {path.split('/api', 1)[1]}",
+                    "status": status,
+                    "median": statistics.median(times),
+                    "max": max(times),
+                    "browser": c["seconds"],
+                    "load": load(),
+                }
+            )
     return rows

@@ -36,8 +36,12 @@ WAIT_SECONDS = 300  # a ceiling for a loaded machine, not an expectation
 
 def api(url: str, path: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{url}{path}", data=data, method="POST" if data else "GET",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}{path}",
+        data=data,
+        method="POST" if data else "GET",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:  # a busy server is slow
         return json.loads(response.read())
 
@@ -58,14 +62,23 @@ def main() -> None:
     RUN.mkdir(exist_ok=True)
     if not REGISTER.exists():
         build(REGISTER)
-    env = {**os.environ, "RECTIFY_HOME": str(RUN), "RECTIFY_TODAY": SWEEP_DAY,
-           "RECTIFY_USER": SECRETARY, "PREFECT_HOME": str(RUN / "prefect-home")}
+    env = {
+        **os.environ,
+        "RECTIFY_HOME": str(RUN),
+        "RECTIFY_TODAY": SWEEP_DAY,
+        "RECTIFY_USER": SECRETARY,
+        "PREFECT_HOME": str(RUN / "prefect-home"),
+    }
     for key in ("RECTIFY_DATABASE_URL", "RECTIFY_OUTBOX_DIR", "RECTIFY_REPORT_DIR", "RECTIFY_SMTP_HOST"):
         env.pop(key, None)
     # Ctrl-C reaches both processes; `rectify up` does the stopping, this one waits for it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    up = subprocess.Popen([str(BIN / "rectify"), "up", "--port", port, "--poll", "2"], env=env,
-                          cwd=RUN, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    up = subprocess.Popen(
+        [str(BIN / "rectify"), "up", "--port", port, "--poll", "2"],
+        env=env,
+        cwd=RUN,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + WAIT_SECONDS
     while (deployment := served(url)) is None:
         if up.poll() is not None:
@@ -77,26 +90,37 @@ def main() -> None:
     params: dict = {"paths": [str(REGISTER)]}
     if fresh:  # the register's own day, as in `make demo`, so the deadlines read the same
         params["day"] = REGISTER_DAY
-    run = api(url, f"/deployments/{deployment}/create_flow_run",
-              {"name": f"导入 {REGISTER.name}", "parameters": params,
-               "idempotency_key": f"make-ui-{REGISTER.stat().st_mtime_ns}"})
+    run = api(
+        url,
+        f"/deployments/{deployment}/create_flow_run",
+        {
+            "name": f"导入 {REGISTER.name}",
+            "parameters": params,
+            "idempotency_key": f"make-ui-{REGISTER.stat().st_mtime_ns}",
+        },
+    )
     ui = url.removesuffix("/api")
     link = f"{ui}/runs/flow-run/{run['id']}"
     print(f"\n已启动整改清单导入“{run['name']}”：{link}，正在导入……", flush=True)
     state = wait_while(up, url, run["id"], lambda s: s["type"] not in ("PAUSED", "COMPLETED"))
     if state["type"] == "PAUSED":
         mail, code = confirm_mail()
-        print(f"\n新事项的交办等待秘书确认（运行标签“待交办确认”）：\n"
-              f"  1. 打开 {link}，点右上角 Resume，弹出的表单中有本次交办的事项清单；\n"
-              f"  2. 交办人选“{SECRETARY}”，验证码填发给{SECRETARY}的【交办确认】邮件中的验证码"
-              f"（{code or '见邮件'}，邮件文件：{mail or RUN / 'outbox'}）；\n"
-              "  3. 点 Submit。", flush=True)
-        state = wait_while(up, url, run["id"], lambda s: s["type"] != "COMPLETED",
-                           ceiling=None)
+        print(
+            f"\n新事项的交办等待秘书确认（运行标签“待交办确认”）：\n"
+            f"  1. 打开 {link}，点右上角 Resume，弹出的表单中有本次交办的事项清单；\n"
+            f"  2. 交办人选“{SECRETARY}”，验证码填发给{SECRETARY}的【交办确认】邮件中的验证码"
+            f"（{code or '见邮件'}，邮件文件：{mail or RUN / 'outbox'}）；\n"
+            "  3. 点 Submit。",
+            flush=True,
+        )
+        state = wait_while(up, url, run["id"], lambda s: s["type"] != "COMPLETED", ceiling=None)
     if state["type"] == "COMPLETED":
-        print(f"\n交办已确认。每个事项一个“rectification-item”流程运行，等待销号申请（标签“待提交”）："
-              f"{ui}/runs\n销号申请表单较长：浏览器窗口较矮时，表单顶部的事项说明会被挤得看不见，"
-              "可按 Ctrl+减号 缩小页面后再看。", flush=True)
+        print(
+            f"\n交办已确认。每个事项一个“rectification-item”流程运行，等待销号申请（标签“待提交”）："
+            f"{ui}/runs\n销号申请表单较长：浏览器窗口较矮时，表单顶部的事项说明会被挤得看不见，"
+            "可按 Ctrl+减号 缩小页面后再看。",
+            flush=True,
+        )
     print("按 Ctrl-C 停止。", flush=True)
     sys.exit(up.wait())
 

@@ -41,11 +41,14 @@ CREATE_INPUT = re.compile(r"/flow_runs/[^/]+/input$", re.IGNORECASE)
 SET_STATE = re.compile(r"/flow_runs/[^/]+/set_state$", re.IGNORECASE)
 RESPONSE_SUFFIX = "-response"
 
-NO_DELETE = ("流程运行的表单内容不能通过接口删除：表单内容只由“Resume”（恢复）保存，"
-             "流程运行处理后保留备查（整改台账服务器防护）")
-NO_RESPONSE = ("表单答复只能通过“Resume”（恢复）提交，不能通过接口直接写入（整改台账服务器防护）")
-NO_PAUSE = ("不能通过接口设置带表单的等待状态：等待只能由流程运行自己设置，"
-            "或与表单键不符（整改台账服务器防护）")
+NO_DELETE = (
+    "流程运行的表单内容不能通过接口删除：表单内容只由“Resume”（恢复）保存，"
+    "流程运行处理后保留备查（整改台账服务器防护）"
+)
+NO_RESPONSE = "表单答复只能通过“Resume”（恢复）提交，不能通过接口直接写入（整改台账服务器防护）"
+NO_PAUSE = (
+    "不能通过接口设置带表单的等待状态：等待只能由流程运行自己设置，或与表单键不符（整改台账服务器防护）"
+)
 
 FALSE = (None, False, 0, "false", "0", "no", "off", "f", "n", "")
 
@@ -79,8 +82,10 @@ def _plain(value: Any) -> Any:
 def response_key_written(body: bytes) -> bool:
     """`POST …/input`: does the body name a response key (under any duplicate of `key`)?"""
     pairs = _pairs(body) or []
-    return any(name == "key" and isinstance(value, str) and value.strip().endswith(RESPONSE_SUFFIX)
-               for name, value in pairs)
+    return any(
+        name == "key" and isinstance(value, str) and value.strip().endswith(RESPONSE_SUFFIX)
+        for name, value in pairs
+    )
 
 
 def forged_pause(body: bytes) -> bool:
@@ -101,7 +106,8 @@ def forged_pause(body: bytes) -> bool:
             continue
         key, keyset = details.get("pause_key"), details.get("run_input_keyset")
         if (key is not None or keyset is not None) and not (
-                force in FALSE or (isinstance(force, str) and force.strip().lower() in FALSE)):
+            force in FALSE or (isinstance(force, str) and force.strip().lower() in FALSE)
+        ):
             return True
         if keyset is not None:
             base = f"{str(state.get('name') or '').lower()}-{key}"
@@ -156,9 +162,16 @@ def _replay(messages: list[dict], receive):
 
 async def refuse(send, detail: str) -> None:
     body = json.dumps({"detail": detail}, ensure_ascii=False).encode("utf-8")
-    await send({"type": "http.response.start", "status": 403,
-                "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -202,8 +215,9 @@ def free_port_or_exit(host: str, port: int) -> None:
     import socket
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, socket.AF_UNSPEC,
-                                                             socket.SOCK_STREAM)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, socket.AF_UNSPEC, socket.SOCK_STREAM
+        )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)

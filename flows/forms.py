@@ -20,15 +20,22 @@ from pydantic import Field, StringConstraints, create_model
 
 from rectify.waits import EVIDENCE_MAX_ITEMS, Wait
 
-FORM_NAMES = {"intake": "IntakeConfirm", "assign": "AssignForm", "submit": "ClosureSubmission", "extend": "ExtensionReview",
-              "leader_review": "LeaderSignoff", "review": "ClosureReview",
-              "progress": "ProgressReport"}
+FORM_NAMES = {
+    "intake": "IntakeConfirm",
+    "assign": "AssignForm",
+    "submit": "ClosureSubmission",
+    "extend": "ExtensionReview",
+    "leader_review": "LeaderSignoff",
+    "review": "ClosureReview",
+    "progress": "ProgressReport",
+}
 
 
 def _enum_only(choices: tuple[str, ...]):
     def extra(schema: dict) -> None:
         schema.pop("const", None)
         schema["enum"] = list(choices)
+
     return extra
 
 
@@ -49,28 +56,36 @@ def _field(f):
     if f.kind == "choice" and f.choices:
         # enum even for a single name: pydantic writes `const` for a one-value Literal, which
         # the UI shows as "… is a const and cannot be changed" instead of a drop-down
-        return Literal[f.choices], Field(default, title=f.title, description=f.description,
-                                         json_schema_extra=_enum_only(f.choices))
+        return Literal[f.choices], Field(
+            default, title=f.title, description=f.description, json_schema_extra=_enum_only(f.choices)
+        )
     if f.kind == "multi":  # several of the choices (交办确认's items), all optional
-        return list[Literal[f.choices]], Field(list(f.default or []), title=f.title,
-                                               description=f.description)
+        return list[Literal[f.choices]], Field(
+            list(f.default or []), title=f.title, description=f.description
+        )
     if f.kind == "numbers":  # measure numbers (第几条), optional
-        return list[int], Field(list(f.default or []), title=f.title, description=f.description,
-                                max_length=EVIDENCE_MAX_ITEMS)
+        return list[int], Field(
+            list(f.default or []), title=f.title, description=f.description, max_length=EVIDENCE_MAX_ITEMS
+        )
     if f.kind in ("number", "date"):  # optional: None when left empty
         scalar = int if f.kind == "number" else date
-        return Optional[scalar], Field(f.default, title=f.title, description=f.description,
-                                       json_schema_extra=_without_null)
+        return Optional[scalar], Field(
+            f.default, title=f.title, description=f.description, json_schema_extra=_without_null
+        )
     if f.kind == "list":
         item = Annotated[str, StringConstraints(max_length=f.max_length)]
-        return list[item], Field(list(f.default or []), title=f.title, description=f.description,
-                                 max_length=EVIDENCE_MAX_ITEMS)
-    return str, Field(default, title=f.title, description=f.description,
-                      max_length=f.max_length)
+        return list[item], Field(
+            list(f.default or []), title=f.title, description=f.description, max_length=EVIDENCE_MAX_ITEMS
+        )
+    return str, Field(default, title=f.title, description=f.description, max_length=f.max_length)
 
 
 def build_form(wait: Wait) -> type[RunInput]:
     """The form for this wait, with its description (the Markdown above the fields)."""
-    model = create_model(FORM_NAMES[wait.step], __base__=RunInput, __doc__=wait.title,
-                         **{f.name: _field(f) for f in wait.fields})
+    model = create_model(
+        FORM_NAMES[wait.step],
+        __base__=RunInput,
+        __doc__=wait.title,
+        **{f.name: _field(f) for f in wait.fields},
+    )
     return model.with_initial_data(description=wait.description)

@@ -40,12 +40,18 @@ from datetime import datetime
 from uuid import UUID
 
 AHEAD = "该表单内容不是通过“Resume”（恢复）提交的（在等待之前已被写入），未予受理，未作任何修改"
-REPLACED = ("该表单内容在提交后被改动（不是由“Resume”（恢复）当时保存的），未予受理，未作任何修改；"
-            "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示")
-MISSING = ("提交的表单内容在流程处理前被删除，未予受理，未作任何修改；"
-           "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示")
-TWICE = ("该等待被人为重复设置（同一表单出现两次等待），表单内容未予受理，未作任何修改；"
-         "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示")
+REPLACED = (
+    "该表单内容在提交后被改动（不是由“Resume”（恢复）当时保存的），未予受理，未作任何修改；"
+    "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示"
+)
+MISSING = (
+    "提交的表单内容在流程处理前被删除，未予受理，未作任何修改；"
+    "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示"
+)
+TWICE = (
+    "该等待被人为重复设置（同一表单出现两次等待），表单内容未予受理，未作任何修改；"
+    "相关验证码已作废，新的验证码已发送到本人邮箱，秘书已收到提示"
+)
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,12 @@ def stored_input(client, run_id: UUID, key: str):
 def check(client, run_id: UUID, pause_key: str, stored) -> Refused | None:
     """None when `stored` (a FlowRunInput or None) is what the wait at `pause_key` should hold."""
     states = sorted(client.read_flow_run_states(run_id), key=lambda s: s.timestamp)
-    waits = [n for n, s in enumerate(states)
-             if s.is_paused() and s.state_details.pause_key == pause_key]
+    waits = [n for n, s in enumerate(states) if s.is_paused() and s.state_details.pause_key == pause_key]
     if not waits:
         return None if stored is None else Refused(AHEAD)
     if len(waits) > 1:
         return Refused(TWICE, tampered=True)
-    after = states[waits[0] + 1:]
+    after = states[waits[0] + 1 :]
     if not after:  # still waiting (not this run's execution): nothing to judge yet
         return None
     if stored is None:
@@ -94,11 +99,19 @@ def invalid(exc, form, raw) -> Refused:
     for err in exc.errors():
         name = str(err["loc"][0]) if err.get("loc") else ""
         title = fields[name].title if name in fields and fields[name].title else (name or "表单")
-        what = ("日期无效" if "date" in err.get("type", "") else
-                "不是可选项" if err.get("type") == "literal_error" else
-                "过长" if "too_long" in err.get("type", "") else
-                "多余字段" if err.get("type") == "extra_forbidden" else "内容不符合要求")
+        what = (
+            "日期无效"
+            if "date" in err.get("type", "")
+            else "不是可选项"
+            if err.get("type") == "literal_error"
+            else "过长"
+            if "too_long" in err.get("type", "")
+            else "多余字段"
+            if err.get("type") == "extra_forbidden"
+            else "内容不符合要求"
+        )
         parts.append(f"{title}：{what}")
     listed = "；".join(dict.fromkeys(parts)) or "表单"
-    return Refused(f"表单内容无效（{listed}），未作任何修改，请重新填写",
-                   raw=raw if isinstance(raw, dict) else None)
+    return Refused(
+        f"表单内容无效（{listed}），未作任何修改，请重新填写", raw=raw if isinstance(raw, dict) else None
+    )

@@ -52,8 +52,9 @@ run_key = steps.run_key  # kept here: the key is part of what this flow promises
 
 
 @task(name="导入整改清单并交办", task_run_name="导入整改清单并交办", cache_policy=NO_CACHE)
-def import_register_task(paths: list[str], actor: str | None, day: date,
-                         unproven: bool = False, link: str | None = None) -> dict:
+def import_register_task(
+    paths: list[str], actor: str | None, day: date, unproven: bool = False, link: str | None = None
+) -> dict:
     """Import, sign every new item's assignment as `actor` and queue the notices: one
     transaction, so a refused register leaves nothing and an accepted one leaves everything.
     `unproven` (started from the UI or REST): imported as the system, nothing signed; the new
@@ -63,38 +64,50 @@ def import_register_task(paths: list[str], actor: str | None, day: date,
     try:
         return _import(paths, actor, day, unproven, link)
     except ImportRejected as exc:
-        return {"rejected": str(exc), "problems": [
-            {"row": p.row, "column": p.column, "value": p.value, "reason": p.message,
-             "source": p.source} for p in exc.problems]}
+        return {
+            "rejected": str(exc),
+            "problems": [
+                {"row": p.row, "column": p.column, "value": p.value, "reason": p.message, "source": p.source}
+                for p in exc.problems
+            ],
+        }
     except RectifyError as exc:  # e.g. an unproven import that would change people
         return {"rejected": str(exc), "problems": []}
 
 
-def _import(paths: list[str], actor: str | None, day: date, unproven: bool,
-            link: str | None) -> dict:
+def _import(paths: list[str], actor: str | None, day: date, unproven: bool, link: str | None) -> dict:
     settings = get_settings()
     with steps.transaction(settings.database_url) as session:
         result = import_register(
-            session, [Path(p) for p in paths], day=day,
+            session,
+            [Path(p) for p in paths],
+            day=day,
             calendar=get_calendar(settings.calendar_override),
-            immediate_days=settings.immediate_working_days, actor=actor, unproven=unproven,
+            immediate_days=settings.immediate_working_days,
+            actor=actor,
+            unproven=unproven,
         )
         codes = result.created + result.updated + result.unchanged
         held = confirm.batch(session, codes) if unproven else []
         confirm.queue_requests(session, held, day, link)
         pending = pending_runs(session, codes, actor, day, skip={i.code for i in held})
-    return {"result": result.as_dict(), "pending": pending, "codes": codes,
-            "held": [i.code for i in held]}
+    return {"result": result.as_dict(), "pending": pending, "codes": codes, "held": [i.code for i in held]}
 
 
-def pending_runs(session, codes: list[str], actor: str | None, day: date,
-                 skip: frozenset[str] | set[str] = frozenset()) -> list[dict]:
+def pending_runs(
+    session, codes: list[str], actor: str | None, day: date, skip: frozenset[str] | set[str] = frozenset()
+) -> list[dict]:
     """Every open item of this register that has no run yet (the new ones, and any whose run
     creation a previous intake did not get to), but those held for 交办确认 (`skip`)."""
-    rows = session.execute(
-        select(Item).where(Item.code.in_(codes), Item.flow_run_id.is_(None),
-                           Item.status != Status.closed).order_by(Item.id)
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(Item)
+            .where(Item.code.in_(codes), Item.flow_run_id.is_(None), Item.status != Status.closed)
+            .order_by(Item.id)
+        )
+        .scalars()
+        .all()
+    )
     pending = []
     with acting.one_email_per_person(session):  # a person's 交办 notices: one email
         for item in rows:
@@ -113,8 +126,9 @@ def first_wait(session, code: str, secretary: str | None, day: date) -> dict:
     `rectify.waits.current_wait` and, for a 交办 form, the secretaries' requests with codes."""
     item = workflow.get_item(session, code)
     refusal = None
-    if item.owner is not None and (item.status is Status.ongoing
-                                   or (item.status is Status.new and secretary)):
+    if item.owner is not None and (
+        item.status is Status.ongoing or (item.status is Status.new and secretary)
+    ):
         refusal = steps.assign_in_session(session, code, day, secretary)
     wait = waits.current_wait(session, code)
     request = wait_request(wait)
@@ -149,9 +163,12 @@ def link_runs(runs: dict[str, str]) -> int:
         return sum(steps.link_run(session, code, run_id) for code, run_id in runs.items())
 
 
-@flow(name="intake", flow_run_name=intake_run_name, description="导入整改清单，为每个新事项启动一个整改事项流程")
-def intake(paths: list[str], actor: str | None = None, day: date | None = None,
-           deployment: str = ITEM_DEPLOYMENT) -> dict:
+@flow(
+    name="intake", flow_run_name=intake_run_name, description="导入整改清单，为每个新事项启动一个整改事项流程"
+)
+def intake(
+    paths: list[str], actor: str | None = None, day: date | None = None, deployment: str = ITEM_DEPLOYMENT
+) -> dict:
     """Import `paths` on `day` (default: today, Beijing time).
 
     Called in-process by the operator (the console: `actor`, a secretary, signs every new
@@ -191,14 +208,18 @@ def intake(paths: list[str], actor: str | None = None, day: date | None = None,
     if (pending and not imported["held"]) or repaired:  # 交办 notices; a repaired run's link and code
         deliver_notices()
     r = imported["result"]
-    summary = (f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"
-               f"未变{len(r['unchanged'])}项；启动整改事项流程{linked}个")
+    summary = (
+        f"导入完成：新增事项{len(r['created'])}项，更新{len(r['updated'])}项，"
+        f"未变{len(r['unchanged'])}项；启动整改事项流程{linked}个"
+    )
     logger.info(summary)
     # The UI renders the artifact as Markdown: codes and titles come from the register.
-    rows = "\n".join(f"| {md_escape(p['code'])} | {md_escape(p['title'])} | {runs.get(p['code'], '')} |"
-                     for p in pending)
+    rows = "\n".join(
+        f"| {md_escape(p['code'])} | {md_escape(p['title'])} | {runs.get(p['code'], '')} |" for p in pending
+    )
     create_markdown_artifact(
-        key="intake", description="整改清单导入结果",
+        key="intake",
+        description="整改清单导入结果",
         markdown=f"# 整改清单导入\n\n{summary}\n\n| 编号 | 问题 | 流程运行 |\n|---|---|---|\n{rows}\n",
     )
     return {**r, "runs": runs, "linked": linked, "repaired": repaired}
@@ -217,7 +238,16 @@ def publish_rejection(imported: dict) -> None:
     from prefect.artifacts import create_table_artifact
 
     create_table_artifact(
-        key="intake-rejected", description=imported["rejected"],
-        table=[{"文件": md_escape(p["source"]), "行": p["row"] or "", "列": md_escape(p["column"] or ""),
+        key="intake-rejected",
+        description=imported["rejected"],
+        table=[
+            {
+                "文件": md_escape(p["source"]),
+                "行": p["row"] or "",
+                "列": md_escape(p["column"] or ""),
                 "内容": md_escape("" if p["value"] is None else p["value"]),
-                "原因": md_escape(p["reason"])} for p in imported["problems"]])
+                "原因": md_escape(p["reason"]),
+            }
+            for p in imported["problems"]
+        ],
+    )

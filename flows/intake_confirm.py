@@ -26,8 +26,10 @@ from rectify import intake_confirm as confirm
 from rectify import item_process as steps
 from rectify.settings import get_settings
 
-ACTOR_REFUSED = ("从界面或接口启动的导入不能指定签署人（actor），台账未作任何修改：请不填 actor 重新启动，"
-                 "交办由秘书凭邮件验证码在本运行的“交办确认”表单中签署")
+ACTOR_REFUSED = (
+    "从界面或接口启动的导入不能指定签署人（actor），台账未作任何修改：请不填 actor 重新启动，"
+    "交办由秘书凭邮件验证码在本运行的“交办确认”表单中签署"
+)
 
 
 def started_from_deployment() -> bool:
@@ -46,8 +48,9 @@ def _wait(codes: list[str], refusal: str, entered: dict):
 
 
 @task(name="交办确认", task_run_name="交办确认", cache_policy=NO_CACHE)
-def apply_confirmation(codes: list[str], form: dict, day: date, attempt: str
-                       ) -> tuple[str | None, dict[str, str]]:
+def apply_confirmation(
+    codes: list[str], form: dict, day: date, attempt: str
+) -> tuple[str | None, dict[str, str]]:
     return confirm.apply(get_settings().database_url, codes, form, day, attempt)
 
 

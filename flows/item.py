@@ -44,8 +44,9 @@ def _business_day(day: date | None) -> date:
     return day or office_today()
 
 
-DAY_REFUSED = ("从界面或接口启动的运行不能指定日期 day（{day}）：只能不填或填今天（{today}，北京时间），"
-               "台账未作任何修改")
+DAY_REFUSED = (
+    "从界面或接口启动的运行不能指定日期 day（{day}）：只能不填或填今天（{today}，北京时间），台账未作任何修改"
+)
 
 
 def day_refusal(day: date | None, *, or_created: bool = False) -> str | None:
@@ -85,27 +86,24 @@ def _run_name() -> str:
 
 # Tasks never cache: after a resume the run starts again from the top and must see the ledger
 # as it is now, not as a cached result of the previous attempt.
-@task(name="交办", task_run_name="交办", retries=2, retry_delay_seconds=5,
-      cache_policy=NO_CACHE)
-def assign_item(code: str, day: date, secretary: str | None, owner: str | None = None,
-                leader: str | None = None) -> str | None:
+@task(name="交办", task_run_name="交办", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def assign_item(
+    code: str, day: date, secretary: str | None, owner: str | None = None, leader: str | None = None
+) -> str | None:
     return steps.assign_from_register(_db_url(), code, day, secretary, owner, leader)
 
 
-@task(name="待交办通知", task_run_name="待交办通知", retries=2, retry_delay_seconds=5,
-      cache_policy=NO_CACHE)
+@task(name="待交办通知", task_run_name="待交办通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def request_assignment(code: str, day: date) -> None:
     steps.request_assignment(_db_url(), code, day)
 
 
-@task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5,
-      cache_policy=NO_CACHE)
+@task(name="办理表单", task_run_name="{label}", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def apply_form(code: str, day: date, step: str, form: dict, label: str, attempt: str) -> str | None:
     return steps.apply_form(_db_url(), code, day, step, form, attempt, str(current_run.id))
 
 
-@task(name="销号通知", task_run_name="销号通知", retries=2, retry_delay_seconds=5,
-      cache_policy=NO_CACHE)
+@task(name="销号通知", task_run_name="销号通知", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def confirm_closed(code: str, day: date) -> None:
     steps.confirm_closed(_db_url(), code, day)
 
@@ -140,8 +138,12 @@ def _read(code: str) -> steps.ItemView:
         return steps.read_item(session, code)
 
 
-@flow(name="rectification-item", flow_run_name=_run_name, persist_result=True,
-      description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号")
+@flow(
+    name="rectification-item",
+    flow_run_name=_run_name,
+    persist_result=True,
+    description="单个整改事项：交办、销号申请（或申请延期与审批）、领导审核（签字背书）、秘书审核、销号",
+)
 def rectification_item(code: str, title: str = "", day: date | None = None) -> str | State:
     """Drive one item to closure; returns a one-line Chinese summary.
 
@@ -182,8 +184,7 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
             key = f"{base}-{attempts.get(base, 0)}"
             form = _suspend(build_form(wait), key)
             if not isinstance(form, (str, RunInput)):  # not stored by a person's Resume
-                form = refused_input(form, [code], wait.step, _business_day(day),
-                                     f"{current_run.id}:{key}")
+                form = refused_input(form, [code], wait.step, _business_day(day), f"{current_run.id}:{key}")
                 _deliver(code)  # the fresh codes, the secretaries' notice
             if isinstance(form, str):  # input the form's own rules refuse (written past the server)
                 base, entered, reason = wait.key_base, {}, form
@@ -192,8 +193,9 @@ def rectification_item(code: str, title: str = "", day: date | None = None) -> s
                 attempts[base] = attempts.get(base, 0) + 1
                 continue
             entered = form.model_dump(mode="json")
-            reason = apply_form(code, _business_day(day), wait.step, entered, wait.title,
-                                f"{current_run.id}:{key}")
+            reason = apply_form(
+                code, _business_day(day), wait.step, entered, wait.title, f"{current_run.id}:{key}"
+            )
 
         if reason:
             logger.warning("%s：输入未被受理：%s", code, reason)
@@ -249,8 +251,9 @@ def refused_input(refused, item_codes: list[str], step: str, day: date, attempt:
 
     if refused.raw is not None and len(item_codes) == 1:
         burnt = input_guard.burn_exposed(_db_url(), item_codes[0], step, refused.raw, day, attempt)
-        return refused.reason + (f"；本次使用的验证码已作废，新的验证码已发送到{burnt}的邮箱"
-                                 if burnt else "")
+        return refused.reason + (
+            f"；本次使用的验证码已作废，新的验证码已发送到{burnt}的邮箱" if burnt else ""
+        )
     if not refused.tampered:
         return refused.reason
     with steps.transaction(_db_url()) as session:
@@ -265,4 +268,3 @@ def set_wait_tag(tag: str | None) -> None:
     from tasks.run_tags import replace_tags
 
     replace_tags(current_run.id, waits.WAIT_TAGS.values(), [tag] if tag else [])
-

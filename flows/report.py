@@ -27,8 +27,9 @@ from tasks.report import publish_report, write_report_files
 
 
 @flow(name="next-steps-report", log_prints=False, flow_run_name=report_run_name)
-def next_steps_report(as_of: date | None = None, out_dir: str | None = None,
-                      formats: list[str] = list(FORMATS)) -> dict[str, str] | State:
+def next_steps_report(
+    as_of: date | None = None, out_dir: str | None = None, formats: list[str] = list(FORMATS)
+) -> dict[str, str] | State:
     """编制整改工作情况报告（下一步打算）：截至指定日期（默认北京时间今天）。"""
     settings = get_settings()
     as_of = as_of or office_today(settings)
@@ -50,5 +51,4 @@ def confined(out_dir: str, root: Path) -> Path | str:
     path = (base / Path(out_dir).expanduser()).resolve()
     if path == base or base in path.parents:
         return path
-    return (f"从界面或接口启动的报告只能写入报告目录 {base} 或其子目录，不能写入 {out_dir}；"
-            "未写入任何文件")
+    return f"从界面或接口启动的报告只能写入报告目录 {base} 或其子目录，不能写入 {out_dir}；未写入任何文件"

@@ -42,16 +42,40 @@ from typing import Any
 # (notifications.*, aiosmtplib, email.*), sqlite3, Prefect's observers: now preloaded, and
 # flows.fork_warmup does once what each run redid (templates compiled, ORM mappers configured).
 PRELOAD = [
-    "prefect.flow_engine", "prefect.task_engine", "prefect.flow_runs", "prefect.input.run_input",
-    "prefect.logging.handlers", "prefect.runtime.flow_run", "prefect.results",
-    "prefect.utilities.visualization", "prefect._internal.observers",
-    "prefect._internal._observation_delivery", "prefect.artifacts", "rich._emoji_codes",
-    "anyio.streams.memory", "anyio.streams.stapled", "anyio.streams.tls",
-    "encodings.idna", "stringprep", "sqlite3", "sqlalchemy.dialects.sqlite.pysqlite",
-    "sqlalchemy.dialects.postgresql.psycopg", "aiosmtplib", "email.policy", "email.generator",
-    "flows.serve_runner", "flows.item", "tasks.reminders", "tasks.run_tags", "rectify.delivery",
-    "rectify.describe", "notifications.smtp", "notifications.compose", "notifications.wire",
-    "notifications.headers", "flows.fork_warmup",
+    "prefect.flow_engine",
+    "prefect.task_engine",
+    "prefect.flow_runs",
+    "prefect.input.run_input",
+    "prefect.logging.handlers",
+    "prefect.runtime.flow_run",
+    "prefect.results",
+    "prefect.utilities.visualization",
+    "prefect._internal.observers",
+    "prefect._internal._observation_delivery",
+    "prefect.artifacts",
+    "rich._emoji_codes",
+    "anyio.streams.memory",
+    "anyio.streams.stapled",
+    "anyio.streams.tls",
+    "encodings.idna",
+    "stringprep",
+    "sqlite3",
+    "sqlalchemy.dialects.sqlite.pysqlite",
+    "sqlalchemy.dialects.postgresql.psycopg",
+    "aiosmtplib",
+    "email.policy",
+    "email.generator",
+    "flows.serve_runner",
+    "flows.item",
+    "tasks.reminders",
+    "tasks.run_tags",
+    "rectify.delivery",
+    "rectify.describe",
+    "notifications.smtp",
+    "notifications.compose",
+    "notifications.wire",
+    "notifications.headers",
+    "flows.fork_warmup",
 ]
 
 
@@ -73,8 +97,9 @@ def _by_reference(flow) -> tuple[str, str] | None:
     return (module, name) if found is flow else None
 
 
-def _run_flow_with_env(*args: Any, env: dict[str, str] | None = None,
-                       remove_env: set[str] | None = None, **kwargs: Any) -> None:
+def _run_flow_with_env(
+    *args: Any, env: dict[str, str] | None = None, remove_env: set[str] | None = None, **kwargs: Any
+) -> None:
     """In the forked child: the run's environment and settings, then the flow (Prefect's own
     `run_flow_with_env`, module level here so that it pickles by reference)."""
     import importlib
@@ -99,9 +124,14 @@ def _run_flow_with_env(*args: Any, env: dict[str, str] | None = None,
                 asyncio.run(maybe_coro)
 
 
-def run_flow_in_forkserver(flow, flow_run=None, parameters: dict[str, Any] | None = None,
-                           wait_for: Iterable[Any] | None = None, context: dict[str, Any] | None = None,
-                           env: dict[str, str | None] | None = None):
+def run_flow_in_forkserver(
+    flow,
+    flow_run=None,
+    parameters: dict[str, Any] | None = None,
+    wait_for: Iterable[Any] | None = None,
+    context: dict[str, Any] | None = None,
+    env: dict[str, str | None] | None = None,
+):
     """Prefect 3.9.1's `run_flow_in_subprocess`, started from the fork server (see the docstring)."""
     from prefect.context import serialize_context
     from prefect.flow_engine import (
@@ -115,7 +145,8 @@ def run_flow_in_forkserver(flow, flow_run=None, parameters: dict[str, Any] | Non
 
     context = context or serialize_context()
     merged_env: dict[str, str | None] = {
-        **get_current_settings().to_environment_variables(exclude_unset=True)}
+        **get_current_settings().to_environment_variables(exclude_unset=True)
+    }
     merged_env = (
         merged_env
         | dict(os.environ)
@@ -125,14 +156,19 @@ def run_flow_in_forkserver(flow, flow_run=None, parameters: dict[str, Any] | Non
     sanitized = sanitize_subprocess_env(merged_env)
     startup_env = {k: v for k, v in sanitized.items() if k in _CONTROL_CHANNEL_ENV_KEYS}
     wrapped = cloudpickle_wrapped_call(
-        _run_flow_with_env, env=_runtime_subprocess_env(sanitized),
+        _run_flow_with_env,
+        env=_runtime_subprocess_env(sanitized),
         remove_env={k for k, v in merged_env.items() if v is None},
-        flow=_by_reference(flow) or flow, flow_run=flow_run, parameters=parameters,
-        wait_for=wait_for, context=context,
+        flow=_by_reference(flow) or flow,
+        flow_run=flow_run,
+        parameters=parameters,
+        wait_for=wait_for,
+        context=context,
     )
     payload = wrapped.args[0]  # type: ignore[attr-defined]  # a functools.partial
     process = multiprocessing.get_context("forkserver").Process(
-        target=_run_serialized_call_with_control_bootstrap, args=(payload, startup_env))
+        target=_run_serialized_call_with_control_bootstrap, args=(payload, startup_env)
+    )
     process.start()
     return process
 

@@ -9,6 +9,18 @@ from models.reminders import OutboxMail, ReminderLine
 from models.status import OPEN_STATUSES, Role, Status
 
 __all__ = [
-    "ActionCode", "AuditRecord", "Base", "Evidence", "Extension", "Item", "Measure", "OPEN_STATUSES", "OutboxMail", "Person",
-    "ProgressNote", "ReminderLine", "Role", "Status",
+    "ActionCode",
+    "AuditRecord",
+    "Base",
+    "Evidence",
+    "Extension",
+    "Item",
+    "Measure",
+    "OPEN_STATUSES",
+    "OutboxMail",
+    "Person",
+    "ProgressNote",
+    "ReminderLine",
+    "Role",
+    "Status",
 ]

@@ -20,7 +20,9 @@ class Person(Base):
     title: Mapped[str] = mapped_column(String(128), default="")
     department: Mapped[str] = mapped_column(String(128), default="")
     email: Mapped[str] = mapped_column(String(254))
-    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]))
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
 
     owned_items: Mapped[list[Item]] = relationship(back_populates="owner", foreign_keys="Item.owner_id")
     led_items: Mapped[list[Item]] = relationship(back_populates="leader", foreign_keys="Item.leader_id")

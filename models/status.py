@@ -39,13 +39,23 @@ OPEN_STATUSES = tuple(s for s in Status if s.is_open)
 
 # What each audit record's action is called (rectify.workflow records them; `show` prints them).
 ACTION_LABELS = {
-    "import": "导入", "update": "台账更新", "assign": "交办", "reassign": "调整责任人",
-    "progress": "记录进展", "submit": "申请销号", "signoff": "领导审核通过（签字背书）",
+    "import": "导入",
+    "update": "台账更新",
+    "assign": "交办",
+    "reassign": "调整责任人",
+    "progress": "记录进展",
+    "submit": "申请销号",
+    "signoff": "领导审核通过（签字背书）",
     "approve": "审核通过（销号）",
-    "reject": "退回", "reopen": "回头看（重新整改）", "mark_ongoing": "转为长期坚持",
-    "measure_done": "完成整改措施", "extension_request": "申请延期",
-    "extension_approve": "批准延期", "extension_reject": "不予延期",
-    "recheck": "回头看（整改巩固）", "import_conflict": "导入冲突（保留台账值）",
+    "reject": "退回",
+    "reopen": "回头看（重新整改）",
+    "mark_ongoing": "转为长期坚持",
+    "measure_done": "完成整改措施",
+    "extension_request": "申请延期",
+    "extension_approve": "批准延期",
+    "extension_reject": "不予延期",
+    "recheck": "回头看（整改巩固）",
+    "import_conflict": "导入冲突（保留台账值）",
     "relink_run": "补建流程运行",
 }
 
@@ -67,10 +77,19 @@ ROLE_LABELS = {Role.owner: "责任人", Role.leader: "责任领导", Role.secret
 
 # How offices write the role column of the people sheet.
 ROLE_WORDS = {
-    "owner": Role.owner, "责任人": Role.owner, "具体责任人": Role.owner, "经办人": Role.owner,
-    "leader": Role.leader, "责任领导": Role.leader, "分管领导": Role.leader, "领导": Role.leader,
-    "secretary": Role.secretary, "秘书": Role.secretary, "督查": Role.secretary,
-    "督办": Role.secretary, "督查员": Role.secretary,
+    "owner": Role.owner,
+    "责任人": Role.owner,
+    "具体责任人": Role.owner,
+    "经办人": Role.owner,
+    "leader": Role.leader,
+    "责任领导": Role.leader,
+    "分管领导": Role.leader,
+    "领导": Role.leader,
+    "secretary": Role.secretary,
+    "秘书": Role.secretary,
+    "督查": Role.secretary,
+    "督办": Role.secretary,
+    "督查员": Role.secretary,
 }
 
 

@@ -36,13 +36,10 @@ KINDS = (
 )
 
 
-
 @dataclass
 class Recipient:
     name: str
     email: str
-
-
 
 
 def _light_label(light: str | None) -> str:
@@ -146,8 +143,17 @@ def build_message(
     # occur in base64 lines or in the part headers, so the boundary cannot collide.
     boundary = f"=_rectify.{hashlib.sha256(message_id.encode()).hexdigest()[:16]}"
     if not reference:
-        msg = assemble(sender=(sender_name, sender_addr), to=to, cc=cc, subject=subject,
-                       text=text, html=html, message_id=message_id, date=date, boundary=boundary)
+        msg = assemble(
+            sender=(sender_name, sender_addr),
+            to=to,
+            cc=cc,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=date,
+            boundary=boundary,
+        )
         if msg is not None:
             return msg
 

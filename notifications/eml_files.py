@@ -17,8 +17,12 @@ from notifications.wire import wire_bytes
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
-def write_outbox(outbox: str, pending: Iterable[tuple[int, OutgoingMail]],
-                 emit: Callable[[int, DeliveryResult], None], group: int = 500) -> None:
+def write_outbox(
+    outbox: str,
+    pending: Iterable[tuple[int, OutgoingMail]],
+    emit: Callable[[int, DeliveryResult], None],
+    group: int = 500,
+) -> None:
     """Write each message as <key>.eml: temp file + os.replace, so readers never see half
     a file and a rewrite (same key) replaces the file whole.
 
@@ -33,7 +37,7 @@ def write_outbox(outbox: str, pending: Iterable[tuple[int, OutgoingMail]],
     pending = list(pending)
     for start in range(0, len(pending), group):
         done = []
-        for index, mail in pending[start:start + group]:
+        for index, mail in pending[start : start + group]:
             key = str(mail.key)
             temp = None
             try:
@@ -48,7 +52,7 @@ def write_outbox(outbox: str, pending: Iterable[tuple[int, OutgoingMail]],
                 try:
                     view = memoryview(data)
                     while view:
-                        view = view[os.write(fd, view):]
+                        view = view[os.write(fd, view) :]
                 finally:
                     os.close(fd)
                 os.replace(temp, os.path.join(outbox, f"{key}.eml"))
@@ -68,8 +72,10 @@ def write_outbox(outbox: str, pending: Iterable[tuple[int, OutgoingMail]],
                 _fsync_dir(outbox)
             except OSError as exc:
                 error = f"写入发件箱失败（目录同步）：{one_line(exc)}"
-                done = [(i, DeliveryResult(r.key, "retry", error, 1) if r.status == "sent" else r)
-                        for i, r in done]
+                done = [
+                    (i, DeliveryResult(r.key, "retry", error, 1) if r.status == "sent" else r)
+                    for i, r in done
+                ]
         for index, result in done:
             emit(index, result)
 

@@ -20,7 +20,5 @@ def check_header(value: str, field: str) -> str:
     match = _FORBIDDEN.search(value)
     if match:
         # repr() keeps the message on one line even when the value carries CR/LF.
-        raise HeaderInjectionError(
-            f"邮件头“{field}”含有控制字符 {match.group()!r}，已拒绝：{value!r}"
-        )
+        raise HeaderInjectionError(f"邮件头“{field}”含有控制字符 {match.group()!r}，已拒绝：{value!r}")
     return value

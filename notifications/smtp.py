@@ -58,8 +58,16 @@ from notifications.outcomes import (
 from notifications.wire import wire_payload
 
 __all__ = [
-    "TICK", "BatchOutcome", "DeliveryResult", "Guard", "MailConfig", "OutgoingMail", "Status",
-    "config_from_block", "deliver", "mail_config",
+    "TICK",
+    "BatchOutcome",
+    "DeliveryResult",
+    "Guard",
+    "MailConfig",
+    "OutgoingMail",
+    "Status",
+    "config_from_block",
+    "deliver",
+    "mail_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -195,8 +203,7 @@ class _Batch:
         log.warning("邮件服务器拒绝连接或登录，%d封邮件留待重试：%s", len(self.pending), refusal)
         while self.pending:
             index, mail, tried = self.pending.popleft()
-            self.emit(index, DeliveryResult(mail.key, "retry", f"未能投递：{refusal}", tried),
-                      quiet=True)
+            self.emit(index, DeliveryResult(mail.key, "retry", f"未能投递：{refusal}", tried), quiet=True)
 
     async def open(self, smtp: aiosmtplib.SMTP) -> str | None:
         """Connect (and log in); None when connected, else the server's refusal as one line.
@@ -207,9 +214,7 @@ class _Batch:
                 await smtp.connect()
                 if self.config.username:
                     password = self.config.password
-                    await smtp.login(
-                        self.config.username, password.get_secret_value() if password else ""
-                    )
+                    await smtp.login(self.config.username, password.get_secret_value() if password else "")
                 return None
             except Exception as exc:
                 smtp.close()
@@ -219,8 +224,9 @@ class _Batch:
             await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
         return refusal
 
-    async def send(self, smtp: aiosmtplib.SMTP, mail: OutgoingMail,
-                   tried: int) -> tuple[DeliveryResult | None, int]:
+    async def send(
+        self, smtp: aiosmtplib.SMTP, mail: OutgoingMail, tried: int
+    ) -> tuple[DeliveryResult | None, int]:
         """One message over an open connection, retrying transient failures; (None, tried)
         when the connection was lost and must be reopened first."""
         try:
@@ -253,7 +259,9 @@ class _Batch:
                 await smtp.mail(self.sender)
             except SMTPResponseException as exc:
                 if exc.code == 530:
-                    raise Refused(f"连接或登录邮件服务器失败：{classify(exc, data_sent=False).error}") from exc
+                    raise Refused(
+                        f"连接或登录邮件服务器失败：{classify(exc, data_sent=False).error}"
+                    ) from exc
                 raise
             refused = []
             for rcpt in rcpts:

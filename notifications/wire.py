@@ -88,8 +88,10 @@ _EW_BYTES = 42  # UTF-8 bytes per encoded word: "=?utf-8?b?" + 56 base64 chars +
 # A dot-atom address (RFC 5322 3.4.1) with a hostname domain; quoted local parts, IP literals
 # and the like go the stdlib way.
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_SIMPLE_ADDR = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
+_SIMPLE_ADDR = re.compile(
+    rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
 # An ASCII display name that needs neither quoting nor encoding: atoms separated by one space.
 _PLAIN_NAME = re.compile(rf"{_ATEXT}(?: {_ATEXT})*")
 _PLAIN_MSGID = re.compile(r"<[!-;=?-~]+>")  # printable ASCII, no "<", ">" or space inside
@@ -209,8 +211,18 @@ class WireMessage(EmailMessage):
         return list(rcpts), raw
 
 
-def assemble(*, sender: tuple[str, str], to, cc, subject: str, text: str, html: str,
-             message_id: str, date: str, boundary: str) -> WireMessage | None:
+def assemble(
+    *,
+    sender: tuple[str, str],
+    to,
+    cc,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: str,
+    boundary: str,
+) -> WireMessage | None:
     """The message build_message describes, built directly; None if it needs the stdlib.
 
     Every value must already have passed check_header (build_message does that first).
@@ -226,25 +238,42 @@ def assemble(*, sender: tuple[str, str], to, cc, subject: str, text: str, html: 
         return None
     if not date.isascii() or len(date) > _LIMIT - 6:
         return None
-    fields += [("Date", f"Date: {date}"), ("Message-ID", f"Message-ID: {message_id}"),
-               ("MIME-Version", "MIME-Version: 1.0"),
-               ("Content-Type", f'Content-Type: multipart/alternative; boundary="{boundary}"')]
+    fields += [
+        ("Date", f"Date: {date}"),
+        ("Message-ID", f"Message-ID: {message_id}"),
+        ("MIME-Version", "MIME-Version: 1.0"),
+        ("Content-Type", f'Content-Type: multipart/alternative; boundary="{boundary}"'),
+    ]
     if any(line is None for _, line in fields):
         return None
     text_body, text_bytes = _text_part("text/plain", text, False)
     html_body, html_bytes = _text_part("text/html", html, True)
     delimiter = f"\r\n--{boundary}".encode("ascii")
     head = "\r\n".join(line for _, line in fields).encode("ascii")
-    raw = b"".join((head, b"\r\n\r\n--", boundary.encode("ascii"), b"\r\n", text_bytes,
-                    delimiter, b"\r\n", html_bytes, delimiter, b"--\r\n"))
+    raw = b"".join(
+        (
+            head,
+            b"\r\n\r\n--",
+            boundary.encode("ascii"),
+            b"\r\n",
+            text_bytes,
+            delimiter,
+            b"\r\n",
+            html_bytes,
+            delimiter,
+            b"--\r\n",
+        )
+    )
 
     msg = WireMessage()
     for field, line in fields:
         # The stored value is the folded text after "Name: ", as a parser would keep it.
-        msg.set_raw(field, line[len(field) + 2:])
+        msg.set_raw(field, line[len(field) + 2 :])
     parts = []
-    for content_type, body, mime_version in (("text/plain", text_body, False),
-                                             ("text/html", html_body, True)):
+    for content_type, body, mime_version in (
+        ("text/plain", text_body, False),
+        ("text/html", html_body, True),
+    ):
         part = EmailMessage()
         part.set_raw("Content-Type", f'{content_type}; charset="utf-8"')
         part.set_raw("Content-Transfer-Encoding", "base64")

@@ -34,9 +34,15 @@ def act_contexts(session: Session, person: Person, wanted: list[tuple[Item, str]
     """`act_context` for many (item, step) of one person: their codes issued at once
     (codes.issue_many: two statements, not two per item; a 1,000-item register's 交办)."""
     ttl = get_settings().code_ttl_days
-    plain = codes.issue_many(session, [(person.id, item.id, step) for item, step in wanted],
-                             ttl_days=ttl)
+    plain = codes.issue_many(session, [(person.id, item.id, step) for item, step in wanted], ttl_days=ttl)
     expires = (utcnow() + timedelta(days=ttl)).date()
-    return [{"code": plain[(person.id, item.id, step)], "link": run_link(item),
-             "form": codes.STEP_LABELS[step], "item": item.code, "expires": expires}
-            for item, step in wanted]
+    return [
+        {
+            "code": plain[(person.id, item.id, step)],
+            "link": run_link(item),
+            "form": codes.STEP_LABELS[step],
+            "item": item.code,
+            "expires": expires,
+        }
+        for item, step in wanted
+    ]

@@ -32,8 +32,9 @@ TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]
 def check_day(day: date) -> date:
     """A business day inside FIRST_DAY..LAST_DAY, or one Chinese line saying the window."""
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise InvalidInput(f"业务日期 {day.isoformat()} 超出有效范围（{FIRST_DAY.isoformat()} 至 "
-                           f"{LAST_DAY.isoformat()}）")
+        raise InvalidInput(
+            f"业务日期 {day.isoformat()} 超出有效范围（{FIRST_DAY.isoformat()} 至 {LAST_DAY.isoformat()}）"
+        )
     return day
 
 
@@ -69,8 +70,9 @@ def clean(text: str | None, what: str, *, multiline: bool = True) -> str:
     text = (text or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     bad = (TEXT_CONTROL_RE if multiline else CONTROL_RE).search(text)
     if bad:
-        raise InvalidInput(f"{what}第{bad.start() + 1}个字符是不可见的控制字符"
-                           f"（U+{ord(bad.group()):04X}），请删除后重试")
+        raise InvalidInput(
+            f"{what}第{bad.start() + 1}个字符是不可见的控制字符（U+{ord(bad.group()):04X}），请删除后重试"
+        )
     return text
 
 

@@ -63,8 +63,10 @@ def load(secret: str, home: Path) -> CodeKey:
     secret = (secret or "").strip()
     if secret:
         if len(secret) < MIN_SECRET:
-            raise CodeKeyError(f"{ENV} 太短（至少{MIN_SECRET}个字符），可用 "
-                               "python -c \"import secrets; print(secrets.token_hex(32))\" 生成")
+            raise CodeKeyError(
+                f"{ENV} 太短（至少{MIN_SECRET}个字符），可用 "
+                'python -c "import secrets; print(secrets.token_hex(32))" 生成'
+            )
         return _make(secret.encode())
     return _make(_key_file(Path(home) / KEY_FILE))
 
@@ -90,17 +92,19 @@ def _key_file(path: Path) -> bytes:
             tmp.unlink()
         return _read(path)
     except OSError as exc:
-        raise CodeKeyError(f"无法创建验证码密钥文件 {path}：{exc.strerror or exc}"
-                           f"（或设置 {ENV}）") from None
+        raise CodeKeyError(f"无法创建验证码密钥文件 {path}：{exc.strerror or exc}（或设置 {ENV}）") from None
 
 
 def _read(path: Path) -> bytes:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CodeKeyError(f"验证码密钥文件 {path} 的权限过宽（{stat.filemode(mode)}），"
-                           f"请执行 chmod 600 {path}")
+        raise CodeKeyError(
+            f"验证码密钥文件 {path} 的权限过宽（{stat.filemode(mode)}），请执行 chmod 600 {path}"
+        )
     text = path.read_text(encoding="ascii", errors="replace").strip()
     if len(text) < MIN_SECRET:
-        raise CodeKeyError(f"验证码密钥文件 {path} 内容无效（应为64位十六进制），"
-                           "删除后会重新生成（此前发出的验证码随之失效）")
+        raise CodeKeyError(
+            f"验证码密钥文件 {path} 内容无效（应为64位十六进制），"
+            "删除后会重新生成（此前发出的验证码随之失效）"
+        )
     return text.encode()

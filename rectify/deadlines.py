@@ -37,7 +37,9 @@ class DeadlineError(ValueError):
 _BEFORE = r"(?:前|之前|以前)?(?:完成)?"
 # Separators must agree (2021-12/31 is more likely a typo than a date); a time part appears
 # when a date cell went through CSV or pandas ("2021-12-31 00:00:00", spaces already removed).
-_DATE_SEP = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:T?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?" + _BEFORE)
+_DATE_SEP = re.compile(
+    r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:T?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?" + _BEFORE
+)
 _DATE_CN = re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})[日号]?" + _BEFORE)
 _MONTH_END = re.compile(r"(?:(\d{4})年)?(\d{1,2})月(?:底|末)" + _BEFORE)
 _YEAR_END = re.compile(r"(?:(\d{4})年?)?年(?:底|末)" + _BEFORE)
@@ -74,11 +76,15 @@ def _day(y: str | int, m: str | int, d: str | int, text: str) -> date:
 def _in_window(due: date, register_date: date, text: str) -> date:
     lo, hi = register_date.year - YEAR_WINDOW, register_date.year + YEAR_WINDOW
     if not lo <= due.year <= hi:
-        raise DeadlineError(f"整改时限“{text}”（{due.isoformat()}）不在合理范围内（应在{lo}年至{hi}年之间）", text)
+        raise DeadlineError(
+            f"整改时限“{text}”（{due.isoformat()}）不在合理范围内（应在{lo}年至{hi}年之间）", text
+        )
     return due
 
 
-def parse_deadline(value: object, register_date: date, calendar: WorkCalendar, immediate_days: int = 5) -> Deadline:
+def parse_deadline(
+    value: object, register_date: date, calendar: WorkCalendar, immediate_days: int = 5
+) -> Deadline:
     if isinstance(register_date, datetime):
         register_date = register_date.date()
     dl = _parse(value, register_date, calendar, immediate_days)

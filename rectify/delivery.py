@@ -38,9 +38,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.base import utcnow
 from models.reminders import OUTBOX_STATUS_LABELS, OutboxMail
 from rectify import codes, links
-from rectify.outbox_claims import (DEFAULT_LEASE, claim_pending, count_claimable,
-                               expire_stale_digests, final_status, mark_results, new_worker_id,
-                               queue_failure_notices, renew_lease)
+from rectify.outbox_claims import (
+    DEFAULT_LEASE,
+    claim_pending,
+    count_claimable,
+    expire_stale_digests,
+    final_status,
+    mark_results,
+    new_worker_id,
+    queue_failure_notices,
+    renew_lease,
+)
 
 log = logging.getLogger("rectify.delivery")
 
@@ -75,11 +83,19 @@ class DeliveryReport:
         return self.attempted > 0 and self.sent == 0
 
     def as_dict(self) -> dict:
-        return {"worker": self.worker, "attempted": self.attempted, "sent": self.sent,
-                "retry": self.retry, "failed": self.failed, "unknown": self.unknown,
-                "notices": self.notices, "lost_lease": self.lost_lease, "expired": self.expired,
-                "interrupted": self.interrupted,
-                "refusal": self.refusal}
+        return {
+            "worker": self.worker,
+            "attempted": self.attempted,
+            "sent": self.sent,
+            "retry": self.retry,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "notices": self.notices,
+            "lost_lease": self.lost_lease,
+            "expired": self.expired,
+            "interrupted": self.interrupted,
+            "refusal": self.refusal,
+        }
 
 
 def mail_key(row: OutboxMail) -> str:
@@ -157,28 +173,45 @@ class _Marker:
         if not self.buffer:
             return
         with self.session_maker.begin() as session:
-            lost = mark_results(session, self.worker, [
-                {"id": self.rows[r.key].id, "status": r.status, "error": r.error,
-                 "attempts": r.attempts, "prior_attempts": self.rows[r.key].attempts,
-                 "message_id": message_id(self.rows[r.key], self.mail_from)}
-                for r in self.buffer])
+            lost = mark_results(
+                session,
+                self.worker,
+                [
+                    {
+                        "id": self.rows[r.key].id,
+                        "status": r.status,
+                        "error": r.error,
+                        "attempts": r.attempts,
+                        "prior_attempts": self.rows[r.key].attempts,
+                        "message_id": message_id(self.rows[r.key], self.mail_from),
+                    }
+                    for r in self.buffer
+                ],
+            )
             for result in self.buffer:
                 row = self.rows[result.key]
                 self.held.discard(row.id)
                 status = final_status(result.status, row.attempts + result.attempts)
                 self.report.lost_lease += row.id in lost
                 setattr(self.report, status, getattr(self.report, status) + 1)
-                self.report.rows.append({
-                    "id": row.id, "kind": row.kind, "recipient": row.recipient_name,
-                    "email": row.recipient_email, "status": status,
-                    "status_label": OUTBOX_STATUS_LABELS[status],
-                    "attempts": row.attempts + result.attempts, "error": result.error or "",
-                })
+                self.report.rows.append(
+                    {
+                        "id": row.id,
+                        "kind": row.kind,
+                        "recipient": row.recipient_name,
+                        "email": row.recipient_email,
+                        "status": status,
+                        "status_label": OUTBOX_STATUS_LABELS[status],
+                        "attempts": row.attempts + result.attempts,
+                        "error": result.error or "",
+                    }
+                )
         self.buffer.clear()
 
 
-def _outgoing(rows: list[OutboxMail], mail_from: str, bound: links.Bound | None = None,
-              unbound: str | None = None):
+def _outgoing(
+    rows: list[OutboxMail], mail_from: str, bound: links.Bound | None = None, unbound: str | None = None
+):
     """Build MIME messages; a row that cannot be built (bad address, control characters in a
     name) gets a permanent failure instead of a message. Links to item runs and the 验证码 are
     bound here (`bound`, rectify.links): the stored row holds tokens, the message the values.
@@ -196,11 +229,14 @@ def _outgoing(rows: list[OutboxMail], mail_from: str, bound: links.Bound | None 
             continue
         try:
             msg = build_message(
-                sender=mail_from, to=[Recipient(row.recipient_name, row.recipient_email)],
+                sender=mail_from,
+                to=[Recipient(row.recipient_name, row.recipient_email)],
                 cc=[Recipient(name, addr) for name, addr in (row.cc or [])],
-                subject=links.bind(row.subject, bound), text=links.bind(row.body_text, bound),
+                subject=links.bind(row.subject, bound),
+                text=links.bind(row.body_text, bound),
                 html=links.bind(row.body_html, bound),
-                message_id=message_id(row, mail_from))
+                message_id=message_id(row, mail_from),
+            )
         except (HeaderInjectionError, ValueError) as exc:
             refused.append(DeliveryResult(mail_key(row), "failed", f"邮件无法生成：{exc}", 0))
             continue
@@ -239,8 +275,7 @@ def deliver_pending(
     started = utcnow()
     if sources is None or "sweep" in sources:
         with session_maker.begin() as session:
-            report.expired, interrupted = expire_stale_digests(session, day, now=started,
-                                                               lease=lease)
+            report.expired, interrupted = expire_stale_digests(session, day, now=started, lease=lease)
         report.interrupted = interrupted
         if report.expired:
             log.warning("%d封%s前未能投递的催办邮件已标记为过期未发，不再补发", report.expired, day)
@@ -252,8 +287,9 @@ def deliver_pending(
     done, reported = 0, False
     while True:
         with session_maker.begin() as session:
-            rows = claim_pending(session, worker, chunk, now=utcnow(), lease=lease,
-                                 not_claimed_since=started, **scope)
+            rows = claim_pending(
+                session, worker, chunk, now=utcnow(), lease=lease, not_claimed_since=started, **scope
+            )
             # the runs their links point to, as the ledger says now, and their codes
             # (one SELECT each, no lock; rectify.links)
             texts = [t for r in rows for t in (r.subject, r.body_text, r.body_html)]
@@ -273,14 +309,16 @@ def deliver_pending(
                     continue
             break
         by_key = {mail_key(row): row for row in rows}
-        marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every,
-                         lease)
+        marker = _Marker(session_maker, worker, by_key, config.mail_from, report, flush_every, lease)
         mails, refused = _outgoing(rows, config.mail_from, bound, unbound)
         for result in refused:
             marker(result)
         try:
-            outcome = _run(deliver(mails, config, on_result=marker, max_attempts=max_attempts,
-                                   backoff=backoff, guard=marker))
+            outcome = _run(
+                deliver(
+                    mails, config, on_result=marker, max_attempts=max_attempts, backoff=backoff, guard=marker
+                )
+            )
         finally:
             marker.flush()  # whatever was delivered is recorded, even if the batch broke
         report.lost_lease += outcome.skipped
@@ -292,6 +330,11 @@ def deliver_pending(
         if outcome.refusal and not any(r is not None and r.status == "sent" for r in outcome):
             break  # the server refuses every connection: leave the other chunks untouched
     if report.attempted:
-        log.info("邮件投递：发送%d封，待重试%d封，失败%d封，结果未知%d封",
-                 report.sent, report.retry, report.failed, report.unknown)
+        log.info(
+            "邮件投递：发送%d封，待重试%d封，失败%d封，结果未知%d封",
+            report.sent,
+            report.retry,
+            report.failed,
+            report.unknown,
+        )
     return report

@@ -17,12 +17,12 @@ from notifications.compose import KIND_LABELS
 INSTRUCTIONS = {
     "assign": "请秘书确认（或修改）责任人和责任领导，选择交办人，并填写邮件中的验证码后交办。",
     "submit": "请责任人（或责任领导）填写销号申请：整改情况说明、佐证材料、本次完成的措施序号，选择提交人，"
-              "并填写本人邮件中的验证码；有时限的措施须全部完成（或在本次申请中完成）。如需延期，"
-              "请在“申请事项”中选择“申请延期”，并填写措施序号、申请延期至和延期理由，由秘书审批。",
+    "并填写本人邮件中的验证码；有时限的措施须全部完成（或在本次申请中完成）。如需延期，"
+    "请在“申请事项”中选择“申请延期”，并填写措施序号、申请延期至和延期理由，由秘书审批。",
     "extend": "请秘书审批延期申请：批准延期，或不予延期（须填写审批意见）；申请人不能审批自己的申请。",
     "leader_review": "请责任领导审核销号申请（签字背书）：同意后转秘书审核，退回则回到整改中；提交人不能审核自己的申请。",
     "progress": "本事项为长期坚持（无整改时限，不申请销号）：请责任人（或责任领导）按期报送整改进展，"
-                "选择报送人，并填写本人邮件中的验证码；报送后流程等待下一次报送。",
+    "选择报送人，并填写本人邮件中的验证码；报送后流程等待下一次报送。",
     "review": "请秘书审核销号申请：同意销号，或退回整改（审核意见即补充整改要求）；提交人不能审核自己的申请。",
 }
 
@@ -41,28 +41,42 @@ def describe_item(item: Item) -> str:
     # Lights as of the office's today: the form is read by people now, not on the run's day.
     lights = Lights(office_today())
     open_due = min((m.deadline for m in item.measures if m.deadline and not m.done_on), default=None)
-    lines = [f"**{md(item.code)} {md(short_title(item.description))}**", "",
-             f"问题描述：{md(item.description)}", "",
-             f"责任领导：{md(item.leader.name if item.leader else '-')}"
-             f"　责任部门：{md(item.department or '-')}"
-             f"　责任人：{md(item.owner.name if item.owner else '-')}", "",
-             f"整改时限：{item.deadline or '长期坚持'}　当前状态：{item.status.label}"
-             f"　亮灯：{LIGHT_LABELS[lights.of(item.status, open_due)]}"]
+    lines = [
+        f"**{md(item.code)} {md(short_title(item.description))}**",
+        "",
+        f"问题描述：{md(item.description)}",
+        "",
+        f"责任领导：{md(item.leader.name if item.leader else '-')}"
+        f"　责任部门：{md(item.department or '-')}"
+        f"　责任人：{md(item.owner.name if item.owner else '-')}",
+        "",
+        f"整改时限：{item.deadline or '长期坚持'}　当前状态：{item.status.label}"
+        f"　亮灯：{LIGHT_LABELS[lights.of(item.status, open_due)]}",
+    ]
     if item.measures:
         lines += ["", "整改措施："] + [
             f"{i}. {md(m.text)}（{md(m.deadline_text)}"
-            + (f"，原定时限 {m.original_deadline}" if m.original_deadline else "") + "）"
-            + (f" 已完成（{m.done_on}）" if m.done_on
-               else f" 未完成 {LIGHT_LABELS[lights.of(item.status, m.deadline)]}")
-            for i, m in enumerate(item.measures, 1)]
+            + (f"，原定时限 {m.original_deadline}" if m.original_deadline else "")
+            + "）"
+            + (
+                f" 已完成（{m.done_on}）"
+                if m.done_on
+                else f" 未完成 {LIGHT_LABELS[lights.of(item.status, m.deadline)]}"
+            )
+            for i, m in enumerate(item.measures, 1)
+        ]
     return "\n".join(lines)
 
 
 def _submission(rec: AuditRecord) -> list[str]:
     evidence = (rec.details or {}).get("evidence") or []
-    return [f"提交人：{md(rec.actor)}（{rec.day.isoformat()}）", "",
-            f"整改情况说明：{md(rec.comment or '-')}", "",
-            "佐证材料：" + ("；".join(md(e) for e in evidence) if evidence else "（未附）")]
+    return [
+        f"提交人：{md(rec.actor)}（{rec.day.isoformat()}）",
+        "",
+        f"整改情况说明：{md(rec.comment or '-')}",
+        "",
+        "佐证材料：" + ("；".join(md(e) for e in evidence) if evidence else "（未附）"),
+    ]
 
 
 def _extension(session: Session, item: Item) -> list[str]:
@@ -73,10 +87,15 @@ def _extension(session: Session, item: Item) -> list[str]:
     if ext is None:
         return []
     asker = session.get(Person, ext.requested_by_id)
-    return [f"申请人：{md(asker.name if asker else '-')}（{ext.requested_on.isoformat()}）", "",
-            f"第{ext.position + 1}条措施：{md(ext.measure_text)}", "",
-            f"原时限：{ext.old_deadline}　申请延期至：{ext.new_deadline}", "",
-            f"延期理由：{md(ext.reason)}"]
+    return [
+        f"申请人：{md(asker.name if asker else '-')}（{ext.requested_on.isoformat()}）",
+        "",
+        f"第{ext.position + 1}条措施：{md(ext.measure_text)}",
+        "",
+        f"原时限：{ext.old_deadline}　申请延期至：{ext.new_deadline}",
+        "",
+        f"延期理由：{md(ext.reason)}",
+    ]
 
 
 def _history(session: Session, item: Item, history: list[AuditRecord]) -> list[str]:
@@ -85,21 +104,20 @@ def _history(session: Session, item: Item, history: list[AuditRecord]) -> list[s
     lines = []
     for rec in history:
         if rec.action == "submit":
-            lines.append(f"- {rec.day.isoformat()} {md(rec.actor)} 申请销号："
-                         f"{md(rec.comment or '-')}")
+            lines.append(f"- {rec.day.isoformat()} {md(rec.actor)} 申请销号：{md(rec.comment or '-')}")
         elif rec.action == "signoff":
-            lines.append(f"- {rec.day.isoformat()} {md(rec.actor)} 签字背书"
-                         + (f"：{md(rec.comment)}" if rec.comment else ""))
+            lines.append(
+                f"- {rec.day.isoformat()} {md(rec.actor)} 签字背书"
+                + (f"：{md(rec.comment)}" if rec.comment else "")
+            )
         else:
-            lines.append(f"- {rec.day.isoformat()} {md(rec.actor)} 退回，补充整改要求："
-                         f"{md(rec.comment)}")
+            lines.append(f"- {rec.day.isoformat()} {md(rec.actor)} 退回，补充整改要求：{md(rec.comment)}")
     for day, kind, recipient in reminders_sent(session, item):
         lines.append(f"- {day.isoformat()} 邮件“{KIND_LABELS.get(kind, md(kind))}”发给 {md(recipient)}")
     return ["", "**事项经过**", ""] + (lines or ["（暂无）"])
 
 
-def describe_wait(session: Session, item: Item, wait, history: list[AuditRecord],
-                  refusal: str = "") -> str:
+def describe_wait(session: Session, item: Item, wait, history: list[AuditRecord], refusal: str = "") -> str:
     parts = []
     if refusal:
         parts += [f"**上次提交未被受理：{md(refusal)}**", ""]

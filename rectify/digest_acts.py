@@ -30,9 +30,16 @@ from rectify import codes, links
 NO_ACT_SECTIONS = ("recheck_due", "calendar")  # closed items (回头看 on the command line), notices
 
 
-def act_step(status: Status, person_id: int, role: Role, *, owner_id: int | None,
-             leader_id: int | None, submitted_by_id: int | None,
-             extension_asker: int | None) -> str | None:
+def act_step(
+    status: Status,
+    person_id: int,
+    role: Role,
+    *,
+    owner_id: int | None,
+    leader_id: int | None,
+    submitted_by_id: int | None,
+    extension_asker: int | None,
+) -> str | None:
     """The step `person` may act on for an item in `status`, or None (link only)."""
     if status is Status.new:
         return "assign" if role is Role.secretary else None
@@ -41,8 +48,7 @@ def act_step(status: Status, person_id: int, role: Role, *, owner_id: int | None
     if status in (Status.in_progress, Status.ongoing):
         return "submit" if person_id in (owner_id, leader_id) else None
     if status is Status.leader_review:
-        return ("leader_review" if person_id == leader_id and submitted_by_id != leader_id
-                else None)
+        return "leader_review" if person_id == leader_id and submitted_by_id != leader_id else None
     if status is Status.submitted:
         return "review" if role is Role.secretary and person_id != submitted_by_id else None
     return None
@@ -52,19 +58,35 @@ def attach_acts(session: Session, digests, settings, *, issue: bool) -> int:
     """Put `act` (link, form, code, expiry) on every item entry of `digests`; returns the number
     of codes issued (none unless `issue`)."""
     wanted: list[tuple] = []  # (entry, person id, item id, step)
-    item_codes = {e["code"] for d in digests for name, entries in d.sections.items()
-                  if name not in NO_ACT_SECTIONS for e in entries}
+    item_codes = {
+        e["code"]
+        for d in digests
+        for name, entries in d.sections.items()
+        if name not in NO_ACT_SECTIONS
+        for e in entries
+    }
     if not item_codes:
         return 0
-    items = {r.code: r for r in session.execute(
-        select(Item.id, Item.code, Item.status, Item.owner_id, Item.leader_id,
-               Item.submitted_by_id).where(Item.code.in_(sorted(item_codes))))}
-    askers = dict(session.execute(
-        select(Extension.item_id, Extension.requested_by_id)
-        .where(Extension.status == "pending",
-               Extension.item_id.in_([r.id for r in items.values()]))).all())
-    roles = dict(session.execute(select(Person.id, Person.role).where(
-        Person.id.in_(sorted({d.recipient_id for d in digests})))).all())
+    items = {
+        r.code: r
+        for r in session.execute(
+            select(
+                Item.id, Item.code, Item.status, Item.owner_id, Item.leader_id, Item.submitted_by_id
+            ).where(Item.code.in_(sorted(item_codes)))
+        )
+    }
+    askers = dict(
+        session.execute(
+            select(Extension.item_id, Extension.requested_by_id).where(
+                Extension.status == "pending", Extension.item_id.in_([r.id for r in items.values()])
+            )
+        ).all()
+    )
+    roles = dict(
+        session.execute(
+            select(Person.id, Person.role).where(Person.id.in_(sorted({d.recipient_id for d in digests})))
+        ).all()
+    )
     for digest in digests:
         for name, entries in digest.sections.items():
             if name in NO_ACT_SECTIONS:
@@ -73,20 +95,29 @@ def attach_acts(session: Session, digests, settings, *, issue: bool) -> int:
                 row = items.get(entry["code"])
                 if row is None:
                     continue
-                step = act_step(row.status, digest.recipient_id, roles[digest.recipient_id],
-                                owner_id=row.owner_id, leader_id=row.leader_id,
-                                submitted_by_id=row.submitted_by_id,
-                                extension_asker=askers.get(row.id))
-                entry["act"] = {"link": links.run_link(settings.ui_url, row.id),
-                                "item": row.code, "code": None,
-                                "form": codes.STEP_LABELS[step] if step else None}
+                step = act_step(
+                    row.status,
+                    digest.recipient_id,
+                    roles[digest.recipient_id],
+                    owner_id=row.owner_id,
+                    leader_id=row.leader_id,
+                    submitted_by_id=row.submitted_by_id,
+                    extension_asker=askers.get(row.id),
+                )
+                entry["act"] = {
+                    "link": links.run_link(settings.ui_url, row.id),
+                    "item": row.code,
+                    "code": None,
+                    "form": codes.STEP_LABELS[step] if step else None,
+                }
                 if step:
                     wanted.append((entry, digest.recipient_id, row.id, step))
     if not issue or not wanted:
         return 0
     now = utcnow()
-    plain = codes.issue_many(session, [(p, i, s) for _, p, i, s in wanted], now=now,
-                             ttl_days=settings.code_ttl_days)
+    plain = codes.issue_many(
+        session, [(p, i, s) for _, p, i, s in wanted], now=now, ttl_days=settings.code_ttl_days
+    )
     expires = (now + timedelta(days=settings.code_ttl_days)).date()
     for entry, person_id, item_id, step in wanted:
         entry["act"].update(code=plain[(person_id, item_id, step)], expires=expires)

@@ -45,13 +45,24 @@ def check_new_deadline(current: date, new: date, day: date, calendar: WorkCalend
 
 
 def _pending(session: Session, item: Item, position: int) -> Extension | None:
-    return session.scalars(select(Extension).where(
-        Extension.item_id == item.id, Extension.position == position,
-        Extension.status == "pending")).one_or_none()
+    return session.scalars(
+        select(Extension).where(
+            Extension.item_id == item.id, Extension.position == position, Extension.status == "pending"
+        )
+    ).one_or_none()
 
 
-def request(session: Session, code: str, number: int, actor: Person, day: date, *,
-            to: date, reason: str, calendar: WorkCalendar) -> Extension:
+def request(
+    session: Session,
+    code: str,
+    number: int,
+    actor: Person,
+    day: date,
+    *,
+    to: date,
+    reason: str,
+    calendar: WorkCalendar,
+) -> Extension:
     """`rectify extend CODE N --to DATE --reason …` by the item's owner or leader."""
     item = workflow.get_item(session, code, lock=True)
     change_rules.require_item_person(actor, item, "申请延期")
@@ -68,19 +79,43 @@ def request(session: Session, code: str, number: int, actor: Person, day: date, 
     check_new_deadline(measure.deadline, to, day, calendar)
     change_rules.check_item_day(session, item, day)
     workflow.touch(session, item)
-    ext = Extension(item_id=item.id, position=measure.position, measure_text=measure.text,
-                    old_deadline=measure.deadline, new_deadline=to, reason=reason,
-                    requested_by_id=actor.id, requested_on=day, status="pending", comment="")
+    ext = Extension(
+        item_id=item.id,
+        position=measure.position,
+        measure_text=measure.text,
+        old_deadline=measure.deadline,
+        new_deadline=to,
+        reason=reason,
+        requested_by_id=actor.id,
+        requested_on=day,
+        status="pending",
+        comment="",
+    )
     session.add(ext)
-    workflow.record(session, item, actor.name, day, "extension_request", comment=reason,
-                    details={"measure": number, "from": measure.deadline.isoformat(),
-                             "to": to.isoformat()})
+    workflow.record(
+        session,
+        item,
+        actor.name,
+        day,
+        "extension_request",
+        comment=reason,
+        details={"measure": number, "from": measure.deadline.isoformat(), "to": to.isoformat()},
+    )
     session.flush()
     return ext
 
 
-def decide(session: Session, code: str, number: int, actor: Person, day: date, *,
-           approve: bool, comment: str, calendar: WorkCalendar) -> Extension:
+def decide(
+    session: Session,
+    code: str,
+    number: int,
+    actor: Person,
+    day: date,
+    *,
+    approve: bool,
+    comment: str,
+    calendar: WorkCalendar,
+) -> Extension:
     """The secretary approves or rejects the measure's pending extension (never the asker)."""
     change_rules.require_role(actor, Role.secretary, "审批延期申请")
     item = workflow.get_item(session, code, lock=True)
@@ -95,38 +130,54 @@ def decide(session: Session, code: str, number: int, actor: Person, day: date, *
         raise InvalidTransition("不予延期时须填写审批意见")
     change_rules.check_item_day(session, item, day)
     if approve:
-        if (measure.done_on is not None or measure.deadline != ext.old_deadline
-                or measure.text != ext.measure_text):  # a re-import may have changed the row
+        if (
+            measure.done_on is not None
+            or measure.deadline != ext.old_deadline
+            or measure.text != ext.measure_text
+        ):  # a re-import may have changed the row
             raise InvalidTransition(f"第{number}条措施在申请后已完成或已变更，请重新申请")
         check_new_deadline(ext.old_deadline, ext.new_deadline, day, calendar)
         moved = session.execute(
-            update(Measure).where(Measure.id == measure.id, Measure.deadline == ext.old_deadline,
-                                  Measure.done_on.is_(None))
-            .values(deadline=ext.new_deadline, deadline_text=ext.new_deadline.isoformat(),
-                    original_deadline=func.coalesce(Measure.original_deadline, ext.old_deadline))
-            .execution_options(synchronize_session=False)).rowcount
+            update(Measure)
+            .where(Measure.id == measure.id, Measure.deadline == ext.old_deadline, Measure.done_on.is_(None))
+            .values(
+                deadline=ext.new_deadline,
+                deadline_text=ext.new_deadline.isoformat(),
+                original_deadline=func.coalesce(Measure.original_deadline, ext.old_deadline),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if moved != 1:
             raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请刷新后重试")
-        latest = session.scalar(select(func.max(Measure.deadline))
-                                .where(Measure.item_id == item.id))
+        latest = session.scalar(select(func.max(Measure.deadline)).where(Measure.item_id == item.id))
         # the item's 整改时限 (latest measure) and the day the ladder restarts from
-        workflow.guarded_update(session, item, item.status, deadline=latest,
-                                deadline_changed_on=day)
+        workflow.guarded_update(session, item, item.status, deadline=latest, deadline_changed_on=day)
         session.refresh(measure)
     else:
         workflow.touch(session, item)
     decided = session.execute(
-        update(Extension).where(Extension.id == ext.id, Extension.status == "pending")
-        .values(status="approved" if approve else "rejected", decided_by_id=actor.id,
-                decided_on=day, comment=comment)
-        .execution_options(synchronize_session=False)).rowcount
+        update(Extension)
+        .where(Extension.id == ext.id, Extension.status == "pending")
+        .values(
+            status="approved" if approve else "rejected",
+            decided_by_id=actor.id,
+            decided_on=day,
+            comment=comment,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if decided != 1:
         raise ConcurrentChange(f"事项 {item.code} 的延期申请刚被他人审批，请刷新后重试")
     session.refresh(ext)
-    workflow.record(session, item, actor.name, day,
-                    "extension_approve" if approve else "extension_reject", comment=comment,
-                    details={"measure": number, "from": ext.old_deadline.isoformat(),
-                             "to": ext.new_deadline.isoformat()})
+    workflow.record(
+        session,
+        item,
+        actor.name,
+        day,
+        "extension_approve" if approve else "extension_reject",
+        comment=comment,
+        details={"measure": number, "from": ext.old_deadline.isoformat(), "to": ext.new_deadline.isoformat()},
+    )
     session.flush()
     return ext
 
@@ -135,26 +186,49 @@ def approved_extensions(session: Session, as_of: date) -> list[dict]:
     """经批准延期x项 as of a day, for the report: one dict per approved extension, with the
     measure, 原定时限 (old_deadline) and the new deadline, in the order they were decided."""
     rows = session.execute(
-        select(Item.code, Extension.position, Extension.measure_text, Extension.old_deadline,
-               Extension.new_deadline, Extension.reason, Extension.decided_on)
+        select(
+            Item.code,
+            Extension.position,
+            Extension.measure_text,
+            Extension.old_deadline,
+            Extension.new_deadline,
+            Extension.reason,
+            Extension.decided_on,
+        )
         .join(Item, Item.id == Extension.item_id)
         .where(Extension.status == "approved", Extension.decided_on <= as_of)
-        .order_by(Extension.decided_on, Extension.id))
-    return [{"code": code, "measure": pos + 1, "text": text, "original_deadline": old,
-             "new_deadline": new, "reason": reason, "approved_on": on}
-            for code, pos, text, old, new, reason, on in rows]
+        .order_by(Extension.decided_on, Extension.id)
+    )
+    return [
+        {
+            "code": code,
+            "measure": pos + 1,
+            "text": text,
+            "original_deadline": old,
+            "new_deadline": new,
+            "reason": reason,
+            "approved_on": on,
+        }
+        for code, pos, text, old, new, reason, on in rows
+    ]
 
 
 def extensions_of(session: Session, item_id: int) -> list[dict]:
     """Every extension of one item, for `show` (--json key `extensions`)."""
     names = dict(session.execute(select(Person.id, Person.name)).all())
     return [
-        {"measure": e.position + 1, "from": e.old_deadline.isoformat(),
-         "to": e.new_deadline.isoformat(), "reason": e.reason,
-         "requested_by": names.get(e.requested_by_id), "requested_on": e.requested_on.isoformat(),
-         "status": e.status, "status_label": EXTENSION_STATUS_LABELS[e.status],
-         "decided_by": names.get(e.decided_by_id),
-         "decided_on": e.decided_on.isoformat() if e.decided_on else None, "comment": e.comment}
-        for e in session.scalars(select(Extension).where(Extension.item_id == item_id)
-                                 .order_by(Extension.id))
+        {
+            "measure": e.position + 1,
+            "from": e.old_deadline.isoformat(),
+            "to": e.new_deadline.isoformat(),
+            "reason": e.reason,
+            "requested_by": names.get(e.requested_by_id),
+            "requested_on": e.requested_on.isoformat(),
+            "status": e.status,
+            "status_label": EXTENSION_STATUS_LABELS[e.status],
+            "decided_by": names.get(e.decided_by_id),
+            "decided_on": e.decided_on.isoformat() if e.decided_on else None,
+            "comment": e.comment,
+        }
+        for e in session.scalars(select(Extension).where(Extension.item_id == item_id).order_by(Extension.id))
     ]

@@ -42,7 +42,9 @@ def check_actor(actor: str | None, known: dict[str, Person], parsed: ParsedRegis
             raise Forbidden(f"{actor}（{person.role.label}）无权导入整改清单，仅秘书可以")
         after = {n: p.role for n, p in known.items()} | {r.name: r.role for r in parsed.people}
         if Role.secretary not in after.values():
-            raise Forbidden("人员名单会取消台账中全部秘书的角色，导入后将无人能交办和审核：请至少保留一名秘书")
+            raise Forbidden(
+                "人员名单会取消台账中全部秘书的角色，导入后将无人能交办和审核：请至少保留一名秘书"
+            )
         return
     if actor:
         sheet_roles = {p.name: p.role for p in parsed.people}
@@ -60,10 +62,15 @@ def check_unproven(known: dict[str, Person], parsed: ParsedRegister) -> None:
     while the ledger has one, is the secretary's, on the command line (rectify import --as)."""
     if not any(p.role is Role.secretary for p in known.values()):
         return  # the very first import: nobody to protect yet
-    changed = [r.name for r in parsed.people if r.name in known
-               and (known[r.name].email != r.email or known[r.name].role is not r.role)]
+    changed = [
+        r.name
+        for r in parsed.people
+        if r.name in known and (known[r.name].email != r.email or known[r.name].role is not r.role)
+    ]
     added = [r.name for r in parsed.people if r.name not in known and r.role is Role.secretary]
     if changed or added:
         names = "、".join(changed + added)
-        raise Forbidden(f"从界面启动的导入不能修改人员的邮箱或角色、不能新增秘书（{names}）："
-                        "请秘书在命令行导入人员名单（rectify import --as 姓名）")
+        raise Forbidden(
+            f"从界面启动的导入不能修改人员的邮箱或角色、不能新增秘书（{names}）："
+            "请秘书在命令行导入人员名单（rectify import --as 姓名）"
+        )

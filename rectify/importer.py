@@ -56,10 +56,18 @@ class ImportResult:
         return {k: v for k, v in self.__dict__.items()}
 
 
-def import_register(session: Session, paths: list[Path], *, day: date, calendar: WorkCalendar,
-                    immediate_days: int = 5, actor: str | None = None, dry_run: bool = False,
-                    progress: Callable[[int, int], None] | None = None,
-                    unproven: bool = False) -> ImportResult:
+def import_register(
+    session: Session,
+    paths: list[Path],
+    *,
+    day: date,
+    calendar: WorkCalendar,
+    immediate_days: int = 5,
+    actor: str | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    unproven: bool = False,
+) -> ImportResult:
     """Validate every row, then apply everything in the session's transaction (flush only).
 
     With dry_run the caller rolls back; the result says what would have changed. `unproven`:
@@ -79,14 +87,16 @@ def import_register(session: Session, paths: list[Path], *, day: date, calendar:
     for name in parsed.skipped_sheets:
         logger.warning("已跳过隐藏的工作表 %s（隐藏的内容不导入；如需导入请先取消隐藏）", name)
     people = _apply_people(session, parsed.people, known, result)
-    _apply_items(session, parsed.items, people, day, actor or SYSTEM, result, progress,
-                 calendar, immediate_days)
+    _apply_items(
+        session, parsed.items, people, day, actor or SYSTEM, result, progress, calendar, immediate_days
+    )
     session.flush()
     return result
 
 
-def _apply_people(session: Session, rows: list[PersonRow], known: dict[str, Person],
-                  result: ImportResult) -> dict[str, Person]:
+def _apply_people(
+    session: Session, rows: list[PersonRow], known: dict[str, Person], result: ImportResult
+) -> dict[str, Person]:
     for row in rows:
         person = known.get(row.name)
         values = dict(title=row.title, department=row.department, email=row.email, role=row.role)
@@ -95,8 +105,9 @@ def _apply_people(session: Session, rows: list[PersonRow], known: dict[str, Pers
             session.add(person)
             known[row.name] = person
             result.people_created.append(row.name)
-        elif changes := {k: [_json(getattr(person, k)), _json(v)] for k, v in values.items()
-                         if getattr(person, k) != v}:
+        elif changes := {
+            k: [_json(getattr(person, k)), _json(v)] for k, v in values.items() if getattr(person, k) != v
+        }:
             for k, v in values.items():
                 setattr(person, k, v)
             result.people_updated.append(row.name)
@@ -115,10 +126,15 @@ def _item_values(row: ItemRow, people: dict[str, Person]) -> dict:
         extra = "协办：" + "、".join(row.co_owners)
         remark = f"{remark}；{extra}" if remark and extra not in remark else (remark or extra)
     return dict(
-        source=row.source, category=row.category, description=row.description,
-        department=row.department, remark=remark, deadline=row.deadline,
+        source=row.source,
+        category=row.category,
+        description=row.description,
+        department=row.department,
+        remark=remark,
+        deadline=row.deadline,
         leader_id=people[row.leader].id if row.leader else None,
-        owner_id=people[row.owner].id if row.owner else None, reporting=row.reporting,
+        owner_id=people[row.owner].id if row.owner else None,
+        reporting=row.reporting,
     )
 
 
@@ -126,20 +142,29 @@ def _measure_values(row: ItemRow) -> list[tuple[str, date | None, str]]:
     return [(m.text, m.deadline.due, m.deadline.text) for m in row.measures]
 
 
-def _with_extensions(new: list[tuple[str, date | None, str]],
-                     old: list[Measure]) -> list[tuple[str, date | None, str]]:
+def _with_extensions(
+    new: list[tuple[str, date | None, str]], old: list[Measure]
+) -> list[tuple[str, date | None, str]]:
     """The register's measures with approved extensions applied: a measure (same text) that was
     extended keeps its new deadline while the register shows its 原定时限 or that new date (the
     register exported after the extension)."""
     extended = {m.text: m for m in old if m.original_deadline is not None}
-    return [(t, extended[t].deadline, extended[t].deadline_text)
-            if t in extended and d in (extended[t].original_deadline, extended[t].deadline)
-            else (t, d, dt) for t, d, dt in new]
+    return [
+        (t, extended[t].deadline, extended[t].deadline_text)
+        if t in extended and d in (extended[t].original_deadline, extended[t].deadline)
+        else (t, d, dt)
+        for t, d, dt in new
+    ]
 
 
 def _kept_state(m: Measure) -> dict:
-    return {"done_on": m.done_on, "done_by_id": m.done_by_id, "done_note": m.done_note,
-            "original_deadline": m.original_deadline, "deadline": m.deadline}
+    return {
+        "done_on": m.done_on,
+        "done_by_id": m.done_by_id,
+        "done_note": m.done_note,
+        "original_deadline": m.original_deadline,
+        "deadline": m.deadline,
+    }
 
 
 def _carry(kept: dict | None, due: date | None) -> dict:
@@ -159,24 +184,35 @@ def _rebase(row: ItemRow, register_date: date, calendar: WorkCalendar, immediate
     Re-importing the same register weeks later must not move its deadlines: the phrases were
     parsed against the import day, so parse them again against the day the item was registered.
     """
+
     def again(m: MeasureRow) -> Deadline:
         try:
             return parse_deadline(m.deadline.text, register_date, calendar, immediate_days)
         except DeadlineError:  # a date that was valid for today but is far from an old register
             return m.deadline
 
-    row.measures = [MeasureRow(m.text, m.deadline if m.deadline.ongoing else again(m), m.done)
-                    for m in row.measures]
+    row.measures = [
+        MeasureRow(m.text, m.deadline if m.deadline.ongoing else again(m), m.done) for m in row.measures
+    ]
 
 
-def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person], day: date,
-                 actor: str, result: ImportResult, progress, calendar: WorkCalendar,
-                 immediate_days: int) -> None:
+def _apply_items(
+    session: Session,
+    rows: list[ItemRow],
+    people: dict[str, Person],
+    day: date,
+    actor: str,
+    result: ImportResult,
+    progress,
+    calendar: WorkCalendar,
+    immediate_days: int,
+) -> None:
     codes = [r.code for r in rows]
     existing: dict[str, Item] = {}
     for chunk in range(0, len(codes), 500):  # stay under SQLite's bound-parameter limit
-        stmt = (select(Item).where(Item.code.in_(codes[chunk:chunk + 500]))
-                .options(selectinload(Item.measures)))
+        stmt = (
+            select(Item).where(Item.code.in_(codes[chunk : chunk + 500])).options(selectinload(Item.measures))
+        )
         existing.update({i.code: i for i in session.scalars(stmt)})
     names = {p.id: n for n, p in people.items()}
     fresh: list[tuple[Item, ItemRow]] = []
@@ -187,13 +223,26 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
         values = _item_values(row, people)
         if item is None:
             ongoing = all(m.deadline.ongoing for m in row.measures)
-            item = Item(code=row.code, status=Status.ongoing if ongoing else Status.new,
-                        register_date=day, deadline_changed_on=day,
-                        last_progress_on=day if row.progress else None,
-                        imported=register_values(values), **values)
-            item.measures = [Measure(position=i, text=t, deadline=d, deadline_text=dt,
-                                     done_on=day if m.done else None, done_note=m.done or "")
-                             for i, ((t, d, dt), m) in enumerate(zip(_measure_values(row), row.measures))]
+            item = Item(
+                code=row.code,
+                status=Status.ongoing if ongoing else Status.new,
+                register_date=day,
+                deadline_changed_on=day,
+                last_progress_on=day if row.progress else None,
+                imported=register_values(values),
+                **values,
+            )
+            item.measures = [
+                Measure(
+                    position=i,
+                    text=t,
+                    deadline=d,
+                    deadline_text=dt,
+                    done_on=day if m.done else None,
+                    done_note=m.done or "",
+                )
+                for i, ((t, d, dt), m) in enumerate(zip(_measure_values(row), row.measures))
+            ]
             session.add(item)
             fresh.append((item, row))
         else:
@@ -202,15 +251,31 @@ def _apply_items(session: Session, rows: list[ItemRow], people: dict[str, Person
             progress(n, len(rows))
     session.flush()  # one batched INSERT for every new item, then their audit records
     for item, row in fresh:
-        record(session, item, actor, day, "import", None, item.status,
-               details={"row": row.row, "deadline": str(item.deadline) if item.deadline else None})
+        record(
+            session,
+            item,
+            actor,
+            day,
+            "import",
+            None,
+            item.status,
+            details={"row": row.row, "deadline": str(item.deadline) if item.deadline else None},
+        )
         if row.progress:
             session.add(ProgressNote(item_id=item.id, day=day, note=row.progress))
         result.created.append(item.code)
 
 
-def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names: dict[int, str],
-                 day: date, actor: str, result: ImportResult) -> None:
+def _update_item(
+    session: Session,
+    item: Item,
+    row: ItemRow,
+    values: dict,
+    names: dict[int, str],
+    day: date,
+    actor: str,
+    result: ImportResult,
+) -> None:
     new_measures = _with_extensions(_measure_values(row), item.measures)
     values["deadline"] = max((d for _, d, _ in new_measures if d), default=None)
     base = register_values(values)
@@ -230,18 +295,24 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
     # Changed means another text or another due date: "10个工作日内" exported back as the date it
     # meant is the same deadline, and must not restart the reminder ladder.
     if [(t, d) for t, d, _ in new_measures] != [(t, d) for t, d, _ in old_measures]:
-        changes["measures"] = [[f"{t}（{dt}）" for t, _, dt in old_measures],
-                               [f"{t}（{dt}）" for t, _, dt in new_measures]]
+        changes["measures"] = [
+            [f"{t}（{dt}）" for t, _, dt in old_measures],
+            [f"{t}（{dt}）" for t, _, dt in new_measures],
+        ]
         kept = {m.text: _kept_state(m) for m in item.measures}
         # Delete the old rows first: the unit of work would insert before deleting and trip
         # the (item, position) unique constraint.
         item.measures.clear()
         session.flush()
-        item.measures = [Measure(position=i, text=t, **{"deadline": d, "deadline_text": dt,
-                                                        **_carry(kept.get(t), d)})
-                         for i, (t, d, dt) in enumerate(new_measures)]
-    if done := [(n, m, r.done) for n, (m, r) in enumerate(zip(item.measures, row.measures), 1)
-                if r.done and m.done_on is None]:
+        item.measures = [
+            Measure(position=i, text=t, **{"deadline": d, "deadline_text": dt, **_carry(kept.get(t), d)})
+            for i, (t, d, dt) in enumerate(new_measures)
+        ]
+    if done := [
+        (n, m, r.done)
+        for n, (m, r) in enumerate(zip(item.measures, row.measures), 1)
+        if r.done and m.done_on is None
+    ]:
         for _, m, note in done:
             m.done_on, m.done_note = day, note
         changes["done"] = [n for n, _, _ in done]
@@ -266,8 +337,7 @@ def _update_item(session: Session, item: Item, row: ItemRow, values: dict, names
     session.flush()  # the measure list replacement must hit the table before the audit row
     if after is not before:
         _set_status(session, item, before, after)
-    record(session, item, actor, day, "update", before, after,
-           details={"row": row.row, "changes": changes})
+    record(session, item, actor, day, "update", before, after, details={"row": row.row, "changes": changes})
     result.updated.append(item.code)
 
 
@@ -278,8 +348,11 @@ def _status_for(session: Session, item: Item, row: ItemRow) -> Status:
     Submitted and closed items are left to the review."""
     ongoing = all(m.deadline.ongoing for m in row.measures)
     if item.status is Status.ongoing and not ongoing:
-        assigned = session.scalar(select(AuditRecord.id).where(
-            AuditRecord.item_id == item.id, AuditRecord.action.in_(("assign", "reassign"))).limit(1))
+        assigned = session.scalar(
+            select(AuditRecord.id)
+            .where(AuditRecord.item_id == item.id, AuditRecord.action.in_(("assign", "reassign")))
+            .limit(1)
+        )
         return Status.in_progress if assigned is not None else Status.new
     if item.status in (Status.new, Status.in_progress) and ongoing:
         return Status.ongoing
@@ -288,8 +361,12 @@ def _status_for(session: Session, item: Item, row: ItemRow) -> Status:
 
 def _set_status(session: Session, item: Item, before: Status, after: Status) -> None:
     """Guarded like workflow's moves: a flow run that changed the item meanwhile wins."""
-    done = session.execute(update(Item).where(Item.id == item.id, Item.status == before)
-                           .values(status=after).execution_options(synchronize_session=False))
+    done = session.execute(
+        update(Item)
+        .where(Item.id == item.id, Item.status == before)
+        .values(status=after)
+        .execution_options(synchronize_session=False)
+    )
     if done.rowcount != 1:
         raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请稍后重新导入")
     session.refresh(item, ["status"])

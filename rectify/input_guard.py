@@ -38,23 +38,30 @@ WHY_EXPOSED = "已随未被受理的表单提交（表单内容保存在流程�
 CONSOLE_MARGIN = timedelta(seconds=5)
 
 
-def _void_live(session: Session, item_ids: list[int], step: str, now: datetime,
-               person_id: int | None = None) -> list[tuple[int, int]]:
+def _void_live(
+    session: Session, item_ids: list[int], step: str, now: datetime, person_id: int | None = None
+) -> list[tuple[int, int]]:
     """Void the live codes of these items and step; the (person id, item id) they belonged to."""
-    where = [ActionCode.item_id.in_(item_ids), ActionCode.step == step,
-             ActionCode.used_at.is_(None), ActionCode.voided_at.is_(None)]
+    where = [
+        ActionCode.item_id.in_(item_ids),
+        ActionCode.step == step,
+        ActionCode.used_at.is_(None),
+        ActionCode.voided_at.is_(None),
+    ]
     if person_id is not None:
         where.append(ActionCode.person_id == person_id)
     rows = session.execute(select(ActionCode.person_id, ActionCode.item_id).where(*where)).all()
     if rows:
-        session.execute(update(ActionCode).where(*where)
-                        .values(voided_at=now, void_reason="exposed")
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(ActionCode)
+            .where(*where)
+            .values(voided_at=now, void_reason="exposed")
+            .execution_options(synchronize_session=False)
+        )
     return sorted(set(rows))
 
 
-def refuse_tampered(session: Session, item_codes: list[str], step: str, day: date,
-                    attempt: str) -> bool:
+def refuse_tampered(session: Session, item_codes: list[str], step: str, day: date, attempt: str) -> bool:
     """Void, reissue and tell, once per `attempt`. True when done now (False: a replay)."""
     marker = f"{TAMPER_PREFIX}{attempt}"
     if session.scalar(select(OutboxMail.id).where(OutboxMail.key.startswith(f"{marker}:")).limit(1)):
@@ -66,30 +73,55 @@ def refuse_tampered(session: Session, item_codes: list[str], step: str, day: dat
     for person_id, item_id in holders:
         person = session.get_one(Person, person_id)
         names.append(person.name)
-        acting.queue_act(session, kind="code_reissued", person=person, item=by_id[item_id],
-                         step=step, day=day, key=f"{marker}:{person_id}:{item_id}",
-                         context={"why": WHY_TAMPERED})
+        acting.queue_act(
+            session,
+            kind="code_reissued",
+            person=person,
+            item=by_id[item_id],
+            step=step,
+            day=day,
+            key=f"{marker}:{person_id}:{item_id}",
+            context={"why": WHY_TAMPERED},
+        )
     for secretary in session.scalars(select(Person).where(Person.role == Role.secretary)):
-        queue_notice(session, kind="code_voided", to=secretary, items=items, day=day,
-                            key=f"{marker}:s{secretary.id}",
-                            context={"person": "、".join(dict.fromkeys(names)) or "办理人",
-                                     "item": "、".join(i.code for i in items),
-                                     "form": codes.STEP_LABELS[step], "why": WHY_FORM})
+        queue_notice(
+            session,
+            kind="code_voided",
+            to=secretary,
+            items=items,
+            day=day,
+            key=f"{marker}:s{secretary.id}",
+            context={
+                "person": "、".join(dict.fromkeys(names)) or "办理人",
+                "item": "、".join(i.code for i in items),
+                "form": codes.STEP_LABELS[step],
+                "why": WHY_FORM,
+            },
+        )
     return True
 
 
-def burn_refused_code(session: Session, person: Person, item: Item, step: str, day: date,
-                      attempt: str) -> bool:
+def burn_refused_code(
+    session: Session, person: Person, item: Item, step: str, day: date, attempt: str
+) -> bool:
     """The person's right code went with a refused form: void it and send a fresh one."""
     if not _void_live(session, [item.id], step, utcnow(), person_id=person.id):
         return False
-    return acting.queue_act(session, kind="code_reissued", person=person, item=item, step=step,
-                            day=day, key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
-                            context={"why": WHY_EXPOSED})
+    return acting.queue_act(
+        session,
+        kind="code_reissued",
+        person=person,
+        item=item,
+        step=step,
+        day=day,
+        key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
+        context={"why": WHY_EXPOSED},
+    )
 
 
-def burn_if_right(session: Session, person: Person, item: Item, step: str, typed: object,
-                  day: date, attempt: str) -> bool:
+def burn_if_right(
+    session: Session, person: Person, item: Item, step: str, typed: object, day: date, attempt: str
+) -> bool:
     """A form refused before it could apply (content the run's own form rejects) still holds
     its code in the stored input: if that is the person's live code, void it and send a fresh
     one. A wrong code is not counted here (nothing was attempted in anyone's name)."""
@@ -101,17 +133,30 @@ def burn_if_right(session: Session, person: Person, item: Item, step: str, typed
     except codes.CodeRefused:
         return False
     # matched and live: consume marked it used at `now`; it proved nothing, so void it instead
-    session.execute(update(ActionCode).where(
-        ActionCode.person_id == person.id, ActionCode.item_id == item.id, ActionCode.step == step,
-        ActionCode.used_at == now).values(used_at=None, voided_at=now, void_reason="exposed")
-        .execution_options(synchronize_session=False))
-    return acting.queue_act(session, kind="code_reissued", person=person, item=item, step=step,
-                            day=day, key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
-                            context={"why": WHY_EXPOSED})
+    session.execute(
+        update(ActionCode)
+        .where(
+            ActionCode.person_id == person.id,
+            ActionCode.item_id == item.id,
+            ActionCode.step == step,
+            ActionCode.used_at == now,
+        )
+        .values(used_at=None, voided_at=now, void_reason="exposed")
+        .execution_options(synchronize_session=False)
+    )
+    return acting.queue_act(
+        session,
+        kind="code_reissued",
+        person=person,
+        item=item,
+        step=step,
+        day=day,
+        key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
+        context={"why": WHY_EXPOSED},
+    )
 
 
-def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attempt: str
-                 ) -> str | None:
+def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attempt: str) -> str | None:
     """A form the run's own rules refused before applying (burn_if_right):
     the name of the person whose right code it carried and who gets a fresh one, else None."""
     from rectify.item_process import PERSON_FIELD, transaction
@@ -123,8 +168,7 @@ def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attemp
         with transaction(db_url) as session:
             person = workflow.get_person(session, name.strip())
             item = workflow.get_item(session, code, lock=True)
-            burnt = burn_if_right(session, person, item, step, raw.get("code"),
-                                              day, attempt)
+            burnt = burn_if_right(session, person, item, step, raw.get("code"), day, attempt)
     except RectifyError:
         return None
     return person.name if burnt else None
@@ -132,7 +176,16 @@ def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attemp
 
 def console_woke(session: Session, item_codes: list[str], since: datetime) -> bool:
     """The console wrote an audit record for one of these items since `since` (its wake)."""
-    return session.scalar(
-        select(AuditRecord.id).join(Item, Item.id == AuditRecord.item_id)
-        .where(Item.code.in_(item_codes), AuditRecord.proof == codes.BY_CLI,
-               AuditRecord.at >= since - CONSOLE_MARGIN).limit(1)) is not None
+    return (
+        session.scalar(
+            select(AuditRecord.id)
+            .join(Item, Item.id == AuditRecord.item_id)
+            .where(
+                Item.code.in_(item_codes),
+                AuditRecord.proof == codes.BY_CLI,
+                AuditRecord.at >= since - CONSOLE_MARGIN,
+            )
+            .limit(1)
+        )
+        is not None
+    )

@@ -35,10 +35,18 @@ TAG = "待交办确认"  # the intake run's worklist tag while it waits
 
 def batch(session: Session, item_codes: list[str]) -> list[Item]:
     """The register's items waiting for a 交办 signature that no run asks for yet."""
-    return list(session.scalars(
-        select(Item).where(Item.code.in_(item_codes), Item.status == Status.new,
-                           Item.owner_id.is_not(None), Item.flow_run_id.is_(None))
-        .order_by(Item.id)))
+    return list(
+        session.scalars(
+            select(Item)
+            .where(
+                Item.code.in_(item_codes),
+                Item.status == Status.new,
+                Item.owner_id.is_not(None),
+                Item.flow_run_id.is_(None),
+            )
+            .order_by(Item.id)
+        )
+    )
 
 
 def queue_requests(session: Session, items: list[Item], day: date, link: str | None) -> None:
@@ -47,24 +55,36 @@ def queue_requests(session: Session, items: list[Item], day: date, link: str | N
     if not items:
         return
     anchor = items[0]
-    lead = (f"本次导入的整改清单有{len(items)}项事项等待交办（责任人、责任领导按整改清单）。"
-            "请核对下列事项后，在导入流程运行的“交办确认”表单中选择本人并填写验证码，一次签署全部交办；"
-            "不同意交办的事项可在表单中去掉勾选，改为逐项交办。")
-    for person in session.scalars(select(Person).where(Person.role == Role.secretary)
-                                  .order_by(Person.id)):
+    lead = (
+        f"本次导入的整改清单有{len(items)}项事项等待交办（责任人、责任领导按整改清单）。"
+        "请核对下列事项后，在导入流程运行的“交办确认”表单中选择本人并填写验证码，一次签署全部交办；"
+        "不同意交办的事项可在表单中去掉勾选，改为逐项交办。"
+    )
+    for person in session.scalars(select(Person).where(Person.role == Role.secretary).order_by(Person.id)):
         key = f"intake_confirm:{anchor.id}:{person.id}"
         if acting._queued(session, key):
             continue
         act = act_codes.act_context(session, person, anchor, STEP)
         # the form is on the intake run, not on an item's run
-        act.update(link=link, item=f"{anchor.code}等{len(items)}项",
-                   where="本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）")
-        queue_notice(session, kind="act_request", to=person, items=items, day=day, key=key,
-                     context={"lead": lead, "submission": None, "act": act})
+        act.update(
+            link=link,
+            item=f"{anchor.code}等{len(items)}项",
+            where="本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）",
+        )
+        queue_notice(
+            session,
+            kind="act_request",
+            to=person,
+            items=items,
+            day=day,
+            key=key,
+            context={"lead": lead, "submission": None, "act": act},
+        )
 
 
-def confirm_wait(session: Session, items: list[Item], *, refusal: str = "",
-                 entered: dict | None = None) -> Wait:
+def confirm_wait(
+    session: Session, items: list[Item], *, refusal: str = "", entered: dict | None = None
+) -> Wait:
     """The intake run's form: which items (all ticked), which secretary, her code."""
     from rectify.describe import md
 
@@ -72,39 +92,57 @@ def confirm_wait(session: Session, items: list[Item], *, refusal: str = "",
     secretaries = _names(session, Role.secretary)
     choices = tuple(i.code for i in items)
     picked = [c for c in entered.get("items") or choices if c in choices]
-    wait = Wait(STEP, "confirm", "交办确认", [
-        FormField("items", "交办事项", "默认全部；去掉的事项改为逐项交办", "multi", choices,
-                  picked),
-        FormField("secretary", "交办人（秘书）", "签署交办的秘书", "choice", secretaries,
-                  _pick(secretaries, entered.get("secretary"))),
-        FormField("code", "验证码", "【交办确认】邮件中发给您本人的6位验证码（一次有效）",
-                  max_length=16),
-    ])
+    wait = Wait(
+        STEP,
+        "confirm",
+        "交办确认",
+        [
+            FormField("items", "交办事项", "默认全部；去掉的事项改为逐项交办", "multi", choices, picked),
+            FormField(
+                "secretary",
+                "交办人（秘书）",
+                "签署交办的秘书",
+                "choice",
+                secretaries,
+                _pick(secretaries, entered.get("secretary")),
+            ),
+            FormField("code", "验证码", "【交办确认】邮件中发给您本人的6位验证码（一次有效）", max_length=16),
+        ],
+    )
     rows = "\n".join(
         f"| {md(i.code)} | {md(i.description)} | {md(i.owner.name if i.owner else '')} | "
-        f"{md(i.leader.name if i.leader else '')} | {i.deadline or '长期坚持'} |" for i in items)
+        f"{md(i.leader.name if i.leader else '')} | {i.deadline or '长期坚持'} |"
+        for i in items
+    )
     head = f"**上次提交未被受理：{md(refusal)}**\n\n" if refusal else ""
     wait.description = (
         f"{head}请秘书核对本次导入的{len(items)}项事项，选择本人并填写【交办确认】邮件中的验证码，"
         "一次签署下列事项的交办（责任人、责任领导按整改清单）。\n\n"
-        f"| 编号 | 问题 | 责任人 | 责任领导 | 完成时限 |\n|---|---|---|---|---|\n{rows}\n")
+        f"| 编号 | 问题 | 责任人 | 责任领导 | 完成时限 |\n|---|---|---|---|---|\n{rows}\n"
+    )
     return wait
 
 
 def _code_item(session: Session, person: Person, items: list[Item]) -> Item:
     """The register's item the person's newest 交办确认 code was issued for."""
     item_id = session.scalar(
-        select(ActionCode.item_id).where(ActionCode.person_id == person.id,
-                                         ActionCode.step == STEP,
-                                         ActionCode.item_id.in_([i.id for i in items]))
-        .order_by(ActionCode.id.desc()).limit(1))
+        select(ActionCode.item_id)
+        .where(
+            ActionCode.person_id == person.id,
+            ActionCode.step == STEP,
+            ActionCode.item_id.in_([i.id for i in items]),
+        )
+        .order_by(ActionCode.id.desc())
+        .limit(1)
+    )
     if item_id is None:
         raise codes.CodeRefused(f"{person.name}没有本次导入的交办确认验证码")
     return next(i for i in items if i.id == item_id)
 
 
-def confirm(session: Session, items: list[Item], form: dict, day: date,
-            register: list[Item] | None = None) -> dict[str, str]:
+def confirm(
+    session: Session, items: list[Item], form: dict, day: date, register: list[Item] | None = None
+) -> dict[str, str]:
     """Prove the secretary by her code, then sign every ticked item of the batch as her.
 
     In the caller's transaction; raises CodeRefused (WrongCode) or another RectifyError before
@@ -120,8 +158,7 @@ def confirm(session: Session, items: list[Item], form: dict, day: date,
     if person.role is not Role.secretary:
         raise Forbidden(f"{person.name}（{person.role.label}）无权交办，仅秘书可以")
     # the code was issued for the batch's first item then; it may have been signed since
-    anchor = workflow.get_item(session, _code_item(session, person, register or items).code,
-                               lock=True)
+    anchor = workflow.get_item(session, _code_item(session, person, register or items).code, lock=True)
     codes.consume(session, person, anchor, STEP, form.get("code"))
     ticked = set(form.get("items") or ())
     refused = {}
@@ -134,8 +171,9 @@ def confirm(session: Session, items: list[Item], form: dict, day: date,
     return refused
 
 
-def apply(db_url: str, item_codes: list[str], form: dict, day: date, attempt: str
-          ) -> tuple[str | None, dict[str, str]]:
+def apply(
+    db_url: str, item_codes: list[str], form: dict, day: date, attempt: str
+) -> tuple[str | None, dict[str, str]]:
     """`confirm` in a transaction of its own: (None, refusals per item) when signed, else (the
     one line why, {}); a wrong code is counted as a form's is (rectify.item_process.apply_form)."""
     from rectify.item_process import transaction, wrong_code

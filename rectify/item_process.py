@@ -26,8 +26,14 @@ from sqlalchemy.orm import Session
 from models import AuditRecord, Item, Person, Status
 from models.db import session_factory
 from rectify import acting, code_reissue, codes, extensions, workflow
-from rectify.decisions import (assign_item, decide_extension, queue_closed, request_extension,
-                               review_item, submit_item)
+from rectify.decisions import (
+    assign_item,
+    decide_extension,
+    queue_closed,
+    request_extension,
+    review_item,
+    submit_item,
+)
 from rectify.errors import Forbidden, InvalidInput, InvalidTransition, RectifyError
 from rectify.waits import APPROVE, EXTENSION_REQUEST, REJECT, pending_extension  # noqa: F401
 
@@ -71,9 +77,13 @@ def run_key(code: str, register_date: date) -> str:
 def run_request(item: Item, key: str) -> dict:
     """What Prefect needs to create the item's run: name, tags, parameters' title, and the
     idempotency key that makes a retried creation return the same run."""
-    return {"code": item.code, "key": key, "name": run_name(item.code, item.description),
-            "title": short_title(item.description),
-            "tags": run_tags(item.category, item.department, item.leader.name if item.leader else None)}
+    return {
+        "code": item.code,
+        "key": key,
+        "name": run_name(item.code, item.description),
+        "title": short_title(item.description),
+        "tags": run_tags(item.category, item.department, item.leader.name if item.leader else None),
+    }
 
 
 def reopen_run_request(session: Session, code: str) -> tuple[dict, str | None]:
@@ -83,8 +93,14 @@ def reopen_run_request(session: Session, code: str) -> tuple[dict, str | None]:
     retried start of the same reopen gets the same run back.
     """
     item = workflow.get_item(session, code)
-    reopens = session.scalar(select(func.count()).select_from(AuditRecord).where(
-        AuditRecord.item_id == item.id, AuditRecord.action == "reopen")) or 0
+    reopens = (
+        session.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.item_id == item.id, AuditRecord.action == "reopen")
+        )
+        or 0
+    )
     key = f"{run_key(item.code, item.register_date)}#reopen-{reopens}"
     return run_request(item, key), item.flow_run_id
 
@@ -97,13 +113,22 @@ def transaction(db_url: str) -> Iterator[Session]:
 
 def read_item(session: Session, code: str) -> ItemView:
     item = workflow.get_item(session, code)
-    return ItemView(code=item.code, status=item.status,
-                    owner=item.owner.name if item.owner else None,
-                    leader=item.leader.name if item.leader else None)
+    return ItemView(
+        code=item.code,
+        status=item.status,
+        owner=item.owner.name if item.owner else None,
+        leader=item.leader.name if item.leader else None,
+    )
 
 
-def assign_from_register(db_url: str, code: str, day: date, secretary: str | None,
-                         owner: str | None = None, leader: str | None = None) -> str | None:
+def assign_from_register(
+    db_url: str,
+    code: str,
+    day: date,
+    secretary: str | None,
+    owner: str | None = None,
+    leader: str | None = None,
+) -> str | None:
     """交办 to the owner and leader the register names (or the form gives).
 
     Returns None when done (or already done), else the reason it was refused.
@@ -115,8 +140,14 @@ def assign_from_register(db_url: str, code: str, day: date, secretary: str | Non
         return str(exc)
 
 
-def assign_in_session(session: Session, code: str, day: date, secretary: str | None,
-                      owner: str | None = None, leader: str | None = None) -> str | None:
+def assign_in_session(
+    session: Session,
+    code: str,
+    day: date,
+    secretary: str | None,
+    owner: str | None = None,
+    leader: str | None = None,
+) -> str | None:
     """The same in the caller's transaction (the intake signs a whole register in one).
 
     Every refusal is decided before anything is written (role, names, leader, state; the
@@ -130,8 +161,14 @@ def assign_in_session(session: Session, code: str, day: date, secretary: str | N
             # must still be told what they answer for, with their 进展报送 code (once per item and
             # owner: the intake and the run both call this; an item assigned before and turned
             # 长期坚持 later still gets its codes, the key is not the assignment's).
-            acting.queue_to_submitters(session, item, kind="assigned", day=day,
-                                       key=f"ongoing:{code}:{item.owner_id}", step="progress")
+            acting.queue_to_submitters(
+                session,
+                item,
+                kind="assigned",
+                day=day,
+                key=f"ongoing:{code}:{item.owner_id}",
+                step="progress",
+            )
             return None
         if item.status is not Status.new:
             return None  # someone assigned it already (CLI): the ledger is the truth
@@ -159,12 +196,20 @@ def request_assignment(db_url: str, code: str, day: date) -> None:
             acting.queue_assign_requests(session, item, day)
 
 
-PERSON_FIELD = {"assign": "secretary", "submit": "submitter", "extend": "reviewer",
-                "leader_review": "reviewer", "review": "reviewer", "progress": "reporter"}
+PERSON_FIELD = {
+    "assign": "secretary",
+    "submit": "submitter",
+    "extend": "reviewer",
+    "leader_review": "reviewer",
+    "review": "reviewer",
+    "progress": "reporter",
+}
 
 
-NOT_THIS_RUN = ("本流程运行不是台账为事项{code}登记的流程运行（{why}），表单未受理，验证码未使用，"
-                "未作任何修改；请从邮件中的链接打开该事项的流程运行办理")
+NOT_THIS_RUN = (
+    "本流程运行不是台账为事项{code}登记的流程运行（{why}），表单未受理，验证码未使用，"
+    "未作任何修改；请从邮件中的链接打开该事项的流程运行办理"
+)
 
 
 def linked_run_only(item: Item, run_id: str | None) -> None:
@@ -178,8 +223,9 @@ def linked_run_only(item: Item, run_id: str | None) -> None:
     raise Forbidden(NOT_THIS_RUN.format(code=item.code, why=why))
 
 
-def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt: str,
-               run_id: str | None = None) -> str | None:
+def apply_form(
+    db_url: str, code: str, day: date, step: str, form: dict, attempt: str, run_id: str | None = None
+) -> str | None:
     """A form filled in through the UI (or the REST resume call): the code proves the person
     named in it, then the step applies. None when applied, else the one line saying why not;
     a refusal changes nothing but a wrong guess's count (and, at the limit, a fresh code).
@@ -205,49 +251,81 @@ def apply_form(db_url: str, code: str, day: date, step: str, form: dict, attempt
         from rectify import input_guard
 
         with transaction(db_url) as session:
-            input_guard.burn_refused_code(session, workflow.get_person(session, proven),
-                                          workflow.get_item(session, code), step, day, attempt)
+            input_guard.burn_refused_code(
+                session,
+                workflow.get_person(session, proven),
+                workflow.get_item(session, code),
+                step,
+                day,
+                attempt,
+            )
         return f"{exc}；本次使用的验证码已作废，新的验证码已发送到{proven}的邮箱"
     return None
 
 
-def _apply_step(session: Session, code: str, actor: Person, day: date, step: str,
-                form: dict) -> None:
+def _apply_step(session: Session, code: str, actor: Person, day: date, step: str, form: dict) -> None:
     if step == "assign":
         owner = workflow.get_person(session, form["owner"])
         leader = workflow.get_person(session, form["leader"]) if form.get("leader") else None
         assign_item(session, code, actor, day, owner=owner, leader=leader)
     elif step == "progress":
-        pn = workflow.add_progress(session, code, actor, day, note=form.get("note") or "",
-                                   percent=form.get("percent"))
+        pn = workflow.add_progress(
+            session, code, actor, day, note=form.get("note") or "", percent=form.get("percent")
+        )
         acting.queue_next_progress(session, workflow.get_item(session, code), actor, day, pn.id)
     elif step == "submit" and form.get("request") == EXTENSION_REQUEST:
         to = form.get("extend_to")
         if not form.get("measure") or not to:
             raise InvalidInput("申请延期须填写措施序号和申请延期至的日期")
-        request_extension(session, code, actor, day, measure=int(form["measure"]),
-                          to=to if isinstance(to, date) else date.fromisoformat(to),
-                          reason=form.get("reason") or "")
+        request_extension(
+            session,
+            code,
+            actor,
+            day,
+            measure=int(form["measure"]),
+            to=to if isinstance(to, date) else date.fromisoformat(to),
+            reason=form.get("reason") or "",
+        )
     elif step == "submit":
-        submit_item(session, code, actor, day, summary=form.get("summary") or "",
-                    evidence=list(form.get("evidence") or []),
-                    completes=[int(n) for n in form.get("completes") or []])
+        submit_item(
+            session,
+            code,
+            actor,
+            day,
+            summary=form.get("summary") or "",
+            evidence=list(form.get("evidence") or []),
+            completes=[int(n) for n in form.get("completes") or []],
+        )
     elif step == "extend":
         pending = pending_extension(session, workflow.get_item(session, code))
         if pending is None:
             raise InvalidTransition(f"事项 {code} 已没有待审批的延期申请")
-        decide_extension(session, code, actor, day, measure=pending.position + 1,
-                         approve=form["decision"] == extensions.APPROVE,
-                         comment=form.get("comment") or "")
+        decide_extension(
+            session,
+            code,
+            actor,
+            day,
+            measure=pending.position + 1,
+            approve=form["decision"] == extensions.APPROVE,
+            comment=form.get("comment") or "",
+        )
     else:
         if workflow.get_item(session, code).status is not (
-                Status.leader_review if step == "leader_review" else Status.submitted):
+            Status.leader_review if step == "leader_review" else Status.submitted
+        ):
             raise InvalidTransition(f"事项 {code} 已不在{codes.STEP_LABELS[step]}阶段")
         recheck_on = form.get("recheck_on")
-        review_item(session, code, actor, day, approve=form["decision"] == APPROVE,
-                    comment=form.get("comment") or "",
-                    recheck_on=date.fromisoformat(recheck_on) if isinstance(recheck_on, str)
-                    and recheck_on else recheck_on or None)
+        review_item(
+            session,
+            code,
+            actor,
+            day,
+            approve=form["decision"] == APPROVE,
+            comment=form.get("comment") or "",
+            recheck_on=date.fromisoformat(recheck_on)
+            if isinstance(recheck_on, str) and recheck_on
+            else recheck_on or None,
+        )
 
 
 def confirm_closed(db_url: str, code: str, day: date) -> None:
@@ -261,10 +339,12 @@ def confirm_closed(db_url: str, code: str, day: date) -> None:
 def link_run(session: Session, code: str, flow_run_id: str, *, replacing: str | None = None) -> bool:
     """Store the item's run id, only if it is still `replacing` (None: no run yet), so a second
     intake never overwrites the first run's id and a reopen replaces exactly the finished one."""
-    current = (Item.flow_run_id.is_(None) if replacing is None else Item.flow_run_id == replacing)
+    current = Item.flow_run_id.is_(None) if replacing is None else Item.flow_run_id == replacing
     result = session.execute(
-        update(Item).where(Item.code == code, current)
-        .values(flow_run_id=flow_run_id).execution_options(synchronize_session=False)
+        update(Item)
+        .where(Item.code == code, current)
+        .values(flow_run_id=flow_run_id)
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
 
@@ -279,9 +359,17 @@ def relink_run(session: Session, code: str, old: str, new: str, day: date, why: 
     item = workflow.get_item(session, code)
     if item.status is Status.closed or not link_run(session, code, new, replacing=old):
         return False
-    workflow.record(session, item, REPAIR_ACTOR, day, "relink_run", item.status, item.status,
-                    comment=f"原流程运行{why}，已补建等待表单的流程运行",
-                    details={"old_run": old, "new_run": new})
+    workflow.record(
+        session,
+        item,
+        REPAIR_ACTOR,
+        day,
+        "relink_run",
+        item.status,
+        item.status,
+        comment=f"原流程运行{why}，已补建等待表单的流程运行",
+        details={"old_run": old, "new_run": new},
+    )
     session.flush()
     code_reissue.queue_relinked(session, item, day, new, why)  # the new link, and a fresh code
     return True

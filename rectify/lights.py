@@ -41,8 +41,9 @@ def is_overdue(status: Status, open_deadline: date | None, today: date) -> bool:
     return status in OVERDUE_STATUSES and open_deadline is not None and open_deadline < today
 
 
-def light(status: Status, open_deadline: date | None, today: date, horizon: date,
-          ongoing_light: str | None = None) -> str | None:
+def light(
+    status: Status, open_deadline: date | None, today: date, horizon: date, ongoing_light: str | None = None
+) -> str | None:
     """The light of an item (open_deadline: earliest unfinished dated measure) or of one
     measure (its deadline, None when done or 长期坚持) in an item of `status`."""
     if not status.is_open:
@@ -79,37 +80,63 @@ class Lights:
 # The `--json` fields of `rectify list` and `show` built from these rules (rectify.queries and
 # the lean read path, rectify.cli.lean, both use them: one copy of the keys and their order).
 
-def deadline_fields(deadline: date | None, status: Status, open_deadline: date | None,
-                     lights: Lights, ongoing: str | None = None) -> dict:
+
+def deadline_fields(
+    deadline: date | None,
+    status: Status,
+    open_deadline: date | None,
+    lights: Lights,
+    ongoing: str | None = None,
+) -> dict:
     light = lights.of(status, open_deadline, ongoing)
     return {
         "deadline": deadline.isoformat() if deadline else None,
         "deadline_label": deadline.isoformat() if deadline else "长期坚持",
         "overdue": is_overdue(status, open_deadline, lights.today),
         "open_deadline": open_deadline.isoformat() if open_deadline else None,
-        "light": light, "light_label": LIGHT_LABELS[light],
+        "light": light,
+        "light_label": LIGHT_LABELS[light],
     }
 
 
 def report_fields(missed_due: date | None) -> dict:
     """定期报送: whether the last period's note is missing (未按时报送), and its due day."""
-    return {"unreported": missed_due is not None,
-            "report_due": missed_due.isoformat() if missed_due else None}
+    return {
+        "unreported": missed_due is not None,
+        "report_due": missed_due.isoformat() if missed_due else None,
+    }
 
 
 _STATUS_WORDS = {s: (s.value, s.label) for s in Status}  # enum properties are slow per row
 
 
-def list_row(code: str, status: Status, category: str, source: str, department: str,
-             description: str, owner: str | None, leader: str | None, deadline: date | None,
-             open_deadline: date | None, lights: Lights, ongoing: str | None,
-             missed_due: date | None) -> dict:
+def list_row(
+    code: str,
+    status: Status,
+    category: str,
+    source: str,
+    department: str,
+    description: str,
+    owner: str | None,
+    leader: str | None,
+    deadline: date | None,
+    open_deadline: date | None,
+    lights: Lights,
+    ongoing: str | None,
+    missed_due: date | None,
+) -> dict:
     """One row of `rectify list --json` (the documented, stable keys)."""
     value, label = _STATUS_WORDS[status]
     return {
-        "code": code, "status": value, "status_label": label, "category": category,
-        "source": source, "department": department, "description": description,
-        "owner": owner, "leader": leader,
+        "code": code,
+        "status": value,
+        "status_label": label,
+        "category": category,
+        "source": source,
+        "department": department,
+        "description": description,
+        "owner": owner,
+        "leader": leader,
         **deadline_fields(deadline, status, open_deadline, lights, ongoing),
         **report_fields(missed_due),
     }

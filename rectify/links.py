@@ -56,6 +56,7 @@ def run_ids(session: Session, ids: set[int]) -> dict[int, str | None]:
 @dataclass
 class Bound:
     """What the tokens of a set of emails stand for now: runs by item id, codes by code id."""
+
     runs: dict[int, str | None] = field(default_factory=dict)
     codes: dict[int, str] = field(default_factory=dict)
 
@@ -77,6 +78,7 @@ def bind(text: str, bound: Bound) -> str:
     def one(m: re.Match) -> str:
         run = runs.get(int(m.group(2)))
         return f"{m.group(1)}/runs/flow-run/{run}" if run else f"{m.group(1)}/runs"
+
     text = _LINK.sub(one, text)
     return _CODE.sub(lambda m: plain.get(int(m.group(1)), codes.GONE_NOTE), text)
 

@@ -26,12 +26,24 @@ from rectify import change_rules, workflow
 from rectify.errors import InvalidInput, InvalidTransition
 
 from rectify.lights import (  # noqa: F401  (on the first line, so `ruff format` keeps it covering all)
-    GREEN, LIGHT_LABELS, OVERDUE_STATUSES, RED, YELLOW, Lights, is_overdue, light, worst, yellow_days,
-    yellow_horizon)
+    GREEN,
+    LIGHT_LABELS,
+    OVERDUE_STATUSES,
+    RED,
+    YELLOW,
+    Lights,
+    is_overdue,
+    light,
+    worst,
+    yellow_days,
+    yellow_horizon,
+)
 
 # 整改进展 / 完成情况 cells that mean "this measure is finished". Anchored at the start and
 # followed by nothing or punctuation, so 未完成, 尚未完成, 基本完成, 完成60% and 已完成部分 do not count.
-DONE_RE = re.compile(r"^(已全部|已经|全部)?(已)?(整改)?(完成|整改)(整改)?(到位)?([，。；;,.!！、\s].*)?$", re.S)
+DONE_RE = re.compile(
+    r"^(已全部|已经|全部)?(已)?(整改)?(完成|整改)(整改)?(到位)?([，。；;,.!！、\s].*)?$", re.S
+)
 _NEGATION_RE = re.compile(r"^(未|尚未|没有|不|暂未|待|正在|基本|部分)")
 
 
@@ -54,9 +66,11 @@ def ongoing_lights(session: Session, item_ids, today: date) -> dict[int, str]:
 
 def open_deadlines(session: Session, item_ids=None) -> dict[int, date]:
     """{item id: open deadline} now: the earliest deadline of its unfinished dated measures."""
-    stmt = (select(Measure.item_id, func.min(Measure.deadline))
-            .where(Measure.deadline.is_not(None), Measure.done_on.is_(None))
-            .group_by(Measure.item_id))
+    stmt = (
+        select(Measure.item_id, func.min(Measure.deadline))
+        .where(Measure.deadline.is_not(None), Measure.done_on.is_(None))
+        .group_by(Measure.item_id)
+    )
     if item_ids is not None:
         stmt = stmt.where(Measure.item_id.in_(list(item_ids)))
     return dict(session.execute(stmt).all())
@@ -77,8 +91,9 @@ def open_deadlines_as_of(session: Session, as_of: date) -> dict[int, date]:
         before[(item_id, position)] = old  # the earliest one after as_of wins (written last)
     found: dict[int, date] = {}
     for item_id, position, deadline in session.execute(
-        select(Measure.item_id, Measure.position, Measure.deadline)
-        .where(Measure.deadline.is_not(None), Measure.done_on.is_(None) | (Measure.done_on > as_of))
+        select(Measure.item_id, Measure.position, Measure.deadline).where(
+            Measure.deadline.is_not(None), Measure.done_on.is_(None) | (Measure.done_on > as_of)
+        )
     ):
         deadline = before.get((item_id, position), deadline)
         if item_id not in found or deadline < found[item_id]:
@@ -91,8 +106,7 @@ def measure_counts(session: Session, as_of: date) -> tuple[int, int]:
     on or before it. (Measures are counted as the ledger holds them now.)"""
     from models import AuditRecord
 
-    imported = select(AuditRecord.item_id).where(AuditRecord.action == "import",
-                                                AuditRecord.day <= as_of)
+    imported = select(AuditRecord.item_id).where(AuditRecord.action == "import", AuditRecord.day <= as_of)
     base = select(func.count()).select_from(Measure).where(Measure.item_id.in_(imported))
     total = session.scalar(base) or 0
     done = session.scalar(base.where(Measure.done_on <= as_of)) or 0
@@ -101,6 +115,7 @@ def measure_counts(session: Session, as_of: date) -> tuple[int, int]:
 
 # --- marking a measure done --------------------------------------------------------------
 
+
 def get_measure(item: Item, number: int) -> Measure:
     """措施 N as people count them (1-based)."""
     if not 1 <= number <= len(item.measures):
@@ -108,12 +123,12 @@ def get_measure(item: Item, number: int) -> Measure:
     return item.measures[number - 1]
 
 
-def complete(session: Session, item: Item, measure: Measure, actor: Person, day: date,
-             note: str) -> None:
+def complete(session: Session, item: Item, measure: Measure, actor: Person, day: date, note: str) -> None:
     """Mark one measure done with a guarded UPDATE (a second writer finds it done already).
     The caller checked roles and state, and records the audit row."""
     done = session.execute(
-        update(Measure).where(Measure.id == measure.id, Measure.done_on.is_(None))
+        update(Measure)
+        .where(Measure.id == measure.id, Measure.done_on.is_(None))
         .values(done_on=day, done_by_id=actor.id, done_note=note)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -122,8 +137,7 @@ def complete(session: Session, item: Item, measure: Measure, actor: Person, day:
     session.refresh(measure)
 
 
-def mark_done(session: Session, code: str, number: int, actor: Person, day: date, *,
-              note: str) -> Measure:
+def mark_done(session: Session, code: str, number: int, actor: Person, day: date, *, note: str) -> Measure:
     """`rectify measure CODE N --done`: the owner or the leader says what was done."""
     item = workflow.get_item(session, code, lock=True)
     change_rules.require_item_person(actor, item, "完成整改措施")
@@ -136,13 +150,23 @@ def mark_done(session: Session, code: str, number: int, actor: Person, day: date
     change_rules.check_item_day(session, item, day)
     workflow.touch(session, item)
     complete(session, item, measure, actor, day, note)
-    workflow.record(session, item, actor.name, day, "measure_done", comment=note,
-                    details={"measure": number, "text": measure.text})
+    workflow.record(
+        session,
+        item,
+        actor.name,
+        day,
+        "measure_done",
+        comment=note,
+        details={"measure": number, "text": measure.text},
+    )
     session.flush()
     return measure
 
 
 def unfinished_dated(item: Item, completing: set[int] = frozenset()) -> list[tuple[int, Measure]]:
     """(number, measure) of dated measures neither done nor being completed now."""
-    return [(n, m) for n, m in enumerate(item.measures, 1)
-            if m.deadline is not None and m.done_on is None and n not in completing]
+    return [
+        (n, m)
+        for n, m in enumerate(item.measures, 1)
+        if m.deadline is not None and m.done_on is None and n not in completing
+    ]

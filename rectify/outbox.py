@@ -24,6 +24,7 @@ from rectify.digest_render import render_digest
 if TYPE_CHECKING:
     from rectify.reminders import ReminderPlan
 
+
 def _insert(session: Session, table):
     """INSERT with the dialect's ON CONFLICT support (SQLite and PostgreSQL both have it)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -59,16 +60,31 @@ def record_reminders(session: Session, day: date, plan: ReminderPlan, settings=N
     rows = []
     for digest in plan.digests:
         by_key[digest.key] = digest
-        rows.append({
-            "key": digest.key, "source": "sweep", "day": day, "kind": digest.kind,
-            "sections": ",".join(digest.sections), "recipient_id": digest.recipient_id,
-            "recipient_name": digest.name, "recipient_email": digest.email, "cc": [],
-            "subject": "", "body_text": "", "body_html": "",
-            "status": "pending", "attempts": 0, "created_at": now,
-        })
+        rows.append(
+            {
+                "key": digest.key,
+                "source": "sweep",
+                "day": day,
+                "kind": digest.kind,
+                "sections": ",".join(digest.sections),
+                "recipient_id": digest.recipient_id,
+                "recipient_name": digest.name,
+                "recipient_email": digest.email,
+                "cc": [],
+                "subject": "",
+                "body_text": "",
+                "body_html": "",
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
     table = OutboxMail.__table__
-    stmt = (_insert(session, table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.id, table.c.key))
+    stmt = (
+        _insert(session, table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(table.c.id, table.c.key)
+    )
     inserted = session.execute(stmt, rows).all()
     # Codes only for the digests this sweep recorded: a digest another sweep recorded first
     # is that sweep's, and a code issued for it here would void the one in its email.
@@ -77,16 +93,35 @@ def record_reminders(session: Session, day: date, plan: ReminderPlan, settings=N
     for digest in plan.digests:
         render_digest(digest, settings)
     if inserted:
-        session.execute(update(table).where(table.c.id == bindparam("b_id")).values(
-            subject=bindparam("b_subject"), body_text=bindparam("b_text"),
-            body_html=bindparam("b_html")), [
-            {"b_id": mail_id, "b_subject": by_key[key].subject, "b_text": by_key[key].text,
-             "b_html": by_key[key].html} for mail_id, key in inserted])
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                subject=bindparam("b_subject"), body_text=bindparam("b_text"), body_html=bindparam("b_html")
+            ),
+            [
+                {
+                    "b_id": mail_id,
+                    "b_subject": by_key[key].subject,
+                    "b_text": by_key[key].text,
+                    "b_html": by_key[key].html,
+                }
+                for mail_id, key in inserted
+            ],
+        )
     line_rows = [
-        {"outbox_id": mail_id, "item_id": line.item_id, "measure_position": line.measure_position,
-         "rung": line.rung, "recipient_id": line.recipient_id, "deadline": line.deadline,
-         "occurrence": line.occurrence, "days": line.days}
-        for mail_id, key in inserted for line in by_key[key].lines
+        {
+            "outbox_id": mail_id,
+            "item_id": line.item_id,
+            "measure_position": line.measure_position,
+            "rung": line.rung,
+            "recipient_id": line.recipient_id,
+            "deadline": line.deadline,
+            "occurrence": line.occurrence,
+            "days": line.days,
+        }
+        for mail_id, key in inserted
+        for line in by_key[key].lines
     ]
     if line_rows:
         session.execute(ReminderLine.__table__.insert(), line_rows)
@@ -103,24 +138,40 @@ def _item_entries(session: Session, items: list[Item]) -> list[dict]:
     names = dict(session.execute(select(Person.id, Person.name)).all())
     measures: dict[int, list[dict]] = defaultdict(list)
     for item_id, position, text, deadline, deadline_text in session.execute(
-        select(Measure.item_id, Measure.position, Measure.text, Measure.deadline,
-               Measure.deadline_text)
-        .where(Measure.item_id.in_(ids)).order_by(Measure.item_id, Measure.position)
+        select(Measure.item_id, Measure.position, Measure.text, Measure.deadline, Measure.deadline_text)
+        .where(Measure.item_id.in_(ids))
+        .order_by(Measure.item_id, Measure.position)
     ):
-        measures[item_id].append({"number": position + 1, "text": text,
-                                  "deadline": deadline or deadline_text, "light": None})
+        measures[item_id].append(
+            {"number": position + 1, "text": text, "deadline": deadline or deadline_text, "light": None}
+        )
     return [
-        {"code": item.code, "description": item.description, "department": item.department,
-         "owner": names.get(item.owner_id, "—"), "leader": names.get(item.leader_id, "—"),
-         "deadline": item.deadline or "长期坚持", "days_left": None, "days_overdue": None,
-         "measures": measures[item.id], "light": None}
+        {
+            "code": item.code,
+            "description": item.description,
+            "department": item.department,
+            "owner": names.get(item.owner_id, "—"),
+            "leader": names.get(item.leader_id, "—"),
+            "deadline": item.deadline or "长期坚持",
+            "days_left": None,
+            "days_overdue": None,
+            "measures": measures[item.id],
+            "light": None,
+        }
         for item in items
     ]
 
 
-def render_notice(session: Session, *, kind: str, to: Person, items: list[Item], day: date,
-                  context: dict | None = None,
-                  item_acts: list[dict] | None = None) -> tuple[str, str, str]:
+def render_notice(
+    session: Session,
+    *,
+    kind: str,
+    to: Person,
+    items: list[Item],
+    day: date,
+    context: dict | None = None,
+    item_acts: list[dict] | None = None,
+) -> tuple[str, str, str]:
     """(subject, text, html) of an event email; `item_acts`: each item's own link and code."""
     from notifications.compose import render
 
@@ -130,9 +181,18 @@ def render_notice(session: Session, *, kind: str, to: Person, items: list[Item],
     return render(kind, recipient=to.name, day=day, items=entries, **(context or {}))
 
 
-def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = (),
-                 items: list[Item] = (), day: date, key: str, context: dict | None = None,
-                 item_acts: list[dict] | None = None) -> int | None:
+def queue_notice(
+    session: Session,
+    *,
+    kind: str,
+    to: Person,
+    cc: list[Person] = (),
+    items: list[Item] = (),
+    day: date,
+    key: str,
+    context: dict | None = None,
+    item_acts: list[dict] | None = None,
+) -> int | None:
     """Record an event email (assigned / rejected / closed / delivery_failed) in the outbox.
 
     `item_acts`: each item's own link and code (rectify.acting's batched 交办), shown under it.
@@ -140,25 +200,49 @@ def queue_notice(session: Session, *, kind: str, to: Person, cc: list[Person] = 
     otherwise returns the new row's id. Call it in the transaction of the event itself, so
     the notice exists exactly when the event does; `deliver_outbox` sends it.
     """
-    subject, text, html = render_notice(session, kind=kind, to=to, items=items, day=day,
-                                        context=context, item_acts=item_acts)
+    subject, text, html = render_notice(
+        session, kind=kind, to=to, items=items, day=day, context=context, item_acts=item_acts
+    )
     table = OutboxMail.__table__
     stmt = (
         _insert(session, table)
-        .values(key=key, source="notice", day=day, kind=kind, sections=kind,
-                recipient_id=to.id, recipient_name=to.name, recipient_email=to.email,
-                cc=[[p.name, p.email] for p in cc if p.id != to.id],
-                subject=subject, body_text=text, body_html=html, status="pending",
-                attempts=0, created_at=utcnow())
+        .values(
+            key=key,
+            source="notice",
+            day=day,
+            kind=kind,
+            sections=kind,
+            recipient_id=to.id,
+            recipient_name=to.name,
+            recipient_email=to.email,
+            cc=[[p.name, p.email] for p in cc if p.id != to.id],
+            subject=subject,
+            body_text=text,
+            body_html=html,
+            status="pending",
+            attempts=0,
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(table.c.id)
     )
     mail_id = session.execute(stmt).scalar()
     if mail_id is not None and items:
-        session.execute(ReminderLine.__table__.insert(), [
-            {"outbox_id": mail_id, "item_id": item.id, "measure_position": -1, "rung": kind,
-             "recipient_id": to.id, "deadline": item.deadline, "occurrence": None, "days": None}
-            for item in items
-        ])
+        session.execute(
+            ReminderLine.__table__.insert(),
+            [
+                {
+                    "outbox_id": mail_id,
+                    "item_id": item.id,
+                    "measure_position": -1,
+                    "rung": kind,
+                    "recipient_id": to.id,
+                    "deadline": item.deadline,
+                    "occurrence": None,
+                    "days": None,
+                }
+                for item in items
+            ],
+        )
     session.flush()
     return mail_id

@@ -22,8 +22,12 @@ def owing_condition(default_kind: bool) -> str:
     """Items of cadence :kind (their own 汇报频次, or none when :kind is the setting's:
     `default_kind`), reporting (整改中 or 长期坚持, with an owner), registered by :start, and
     with no progress note in (:start, :until]."""
-    kind = "(items.reporting = :kind OR items.reporting IS NULL)" if default_kind else "items.reporting = :kind"
-    return (f"{kind} AND items.status IN ({_STATUSES}) AND items.owner_id IS NOT NULL"
-            " AND items.register_date <= :start"
-            " AND NOT EXISTS (SELECT 1 FROM progress_notes WHERE progress_notes.item_id = items.id"
-            " AND progress_notes.day > :start AND progress_notes.day <= :until)")
+    kind = (
+        "(items.reporting = :kind OR items.reporting IS NULL)" if default_kind else "items.reporting = :kind"
+    )
+    return (
+        f"{kind} AND items.status IN ({_STATUSES}) AND items.owner_id IS NOT NULL"
+        " AND items.register_date <= :start"
+        " AND NOT EXISTS (SELECT 1 FROM progress_notes WHERE progress_notes.item_id = items.id"
+        " AND progress_notes.day > :start AND progress_notes.day <= :until)"
+    )

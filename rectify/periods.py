@@ -30,11 +30,26 @@ WEEKDAYS = "一二三四五六日"
 
 # The register's 汇报频次 words -> kind.
 REGISTER_WORDS = {
-    "每月": "monthly", "月": "monthly", "按月": "monthly", "月报": "monthly", "每月一报": "monthly",
-    "每周": "weekly", "周": "weekly", "按周": "weekly", "周报": "weekly", "每周一报": "weekly",
-    "每季度": "quarterly", "每季": "quarterly", "季度": "quarterly", "按季度": "quarterly",
-    "季报": "quarterly", "每季度一报": "quarterly",
-    "不需报送": "off", "无需报送": "off", "不报送": "off", "无": "off",
+    "每月": "monthly",
+    "月": "monthly",
+    "按月": "monthly",
+    "月报": "monthly",
+    "每月一报": "monthly",
+    "每周": "weekly",
+    "周": "weekly",
+    "按周": "weekly",
+    "周报": "weekly",
+    "每周一报": "weekly",
+    "每季度": "quarterly",
+    "每季": "quarterly",
+    "季度": "quarterly",
+    "按季度": "quarterly",
+    "季报": "quarterly",
+    "每季度一报": "quarterly",
+    "不需报送": "off",
+    "无需报送": "off",
+    "不报送": "off",
+    "无": "off",
 }
 
 
@@ -85,8 +100,10 @@ def parse_setting(text: str) -> Cadence | None:
         return None
     kind, _, number = raw.partition(":")
     if kind not in KINDS:
-        raise InvalidInput(f"RECTIFY_REPORTING 的值“{text}”无法识别：应为 monthly:日、weekly:星期几、"
-                           "quarterly:日 或 off（例如 monthly:5 表示每月5日前报送）")
+        raise InvalidInput(
+            f"RECTIFY_REPORTING 的值“{text}”无法识别：应为 monthly:日、weekly:星期几、"
+            "quarterly:日 或 off（例如 monthly:5 表示每月5日前报送）"
+        )
     if not number:
         return Cadence(kind, DEFAULT_DAY[kind])
     limit = 7 if kind == "weekly" else 31
@@ -162,6 +179,7 @@ def reminder_rung(period: Period, day: date, calendar: WorkCalendar) -> str | No
 
 
 # --- 回头看 ---------------------------------------------------------------------------------
+
 
 def add_months(day: date, months: int) -> date:
     """The same day `months` later (the month's last day when it has fewer days)."""

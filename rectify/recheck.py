@@ -36,9 +36,17 @@ def confirm(session: Session, code: str, actor: Person, day: date, *, comment: s
     change_rules.check_item_day(session, item, day)
     due = item.recheck_on
     workflow._guarded_update(session, item, Status.closed, recheck_on=None)
-    workflow.record(session, item, actor.name, day, "recheck", Status.closed, Status.closed,
-                    comment or "整改成效巩固", {"result": "confirmed",
-                                          "recheck_on": due.isoformat() if due else None})
+    workflow.record(
+        session,
+        item,
+        actor.name,
+        day,
+        "recheck",
+        Status.closed,
+        Status.closed,
+        comment or "整改成效巩固",
+        {"result": "confirmed", "recheck_on": due.isoformat() if due else None},
+    )
     session.flush()
     return item
 
@@ -51,18 +59,31 @@ def reopen(session: Session, code: str, actor: Person, day: date, *, reason: str
 
 def due_items(session: Session, day: date) -> list[Item]:
     """Closed items whose 复核日期 is on or before `day`, earliest first."""
-    return list(session.scalars(
-        select(Item).where(Item.status == Status.closed, Item.recheck_on <= day)
-        .order_by(Item.recheck_on, Item.code)))
+    return list(
+        session.scalars(
+            select(Item)
+            .where(Item.status == Status.closed, Item.recheck_on <= day)
+            .order_by(Item.recheck_on, Item.code)
+        )
+    )
 
 
 def recheck_counts(session: Session, as_of: date) -> dict:
     """For the report: 回头看 done (巩固 + 反弹), 巩固, 反弹 up to `as_of`, and still due."""
-    by_action = dict(session.execute(
-        select(AuditRecord.action, func.count())
-        .where(AuditRecord.action.in_(("recheck", "reopen")), AuditRecord.day <= as_of)
-        .group_by(AuditRecord.action)).all())
+    by_action = dict(
+        session.execute(
+            select(AuditRecord.action, func.count())
+            .where(AuditRecord.action.in_(("recheck", "reopen")), AuditRecord.day <= as_of)
+            .group_by(AuditRecord.action)
+        ).all()
+    )
     confirmed, reopened = by_action.get("recheck", 0), by_action.get("reopen", 0)
-    due = session.scalar(select(func.count()).select_from(Item).where(
-        Item.status == Status.closed, Item.recheck_on <= as_of)) or 0
+    due = (
+        session.scalar(
+            select(func.count())
+            .select_from(Item)
+            .where(Item.status == Status.closed, Item.recheck_on <= as_of)
+        )
+        or 0
+    )
     return {"done": confirmed + reopened, "confirmed": confirmed, "reopened": reopened, "due": due}

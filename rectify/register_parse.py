@@ -60,12 +60,29 @@ NAME_SPLIT_RE = re.compile(r"[、，,；;/\s]+")
 SHORT_FIELDS = ("code", "source", "category", "leader", "department", "owner")
 # Column widths of the ledger (models/): SQLite would store longer text, PostgreSQL refuses the
 # whole transaction without naming the row, so each cell is measured here.
-MAX_LENGTHS = {"code": 64, "source": 128, "category": 128, "department": 128, "deadline": 64,
-               "name": 64, "title": 128, "email": 254}
+MAX_LENGTHS = {
+    "code": 64,
+    "source": 128,
+    "category": 128,
+    "department": 128,
+    "deadline": 64,
+    "name": 64,
+    "title": 128,
+    "email": 254,
+}
 # The columns that belong to the problem rather than to one measure: a row without a code
 # continues the problem above only if these are empty or repeat it (merged cells).
-ITEM_FIELDS = ("source", "category", "description", "department", "leader", "owner", "progress", "remark",
-               "reporting")
+ITEM_FIELDS = (
+    "source",
+    "category",
+    "description",
+    "department",
+    "leader",
+    "owner",
+    "progress",
+    "remark",
+    "reporting",
+)
 
 
 def _too_long(source: str, rownum: int, field_: str, value: str, limit: int) -> Problem | None:
@@ -75,9 +92,17 @@ def _too_long(source: str, rownum: int, field_: str, value: str, limit: int) -> 
 
 
 def _uncomputed(source: str, rownum: int, raw: dict[str, object]) -> list[Problem]:
-    return [Problem(source, rownum, COLUMN_LABELS[f], str(v),
-                    "公式没有保存计算结果：请在 Excel 中打开并保存后再导入，或改为直接填写内容")
-            for f, v in raw.items() if isinstance(v, Uncomputed)]
+    return [
+        Problem(
+            source,
+            rownum,
+            COLUMN_LABELS[f],
+            str(v),
+            "公式没有保存计算结果：请在 Excel 中打开并保存后再导入，或改为直接填写内容",
+        )
+        for f, v in raw.items()
+        if isinstance(v, Uncomputed)
+    ]
 
 
 def _norm_header(cell: object) -> str:
@@ -116,8 +141,9 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def parse_files(paths: list[Path], register_date: date, calendar: WorkCalendar,
-                immediate_days: int) -> tuple[ParsedRegister, list[Problem]]:
+def parse_files(
+    paths: list[Path], register_date: date, calendar: WorkCalendar, immediate_days: int
+) -> tuple[ParsedRegister, list[Problem]]:
     parsed, problems = ParsedRegister(), []
     for path in paths:
         sheets = read_sheets(path)
@@ -128,20 +154,31 @@ def parse_files(paths: list[Path], register_date: date, calendar: WorkCalendar,
             if found is None:
                 # Extra sheets (notes, instructions) are fine; a lone sheet without a header is not.
                 if len(sheets) == 1:
-                    problems.append(Problem(sheet.source, None, None, None,
-                                            "找不到表头（应包含 序号、问题描述、整改措施、整改时限 等列）"))
+                    problems.append(
+                        Problem(
+                            sheet.source,
+                            None,
+                            None,
+                            None,
+                            "找不到表头（应包含 序号、问题描述、整改措施、整改时限 等列）",
+                        )
+                    )
                 continue
             kind, idx, cols = found
-            rows = sheet.rows[idx + 1:]
+            rows = sheet.rows[idx + 1 :]
             if kind == "people":
                 _parse_people(sheet.source, rows, cols, parsed, problems)
             else:
-                _parse_register(sheet.source, rows, cols, parsed, problems,
-                                register_date, calendar, immediate_days)
+                _parse_register(
+                    sheet.source, rows, cols, parsed, problems, register_date, calendar, immediate_days
+                )
     if not parsed.items and not parsed.people and not problems:
-        hidden = f"（隐藏的工作表不导入：{'、'.join(parsed.skipped_sheets)}）" if parsed.skipped_sheets else ""
-        problems.append(Problem(", ".join(p.name for p in paths), None, None, None,
-                                "没有找到整改清单或人员名单" + hidden))
+        hidden = (
+            f"（隐藏的工作表不导入：{'、'.join(parsed.skipped_sheets)}）" if parsed.skipped_sheets else ""
+        )
+        problems.append(
+            Problem(", ".join(p.name for p in paths), None, None, None, "没有找到整改清单或人员名单" + hidden)
+        )
     _check_duplicates(parsed, problems)
     return parsed, problems
 
@@ -161,7 +198,9 @@ def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: lis
                 bad = True
         for f in PEOPLE_HEADERS:
             if CONTROL_RE.search(values[f]):
-                problems.append(Problem(source, rownum, COLUMN_LABELS[f], values[f], "含有控制字符（如换行符）"))
+                problems.append(
+                    Problem(source, rownum, COLUMN_LABELS[f], values[f], "含有控制字符（如换行符）")
+                )
                 bad = True
         if not values["name"]:
             problems.append(Problem(source, rownum, "姓名", "", "姓名为空"))
@@ -174,16 +213,40 @@ def _parse_people(source: str, rows, cols, parsed: ParsedRegister, problems: lis
             bad = True
         role = parse_role(values["role"])
         if role is None:
-            problems.append(Problem(source, rownum, "角色", values["role"],
-                                    "未知的角色（可填 责任人、责任领导/分管领导、秘书/督查，或 owner、leader、secretary）"))
+            problems.append(
+                Problem(
+                    source,
+                    rownum,
+                    "角色",
+                    values["role"],
+                    "未知的角色（可填 责任人、责任领导/分管领导、秘书/督查，或 owner、leader、secretary）",
+                )
+            )
             bad = True
         if not bad and role is not None:
-            parsed.people.append(PersonRow(rownum, values["name"], values["title"],
-                                           values["department"], values["email"], role, source))
+            parsed.people.append(
+                PersonRow(
+                    rownum,
+                    values["name"],
+                    values["title"],
+                    values["department"],
+                    values["email"],
+                    role,
+                    source,
+                )
+            )
 
 
-def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: list[Problem],
-                    register_date: date, calendar: WorkCalendar, immediate_days: int) -> None:
+def _parse_register(
+    source: str,
+    rows,
+    cols,
+    parsed: ParsedRegister,
+    problems: list[Problem],
+    register_date: date,
+    calendar: WorkCalendar,
+    immediate_days: int,
+) -> None:
     current: ItemRow | None = None
     for rownum, cells in rows:
         raw = {f: (cells[i] if i < len(cells) else None) for f, i in cols.items()}
@@ -209,22 +272,31 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
         # ones leave them empty. Anything else (another description, leader, owner, category…) is
         # not a measure of this problem: with the same code it is a second problem (a
         # copy-pasted code), without a code it is an error, never silently merged.
-        differing = [f for f in ITEM_FIELDS if current is not None
-                     and text.get(f, "") not in ("", current.cells.get(f, ""))]
+        differing = [
+            f
+            for f in ITEM_FIELDS
+            if current is not None and text.get(f, "") not in ("", current.cells.get(f, ""))
+        ]
         continuation = current is not None and code in ("", current.code) and not differing
         if not continuation:
             if not code:
                 if current is not None and not text.get("description"):
                     f = differing[0]
-                    problems.append(Problem(source, rownum, COLUMN_LABELS[f], text[f],
-                                            f"序号为空，但与上一事项（{current.code}）的{COLUMN_LABELS[f]}不同："
-                                            "新事项须填写序号，同一事项的各行须一致"))
+                    problems.append(
+                        Problem(
+                            source,
+                            rownum,
+                            COLUMN_LABELS[f],
+                            text[f],
+                            f"序号为空，但与上一事项（{current.code}）的{COLUMN_LABELS[f]}不同："
+                            "新事项须填写序号，同一事项的各行须一致",
+                        )
+                    )
                 else:
                     problems.append(Problem(source, rownum, "序号", "", "序号为空"))
                 current = None
                 continue
-            current = ItemRow(rownum, code, origin=source,
-                              cells={f: text.get(f, "") for f in ITEM_FIELDS})
+            current = ItemRow(rownum, code, origin=source, cells={f: text.get(f, "") for f in ITEM_FIELDS})
             for f in ("source", "category", "description", "department", "leader", "progress", "remark"):
                 setattr(current, f, text.get(f, ""))
             owners = [n for n in NAME_SPLIT_RE.split(text.get("owner", "")) if n]
@@ -232,8 +304,15 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
             for name, column in ((current.leader, "leader"), *((n, "owner") for n in owners)):
                 # each owner named in a cell is a person: a name column's width applies to it
                 if len(name) > MAX_LENGTHS["name"]:
-                    problems.append(Problem(source, rownum, COLUMN_LABELS[column], name,
-                                            f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）"))
+                    problems.append(
+                        Problem(
+                            source,
+                            rownum,
+                            COLUMN_LABELS[column],
+                            name,
+                            f"姓名过长（{len(name)}个字符，最多{MAX_LENGTHS['name']}个）",
+                        )
+                    )
                 elif reason := name_problem(name):
                     problems.append(Problem(source, rownum, COLUMN_LABELS[column], name, reason))
             if not current.description:
@@ -255,8 +334,9 @@ def _parse_register(source: str, rows, cols, parsed: ParsedRegister, problems: l
             continue
         assert current is not None  # a continuation row has one; a new item row has just set it
         if not any(m.text == measure for m in current.measures):  # merged measure cells repeat
-            done = next((t for t in (text.get("completion", ""), text.get("progress", ""))
-                         if says_done(t)), None)
+            done = next(
+                (t for t in (text.get("completion", ""), text.get("progress", "")) if says_done(t)), None
+            )
             current.measures.append(MeasureRow(measure, dl, done))
 
 
@@ -264,11 +344,14 @@ def _check_duplicates(parsed: ParsedRegister, problems: list[Problem]) -> None:
     seen: dict[str, int] = {}
     for item in parsed.items:
         if item.code in seen:
-            problems.append(Problem(item.origin, item.row, "序号", item.code,
-                                    f"序号重复（第{seen[item.code]}行已使用）"))
+            problems.append(
+                Problem(item.origin, item.row, "序号", item.code, f"序号重复（第{seen[item.code]}行已使用）")
+            )
         seen.setdefault(item.code, item.row)
     names: dict[str, int] = {}
     for p in parsed.people:
         if p.name in names:
-            problems.append(Problem(p.origin, p.row, "姓名", p.name, f"姓名重复（第{names[p.name]}行已出现）"))
+            problems.append(
+                Problem(p.origin, p.row, "姓名", p.name, f"姓名重复（第{names[p.name]}行已出现）")
+            )
         names.setdefault(p.name, p.row)

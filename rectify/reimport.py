@@ -48,22 +48,28 @@ def merge(item: Item, values: dict, names: dict[int, str]) -> list[dict]:
         if theirs == was or theirs == ours:
             values[key] = ours
         elif ours != was:
-            show = (lambda v: names.get(v, "（空）") if v is not None else "（空）") \
-                if key.endswith("_id") else (lambda v: v or "（空）")
-            conflicts.append({"field": LABELS[key], "base": show(was), "register": show(theirs),
-                              "ledger": show(ours)})
+            show = (
+                (lambda v: names.get(v, "（空）") if v is not None else "（空）")
+                if key.endswith("_id")
+                else (lambda v: v or "（空）")
+            )
+            conflicts.append(
+                {"field": LABELS[key], "base": show(was), "register": show(theirs), "ledger": show(ours)}
+            )
             values[key] = ours
     return conflicts
 
 
-def report_conflicts(session: Session, item: Item, conflicts: list[dict], actor: str,
-                     day: date, row: int) -> None:
+def report_conflicts(
+    session: Session, item: Item, conflicts: list[dict], actor: str, day: date, row: int
+) -> None:
     """One 提示 line and one audit record per conflict (the ledger's value was kept)."""
     from rectify.workflow import record
 
     for c in conflicts:
-        text = (f"{item.code} 的{c['field']}：整改清单由“{c['base']}”改为“{c['register']}”，"
-                f"但台账中已调整为“{c['ledger']}”，保留台账中的“{c['ledger']}”")
+        text = (
+            f"{item.code} 的{c['field']}：整改清单由“{c['base']}”改为“{c['register']}”，"
+            f"但台账中已调整为“{c['ledger']}”，保留台账中的“{c['ledger']}”"
+        )
         logger.warning("%s（如需采用整改清单的值，请用 rectify assign 调整）", text)
-        record(session, item, actor, day, "import_conflict", comment=text,
-               details={"row": row, **c})
+        record(session, item, actor, day, "import_conflict", comment=text, details={"row": row, **c})

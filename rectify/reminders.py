@@ -65,9 +65,19 @@ log = logging.getLogger("rectify.reminders")
 REMINDED_STATUSES = (Status.new, Status.in_progress)
 
 # Sections of a digest, in the order a person reads them.
-SECTION_ORDER = ("due_today", "due_soon", "overdue_owner", "report", "due_today_cc",
-                 "overdue_leader", "overdue_secretary", "recheck_due", "calendar")
+SECTION_ORDER = (
+    "due_today",
+    "due_soon",
+    "overdue_owner",
+    "report",
+    "due_today_cc",
+    "overdue_leader",
+    "overdue_secretary",
+    "recheck_due",
+    "calendar",
+)
 ONCE_RUNGS_PREFIX = ("due_soon_", "due_today")  # recorded once per deadline; the rest daily
+
 
 class FutureDay(RectifyError):
     """A sweep for a day other than today (the name is older than the past-day rule)."""
@@ -81,8 +91,10 @@ def check_sweep_day(day: date, today: date, dry_run: bool) -> None:
     if dry_run or day == today:
         return
     when = "晚于" if day > today else "早于"
-    raise FutureDay(f"{day} {when}今天（{today}，北京时间），只能发送当天的催办；"
-                    "如需查看该日将发送的邮件请用试运行（--dry-run）")
+    raise FutureDay(
+        f"{day} {when}今天（{today}，北京时间），只能发送当天的催办；"
+        "如需查看该日将发送的邮件请用试运行（--dry-run）"
+    )
 
 
 def section_of(rung: str) -> str:
@@ -165,6 +177,7 @@ class _Row:
 
 # --- planning --------------------------------------------------------------------------
 
+
 def _due_horizon(day: date, calendar: WorkCalendar, before: tuple[int, ...]) -> date:
     """The last deadline any due rung can be about: N working days left, N the largest."""
     return calendar.add_workdays(day, max((0, *before)) + 1) - timedelta(days=1)
@@ -183,8 +196,11 @@ def _rungs(row: _Row, day: date, calendar: WorkCalendar, settings, secretaries: 
         return
     overdue = calendar.workdays_between(row.deadline, day)
     yield "overdue_owner", row.owner_id, overdue
-    if (overdue >= settings.escalate_leader_after_days and row.leader_id is not None
-            and row.leader_id != row.owner_id):
+    if (
+        overdue >= settings.escalate_leader_after_days
+        and row.leader_id is not None
+        and row.leader_id != row.owner_id
+    ):
         yield "overdue_leader", row.leader_id, overdue
     if overdue >= settings.escalate_secretary_after_days:
         for secretary_id in secretaries:
@@ -200,33 +216,58 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
 
     # 1. Every measure that is overdue or within the due horizon, with its item: one SELECT.
     rows = [
-        _Row(*r) for r in session.execute(
-            select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
-                   Item.leader_id, Measure.position, Measure.text, Measure.deadline,
-                   Item.status)
+        _Row(*r)
+        for r in session.execute(
+            select(
+                Item.id,
+                Item.code,
+                Item.description,
+                Item.department,
+                Item.owner_id,
+                Item.leader_id,
+                Measure.position,
+                Measure.text,
+                Measure.deadline,
+                Item.status,
+            )
             .join(Measure, Measure.item_id == Item.id)
-            .where(Item.status.in_(REMINDED_STATUSES), Item.owner_id.is_not(None),
-                   Measure.deadline.is_not(None), Measure.done_on.is_(None),
-                   Measure.deadline <= horizon)
+            .where(
+                Item.status.in_(REMINDED_STATUSES),
+                Item.owner_id.is_not(None),
+                Measure.deadline.is_not(None),
+                Measure.done_on.is_(None),
+                Measure.deadline <= horizon,
+            )
             .order_by(Measure.deadline, Item.code, Measure.position)
         )
     ]
     # 2. People (names and addresses are copied onto the outbox rows).
-    people = {pid: (name, email, role) for pid, name, email, role in
-              session.execute(select(Person.id, Person.name, Person.email, Person.role))}
+    people = {
+        pid: (name, email, role)
+        for pid, name, email, role in session.execute(
+            select(Person.id, Person.name, Person.email, Person.role)
+        )
+    }
     secretaries = sorted(pid for pid, (_, _, role) in people.items() if role is Role.secretary)
     # 3. What is already recorded for these deadlines/today: the unique constraint's keys.
     recorded = {
-        tuple(r) for r in session.execute(
-            select(ReminderLine.item_id, ReminderLine.rung, ReminderLine.recipient_id,
-                   ReminderLine.deadline, ReminderLine.occurrence)
-            .where(ReminderLine.occurrence.between(day, horizon))
+        tuple(r)
+        for r in session.execute(
+            select(
+                ReminderLine.item_id,
+                ReminderLine.rung,
+                ReminderLine.recipient_id,
+                ReminderLine.deadline,
+                ReminderLine.occurrence,
+            ).where(ReminderLine.occurrence.between(day, horizon))
         )
     }
     # 4. Who already has today's digest (a re-run of the day sends them nothing new).
-    mailed_today = set(session.scalars(
-        select(OutboxMail.recipient_id).where(OutboxMail.source == "sweep", OutboxMail.day == day)
-    ))
+    mailed_today = set(
+        session.scalars(
+            select(OutboxMail.recipient_id).where(OutboxMail.source == "sweep", OutboxMail.day == day)
+        )
+    )
 
     yellow = rules.yellow_horizon(day, calendar, rules.yellow_days(settings))
     plan = ReminderPlan(day, workday=True)
@@ -247,14 +288,16 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
         if digest is None:
             name, email, _ = people[recipient_id]
             digest = digests[recipient_id] = PlannedDigest(
-                f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email)
+                f"sweep:{day.isoformat()}:{recipient_id}", day, recipient_id, name, email
+            )
         return digest
 
     for row in rows:
         for rung, recipient_id, days in _rungs(row, day, calendar, settings, secretaries):
             occurrence = row.deadline if is_once_rung(rung) else day
-            line = PlannedLine(row.item_id, row.code, row.position, rung, recipient_id,
-                               row.deadline, occurrence, days)
+            line = PlannedLine(
+                row.item_id, row.code, row.position, rung, recipient_id, row.deadline, occurrence, days
+            )
             digest = digest_for(recipient_id, line.unique_key)
             if digest is None:
                 continue
@@ -269,35 +312,58 @@ def plan_reminders(session: Session, day: date, calendar: WorkCalendar, settings
             entry = entries.get((recipient_id, section, row.item_id))
             if entry is None:
                 entry = entries[(recipient_id, section, row.item_id)] = {
-                    "code": row.code, "description": row.description,
+                    "code": row.code,
+                    "description": row.description,
                     "department": row.department,
                     "owner": people[row.owner_id][0],
                     "leader": people[row.leader_id][0] if row.leader_id else "—",
-                    "deadline": shown, "days_left": days, "days_overdue": days,
-                    "measures": [], "light": light,
+                    "deadline": shown,
+                    "days_left": days,
+                    "days_overdue": days,
+                    "measures": [],
+                    "light": light,
                 }
                 digest.sections.setdefault(section, []).append(entry)
-            entry["measures"].append({"number": row.position + 1, "text": row.text,
-                                      "deadline": row.deadline, "light": light})
+            entry["measures"].append(
+                {"number": row.position + 1, "text": row.text, "deadline": row.deadline, "light": light}
+            )
             entry["light"] = rules.worst(entry["light"], light)
             entry["days_overdue"] = max(entry["days_overdue"], days)
             entry["days_left"] = min(entry["days_left"], days)
             if rung.startswith(("due_soon", "due_today", "overdue_owner")):
-                seen = overview.setdefault(row.item_id, {
-                    "code": row.code, "owner": people[row.owner_id][0],
-                    "leader": people[row.leader_id][0] if row.leader_id else "—",
-                    "deadline": shown, "rung": rung, "days": days, "light": light,
-                    "measures": [],
-                })
+                seen = overview.setdefault(
+                    row.item_id,
+                    {
+                        "code": row.code,
+                        "owner": people[row.owner_id][0],
+                        "leader": people[row.leader_id][0] if row.leader_id else "—",
+                        "deadline": shown,
+                        "rung": rung,
+                        "days": days,
+                        "light": light,
+                        "measures": [],
+                    },
+                )
                 seen["light"] = rules.worst(seen["light"], light)
                 if row.position + 1 not in seen["measures"]:
                     seen["measures"].append(row.position + 1)
     # 定期报送, 回头看 and the calendar notice: sections of the same digests.
     names = {pid: p[0] for pid, p in people.items()}
     for extra in extra_lines(session, day, calendar, settings, names, secretaries):
-        line = None if extra.item_id is None else PlannedLine(
-            extra.item_id, extra.code, -1, extra.rung, extra.recipient_id, extra.deadline,
-            extra.occurrence, extra.days)
+        line = (
+            None
+            if extra.item_id is None
+            else PlannedLine(
+                extra.item_id,
+                extra.code,
+                -1,
+                extra.rung,
+                extra.recipient_id,
+                extra.deadline,
+                extra.occurrence,
+                extra.days,
+            )
+        )
         digest = digest_for(extra.recipient_id, line.unique_key if line else None)
         if digest is not None:
             if line is not None:

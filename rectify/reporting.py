@@ -22,8 +22,16 @@ from sqlalchemy.orm import Session, aliased
 
 from models import Item, Person
 from rectify.owing_rule import owing_condition
-from rectify.periods import (KINDS, Cadence, Period, cadence_for,
-                             current_period, last_closed_period, parse_setting, reminder_rung)
+from rectify.periods import (
+    KINDS,
+    Cadence,
+    Period,
+    cadence_for,
+    current_period,
+    last_closed_period,
+    parse_setting,
+    reminder_rung,
+)
 from rectify.workdays import WorkCalendar
 
 
@@ -39,8 +47,10 @@ def _owing(kind: str, default: Cadence | None, period: Period, until: date):
     """Items of cadence `kind` that owe a note for `period`, looking at notes up to `until`:
     rectify.owing_rule's condition (one copy, shared with the lean read path)."""
     return text(owing_condition(default is not None and default.kind == kind)).bindparams(
-        bindparam("kind", kind, type_=String), bindparam("start", period.start, type_=Date),
-        bindparam("until", until, type_=Date))
+        bindparam("kind", kind, type_=String),
+        bindparam("start", period.start, type_=Date),
+        bindparam("until", until, type_=Date),
+    )
 
 
 @dataclass(frozen=True)
@@ -51,8 +61,7 @@ class Owing:
     period: Period
 
 
-def _periods_by_kind(session: Session, default: Cadence | None,
-                     pick) -> dict[str, tuple[Cadence, Period]]:
+def _periods_by_kind(session: Session, default: Cadence | None, pick) -> dict[str, tuple[Cadence, Period]]:
     """The cadences in use (the setting's and the items' own 汇报频次) with their period."""
     used = set(session.scalars(select(Item.reporting).where(Item.reporting.in_(KINDS)).distinct()))
     out = {}
@@ -64,16 +73,22 @@ def _periods_by_kind(session: Session, default: Cadence | None,
     return out
 
 
-def unreported(session: Session, day: date, *, settings=None,
-               calendar: WorkCalendar | None = None, codes: list[str] | None = None) -> list[Owing]:
+def unreported(
+    session: Session,
+    day: date,
+    *,
+    settings=None,
+    calendar: WorkCalendar | None = None,
+    codes: list[str] | None = None,
+) -> list[Owing]:
     """Items 未按时报送 as of `day` (see the module docstring), by code."""
     settings, calendar = _defaults(settings, calendar)
     default = parse_setting(settings.reporting)
     found: list[Owing] = []
     for kind, (cadence, period) in _periods_by_kind(
-            session, default, lambda c: last_closed_period(c, day, calendar)).items():
-        stmt = (select(Item.id, Item.code)
-                .where(_owing(kind, default, period, period.due)).order_by(Item.id))
+        session, default, lambda c: last_closed_period(c, day, calendar)
+    ).items():
+        stmt = select(Item.id, Item.code).where(_owing(kind, default, period, period.due)).order_by(Item.id)
         if codes is not None:
             stmt = stmt.where(Item.code.in_(codes))
         found += [Owing(i, c, cadence, period) for i, c in session.execute(stmt)]
@@ -109,10 +124,23 @@ def report_lines(session: Session, day: date, calendar: WorkCalendar, settings) 
         rung = reminder_rung(period, day, calendar)
         if rung is None:
             continue
-        rows += [ReportRow(*r[:7], rung, period.due, period.start, r[7]) for r in session.execute(
-            select(Item.id, Item.code, Item.description, Item.department, Item.owner_id,
-                   Item.leader_id, Item.deadline, Item.last_progress_on)
-            .where(_owing(kind, default, period, day)).order_by(Item.code))]
+        rows += [
+            ReportRow(*r[:7], rung, period.due, period.start, r[7])
+            for r in session.execute(
+                select(
+                    Item.id,
+                    Item.code,
+                    Item.description,
+                    Item.department,
+                    Item.owner_id,
+                    Item.leader_id,
+                    Item.deadline,
+                    Item.last_progress_on,
+                )
+                .where(_owing(kind, default, period, day))
+                .order_by(Item.code)
+            )
+        ]
     return rows
 
 
@@ -126,11 +154,19 @@ def unreported_items(session: Session, day: date, **kwargs) -> list[dict]:
     for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
         for item_id, code, owner_name, leader_name in session.execute(
             select(Item.id, Item.code, owner.name, leader.name)
-            .outerjoin(owner, Item.owner_id == owner.id).outerjoin(leader, Item.leader_id == leader.id)
-            .where(Item.id.in_(ids[start:start + 500]))
+            .outerjoin(owner, Item.owner_id == owner.id)
+            .outerjoin(leader, Item.leader_id == leader.id)
+            .where(Item.id.in_(ids[start : start + 500]))
         ):
             o = owing[item_id]
-            out.append({"code": code, "owner": owner_name, "leader": leader_name,
-                        "reporting": o.cadence.kind, "reporting_label": o.cadence.label,
-                        "report_due": o.period.due.isoformat()})
+            out.append(
+                {
+                    "code": code,
+                    "owner": owner_name,
+                    "leader": leader_name,
+                    "reporting": o.cadence.kind,
+                    "reporting_label": o.cadence.label,
+                    "report_due": o.period.due.isoformat(),
+                }
+            )
     return sorted(out, key=lambda r: r["code"])

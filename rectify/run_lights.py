@@ -22,8 +22,9 @@ from rectify.workdays import WorkCalendar
 TAGS: dict[str | None, str] = {rules.RED: LIGHT_TAGS[1], rules.YELLOW: LIGHT_TAGS[0]}  # 逾期, 临期
 
 
-def light_tags(session: Session, day: date, calendar: WorkCalendar,
-               before: tuple[int, ...]) -> dict[str, str]:
+def light_tags(
+    session: Session, day: date, calendar: WorkCalendar, before: tuple[int, ...]
+) -> dict[str, str]:
     """flow run id -> 临期 or 逾期, for every item run that should carry one (others: none):
     rectify.measures' light of the item's earliest unfinished dated measure, yellow within the
     first (largest) rung of `before`."""
@@ -31,9 +32,14 @@ def light_tags(session: Session, day: date, calendar: WorkCalendar,
     rows = session.execute(
         select(Item.flow_run_id, Item.status, func.min(Measure.deadline))
         .join(Measure, Measure.item_id == Item.id)
-        .where(Item.flow_run_id.is_not(None), Measure.deadline.is_not(None),
-               Measure.done_on.is_(None), Item.status.in_(rules.OVERDUE_STATUSES))
-        .group_by(Item.flow_run_id, Item.status))
+        .where(
+            Item.flow_run_id.is_not(None),
+            Measure.deadline.is_not(None),
+            Measure.done_on.is_(None),
+            Item.status.in_(rules.OVERDUE_STATUSES),
+        )
+        .group_by(Item.flow_run_id, Item.status)
+    )
     out: dict[str, str] = {}
     for run_id, status, first in rows:
         if run_id and (tag := TAGS.get(rules.light(status, first, day, horizon))):

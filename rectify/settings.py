@@ -124,9 +124,15 @@ class SettingsError(RectifyError):
     """A RECTIFY_* variable (or .env line) that cannot be read: one line naming it."""
 
 
-_EXPECTED = {"int_parsing": "应为整数", "float_parsing": "应为数字", "bool_parsing": "应为 true 或 false",
-             "date_parsing": "应为日期（YYYY-MM-DD）", "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
-             "int_from_float": "应为整数", "tuple_type": "应为逗号分隔的列表"}
+_EXPECTED = {
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "date_parsing": "应为日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "int_from_float": "应为整数",
+    "tuple_type": "应为逗号分隔的列表",
+}
 
 
 @lru_cache
@@ -142,8 +148,9 @@ def get_settings() -> Settings:
         field = str(first["loc"][0]) if first.get("loc") else ""
         value = first.get("input")
         shown = "" if isinstance(value, dict) else f"“{value}”"  # never a whole settings dump
-        raise SettingsError(f"设置 RECTIFY_{field.upper()} 的值{shown}无效："
-                            f"{_EXPECTED.get(first['type'], first['msg'])}") from None
+        raise SettingsError(
+            f"设置 RECTIFY_{field.upper()} 的值{shown}无效：{_EXPECTED.get(first['type'], first['msg'])}"
+        ) from None
 
 
 def office_today(settings: Settings | SettingFields | None = None) -> date:

@@ -96,7 +96,8 @@ def _measure_zip(path: Path) -> bool:
             if total > MAX_UNCOMPRESSED:
                 raise RectifyError(
                     f"Excel 文件 {path.name} 解压后达 {total // 2**20} MB，超过上限 "
-                    f"{MAX_UNCOMPRESSED // 2**20} MB（可能含大量无关内容）：请删去多余内容或另存为 CSV 后再导入")
+                    f"{MAX_UNCOMPRESSED // 2**20} MB（可能含大量无关内容）：请删去多余内容或另存为 CSV 后再导入"
+                )
             cells, formulas = 0, False
             for m in members:
                 if not m.filename.startswith("xl/worksheets/") or not m.filename.endswith(".xml"):
@@ -107,7 +108,8 @@ def _measure_zip(path: Path) -> bool:
                     formulas = formulas or _FORMULA_TAG.search(buf) is not None
                     if cells > MAX_CELLS:
                         raise RectifyError(
-                            f"Excel 文件 {path.name} 的单元格超过 {MAX_CELLS} 个：请删去多余的行列或工作表后再导入")
+                            f"Excel 文件 {path.name} 的单元格超过 {MAX_CELLS} 个：请删去多余的行列或工作表后再导入"
+                        )
                 extent.check(path.name)
             for m in members:
                 if m.filename.lower() == "xl/sharedstrings.xml":
@@ -180,7 +182,8 @@ class _Extent:
         if grid > MAX_GRID or (grid > SPARSE_FLOOR and grid > SPARSE_RATIO * self.filled):
             raise RectifyError(
                 f"Excel 文件 {name} 的数据范围达 {self.rows} 行 × {self.cols} 列，但只有 {self.filled} "
-                "个单元格有内容（远处有零星内容或合并单元格）：请删去多余的行列后再导入")
+                "个单元格有内容（远处有零星内容或合并单元格）：请删去多余的行列后再导入"
+            )
 
 
 def _check_shared_strings(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Path, cells: int) -> None:
@@ -192,7 +195,8 @@ def _check_shared_strings(zf: zipfile.ZipFile, member: zipfile.ZipInfo, path: Pa
         if strings > cells + 1000:
             raise RectifyError(
                 f"Excel 文件 {path.name} 的共享字符串远多于单元格（{strings} 条，{cells} 个单元格）："
-                "请将有用的内容复制到新工作簿或另存为 CSV 后再导入")
+                "请将有用的内容复制到新工作簿或另存为 CSV 后再导入"
+            )
 
 
 def _uncomputed_cells(path: Path) -> dict[str, dict[tuple[int, int], Uncomputed]]:
@@ -239,8 +243,11 @@ def _read_xlsx(path: Path) -> list[Sheet]:
         # A merged range keeps its value in the top-left cell only; copy it to every cell so a
         # problem spanning several measure rows reads the same on each row.
         for rng in ws.merged_cells.ranges:
-            value = grid[rng.min_row - 1][rng.min_col - 1] \
-                if rng.min_row <= len(grid) and rng.min_col <= len(grid[rng.min_row - 1]) else None
+            value = (
+                grid[rng.min_row - 1][rng.min_col - 1]
+                if rng.min_row <= len(grid) and rng.min_col <= len(grid[rng.min_row - 1])
+                else None
+            )
             for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
                 row = grid[r]
                 for c in range(rng.min_col - 1, rng.max_col):
@@ -258,8 +265,11 @@ def _grid(ws, formulas: dict) -> list[list]:
     the workbook was loaded (_Extent)."""
     spots = [(r, c) for (r, c), cell in ws._cells.items() if cell.value is not None and c <= MAX_COLUMNS]
     spots += [rc for rc in formulas if rc[1] <= MAX_COLUMNS]
-    spots += [(rng.max_row, min(rng.max_col, MAX_COLUMNS)) for rng in ws.merged_cells.ranges
-              if rng.min_col <= MAX_COLUMNS]
+    spots += [
+        (rng.max_row, min(rng.max_col, MAX_COLUMNS))
+        for rng in ws.merged_cells.ranges
+        if rng.min_col <= MAX_COLUMNS
+    ]
     rows = max((r for r, _ in spots), default=0)
     cols = max((c for _, c in spots), default=0)
     grid = [[None] * cols for _ in range(rows)]
@@ -287,7 +297,10 @@ def _read_csv(path: Path) -> list[tuple[int, list]]:
         for r in rows:
             out.append((len(out) + 1, list(r)))
     except csv.Error as exc:
-        reason = (f"单元格超过 {CSV_FIELD_LIMIT // 1024} KB（常见原因是引号不配对）"
-                  if "field larger" in str(exc) else f"格式有误（{exc}）")
+        reason = (
+            f"单元格超过 {CSV_FIELD_LIMIT // 1024} KB（常见原因是引号不配对）"
+            if "field larger" in str(exc)
+            else f"格式有误（{exc}）"
+        )
         raise RectifyError(f"{path.name} 第{len(out) + 1}行：{reason}") from None
     return out

@@ -88,7 +88,8 @@ class WorkCalendar:
         self.override_path = Path(override_path) if override_path is not None else None
         self._override = load_override(self.override_path) if self.override_path else {}
         self.estimated_years: set[int] = (
-            set(self._override) if self.override_path and _marked_estimate(self.override_path) else set())
+            set(self._override) if self.override_path and _marked_estimate(self.override_path) else set()
+        )
         self._years: dict[int, _Year] = {}
         self._lock = threading.Lock()  # Prefect task runners may call from threads
         self.fallback_years: set[int] = set()
@@ -113,7 +114,10 @@ class WorkCalendar:
                     self._estimate_said = True
                     logger.warning(
                         "%d年的法定节假日与调休数据来自估算文件 %s（推算，并非国务院办公厅正式通知），"
-                        "正式通知发布后请核对并更新该文件。", year, self.override_path)
+                        "正式通知发布后请核对并更新该文件。",
+                        year,
+                        self.override_path,
+                    )
             elif year in _PACKAGE_YEARS:
                 data = _PACKAGE_YEARS[year]
             else:

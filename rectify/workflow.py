@@ -16,8 +16,15 @@ from sqlalchemy.orm import Session
 
 from models import AuditRecord, Evidence, Item, Person, ProgressNote, Role, Status
 from models.status import ACTION_LABELS  # noqa: F401  (imported from here by callers)
-from rectify.change_rules import (MAX_EVIDENCE, MAX_EVIDENCE_LENGTH, check_item_day, clean, require_item_person,
-                                  require_role, require_text)
+from rectify.change_rules import (
+    MAX_EVIDENCE,
+    MAX_EVIDENCE_LENGTH,
+    check_item_day,
+    clean,
+    require_item_person,
+    require_role,
+    require_text,
+)
 from rectify.errors import ConcurrentChange, Forbidden, InvalidInput, InvalidTransition, NotFound
 
 SYSTEM = "系统"
@@ -34,10 +41,12 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     "approve": {Status.submitted: Status.closed},
     "reject": {Status.leader_review: Status.in_progress, Status.submitted: Status.in_progress},
     "reopen": {Status.closed: Status.in_progress},
-    "mark_ongoing": {s: Status.ongoing for s in (Status.new, Status.in_progress,
-                                                 Status.leader_review, Status.submitted)},
+    "mark_ongoing": {
+        s: Status.ongoing for s in (Status.new, Status.in_progress, Status.leader_review, Status.submitted)
+    },
 }
 WITHOUT_SIGNOFF = {Status.leader_review: Status.submitted}
+
 
 def get_item(session: Session, code: str, *, lock: bool = False) -> Item:
     stmt = select(Item).where(Item.code == code)
@@ -77,24 +86,46 @@ def target_status(action: str, current: Status) -> Status:
     return after if leader_signoff_on() else WITHOUT_SIGNOFF.get(after, after)
 
 
-def record(session: Session, item: Item, actor: str, day: date, action: str,
-           from_status: Status | None = None, to_status: Status | None = None,
-           comment: str = "", details: dict | None = None) -> AuditRecord:
+def record(
+    session: Session,
+    item: Item,
+    actor: str,
+    day: date,
+    action: str,
+    from_status: Status | None = None,
+    to_status: Status | None = None,
+    comment: str = "",
+    details: dict | None = None,
+) -> AuditRecord:
     # How the actor was proven is the transaction's (rectify.codes.prove): 邮件验证码 or 命令行
     # with the operating-system account; unset for the system's own records.
     proof, os_account = session.info.get("proof", (None, None))
     rec = AuditRecord(
-        item_id=item.id, actor=actor, day=day, action=action,
+        item_id=item.id,
+        actor=actor,
+        day=day,
+        action=action,
         from_status=from_status.value if from_status else None,
         to_status=to_status.value if to_status else None,
-        comment=comment, details=details, proof=proof, os_account=os_account,
+        comment=comment,
+        details=details,
+        proof=proof,
+        os_account=os_account,
     )
     session.add(rec)
     return rec
 
 
-def _move(session: Session, item: Item, action: str, actor: str, day: date,
-          comment: str = "", details: dict | None = None, **values) -> Status:
+def _move(
+    session: Session,
+    item: Item,
+    action: str,
+    actor: str,
+    day: date,
+    comment: str = "",
+    details: dict | None = None,
+    **values,
+) -> Status:
     """Change the status with an UPDATE guarded by the status we read; audit it."""
     before = item.status
     after = target_status(action, before)
@@ -105,8 +136,16 @@ def _move(session: Session, item: Item, action: str, actor: str, day: date,
     return after
 
 
-def assign(session: Session, code: str, actor: Person, day: date, *, owner: Person,
-           leader: Person | None = None, department: str | None = None) -> Item:
+def assign(
+    session: Session,
+    code: str,
+    actor: Person,
+    day: date,
+    *,
+    owner: Person,
+    leader: Person | None = None,
+    department: str | None = None,
+) -> Item:
     """Secretary hands the item to an owner (new -> in_progress), or changes the owner later."""
     require_role(actor, Role.secretary, "交办事项")
     item = get_item(session, code, lock=True)
@@ -135,16 +174,19 @@ def _guarded_update(session: Session, item: Item, read: Status, /, **values) -> 
     """UPDATE only while the item is still in the status we judged (no FOR UPDATE on SQLite):
     a concurrent transition makes the row count 0, and nothing is written or audited."""
     result = session.execute(
-        update(Item).where(Item.id == item.id, Item.status == read)
-        .values(**values).execution_options(synchronize_session=False)
+        update(Item)
+        .where(Item.id == item.id, Item.status == read)
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise ConcurrentChange(f"事项 {item.code} 刚被他人修改，请刷新后重试")
     session.refresh(item)
 
 
-def add_progress(session: Session, code: str, actor: Person, day: date, *, note: str,
-                 percent: int | None = None) -> ProgressNote:
+def add_progress(
+    session: Session, code: str, actor: Person, day: date, *, note: str, percent: int | None = None
+) -> ProgressNote:
     item = get_item(session, code, lock=True)
     require_item_person(actor, item, "记录进展")
     note = require_text(note, "进展说明")
@@ -154,18 +196,37 @@ def add_progress(session: Session, code: str, actor: Person, day: date, *, note:
         raise InvalidTransition("完成百分比应在 0 到 100 之间")
     check_item_day(session, item, day)
     # The UPDATE first: it is the write that proves the status still holds.
-    _guarded_update(session, item, item.status, last_progress_on=case(
-        (Item.last_progress_on > day, Item.last_progress_on), else_=day))
+    _guarded_update(
+        session,
+        item,
+        item.status,
+        last_progress_on=case((Item.last_progress_on > day, Item.last_progress_on), else_=day),
+    )
     pn = ProgressNote(item_id=item.id, author_id=actor.id, day=day, note=note, percent=percent)
     session.add(pn)
-    record(session, item, actor.name, day, "progress", comment=note,
-           details={"percent": percent} if percent is not None else None)
+    record(
+        session,
+        item,
+        actor.name,
+        day,
+        "progress",
+        comment=note,
+        details={"percent": percent} if percent is not None else None,
+    )
     session.flush()
     return pn
 
 
-def submit(session: Session, code: str, actor: Person, day: date, *, summary: str,
-           evidence: list[str] = (), completes: list[int] = ()) -> Item:
+def submit(
+    session: Session,
+    code: str,
+    actor: Person,
+    day: date,
+    *,
+    summary: str,
+    evidence: list[str] = (),
+    completes: list[int] = (),
+) -> Item:
     """Owner (or leader) applies for closure with a summary and evidence. Every dated measure
     must be done, or completed by this submission (`completes`: measure numbers, 1-based)."""
     from rectify import measures
@@ -176,19 +237,31 @@ def submit(session: Session, code: str, actor: Person, day: date, *, summary: st
     refs = [ref for ref in (clean(e, "佐证材料", multiline=False) for e in evidence) if ref]
     target_status("submit", item.status)
     if len(refs) > MAX_EVIDENCE or any(len(ref) > MAX_EVIDENCE_LENGTH for ref in refs):
-        raise InvalidInput(f"佐证材料最多{MAX_EVIDENCE}条、每条最多{MAX_EVIDENCE_LENGTH}个字符"
-                           "（请填写文件路径或链接，而非材料全文）")
+        raise InvalidInput(
+            f"佐证材料最多{MAX_EVIDENCE}条、每条最多{MAX_EVIDENCE_LENGTH}个字符"
+            "（请填写文件路径或链接，而非材料全文）"
+        )
     completing = {measures.get_measure(item, n).position + 1 for n in completes}
     if missing := measures.unfinished_dated(item, completing):
-        raise InvalidTransition("尚有整改措施未完成，不能申请销号：" + "；".join(
-            f"第{n}条“{m.text}”（时限 {m.deadline}）" for n, m in missing)
-            + "。请先完成，或在本次申请中勾选本次完成的措施")
+        raise InvalidTransition(
+            "尚有整改措施未完成，不能申请销号："
+            + "；".join(f"第{n}条“{m.text}”（时限 {m.deadline}）" for n, m in missing)
+            + "。请先完成，或在本次申请中勾选本次完成的措施"
+        )
     # The measures this submission completes are recorded by its own audit row ("completes"),
     # after the guarded UPDATE of the item that proves the status still holds.
     completing = {n for n in completing if item.measures[n - 1].done_on is None}
-    _move(session, item, "submit", actor.name, day, summary,
-          {"evidence": refs, **({"completes": sorted(completing)} if completing else {})},
-          submitted_by_id=actor.id, last_progress_on=day)
+    _move(
+        session,
+        item,
+        "submit",
+        actor.name,
+        day,
+        summary,
+        {"evidence": refs, **({"completes": sorted(completing)} if completing else {})},
+        submitted_by_id=actor.id,
+        last_progress_on=day,
+    )
     for n in sorted(completing):
         measures.complete(session, item, item.measures[n - 1], actor, day, summary)
     for ref in refs:
@@ -205,8 +278,8 @@ def _review_guard(session: Session, item: Item, actor: Person, what: str) -> Non
     if item.submitted_by_id == actor.id:
         raise Forbidden(f"{actor.name} 是本次销号申请的提交人，不能审核自己的申请")
     if item.status is Status.leader_review and not (
-            actor.id == item.leader_id
-            or (item.submitted_by_id == item.leader_id and actor.role is Role.leader)):
+        actor.id == item.leader_id or (item.submitted_by_id == item.leader_id and actor.role is Role.leader)
+    ):
         leader = item.leader.name if item.leader else "责任领导"
         raise Forbidden(f"{actor.name} 不是事项 {item.code} 的责任领导，无权{what}（待{leader}审核）")
 
@@ -220,8 +293,15 @@ def signoff(session: Session, code: str, actor: Person, day: date, *, comment: s
     return item
 
 
-def approve(session: Session, code: str, actor: Person, day: date, *, comment: str = "",
-            recheck_on: date | None = None) -> Item:
+def approve(
+    session: Session,
+    code: str,
+    actor: Person,
+    day: date,
+    *,
+    comment: str = "",
+    recheck_on: date | None = None,
+) -> Item:
     """销号, with its 复核日期 for 回头看 (rectify.periods.recheck_date: chosen or the default)."""
     from rectify.periods import recheck_date
 
@@ -229,8 +309,17 @@ def approve(session: Session, code: str, actor: Person, day: date, *, comment: s
     target_status("approve", item.status)  # state first: "never submitted" is the clearer reason
     _review_guard(session, item, actor, "审核销号")
     recheck_on = recheck_date(day, recheck_on)
-    _move(session, item, "approve", actor.name, day, clean(comment, "审核意见"),
-          {"recheck_on": recheck_on.isoformat()}, closed_on=day, recheck_on=recheck_on)
+    _move(
+        session,
+        item,
+        "approve",
+        actor.name,
+        day,
+        clean(comment, "审核意见"),
+        {"recheck_on": recheck_on.isoformat()},
+        closed_on=day,
+        recheck_on=recheck_on,
+    )
     return item
 
 
@@ -249,16 +338,24 @@ def reopen(session: Session, code: str, actor: Person, day: date, *, reason: str
     require_role(actor, Role.secretary, "重新打开已销号事项")
     item = get_item(session, code, lock=True)
     reason = require_text(reason, "回头看原因")
-    _move(session, item, "reopen", actor.name, day, reason, closed_on=None, submitted_by_id=None,
-          recheck_on=None)
+    _move(
+        session,
+        item,
+        "reopen",
+        actor.name,
+        day,
+        reason,
+        closed_on=None,
+        submitted_by_id=None,
+        recheck_on=None,
+    )
     return item
 
 
 def mark_ongoing(session: Session, code: str, actor: Person, day: date, *, comment: str = "") -> Item:
     require_role(actor, Role.secretary, "将事项转为长期坚持")
     item = get_item(session, code, lock=True)
-    _move(session, item, "mark_ongoing", actor.name, day, clean(comment, "说明"),
-          submitted_by_id=None)
+    _move(session, item, "mark_ongoing", actor.name, day, clean(comment, "说明"), submitted_by_id=None)
     return item
 
 

@@ -58,15 +58,24 @@ def create_concurrency() -> int:
 
 def is_transient(exc: BaseException) -> bool:
     """An error that waiting may cure: overload, rate limit, timeout, server not listening."""
-    if isinstance(exc, (httpx.TimeoutException, httpx.ConnectError, httpx.RemoteProtocolError,
-                        httpx.ReadError, httpx.WriteError, ConnectionError)):
+    if isinstance(
+        exc,
+        (
+            httpx.TimeoutException,
+            httpx.ConnectError,
+            httpx.RemoteProtocolError,
+            httpx.ReadError,
+            httpx.WriteError,
+            ConnectionError,
+        ),
+    ):
         return True
     response = getattr(exc, "response", None)
     return isinstance(response, httpx.Response) and response.status_code in RETRY_STATUS
 
 
 def _delay(attempt: int) -> float:
-    return random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2 ** attempt))
+    return random.uniform(0, min(MAX_DELAY, FIRST_DELAY * 2**attempt))
 
 
 def backoff(attempt: int) -> float:
@@ -92,8 +101,9 @@ class _Retry:
         return pause
 
 
-async def call(fn: Callable[..., Awaitable[T]], *args, what: str = "", budget: float | None = None,
-               **kwargs) -> T:
+async def call(
+    fn: Callable[..., Awaitable[T]], *args, what: str = "", budget: float | None = None, **kwargs
+) -> T:
     """`await fn(*args, **kwargs)`, retried on transient errors within `budget` seconds."""
     retry = _Retry(budget, what or fn.__name__)
     while True:

@@ -21,18 +21,30 @@ FILES_KEY = "next-steps-report-files"
 ARTIFACT_LIMIT = 1_000_000
 
 
-@task(name="编制整改情况报告", task_run_name="编制整改情况报告", cache_policy=NO_CACHE, retries=2,
-      retry_delay_seconds=10)
+@task(
+    name="编制整改情况报告",
+    task_run_name="编制整改情况报告",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=10,
+)
 def write_report_files(as_of: date, out_dir: str, formats: list[str]) -> dict:
     """One read-only session: compile as of the date, write every format. Idempotent: a retry
     overwrites the same files."""
     settings = get_settings()
     with session_factory(settings.database_url)() as session:
         done = produce_report(session, as_of, Path(out_dir), formats, settings, dated=office_today(settings))
-    get_run_logger().info("%s：共%d个问题，写入 %s", done.report.summary_sentence, done.report.summary.total,
-                          "、".join(str(p) for p in done.paths.values()))
-    return {"paths": {k: str(v) for k, v in done.paths.items()}, "markdown": done.markdown,
-            "summary": done.report.summary_sentence}
+    get_run_logger().info(
+        "%s：共%d个问题，写入 %s",
+        done.report.summary_sentence,
+        done.report.summary.total,
+        "、".join(str(p) for p in done.paths.values()),
+    )
+    return {
+        "paths": {k: str(v) for k, v in done.paths.items()},
+        "markdown": done.markdown,
+        "summary": done.report.summary_sentence,
+    }
 
 
 def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
@@ -46,11 +58,13 @@ def artifact_markdown(markdown: str, limit: int = ARTIFACT_LIMIT) -> str:
 @task(name="发布报告", task_run_name="发布报告", cache_policy=NO_CACHE)
 def publish_report(result: dict, as_of: date) -> None:
     create_markdown_artifact(
-        markdown=artifact_markdown(result["markdown"]), key=REPORT_KEY,
+        markdown=artifact_markdown(result["markdown"]),
+        key=REPORT_KEY,
         description=f"整改工作情况报告（截至{cn_date(as_of)}）",
     )
     lines = [f"# 报告文件（截至{cn_date(as_of)}）", ""]
     for fmt, path in result["paths"].items():
         lines.append(f"- [{FORMAT_LABELS[fmt]}]({Path(path).resolve().as_uri()})：`{path}`")
-    create_markdown_artifact(markdown="\n".join(lines) + "\n", key=FILES_KEY,
-                             description="本次报告写出的文件")
+    create_markdown_artifact(
+        markdown="\n".join(lines) + "\n", key=FILES_KEY, description="本次报告写出的文件"
+    )

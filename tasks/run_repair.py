@@ -41,9 +41,13 @@ async def broken_runs(linked: dict[str, str]) -> dict[str, tuple[str, str]]:
         async with get_client() as client:
             ids = list(by_run)
             for i in range(0, len(ids), CHUNK):
-                chunk = [UUID(x) for x in ids[i:i + CHUNK]]
-                runs = await api.call(client.read_flow_runs, flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=chunk)), limit=CHUNK, what="read runs")
+                chunk = [UUID(x) for x in ids[i : i + CHUNK]]
+                runs = await api.call(
+                    client.read_flow_runs,
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)),
+                    limit=CHUNK,
+                    what="read runs",
+                )
                 found.update({str(r.id): r.state.type.value if r.state else "" for r in runs})
     broken = {}
     for run, code in by_run.items():
@@ -72,8 +76,13 @@ def repair_item_runs(day: date, deployment: str = steps.ITEM_DEPLOYMENT) -> dict
 
     db_url = get_settings().database_url
     with steps.transaction(db_url) as session:
-        linked = dict(session.execute(select(Item.code, Item.flow_run_id).where(
-            Item.status != Status.closed, Item.flow_run_id.is_not(None))).all())
+        linked = dict(
+            session.execute(
+                select(Item.code, Item.flow_run_id).where(
+                    Item.status != Status.closed, Item.flow_run_id.is_not(None)
+                )
+            ).all()
+        )
     broken = run_coro_as_sync(broken_runs(linked)) if linked else {}
     if not broken:
         return {}

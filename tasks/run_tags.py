@@ -32,14 +32,14 @@ def sync_light_tags(wanted: dict[str, str]) -> int:
     Reads only the runs that carry a light tag now or should carry one, and writes only those
     whose tag changed; returns how many were written."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterId,
-                                                FlowRunFilterTags)
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterTags
 
     from rectify.waits import LIGHT_TAGS
 
     family = set(LIGHT_TAGS)
     changed = 0
     with get_client(sync_client=True) as client:
+
         def read(flt: FlowRunFilter) -> None:
             offset = 0
             while batch := client.read_flow_runs(flow_run_filter=flt, limit=PAGE, offset=offset):
@@ -50,10 +50,9 @@ def sync_light_tags(wanted: dict[str, str]) -> int:
         read(FlowRunFilter(tags=FlowRunFilterTags(any_=list(LIGHT_TAGS))))
         ids = [UUID(i) for i in wanted if i not in runs]
         for start in range(0, len(ids), PAGE):
-            read(FlowRunFilter(id=FlowRunFilterId(any_=ids[start:start + PAGE])))
+            read(FlowRunFilter(id=FlowRunFilterId(any_=ids[start : start + PAGE])))
         for run_id, run in runs.items():
-            tags = [t for t in run.tags if t not in family] + (
-                [wanted[run_id]] if run_id in wanted else [])
+            tags = [t for t in run.tags if t not in family] + ([wanted[run_id]] if run_id in wanted else [])
             if tags != list(run.tags):
                 client.update_flow_run(run.id, tags=tags)
                 changed += 1

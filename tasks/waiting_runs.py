@@ -74,11 +74,18 @@ def suspended_at(key: str) -> State:
 
 def _form(form: type[RunInput], description: str | None) -> type[RunInput]:
     return run_input_subclass_from_type(  # type: ignore[return-value]  # a RunInput stays one
-        form.with_initial_data(description=description) if description is not None else form)
+        form.with_initial_data(description=description) if description is not None else form
+    )
 
 
-async def suspend_waiting(client: PrefectClient, flow_run_id: UUID, key: str,
-                          form: type[RunInput], description: str | None, state=None) -> bool:
+async def suspend_waiting(
+    client: PrefectClient,
+    flow_run_id: UUID,
+    key: str,
+    form: type[RunInput],
+    description: str | None,
+    state=None,
+) -> bool:
     """Leave an existing run suspended at `key` with `form` (and `description`) registered.
 
     Returns True when the run now waits at `key` (whether this call or an earlier one put it
@@ -95,8 +102,9 @@ async def suspend_waiting(client: PrefectClient, flow_run_id: UUID, key: str,
         state = (await api.call(client.read_flow_run, flow_run_id, what="read run")).state
     if state is not None and state.is_running():
         # proposed, not forced: HandlePausingFlows records the key as it does for the flow
-        result = await api.call(client.set_flow_run_state, flow_run_id, proposed, force=False,
-                                what="suspend run")
+        result = await api.call(
+            client.set_flow_run_state, flow_run_id, proposed, force=False, what="suspend run"
+        )
         if result.status != SetStateStatus.ACCEPT:
             # the key already fired on this run: it was resumed past this wait
             return False
@@ -116,8 +124,13 @@ async def _save_form(client: PrefectClient, flow_run_id: UUID, keyset: dict, for
 
     async def save(part: str, value: Any) -> None:
         try:
-            await api.call(client.create_flow_run_input, flow_run_id, key=keyset[part],
-                           value=orjson.dumps(value).decode(), what="save form")
+            await api.call(
+                client.create_flow_run_input,
+                flow_run_id,
+                key=keyset[part],
+                value=orjson.dumps(value).decode(),
+                what="save form",
+            )
         except Exception as exc:  # 409: saved by an earlier attempt, keep it
             if getattr(getattr(exc, "response", None), "status_code", None) != 409:
                 raise
@@ -154,8 +167,12 @@ def _run_create(req: dict, checked: Callable[[dict], bool]) -> dict:
     wait = req["wait"]
     state = to_state_create(suspended_at(wait["key"]))
     run = DeploymentFlowRunCreate(
-        name=req["name"], parameters=req["parameters"], tags=[*req["tags"], wait["tag"]],
-        idempotency_key=req["key"], empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}))
+        name=req["name"],
+        parameters=req["parameters"],
+        tags=[*req["tags"], wait["tag"]],
+        idempotency_key=req["key"],
+        empirical_policy=FlowRunPolicy(pause_keys={wait["key"]}),
+    )
     if checked(req["parameters"]):
         run.enforce_parameter_schema = False  # set: sent (unset fields are not)
     body = run.model_dump(mode="json", exclude_unset=True)
@@ -163,8 +180,9 @@ def _run_create(req: dict, checked: Callable[[dict], bool]) -> dict:
     return {**body, "state": state.model_dump(mode="json", serialize_as_any=True)}
 
 
-async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[dict],
-                        checked: Callable[[dict], bool]) -> list:
+async def _create_batch(
+    client: PrefectClient, deployment_id: UUID, batch: list[dict], checked: Callable[[dict], bool]
+) -> list:
     """One bulk call for up to BULK runs, then one read of what they are now (a repeat of an
     idempotency key returns the run made the first time, in whatever state it reached).
 
@@ -175,14 +193,26 @@ async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[
     deadline, attempt, made = time.monotonic() + api.patience(), 0, []
     while True:
         response = await api.call(
-            client.request, "POST", "/deployments/{id}/create_flow_run/bulk",
-            path_params={"id": deployment_id}, json=[_run_create(r, checked) for r in batch],
-            what="create runs")
+            client.request,
+            "POST",
+            "/deployments/{id}/create_flow_run/bulk",
+            path_params={"id": deployment_id},
+            json=[_run_create(r, checked) for r in batch],
+            what="create runs",
+        )
         results = response.json()["results"]
         ids = [UUID(x["flow_run_id"]) if x.get("flow_run_id") else None for x in results]
         found = [i for i in ids if i is not None]
-        runs = await api.call(client.read_flow_runs, flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=found)), limit=len(found), what="read runs") if found else []
+        runs = (
+            await api.call(
+                client.read_flow_runs,
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=found)),
+                limit=len(found),
+                what="read runs",
+            )
+            if found
+            else []
+        )
         by_id = {r.id: r for r in runs}
         again = []
         for req, run_id, result in zip(batch, ids, results):
@@ -194,14 +224,17 @@ async def _create_batch(client: PrefectClient, deployment_id: UUID, batch: list[
             return made
         if time.monotonic() >= deadline:
             req, error = again[0]
-            raise NotCreated(f"{len(again)}个流程运行未能创建（{req['code']}：{api.first_line(Exception(error))}）")
+            raise NotCreated(
+                f"{len(again)}个流程运行未能创建（{req['code']}：{api.first_line(Exception(error))}）"
+            )
         batch = [req for req, _ in again]
         await asyncio.sleep(api.backoff(attempt))
         attempt += 1
 
 
-async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, requests: list[dict],
-                              build_form) -> dict[str, str]:
+async def create_waiting_runs(
+    client: PrefectClient, deployment_id: UUID, requests: list[dict], build_form
+) -> dict[str, str]:
     """Create one run per request, each left waiting at its request's wait; code -> run id.
 
     A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
@@ -213,19 +246,19 @@ async def create_waiting_runs(client: PrefectClient, deployment_id: UUID, reques
     created the first time.
     """
     made: list = []
-    checked = checked_here(await api.call(client.read_deployment, deployment_id,
-                                          what="read deployment"))
+    checked = checked_here(await api.call(client.read_deployment, deployment_id, what="read deployment"))
     for i in range(0, len(requests), BULK):
         # one batch at a time, and before any form: each is one long write on a SQLite server,
         # and concurrent writes there only turn into "database is locked"
-        made += await _create_batch(client, deployment_id, requests[i:i + BULK], checked)
+        made += await _create_batch(client, deployment_id, requests[i : i + BULK], checked)
     gate = asyncio.Semaphore(api.create_concurrency())
 
     async def finish(req: dict, run, run_id: UUID) -> None:
         wait = req["wait"]
         async with gate:
-            await suspend_waiting(client, run_id, wait["key"], build_form(wait["wait"]), None,
-                                  state=run.state)
+            await suspend_waiting(
+                client, run_id, wait["key"], build_form(wait["wait"]), None, state=run.state
+            )
 
     await asyncio.gather(*(finish(*m) for m in made))
     return {req["code"]: str(run_id) for req, _, run_id in made}

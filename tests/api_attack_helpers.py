@@ -31,8 +31,7 @@ def permissive_schema(run_id: UUID, key: str) -> None:
     """Replace the wait's stored schema with one the server accepts anything against."""
     with client() as c:
         c.delete_flow_run_input(run_id, f"suspended-{key}-schema")
-        c.create_flow_run_input(run_id, key=f"suspended-{key}-schema",
-                                value=json.dumps({"type": "object"}))
+        c.create_flow_run_input(run_id, key=f"suspended-{key}-schema", value=json.dumps({"type": "object"}))
 
 
 def unchanged_but_codes(before: dict, after: dict) -> None:

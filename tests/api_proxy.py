@@ -25,10 +25,11 @@ class FlakyProxy:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         root = re.match(r"https?://[^/]+", self.upstream).group(0)
-        self.url = f"http://127.0.0.1:{self.port}{self.upstream[len(root):]}"
+        self.url = f"http://127.0.0.1:{self.port}{self.upstream[len(root) :]}"
         self._root = root
-        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="off",
-                                                    interface="asgi3"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", lifespan="off", interface="asgi3")
+        )
 
     def _should_fail(self, path: str) -> bool:
         with self._lock:
@@ -51,8 +52,9 @@ class FlakyProxy:
                 break
         path = scope["path"]
         if self._should_fail(path):
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]}
+            )
             await send({"type": "http.response.body", "body": b"Service Unavailable"})
             return
         self.forwarded.append(path)
@@ -60,14 +62,18 @@ class FlakyProxy:
         url = f"{self._root}{path}" + (f"?{scope['query_string'].decode()}" if scope["query_string"] else "")
         async with httpx.AsyncClient(timeout=60) as client:
             resp = await client.request(scope["method"], url, headers=headers, content=body)
-        out = [(k.encode(), v.encode()) for k, v in resp.headers.items()
-               if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")]
+        out = [
+            (k.encode(), v.encode())
+            for k, v in resp.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
+        ]
         await send({"type": "http.response.start", "status": resp.status_code, "headers": out})
         await send({"type": "http.response.body", "body": resp.content})
 
     def __enter__(self) -> "FlakyProxy":
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started and time.monotonic() < deadline:

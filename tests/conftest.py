@@ -188,8 +188,7 @@ def api_env(prefect_harness) -> dict:
     """The harness's API for a `rectify` subprocess: `remind`/`report` do not start their own server."""
     from prefect.settings import PREFECT_API_URL
 
-    return {"PREFECT_API_URL": PREFECT_API_URL.value(),
-            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
+    return {"PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore"}
 
 
 @pytest.fixture(scope="module")

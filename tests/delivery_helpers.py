@@ -22,8 +22,13 @@ FAST = dict(backoff=0.01, max_attempts=2)
 
 
 def config(controller, **over) -> MailConfig:
-    return MailConfig(host=HOST, port=controller.port, timeout=over.pop("timeout", 2.0),
-                      connections=over.pop("connections", 1), **over)
+    return MailConfig(
+        host=HOST,
+        port=controller.port,
+        timeout=over.pop("timeout", 2.0),
+        connections=over.pop("connections", 1),
+        **over,
+    )
 
 
 def sweep_ledger(maker, n_owners: int = 3) -> None:
@@ -31,8 +36,10 @@ def sweep_ledger(maker, n_owners: int = 3) -> None:
     with maker.begin() as s:
         p = people(s)
         from models import Person, Role
-        owners = [Person(name=f"责任人{i}", email=f"o{i}@example.gov.cn", role=Role.owner)
-                  for i in range(n_owners)]
+
+        owners = [
+            Person(name=f"责任人{i}", email=f"o{i}@example.gov.cn", role=Role.owner) for i in range(n_owners)
+        ]
         s.add_all(owners)
         s.flush()
         for i, owner in enumerate(owners):

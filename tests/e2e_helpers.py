@@ -36,8 +36,9 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")
-        proc = subprocess.Popen(args, env=env, cwd=self.logs, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=env, cwd=self.logs, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.children.append(proc)
         return proc
 
@@ -77,22 +78,29 @@ def prefect_server(tmp_path: Path, extra_env: dict[str, str], *, health_timeout:
     }
     env.pop("PREFECT_API_KEY", None)
     try:
-        procs.start("server", [str(BIN / "rectify"), "server", "--host", "127.0.0.1",
-                               "--port", str(port)], env)
-        subprocess.run([str(BIN / "rectify"), "init"], env=env, cwd=tmp_path, check=True,
-                       capture_output=True)
+        procs.start(
+            "server", [str(BIN / "rectify"), "server", "--host", "127.0.0.1", "--port", str(port)], env
+        )
+        subprocess.run([str(BIN / "rectify"), "init"], env=env, cwd=tmp_path, check=True, capture_output=True)
         import httpx
 
-        wait_for("prefect server", lambda: httpx.get(f"{api}/health").status_code == 200,
-                 timeout=health_timeout)
+        wait_for(
+            "prefect server", lambda: httpx.get(f"{api}/health").status_code == 200, timeout=health_timeout
+        )
         yield procs, api, port, env
     finally:
         procs.stop()
 
 
 def rectify(stack, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "rectify"), *args], env=stack["env"], cwd=stack["tmp"],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(BIN / "rectify"), *args],
+        env=stack["env"],
+        cwd=stack["tmp"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @contextlib.contextmanager
@@ -104,15 +112,35 @@ def chromium(tmp: Path):
 
     port = free_port()
     procs = Processes(tmp)
-    procs.start("chromium", [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", "--lang=zh-CN", f"--user-data-dir={tmp / 'chromium'}",
-        "--window-size=1440,1000", f"--remote-debugging-port={port}", "about:blank",
-    ], os.environ.copy())
+    procs.start(
+        "chromium",
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--lang=zh-CN",
+            f"--user-data-dir={tmp / 'chromium'}",
+            "--window-size=1440,1000",
+            f"--remote-debugging-port={port}",
+            "about:blank",
+        ],
+        os.environ.copy(),
+    )
     try:
-        targets = wait_for("chromium", lambda: [t for t in httpx.get(
-            f"http://127.0.0.1:{port}/json/list", timeout=2).json() if t["type"] == "page"])
+        targets = wait_for(
+            "chromium",
+            lambda: [
+                t
+                for t in httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+                if t["type"] == "page"
+            ],
+        )
         with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
             counter = iter(range(1, 10_000))
 
@@ -124,8 +152,13 @@ def chromium(tmp: Path):
                     if msg.get("id") == n:
                         return msg.get("result", {})
 
-            call("Emulation.setDeviceMetricsOverride", width=1440, height=1000, deviceScaleFactor=1,
-                 mobile=False)
+            call(
+                "Emulation.setDeviceMetricsOverride",
+                width=1440,
+                height=1000,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             yield call
     finally:
         procs.stop()

@@ -101,8 +101,9 @@ class FaultHandler:
 
     async def handle_DATA(self, server, session, envelope):
         found = _MESSAGE_ID.search(envelope.original_content or envelope.content)
-        message = Accepted(found.group(1).decode() if found else "?", list(envelope.rcpt_tos),
-                           session.peer, time.monotonic())
+        message = Accepted(
+            found.group(1).decode() if found else "?", list(envelope.rcpt_tos), session.peer, time.monotonic()
+        )
         self.received.append(message)
         if self.on_received:
             self.on_received(self, message)
@@ -185,6 +186,7 @@ class _Running:
 
 
 # --- the audit ------------------------------------------------------------------------------
+
 
 @dataclass
 class Audit:

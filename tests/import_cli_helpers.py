@@ -8,7 +8,6 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 
-
 def _cli(args, **env):
     from rectify.cli import app
 

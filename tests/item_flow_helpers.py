@@ -38,7 +38,8 @@ def start(deployment_id, code: str = CODE, secretary: str | None = "陈静") -> 
         _deliver()  # the intake delivers the 交办通知 it queued
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(
-            deployment_id, name=f"{code} 问题",
+            deployment_id,
+            name=f"{code} 问题",
             parameters={"code": code, "title": "问题", "day": DAY.isoformat()},
         )
     link(code, run.id)
@@ -49,8 +50,9 @@ def link(code: str, run_id: UUID, replacing: UUID | None = None) -> None:
     """Register the run as the item's, as the intake (or the repair) does: a form acts only
     through the item's linked run (rectify.item_process.linked_run_only)."""
     with item_process.transaction(get_settings().database_url) as session:
-        assert item_process.link_run(session, code, str(run_id),
-                                     replacing=str(replacing) if replacing else None)
+        assert item_process.link_run(
+            session, code, str(run_id), replacing=str(replacing) if replacing else None
+        )
 
 
 def execute(run_id: UUID, flow=None):
@@ -65,8 +67,7 @@ def execute(run_id: UUID, flow=None):
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
         try:
-            run_flow(flow or rectification_item, flow_run=run, parameters=run.parameters,
-                     return_type="state")
+            run_flow(flow or rectification_item, flow_run=run, parameters=run.parameters, return_type="state")
         except Pause:
             pass
         return client.read_flow_run(run_id)
@@ -93,9 +94,12 @@ def description(run, part: str = "description"):
 def actions(url: str, code: str = CODE) -> list[tuple[str, str]]:
     with session_factory(url)() as s:
         item = s.scalars(select(Item).where(Item.code == code)).one()
-        return [(a.action, a.actor) for a in
-                s.scalars(select(AuditRecord).where(AuditRecord.item_id == item.id)
-                          .order_by(AuditRecord.id))]
+        return [
+            (a.action, a.actor)
+            for a in s.scalars(
+                select(AuditRecord).where(AuditRecord.item_id == item.id).order_by(AuditRecord.id)
+            )
+        ]
 
 
 def status(url: str, code: str = CODE) -> Status:

@@ -28,12 +28,12 @@ REGISTER_DAY = date(2026, 11, 2)
 
 # name -> (role, department)
 PEOPLE = {
-    "陈静": Role.secretary,      # the secretary
-    "王芳": Role.secretary,      # a second secretary (approves what 陈静 might submit)
-    "周建国": Role.leader,       # the item's leader
-    "刘洋": Role.owner,          # the item's owner
-    "孙丽": Role.owner,          # another owner, not on the item
-    "吴海燕": Role.leader,       # another leader, not on the item
+    "陈静": Role.secretary,  # the secretary
+    "王芳": Role.secretary,  # a second secretary (approves what 陈静 might submit)
+    "周建国": Role.leader,  # the item's leader
+    "刘洋": Role.owner,  # the item's owner
+    "孙丽": Role.owner,  # another owner, not on the item
+    "吴海燕": Role.leader,  # another leader, not on the item
 }
 
 
@@ -47,40 +47,80 @@ def add_people(session: Session) -> dict[str, Person]:
     return people
 
 
-def add_item(session: Session, code: str, status: Status, *, owner: Person | None = None,
-             leader: Person | None = None, submitted_by: Person | None = None,
-             deadline: date | None = date(2026, 12, 31)) -> Item:
+def add_item(
+    session: Session,
+    code: str,
+    status: Status,
+    *,
+    owner: Person | None = None,
+    leader: Person | None = None,
+    submitted_by: Person | None = None,
+    deadline: date | None = date(2026, 12, 31),
+) -> Item:
     item = Item(
-        code=code, source="对照检查", category="班子问题", description=f"问题 {code}",
-        department="办公室", status=status, owner_id=owner.id if owner else None,
+        code=code,
+        source="对照检查",
+        category="班子问题",
+        description=f"问题 {code}",
+        department="办公室",
+        status=status,
+        owner_id=owner.id if owner else None,
         leader_id=leader.id if leader else None,
         submitted_by_id=submitted_by.id if submitted_by else None,
-        deadline=deadline, register_date=date(2026, 11, 2), deadline_changed_on=date(2026, 11, 2),
+        deadline=deadline,
+        register_date=date(2026, 11, 2),
+        deadline_changed_on=date(2026, 11, 2),
         closed_on=date(2026, 11, 20) if status is Status.closed else None,
     )
-    item.measures = [Measure(position=0, text="措施一", deadline=deadline,
-                             deadline_text=deadline.isoformat() if deadline else "长期坚持")]
+    item.measures = [
+        Measure(
+            position=0,
+            text="措施一",
+            deadline=deadline,
+            deadline_text=deadline.isoformat() if deadline else "长期坚持",
+        )
+    ]
     session.add(item)
     session.flush()
     return item
 
 
-def add_with_measures(session, code: str, *deadlines: date | None, status: Status = Status.in_progress,
-        done: tuple[int, ...] = ()) -> Item:
+def add_with_measures(
+    session,
+    code: str,
+    *deadlines: date | None,
+    status: Status = Status.in_progress,
+    done: tuple[int, ...] = (),
+) -> Item:
     """An item of 刘洋 (owner) and 周建国 (leader) with one measure per deadline (None: 长期坚持);
     `done`: measure numbers already done."""
     p = people_by_name(session)
     dated = [d for d in deadlines if d]
-    item = Item(code=code, source="对照检查", category="班子问题", description=f"问题{code}",
-                department="办公室", status=status, owner_id=p["刘洋"].id, leader_id=p["周建国"].id,
-                deadline=max(dated) if dated else None, register_date=date(2026, 9, 1),
-                deadline_changed_on=date(2026, 9, 1),
-                closed_on=date(2026, 9, 20) if status is Status.closed else None)
-    item.measures = [Measure(position=i, text=f"措施{i + 1}", deadline=d,
-                             deadline_text=d.isoformat() if d else "长期坚持",
-                             done_on=date(2026, 9, 10) if i + 1 in done else None,
-                             done_note="已完成" if i + 1 in done else "")
-                     for i, d in enumerate(deadlines)]
+    item = Item(
+        code=code,
+        source="对照检查",
+        category="班子问题",
+        description=f"问题{code}",
+        department="办公室",
+        status=status,
+        owner_id=p["刘洋"].id,
+        leader_id=p["周建国"].id,
+        deadline=max(dated) if dated else None,
+        register_date=date(2026, 9, 1),
+        deadline_changed_on=date(2026, 9, 1),
+        closed_on=date(2026, 9, 20) if status is Status.closed else None,
+    )
+    item.measures = [
+        Measure(
+            position=i,
+            text=f"措施{i + 1}",
+            deadline=d,
+            deadline_text=d.isoformat() if d else "长期坚持",
+            done_on=date(2026, 9, 10) if i + 1 in done else None,
+            done_note="已完成" if i + 1 in done else "",
+        )
+        for i, d in enumerate(deadlines)
+    ]
     session.add(item)
     session.flush()
     return item
@@ -95,9 +135,14 @@ def states(session_maker):
     def make(status: Status, code: str = "ZG-1", owner="刘洋", leader="周建国", submitted_by="刘洋"):
         with session_maker.begin() as s:
             p = people_by_name(s)
-            add_item(s, code, status, owner=p[owner], leader=p[leader],
-                     submitted_by=p[submitted_by] if status in (Status.leader_review, Status.submitted)
-                     else None)
+            add_item(
+                s,
+                code,
+                status,
+                owner=p[owner],
+                leader=p[leader],
+                submitted_by=p[submitted_by] if status in (Status.leader_review, Status.submitted) else None,
+            )
 
     return make
 
@@ -150,35 +195,94 @@ def build_big_ledger(url: str, n: int = 10_000) -> None:
     bench/bench_cli.py."""
     from sqlalchemy import insert
 
-    statuses = [Status.new, Status.in_progress, Status.in_progress, Status.submitted,
-                Status.closed, Status.ongoing]
+    statuses = [
+        Status.new,
+        Status.in_progress,
+        Status.in_progress,
+        Status.submitted,
+        Status.closed,
+        Status.ongoing,
+    ]
     categories = ["班子问题", "个人问题", "服务对象反映问题"]
     sources = ["专题组织生活会", "对照检查", "调研走访", "上级反馈"]
     engine = get_engine(url)
     with engine.begin() as conn:
-        people = [dict(id=1, name="陈静", title="办公室主任", department="办公室",
-                       email="sec@example.gov.cn", role=Role.secretary)]
-        people += [dict(id=i, name=f"领导{i:02d}", title="副局长", department="局领导",
-                        email=f"leader{i}@example.gov.cn", role=Role.leader) for i in range(2, 12)]
-        people += [dict(id=i, name=f"干部{i:03d}", title="科长", department=f"第{i % 9}科",
-                        email=f"owner{i}@example.gov.cn", role=Role.owner) for i in range(12, 112)]
+        people = [
+            dict(
+                id=1,
+                name="陈静",
+                title="办公室主任",
+                department="办公室",
+                email="sec@example.gov.cn",
+                role=Role.secretary,
+            )
+        ]
+        people += [
+            dict(
+                id=i,
+                name=f"领导{i:02d}",
+                title="副局长",
+                department="局领导",
+                email=f"leader{i}@example.gov.cn",
+                role=Role.leader,
+            )
+            for i in range(2, 12)
+        ]
+        people += [
+            dict(
+                id=i,
+                name=f"干部{i:03d}",
+                title="科长",
+                department=f"第{i % 9}科",
+                email=f"owner{i}@example.gov.cn",
+                role=Role.owner,
+            )
+            for i in range(12, 112)
+        ]
         conn.execute(insert(Person.__table__), people)
         items, measures, audits = [], [], []
         base = date(2026, 9, 1)
         for i in range(1, n + 1):
             status = statuses[i % len(statuses)]
             deadline = None if status is Status.ongoing else date.fromordinal(base.toordinal() + i % 240)
-            items.append(dict(
-                id=i, code=f"ZG-{i:05d}", source=sources[i % 4], category=categories[i % 3],
-                description=f"第{i}个问题：学习形式较为单一，学用结合不够紧密，调研成果转化不足。",
-                department=f"第{i % 9}科", remark="", status=status, owner_id=12 + i % 100,
-                leader_id=2 + i % 10, deadline=deadline, register_date=base, deadline_changed_on=base,
-                closed_on=date(2026, 11, 1) if status is Status.closed else None,
-            ))
-            measures.append(dict(item_id=i, position=0, text=f"措施{i}", deadline=deadline,
-                                 deadline_text=deadline.isoformat() if deadline else "长期坚持"))
-            audits.append(dict(item_id=i, actor="系统", day=base, action="import", from_status=None,
-                               to_status=status.value, comment=""))
+            items.append(
+                dict(
+                    id=i,
+                    code=f"ZG-{i:05d}",
+                    source=sources[i % 4],
+                    category=categories[i % 3],
+                    description=f"第{i}个问题：学习形式较为单一，学用结合不够紧密，调研成果转化不足。",
+                    department=f"第{i % 9}科",
+                    remark="",
+                    status=status,
+                    owner_id=12 + i % 100,
+                    leader_id=2 + i % 10,
+                    deadline=deadline,
+                    register_date=base,
+                    deadline_changed_on=base,
+                    closed_on=date(2026, 11, 1) if status is Status.closed else None,
+                )
+            )
+            measures.append(
+                dict(
+                    item_id=i,
+                    position=0,
+                    text=f"措施{i}",
+                    deadline=deadline,
+                    deadline_text=deadline.isoformat() if deadline else "长期坚持",
+                )
+            )
+            audits.append(
+                dict(
+                    item_id=i,
+                    actor="系统",
+                    day=base,
+                    action="import",
+                    from_status=None,
+                    to_status=status.value,
+                    comment="",
+                )
+            )
         conn.execute(insert(Item.__table__), items)
         conn.execute(insert(Measure.__table__), measures)
         conn.execute(insert(AuditRecord.__table__), audits)
@@ -205,8 +309,9 @@ def env_for(url: str, **extra: str) -> dict:
 
 
 def sh(cwd: Path, url: str, *args: str, **extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(RECTIFY), *args], cwd=cwd, env=env_for(url, **extra),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(RECTIFY), *args], cwd=cwd, env=env_for(url, **extra), capture_output=True, text=True, timeout=600
+    )
 
 
 def assert_one_error(result, *, problem_lines: int = 0) -> str:

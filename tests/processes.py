@@ -60,6 +60,7 @@ def checked_calls(client, patience: float):
     """`call(method, url, expect=(200, 201), **kw)` on an httpx client: every status checked
     (the body printed when it is wrong); a server busy on a shared machine answers 503/429 for
     a while, which is waited out for at most `patience` seconds."""
+
     def call(method: str, url: str, expect: tuple[int, ...] = (200, 201), **kw):
         deadline = time.monotonic() + patience
         while True:
@@ -69,4 +70,5 @@ def checked_calls(client, patience: float):
             time.sleep(1)
         assert r.status_code in expect, f"{method} {url} -> {r.status_code}: {r.text}"
         return r
+
     return call

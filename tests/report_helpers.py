@@ -36,10 +36,17 @@ def demo_ledger(url: str, tmp_path: Path) -> None:
             if workflow.get_item(s, code).status is Status.new:
                 owner = next(i[7] for i in ITEMS if i[0] == code)
                 workflow.assign(s, code, sec, REGISTER_DAY, owner=workflow.get_person(s, owner))
-        workflow.add_progress(s, "ZG-2026-001", workflow.get_person(s, "赵磊"), date(2026, 11, 20),
-                              note="学习方案已审议")
-        workflow.submit(s, "ZG-2026-012", workflow.get_person(s, "钱敏"), date(2026, 11, 24),
-                        summary="已修订", completes=[1, 2])
+        workflow.add_progress(
+            s, "ZG-2026-001", workflow.get_person(s, "赵磊"), date(2026, 11, 20), note="学习方案已审议"
+        )
+        workflow.submit(
+            s,
+            "ZG-2026-012",
+            workflow.get_person(s, "钱敏"),
+            date(2026, 11, 24),
+            summary="已修订",
+            completes=[1, 2],
+        )
         workflow.signoff(s, "ZG-2026-012", workflow.get_person(s, "吴海燕"), date(2026, 11, 24))
         workflow.approve(s, "ZG-2026-012", sec, date(2026, 11, 25))
 

@@ -17,9 +17,13 @@ from prefect import flow, get_run_logger
 @flow(name="serve-probe")
 def probe(out: str, hold: float = 0.0, crash: bool = False) -> None:
     parent = os.getppid()
-    record = {"pid": os.getpid(), "parent": parent, "started": time.time(),
-              "parent_cmdline": Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace"),
-              "grandparent": int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])}
+    record = {
+        "pid": os.getpid(),
+        "parent": parent,
+        "started": time.time(),
+        "parent_cmdline": Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace"),
+        "grandparent": int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1]),
+    }
     Path(out).write_text(json.dumps(record), encoding="utf-8")
     get_run_logger().info("探针运行于进程 %s", os.getpid())
     if crash:

@@ -124,5 +124,4 @@ def drop_session(urls: list[str], token: str) -> list[str]:
 def drop_stale(urls: list[str], token: str, now: float | None = None) -> list[str]:
     """At the start of a session: what killed sessions left (see the module docstring)."""
     now = time.time() if now is None else now
-    return [n for url in urls
-            for n in _drop(url, keep=lambda t: t == token or not is_stale(t, now))]
+    return [n for url in urls for n in _drop(url, keep=lambda t: t == token or not is_stale(t, now))]

@@ -23,8 +23,17 @@ from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify.settings import get_settings
 from api_attack_helpers import client, force, permissive_schema, write_input
-from item_flow_helpers import (CODE, code, description, execute, ledger_without_tries,  # noqa: F401
-                            resume, start, status, waits_at)
+from item_flow_helpers import (
+    CODE,
+    code,
+    description,
+    execute,
+    ledger_without_tries,  # noqa: F401
+    resume,
+    start,
+    status,
+    waits_at,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -35,8 +44,9 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     run_id = start(item_deployment, secretary=None)  # the item's own run (linked), not run yet
     before = dump(sqlite_ledger)
     with client() as c:
-        typed = c.create_flow_run_from_deployment(item_deployment, parameters={
-            "code": CODE, "title": "x", "secretary": "陈静"}).id
+        typed = c.create_flow_run_from_deployment(
+            item_deployment, parameters={"code": CODE, "title": "x", "secretary": "陈静"}
+        ).id
     run = execute(typed)
     assert not waits_at(run, "submit-1-0") and not run.state.is_completed(), run.state
     assert status(sqlite_ledger) is Status.new
@@ -45,8 +55,9 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     assert status(sqlite_ledger) is Status.new
     # a `day` other than the office's today would back-date what people do through the run
     with client() as c:
-        dated = c.create_flow_run_from_deployment(item_deployment, parameters={
-            "code": CODE, "title": "x", "day": "2026-11-02"}).id
+        dated = c.create_flow_run_from_deployment(
+            item_deployment, parameters={"code": CODE, "title": "x", "day": "2026-11-02"}
+        ).id
     run = execute(dated)
     assert run.state.is_failed() and "不能指定日期" in run.state.message, run.state
     after = dump(sqlite_ledger)
@@ -64,18 +75,19 @@ def test_no_deployment_parameter_names_a_person(sqlite_ledger, item_deployment):
     assert "actor" in inspect.signature(intake.intake.fn).parameters
 
 
-def test_a_forged_input_for_a_later_wait_is_refused_without_its_code_tried(sqlite_ledger,
-                                                                          item_deployment):
+def test_a_forged_input_for_a_later_wait_is_refused_without_its_code_tried(sqlite_ledger, item_deployment):
     """Writing the leader's sign-off before the run gets there: the run never waited at that
     key, so the input was not stored by a Resume: refused outright (no wrong try against the
     leader), the run waits again; the owner's real submission went through."""
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
-    write_input(run_id, "signoff-1-0", dict(decision="同意销号", comment="", reviewer="周建国",
-                                           code="123456"))
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋",
-           code=code("刘洋", "销号申请"))
+    write_input(
+        run_id, "signoff-1-0", dict(decision="同意销号", comment="", reviewer="周建国", code="123456")
+    )
+    resume(
+        run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=code("刘洋", "销号申请")
+    )
     run = execute(run_id)
     assert waits_at(run, "signoff-1-1"), run.state
     assert "不是通过“Resume”" in description(run).split("\n", 1)[0]
@@ -96,8 +108,9 @@ def test_a_second_run_of_the_item_cannot_use_a_code(sqlite_ledger, item_deployme
     real = start(item_deployment)  # linked in the ledger, as the intake links it
     assert waits_at(execute(real), "submit-1-0")
     with client() as c:
-        other = c.create_flow_run_from_deployment(item_deployment, parameters={
-            "code": CODE, "title": "问题"}).id
+        other = c.create_flow_run_from_deployment(
+            item_deployment, parameters={"code": CODE, "title": "问题"}
+        ).id
     assert waits_at(execute(other), "submit-1-0")  # the same form, on a run the ledger ignores
     mine = code("刘洋", "销号申请")
     before = dump(ledger)
@@ -115,8 +128,7 @@ def test_a_second_run_of_the_item_cannot_use_a_code(sqlite_ledger, item_deployme
         assert "冒名" not in (rec.comment or "") + str(rec.details or "")
 
 
-def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlite_ledger,
-                                                                            item_deployment):
+def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlite_ledger, item_deployment):
     """Someone holding the owner's code replaces the wait's stored schema with one that allows
     anything, then resumes through the real endpoint with a 100,000-character summary, too many
     evidence entries, an extra field or a name not offered: the server stores it (by a resume),
@@ -127,10 +139,12 @@ def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlit
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
     before = dump(ledger)
-    bad = [(dict(summary="很" * 100_000, evidence=[], submitter="刘洋"), "整改情况说明：过长"),
-           (dict(summary="x", evidence=["a"] * 1000, submitter="刘洋"), "佐证材料"),
-           (dict(summary="x", evidence=[], submitter="刘洋", extra="x"), "多余字段"),
-           (dict(summary="x", evidence=[], submitter="冒名者"), "不是可选项")]
+    bad = [
+        (dict(summary="很" * 100_000, evidence=[], submitter="刘洋"), "整改情况说明：过长"),
+        (dict(summary="x", evidence=["a"] * 1000, submitter="刘洋"), "佐证材料"),
+        (dict(summary="x", evidence=[], submitter="刘洋", extra="x"), "多余字段"),
+        (dict(summary="x", evidence=[], submitter="冒名者"), "不是可选项"),
+    ]
     for n, (form, why) in enumerate(bad):
         permissive_schema(run_id, f"submit-1-{n}")
         mine = code("刘洋", "销号申请")
@@ -142,8 +156,9 @@ def test_input_past_the_schema_is_refused_by_the_run_and_its_code_replaced(sqlit
         assert ("新的验证码已发送到刘洋的邮箱" in line) is (form["submitter"] == "刘洋"), line
         after = dump(ledger)
         assert after["items"] == before["items"] and after["audit_records"] == before["audit_records"]
-    resume(run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋",
-           code=code("刘洋", "销号申请"))
+    resume(
+        run_id, completes=[1], summary="已完成", evidence=[], submitter="刘洋", code=code("刘洋", "销号申请")
+    )
     assert waits_at(execute(run_id), "signoff-1-0")
 
 
@@ -184,6 +199,7 @@ def test_forcing_a_run_s_state_changes_nothing_in_the_ledger(sqlite_ledger, item
 
 # --- the intake started from the UI ------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def intake_deployment(prefect_harness):
     from flows.intake import intake
@@ -208,7 +224,8 @@ def held(url: str) -> dict[str, Status]:
 
 
 def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
-        sqlite_url, settings_env, tmp_path, intake_deployment, item_deployment):
+    sqlite_url, settings_env, tmp_path, intake_deployment, item_deployment
+):
     from demo.register import PEOPLE, build
 
     day = date(2026, 11, 16)
@@ -239,7 +256,9 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
     assert waiting
     with session_factory(sqlite_url)() as s:
         assert not s.scalars(select(AuditRecord).where(AuditRecord.action == "assign")).all()
-        assert {r.actor for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "import"))} == {"系统"}
+        assert {r.actor for r in s.scalars(select(AuditRecord).where(AuditRecord.action == "import"))} == {
+            "系统"
+        }
         assert all(i.flow_run_id is None for i in s.scalars(select(Item).where(Item.code.in_(waiting))))
     mine, _, text = latest_act(outbox, email["陈静"], "交办确认")
     assert all(c in text for c in waiting)
@@ -282,7 +301,8 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
 
 
 def test_the_report_started_from_the_ui_writes_only_into_the_report_folder(
-        prefect_harness, sqlite_url, settings_env, tmp_path):
+    prefect_harness, sqlite_url, settings_env, tmp_path
+):
     """`out_dir` from a deployment: a path outside the report folder (absolute elsewhere, `..`,
     a symbolic link out) is refused in one line and nothing is written; a relative one lands
     inside the folder. The console's in-process call keeps any folder (test_report.py)."""
@@ -300,10 +320,12 @@ def test_the_report_started_from_the_ui_writes_only_into_the_report_folder(
     deployment = next_steps_report.to_deployment(name="report").apply()
     before = dump(sqlite_url)
     with client() as c:
-        bad = c.create_flow_run_from_deployment(deployment, parameters={
-            "out_dir": str(outside), "formats": ["md"]}).id
-        good = c.create_flow_run_from_deployment(deployment, parameters={
-            "out_dir": "weekly", "formats": ["md"]}).id
+        bad = c.create_flow_run_from_deployment(
+            deployment, parameters={"out_dir": str(outside), "formats": ["md"]}
+        ).id
+        good = c.create_flow_run_from_deployment(
+            deployment, parameters={"out_dir": "weekly", "formats": ["md"]}
+        ).id
     run = execute(bad, next_steps_report)
     assert run.state.is_failed() and "只能写入报告目录" in run.state.message, run.state
     assert not outside.exists()

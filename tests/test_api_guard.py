@@ -20,14 +20,20 @@ from uuid import UUID
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flows.api_guard import (NO_DELETE, NO_PAUSE, NO_RESPONSE, ApiGuard,  # noqa: E402
-                             forged_pause, response_key_written)
+from flows.api_guard import (
+    NO_DELETE,
+    NO_PAUSE,
+    NO_RESPONSE,
+    ApiGuard,  # noqa: E402
+    forged_pause,
+    response_key_written,
+)
 
 AUTH = ("rectify", "guard-not-a-real-secret")
-FORM = dict(request="申请销号", completes=[1], summary="已完成整改（本人）", evidence=["a.pdf"],
-            submitter="刘洋")
-FORGED = dict(request="申请销号", completes=[1], summary="（冒名）已完成", evidence=[],
-              submitter="刘洋")
+FORM = dict(
+    request="申请销号", completes=[1], summary="已完成整改（本人）", evidence=["a.pdf"], submitter="刘洋"
+)
+FORGED = dict(request="申请销号", completes=[1], summary="（冒名）已完成", evidence=[], submitter="刘洋")
 
 
 def _keyset(base: str) -> dict:
@@ -54,7 +60,7 @@ def test_response_keys_are_refused_however_the_body_names_them():
     assert response_key_written(_body(key="suspended-a-response ", value="{}"))
     # what the runs and the intake write stays open; a body Prefect cannot parse is Prefect's 422
     assert not response_key_written(_body(key="suspended-submit-1-0-schema", value="{}"))
-    assert not response_key_written(_body(key="suspended-submit-1-0-description", value="\"x\""))
+    assert not response_key_written(_body(key="suspended-submit-1-0-description", value='"x"'))
     assert not response_key_written(_body(key="x", value="suspended-a-response"))
     assert not response_key_written(b"not json")
     assert not response_key_written(b'["suspended-a-response"]')
@@ -69,8 +75,10 @@ def test_a_forced_pause_with_a_key_or_a_foreign_keyset_is_refused():
     assert forged_pause(_body(state=_state("submit-1-0", type_="paused"), force=True))
     # not forced, but the answer would be stored where the run reads another wait's
     assert forged_pause(_body(state=_state("submit-1-0", _keyset("suspended-submit-1-1"))))
-    duplicated = (f'{{"state": {json.dumps(_state("a", _keyset("suspended-b")))}, '
-                  f'"state": {json.dumps(_state("a", _keyset("suspended-a")))}}}')
+    duplicated = (
+        f'{{"state": {json.dumps(_state("a", _keyset("suspended-b")))}, '
+        f'"state": {json.dumps(_state("a", _keyset("suspended-a")))}}}'
+    )
     assert forged_pause(duplicated.encode())  # FastAPI would take the last; any one counts
     # Prefect's own suspend (proposed, not forced), the UI's Suspend (forced, no key), others
     assert not forged_pause(_body(state=own, force=False))
@@ -78,8 +86,9 @@ def test_a_forced_pause_with_a_key_or_a_foreign_keyset_is_refused():
     assert not forged_pause(_body(state=_state("k", _keyset("paused-k"), name="Paused")))
     assert not forged_pause(_body(state=_state(), force=True))
     assert not forged_pause(_body(state={"type": "CANCELLING", "name": "Cancelling"}, force=True))
-    assert not forged_pause(_body(state={"type": "SCHEDULED", "state_details": {
-        "pause_key": "x"}}, force=True))
+    assert not forged_pause(
+        _body(state={"type": "SCHEDULED", "state_details": {"pause_key": "x"}}, force=True)
+    )
 
 
 async def test_the_guard_refuses_in_front_of_an_app_and_replays_every_other_body():
@@ -99,8 +108,9 @@ async def test_the_guard_refuses_in_front_of_an_app_and_replays_every_other_body
     inner = Starlette(routes=[Route("/{path:path}", anything, methods=["GET", "POST", "DELETE"])])
 
     run = "/api/flow_runs/1c6e0000-0000-0000-0000-000000000001"
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=ApiGuard(inner)),
-                                 base_url="http://guard") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=ApiGuard(inner)), base_url="http://guard"
+    ) as client:
         for method, path, body, detail in [
             ("DELETE", f"{run}/input/suspended-submit-1-0-response", None, NO_DELETE),
             ("DELETE", f"{run}/input/suspended-submit-1-0-schema", None, NO_DELETE),
@@ -114,11 +124,13 @@ async def test_the_guard_refuses_in_front_of_an_app_and_replays_every_other_body
             assert (r.status_code, r.json()["detail"]) == (403, detail), (method, path)
             assert "整改台账服务器防护" in r.json()["detail"]
         assert reached == []
-        allowed = [("POST", f"{run}/input", _body(key="suspended-a-schema", value="{}" * 5000)),
-                   ("POST", f"{run}/set_state", _body(state=_state(), force=True)),
-                   ("POST", f"{run}/resume", _body(run_input={"code": "123456"})),
-                   ("GET", f"{run}/input/suspended-a-response", b""),
-                   ("DELETE", f"{run}", b"")]
+        allowed = [
+            ("POST", f"{run}/input", _body(key="suspended-a-schema", value="{}" * 5000)),
+            ("POST", f"{run}/set_state", _body(state=_state(), force=True)),
+            ("POST", f"{run}/resume", _body(run_input={"code": "123456"})),
+            ("GET", f"{run}/input/suspended-a-response", b""),
+            ("DELETE", f"{run}", b""),
+        ]
         for method, path, body in allowed:
             r = await client.request(method, path, content=body)
             assert r.status_code == 200, (method, path, r.text)
@@ -136,19 +148,32 @@ def _steal(api: str, run_id: UUID, key: str) -> str:
 @pytest.mark.e2e
 @pytest.mark.flow
 def test_the_guarded_server_refuses_replacing_a_person_s_answer(tmp_path, sqlite_ledger):
-    from prefect.settings import (PREFECT_API_AUTH_STRING, PREFECT_API_URL,
-                                  PREFECT_LOCAL_STORAGE_PATH, temporary_settings)
+    from prefect.settings import (
+        PREFECT_API_AUTH_STRING,
+        PREFECT_API_URL,
+        PREFECT_LOCAL_STORAGE_PATH,
+        temporary_settings,
+    )
 
     from e2e_helpers import prefect_server
 
     ledger = sqlite_ledger
     (tmp_path / "server").mkdir()
-    with prefect_server(tmp_path / "server", {
-        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
-    }) as (_procs, api, _port, _env), temporary_settings({
-        PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: ":".join(AUTH),
-        PREFECT_LOCAL_STORAGE_PATH: tmp_path / "results",
-    }):
+    with (
+        prefect_server(
+            tmp_path / "server",
+            {
+                "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
+            },
+        ) as (_procs, api, _port, _env),
+        temporary_settings(
+            {
+                PREFECT_API_URL: api,
+                PREFECT_API_AUTH_STRING: ":".join(AUTH),
+                PREFECT_LOCAL_STORAGE_PATH: tmp_path / "results",
+            }
+        ),
+    ):
         try:
             _attack(api, ledger)
         finally:
@@ -179,8 +204,11 @@ def _attack(api: str, ledger: str) -> None:
     run = f"{api}/flow_runs/{run_id}"
 
     # written ahead, before anyone resumed: refused (it would also block the owner's Resume)
-    ahead = httpx.post(f"{run}/input", auth=AUTH, json={
-        "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code="1"))})
+    ahead = httpx.post(
+        f"{run}/input",
+        auth=AUTH,
+        json={"key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code="1"))},
+    )
     assert (ahead.status_code, ahead.json()["detail"]) == (403, NO_RESPONSE)
 
     resume(run_id, **FORM, code=code("刘洋", "销号申请"))  # the owner's real Resume
@@ -188,21 +216,32 @@ def _attack(api: str, ledger: str) -> None:
     before = dump(ledger)
     deleted = httpx.delete(f"{run}/input/suspended-submit-1-0-response", auth=AUTH)
     assert (deleted.status_code, deleted.json()["detail"]) == (403, NO_DELETE)
-    written = httpx.post(f"{run}/input", auth=AUTH, json={
-        "key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code=stolen))})
+    written = httpx.post(
+        f"{run}/input",
+        auth=AUTH,
+        json={"key": "suspended-submit-1-0-response", "value": json.dumps(dict(FORGED, code=stolen))},
+    )
     assert (written.status_code, written.json()["detail"]) == (403, NO_RESPONSE)
     again = _state("submit-1-0", _keyset("suspended-submit-1-0"))
     forced = httpx.post(f"{run}/set_state", auth=AUTH, json={"state": again, "force": True})
     assert (forced.status_code, forced.json()["detail"]) == (403, NO_PAUSE)
     assert dump(ledger) == before
-    assert json.loads(httpx.get(f"{run}/input/suspended-submit-1-0-response",
-                                auth=AUTH).text)["summary"] == FORM["summary"]
+    assert (
+        json.loads(httpx.get(f"{run}/input/suspended-submit-1-0-response", auth=AUTH).text)["summary"]
+        == FORM["summary"]
+    )
 
     run_now = execute(run_id)  # the worker's execution: the owner's own submission applies
     assert waits_at(run_now, "signoff-1-0"), run_now.state
     assert status(ledger) is Status.leader_review
     after = dump(ledger)
-    assert any(FORM["summary"] in json.dumps(row, ensure_ascii=False, default=str)
-               for table in after.values() for row in table)
-    assert not any(FORGED["summary"] in json.dumps(row, ensure_ascii=False, default=str)
-                   for table in after.values() for row in table)
+    assert any(
+        FORM["summary"] in json.dumps(row, ensure_ascii=False, default=str)
+        for table in after.values()
+        for row in table
+    )
+    assert not any(
+        FORGED["summary"] in json.dumps(row, ensure_ascii=False, default=str)
+        for table in after.values()
+        for row in table
+    )

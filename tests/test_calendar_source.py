@@ -66,10 +66,17 @@ def test_december_sweep_tells_the_secretaries_once(session, tmp_path):
     confirmed.write_text(json.dumps({"2027": {"holidays": ["2027-01-01"]}}), encoding="utf-8")
     session.execute(OutboxMail.__table__.delete())
     session.commit()
-    assert _calendar_digests(plan_reminders(session, date(2026, 12, 1), WorkCalendar(confirmed),
-                                            SETTINGS)) == []
-    assert len(_calendar_digests(plan_reminders(session, date(2026, 12, 1),
-                                                WorkCalendar(SHIPPED_2027), SETTINGS))) == 2
+    assert (
+        _calendar_digests(plan_reminders(session, date(2026, 12, 1), WorkCalendar(confirmed), SETTINGS)) == []
+    )
+    assert (
+        len(
+            _calendar_digests(
+                plan_reminders(session, date(2026, 12, 1), WorkCalendar(SHIPPED_2027), SETTINGS)
+            )
+        )
+        == 2
+    )
 
 
 def test_calendar_command(sqlite_url, settings_env, monkeypatch, tmp_path):

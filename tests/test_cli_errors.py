@@ -38,8 +38,9 @@ def demo_ledger_template(tmp_path_factory, sqlite_template) -> Path:
     build(folder / "demo.xlsx")
     url = f"sqlite:///{folder / 'ledger.db'}"
     with session_factory(url).begin() as s:
-        import_register(s, [folder / "demo.xlsx"], day=date(2026, 11, 2), calendar=get_calendar(None),
-                        actor="陈静")
+        import_register(
+            s, [folder / "demo.xlsx"], day=date(2026, 11, 2), calendar=get_calendar(None), actor="陈静"
+        )
     get_engine(url).dispose()
     return folder
 
@@ -66,7 +67,9 @@ BAD_COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("args,message", BAD_COMMANDS, ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(BAD_COMMANDS)])
+@pytest.mark.parametrize(
+    "args,message", BAD_COMMANDS, ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(BAD_COMMANDS)]
+)
 def test_bad_input_is_one_line(ledger_dir, args, message):
     cwd, url = ledger_dir
     before = dump(url)
@@ -87,7 +90,9 @@ def test_rejected_import_lists_every_problem(ledger_dir):
         "序号,问题描述,整改措施,责任领导,责任人,整改时限\n"
         "ZG-1,问题一,措施一,周建国,李四,2026-12-31\n"
         "ZG-2,问题二,措施二,周建国,刘洋,尽快\n"
-        "ZG-1,问题三,措施三,周建国,刘洋,年底前\n", encoding="utf-8")
+        "ZG-1,问题三,措施三,周建国,刘洋,年底前\n",
+        encoding="utf-8",
+    )
     before = dump(url)
     result = sh(cwd, url, "import", "bad.csv", "--as", "陈静", "--today", TODAY)
     line = assert_one_error(result, problem_lines=3)
@@ -109,12 +114,17 @@ def test_unreadable_file_and_wrong_type(ledger_dir):
 
 # --- --today ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["list", "--today", "9999-12-31"],
-    ["list", "--today", "0001-01-01"],
-    ["import", "demo.xlsx", "--as", "陈静", "--today", "9999-12-20"],  # was: ValueError year 10000
-    ["progress", "ZG-2026-001", "--note", "x", "--as", "赵磊", "--today", "2100-01-01"],
-], ids=lambda a: f"{a[0]}-{a[-1]}")
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--today", "9999-12-31"],
+        ["list", "--today", "0001-01-01"],
+        ["import", "demo.xlsx", "--as", "陈静", "--today", "9999-12-20"],  # was: ValueError year 10000
+        ["progress", "ZG-2026-001", "--note", "x", "--as", "赵磊", "--today", "2100-01-01"],
+    ],
+    ids=lambda a: f"{a[0]}-{a[-1]}",
+)
 def test_a_day_outside_2000_2099_is_one_line(ledger_dir, args):
     cwd, url = ledger_dir
     before = dump(url)
@@ -126,32 +136,73 @@ def test_a_day_outside_2000_2099_is_one_line(ledger_dir, args):
 def test_backdating_a_decision_is_one_line(ledger_dir):
     cwd, url = ledger_dir
     code = "ZG-2026-012"
-    for args in (["assign", code, "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02"],
-                 ["submit", code, "--summary", "已修订", "--complete", "1", "--complete", "2",
-                  "--as", "钱敏", "--today", "2026-11-05"],
-                 ["review", code, "--approve", "--as", "吴海燕", "--today", "2026-11-05"]):
+    for args in (
+        ["assign", code, "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02"],
+        [
+            "submit",
+            code,
+            "--summary",
+            "已修订",
+            "--complete",
+            "1",
+            "--complete",
+            "2",
+            "--as",
+            "钱敏",
+            "--today",
+            "2026-11-05",
+        ],
+        ["review", code, "--approve", "--as", "吴海燕", "--today", "2026-11-05"],
+    ):
         assert sh(cwd, url, *args).returncode == 0
     before = dump(url)
-    line = assert_one_error(sh(cwd, url, "review", code, "--approve", "--comment", "同意",
-                               "--as", "陈静", "--today", "2026-10-01"))
+    line = assert_one_error(
+        sh(
+            cwd,
+            url,
+            "review",
+            code,
+            "--approve",
+            "--comment",
+            "同意",
+            "--as",
+            "陈静",
+            "--today",
+            "2026-10-01",
+        )
+    )
     assert "2026-10-01" in line and "2026-11-05" in line and "不能倒填" in line
     assert dump(url) == before
 
 
 # --- control characters from the command line ------------------------------------------
 
+
 def test_escape_sequences_in_a_note_are_refused(ledger_dir):
     cwd, url = ledger_dir
     sh(cwd, url, "assign", "ZG-2026-012", "--owner", "钱敏", "--as", "陈静", "--today", "2026-11-02")
     before = dump(url)
-    line = assert_one_error(sh(cwd, url, "progress", "ZG-2026-012", "--note", "完成\x1b]0;pwned\x07\x1b[2J",
-                               "--as", "钱敏", "--today", "2026-11-30"))
+    line = assert_one_error(
+        sh(
+            cwd,
+            url,
+            "progress",
+            "ZG-2026-012",
+            "--note",
+            "完成\x1b]0;pwned\x07\x1b[2J",
+            "--as",
+            "钱敏",
+            "--today",
+            "2026-11-30",
+        )
+    )
     assert "进展说明" in line and "U+001B" in line
     assert "\x1b" not in line  # the message itself never replays the sequence
     assert dump(url) == before
 
 
 # --- failures that used to be tracebacks ----------------------------------------------
+
 
 @pytest.mark.parametrize("url", ["not a url", "foo://x/y", "postgresql://u:secret@host:notaport/db"])
 def test_a_malformed_database_url_is_one_line(tmp_path, url):
@@ -181,8 +232,17 @@ def test_a_failed_remind_run_ends_in_one_line(ledger_dir, api_env):
     cwd, url = ledger_dir
     handler = ScriptedHandler(mail=itertools.repeat("451 4.3.0 稍后再试"))
     with plain_server(handler) as server:
-        result = sh(cwd, url, "remind", "--today", "2026-11-27", **api_env, RECTIFY_TODAY="2026-11-27",
-                    RECTIFY_SMTP_HOST=server.hostname, RECTIFY_SMTP_PORT=str(server.port))
+        result = sh(
+            cwd,
+            url,
+            "remind",
+            "--today",
+            "2026-11-27",
+            **api_env,
+            RECTIFY_TODAY="2026-11-27",
+            RECTIFY_SMTP_HOST=server.hostname,
+            RECTIFY_SMTP_PORT=str(server.port),
+        )
     assert handler.calls["MAIL"] > 0  # it really tried
     line = assert_one_error(result)
     assert "催办邮件全部未能投递" in line
@@ -194,8 +254,7 @@ def test_a_failed_report_run_ends_in_one_line(ledger_dir, api_env):
     cwd, url = ledger_dir
     out = cwd / "out"
     (out / "整改工作情况报告-2026-11-27.md").mkdir(parents=True)  # a folder where the file goes
-    result = sh(cwd, url, "report", "--as-of", "2026-11-27", "--format", "md", "--out", str(out),
-                **api_env)
+    result = sh(cwd, url, "report", "--as-of", "2026-11-27", "--format", "md", "--out", str(out), **api_env)
     line = assert_one_error(result)
     assert "同名的目录已存在" in line and "整改工作情况报告-2026-11-27.md" in line
     assert "Encountered exception" not in result.stderr

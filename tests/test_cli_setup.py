@@ -32,7 +32,9 @@ def test_init_on_a_new_sqlite_file_is_rerunnable(tmp_path):
         assert result.returncode == 0, result.stderr
         assert "台账数据库已就绪" in result.stdout
     with get_engine(url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(url)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(
+            url
+        )
         assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
 
 
@@ -54,7 +56,9 @@ def test_init_on_postgres_creates_and_upgrades(tmp_path, pg_migrated):
         result = sh(tmp_path, url.replace("postgresql+psycopg://", "postgresql://"), "init")
         assert result.returncode == 0, result.stderr
     with get_engine(url).connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(url)
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head_revision(
+            url
+        )
         assert conn.execute(text("SELECT count(*) FROM items")).scalar_one() == 0
 
 
@@ -97,8 +101,14 @@ def test_list_and_show_do_not_import_prefect(big_ledger, tmp_path):
     """One subprocess on a 10,000-item ledger: no Prefect module is loaded by list/show, and
     they print every item. Their speed is measured by bench/bench_cli.py, not asserted here:
     a test must not depend on how busy the machine is (it failed at load 11 on 2 cores)."""
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env_for(big_ledger),
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=tmp_path,
+        env=env_for(big_ledger),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "PREFECT_MODULES=" in lines, [line for line in lines if line.startswith("PREFECT")]

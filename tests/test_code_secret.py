@@ -39,6 +39,7 @@ SETTINGS = Settings(_env_file=None, reporting="off", ui_url="http://10.0.0.5:420
 @pytest.fixture
 def env(monkeypatch, tmp_path):
     """Settings from the environment, re-read after each change (set(NAME=value))."""
+
     def apply(**values: str | None) -> None:
         for name, value in values.items():
             if value is None:
@@ -46,6 +47,7 @@ def env(monkeypatch, tmp_path):
             else:
                 monkeypatch.setenv(f"RECTIFY_{name.upper()}", value)
         get_settings.cache_clear()
+
     apply(outbox_dir=str(tmp_path / "outbox"), ui_url=SETTINGS.ui_url)
     yield apply
     get_settings.cache_clear()
@@ -95,15 +97,24 @@ def test_a_dump_of_the_ledger_holds_no_code_the_emails_carry(db_url, tmp_path, e
             if found and code:
                 latest[(to, found.group(1))] = code.group(1)
     owner_a1 = next(c for (to, it), c in latest.items() if "p3@" in to and it == "A-1")
-    assert steps.apply_form(db_url, "A-1", DAY, "submit", dict(
-        summary="已完成整改", evidence=[], submitter="刘洋", code=owner_a1, completes=[1]),
-        "run:submit-1-0") is None  # the code works end to end: the leader is asked next
+    assert (
+        steps.apply_form(
+            db_url,
+            "A-1",
+            DAY,
+            "submit",
+            dict(summary="已完成整改", evidence=[], submitter="刘洋", code=owner_a1, completes=[1]),
+            "run:submit-1-0",
+        )
+        is None
+    )  # the code works end to end: the leader is asked next
     deliver(maker, outbox)
     sent = codes_in_eml(outbox)
     assert len(sent) >= 8  # 交办 (owners, leader), digests, the leader's 领导审核 request
     with maker() as s:
-        live = s.scalar(select(ActionCode.id).where(ActionCode.used_at.is_(None),
-                                                    ActionCode.voided_at.is_(None)).limit(1))
+        live = s.scalar(
+            select(ActionCode.id).where(ActionCode.used_at.is_(None), ActionCode.voided_at.is_(None)).limit(1)
+        )
         stored = " ".join(s.scalars(select(OutboxMail.body_text)))
     assert live is not None and "[[code:" in stored and not CODE_RE.search(stored)
     texts = [t for rows in dump(db_url).values() for row in rows for t in strings(list(row))]
@@ -116,27 +127,49 @@ def test_a_dump_of_the_ledger_holds_no_code_the_emails_carry(db_url, tmp_path, e
     other = "x" * 40
     with maker() as s:
         nonces = list(s.scalars(select(ActionCode.nonce).where(ActionCode.nonce.is_not(None))))
-    assert {codes.derive(other.encode(), n) for n in nonces}.isdisjoint(sent) or \
-        len(nonces) > 100  # another key gives other codes (a chance of 1e-6 each)
+    assert {codes.derive(other.encode(), n) for n in nonces}.isdisjoint(sent) or len(
+        nonces
+    ) > 100  # another key gives other codes (a chance of 1e-6 each)
     env(code_secret=other)
     before = dump(db_url)
-    reason = steps.apply_form(db_url, "A-1", DAY, "leader_review", dict(
-        decision="同意销号", comment="同意", reviewer="周建国", code=leader_code),
-        "run:signoff-1-0")
+    reason = steps.apply_form(
+        db_url,
+        "A-1",
+        DAY,
+        "leader_review",
+        dict(decision="同意销号", comment="同意", reviewer="周建国", code=leader_code),
+        "run:signoff-1-0",
+    )
     assert "密钥" in reason and "不计入" in reason
     assert dump(db_url) == before
     env(code_secret=SESSION_KEY)  # the right key: the same code is accepted
-    assert steps.apply_form(db_url, "A-1", DAY, "leader_review", dict(
-        decision="同意销号", comment="同意", reviewer="周建国", code=leader_code),
-        "run:signoff-1-1") is None
+    assert (
+        steps.apply_form(
+            db_url,
+            "A-1",
+            DAY,
+            "leader_review",
+            dict(decision="同意销号", comment="同意", reviewer="周建国", code=leader_code),
+            "run:signoff-1-1",
+        )
+        is None
+    )
 
 
 def _notice(maker) -> None:
     with maker.begin() as s:
         p = people(s)
         it = item(s, "A-1", p["刘洋"], p["周建国"], date(2026, 12, 31))
-        acting.queue_act(s, kind="act_request", person=p["刘洋"], item=it, step="submit",
-                         day=DAY, key="t:1", context={"lead": "请办理", "submission": None})
+        acting.queue_act(
+            s,
+            kind="act_request",
+            person=p["刘洋"],
+            item=it,
+            step="submit",
+            day=DAY,
+            key="t:1",
+            context={"lead": "请办理", "submission": None},
+        )
 
 
 def test_another_key_never_sends_a_wrong_code(sqlite_url, tmp_path, env):
@@ -165,9 +198,16 @@ def test_a_code_voided_before_its_email_goes_says_so(sqlite_url, tmp_path, env):
     _notice(maker)
     with maker.begin() as s:  # a newer email for the same step, before the first was sent
         p = {x.name: x for x in s.scalars(select(Person))}
-        acting.queue_act(s, kind="act_request", person=p["刘洋"],
-                         item=s.scalars(select(Item)).one(), step="submit", day=DAY,
-                         key="t:2", context={"lead": "请办理", "submission": None})
+        acting.queue_act(
+            s,
+            kind="act_request",
+            person=p["刘洋"],
+            item=s.scalars(select(Item)).one(),
+            step="submit",
+            day=DAY,
+            key="t:2",
+            context={"lead": "请办理", "submission": None},
+        )
     deliver(maker, outbox)
     first, second = (text_of(m) for m in mails(outbox))
     assert not CODE_RE.search(first) and "验证码：（已作废：请使用最近一封邮件中的验证码）" in first
@@ -180,8 +220,11 @@ def test_the_key_file_is_made_once_0600_in_the_data_folder(tmp_path, env):
     code_key.load.cache_clear()
     key = code_key.current()
     path = home / code_key.KEY_FILE
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and key.key.decode() == \
-        path.read_text().strip() and len(key.key) == 64
+    assert (
+        stat.S_IMODE(path.stat().st_mode) == 0o600
+        and key.key.decode() == path.read_text().strip()
+        and len(key.key) == 64
+    )
     code_key.load.cache_clear()
     assert code_key.current() == key and key.key.decode() not in repr(key)
     path.chmod(0o644)
@@ -207,15 +250,29 @@ def test_migration_0008_voids_the_unkeyed_codes_and_the_sweep_reissues_them(tmp_
         p = people(s)
         it = item(s, "A-1", p["刘洋"], p["周建国"], date(2026, 12, 31))
         now = DAY.isoformat()
-        s.execute(text("INSERT INTO action_codes (person_id, item_id, step, salt, digest, "
-                       "issued_at, expires_at, wrong_tries, tried_keys) VALUES (:p, :i, 'submit',"
-                       " 'ab', :d, :now, :exp, 0, '[]')"),
-                  {"p": p["刘洋"].id, "i": it.id, "d": "0" * 64, "now": now,
-                   "exp": utcnow() + timedelta(days=14)})
-        s.add(OutboxMail(key="old", source="notice", day=DAY, kind="act_request",
-                         recipient_name="刘洋", recipient_email="p3@example.gov.cn", cc=[],
-                         subject="【销号申请】", body_text="验证码：483920\n",
-                         body_html="<p>验证码：<strong>483920</strong></p>", status="sent"))
+        s.execute(
+            text(
+                "INSERT INTO action_codes (person_id, item_id, step, salt, digest, "
+                "issued_at, expires_at, wrong_tries, tried_keys) VALUES (:p, :i, 'submit',"
+                " 'ab', :d, :now, :exp, 0, '[]')"
+            ),
+            {"p": p["刘洋"].id, "i": it.id, "d": "0" * 64, "now": now, "exp": utcnow() + timedelta(days=14)},
+        )
+        s.add(
+            OutboxMail(
+                key="old",
+                source="notice",
+                day=DAY,
+                kind="act_request",
+                recipient_name="刘洋",
+                recipient_email="p3@example.gov.cn",
+                cc=[],
+                subject="【销号申请】",
+                body_text="验证码：483920\n",
+                body_html="<p>验证码：<strong>483920</strong></p>",
+                status="sent",
+            )
+        )
     command.upgrade(alembic_config(url), "head")
     with maker() as s:
         row = s.scalars(select(ActionCode)).one()
@@ -235,5 +292,6 @@ def test_migration_0008_voids_the_unkeyed_codes_and_the_sweep_reissues_them(tmp_
     assert "系统升级后" in text_of(msg) and "p3@" in str(msg["To"])
     with maker.begin() as s:
         person = s.scalars(select(Person).where(Person.name == "刘洋")).one()
-        codes.consume(s, person, s.scalars(select(Item)).one(), "submit",
-                      CODE_RE.search(text_of(msg)).group(1))
+        codes.consume(
+            s, person, s.scalars(select(Item)).one(), "submit", CODE_RE.search(text_of(msg)).group(1)
+        )

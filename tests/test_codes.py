@@ -29,8 +29,7 @@ def ledger(db_url, settings_env):
 def issue(ledger, name="刘洋", step="submit", **kw) -> str:
     with ledger.begin() as s:
         person = s.scalars(select(Person).where(Person.name == name)).one()
-        return codes.reveal_one(s, codes.issue(s, person, s.scalars(select(Item)).one(), step,
-                                               **kw))
+        return codes.reveal_one(s, codes.issue(s, person, s.scalars(select(Item)).one(), step, **kw))
 
 
 def consume(ledger, code, name="刘洋", step="submit", **kw) -> None:
@@ -101,8 +100,16 @@ def test_five_wrong_tries_void_it_and_the_secretaries_are_told(ledger, db_url):
     reasons = []
     for n in range(6):  # the sixth is a replay of the fifth: counted once
         key = f"run:submit-1-{min(n, 4)}"
-        reasons.append(item_process.apply_form(db_url, "ZG-1", DAY, "submit", dict(
-            summary="完成", evidence=[], submitter="刘洋", code=wrong), key))
+        reasons.append(
+            item_process.apply_form(
+                db_url,
+                "ZG-1",
+                DAY,
+                "submit",
+                dict(summary="完成", evidence=[], submitter="刘洋", code=wrong),
+                key,
+            )
+        )
     assert reasons[0].endswith("（还可尝试4次）") and "作废" in reasons[4] and "作废" in reasons[5]
     with ledger() as s:
         rows = s.scalars(select(ActionCode).order_by(ActionCode.id)).all()
@@ -110,7 +117,10 @@ def test_five_wrong_tries_void_it_and_the_secretaries_are_told(ledger, db_url):
         assert s.scalars(select(AuditRecord)).all() == []
     assert [(r.wrong_tries, r.void_reason) for r in rows] == [(5, "tries"), (0, None)]
     assert [(m.kind, m.recipient_name) for m in mails] == [
-        ("code_reissued", "刘洋"), ("code_voided", "陈静"), ("code_voided", "王芳")]
+        ("code_reissued", "刘洋"),
+        ("code_voided", "陈静"),
+        ("code_voided", "王芳"),
+    ]
     assert "验证码：" in mails[0].body_text and "验证码：" not in mails[1].body_text
     with pytest.raises(codes.CodeRefused, match="错误次数过多"):
         consume(ledger, code)

@@ -46,9 +46,9 @@ def office_clock(monkeypatch):
 def ledger(url: str) -> None:
     with session_factory(url).begin() as s:
         p = people(s)
-        item(s, "W-1", p["刘洋"], p["周建国"], date(2026, 11, 2))   # 20 working days overdue
-        item(s, "W-2", p["孙丽"], p["吴海燕"], date(2026, 12, 1))   # due in 1 working day
-        item(s, "W-3", p["孙丽"], p["吴海燕"], DAY)                 # due today
+        item(s, "W-1", p["刘洋"], p["周建国"], date(2026, 11, 2))  # 20 working days overdue
+        item(s, "W-2", p["孙丽"], p["吴海燕"], date(2026, 12, 1))  # due in 1 working day
+        item(s, "W-3", p["孙丽"], p["吴海燕"], DAY)  # due today
 
 
 def run_info(flow_run_id):
@@ -57,8 +57,7 @@ def run_info(flow_run_id):
 
     with get_client(sync_client=True) as client:
         tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
-        artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id={"any_": [flow_run_id]}))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id={"any_": [flow_run_id]}))
     return tasks, artifacts
 
 
@@ -78,7 +77,8 @@ def test_sweep_writes_eml_files_and_publishes_artifacts(prefect_harness, sqlite_
     tasks, artifacts = run_info(state.state_details.flow_run_id)
     # plan and record, the light tags, delivery, the repair: whatever the item count
     assert sorted(t.name.rsplit("-", 1)[0] for t in tasks) == sorted(
-        ["投递发件箱", "补建流程运行", "计算并记录催办", "更新亮灯标签"]), tasks
+        ["投递发件箱", "补建流程运行", "计算并记录催办", "更新亮灯标签"]
+    ), tasks
     assert result["repaired"] == {}  # no item has a run in this ledger
     keys = {a.key for a in artifacts}
     assert {"deadline-watch-items", "deadline-watch-reminders", "deadline-watch-delivery"} <= keys
@@ -116,10 +116,13 @@ def test_run_fails_visibly_when_nothing_could_be_delivered(prefect_harness, sqli
         from sqlalchemy import select
 
         from models import OutboxMail
+
         assert set(s.scalars(select(OutboxMail.status))) == {"retry"}
 
 
-def test_cli_remind_dry_run_changes_nothing_and_outbox_json(prefect_harness, sqlite_url, settings_env, tmp_path):
+def test_cli_remind_dry_run_changes_nothing_and_outbox_json(
+    prefect_harness, sqlite_url, settings_env, tmp_path
+):
     from rectify.cli import app
 
     settings_env(sqlite_url)
@@ -170,7 +173,8 @@ def test_a_later_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, sett
     assert out.exit_code == 1, out.output
     assert out.output.strip().splitlines() == [
         "错误：2026-11-30 晚于今天（2026-11-27，北京时间），只能发送当天的催办；"
-        "如需查看该日将发送的邮件请用试运行（--dry-run）"]
+        "如需查看该日将发送的邮件请用试运行（--dry-run）"
+    ]
     state = deadline_watch(day=DAY, return_state=True)  # the flow's `day` parameter too
     assert state.is_failed() and "晚于今天" in str(state.result(raise_on_failure=False))
     assert dump(sqlite_url) == before
@@ -195,7 +199,8 @@ def test_a_past_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, setti
         assert out.exit_code == 1, out.output
         assert out.output.strip().splitlines() == [
             f"错误：{past} 早于今天（2026-11-30，北京时间），只能发送当天的催办；"
-            "如需查看该日将发送的邮件请用试运行（--dry-run）"]
+            "如需查看该日将发送的邮件请用试运行（--dry-run）"
+        ]
         assert dump(sqlite_url) == before
         out = runner.invoke(app, ["remind", "--today", past, "--dry-run"])
         assert out.exit_code == 0 and "试运行" in out.output
@@ -206,7 +211,8 @@ def test_a_past_day_is_refused_unless_dry_run(prefect_harness, sqlite_url, setti
 
 
 def test_next_days_sweep_does_not_replay_yesterdays_undelivered_digests(
-        prefect_harness, sqlite_url, settings_env, office_clock, monkeypatch):
+    prefect_harness, sqlite_url, settings_env, office_clock, monkeypatch
+):
     from rectify.cli import app
     from rectify.settings import get_settings
 

@@ -62,8 +62,12 @@ def test_a_refusal_by_the_server_fails_no_message_and_is_told_once(sqlite_url, c
     maker = session_factory(sqlite_url)
     sweep_ledger(maker, n_owners=3)
     handler = FaultHandler(**script)
-    tls = dict(tls_context=server_tls_context(*cert), require_starttls=True, auth_required=True,
-               authenticator=Authenticator({"rectify": "right-password"}))
+    tls = dict(
+        tls_context=server_tls_context(*cert),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=Authenticator({"rectify": "right-password"}),
+    )
     caplog.set_level(logging.WARNING)
     with fault_server(handler, **tls) as server:
         cfg = config(server, connections=2, ca_file=cert[0], **over)
@@ -95,8 +99,7 @@ def test_a_short_outage_is_spaced_in_time_not_counted_per_command(sqlite_url):
     handler = FaultHandler(greeting=itertools.repeat("421 4.3.2 系统维护中"))
     with fault_server(handler) as server:
         for _ in range(30):  # thirty `rectify assign` within a minute
-            deliver_pending(maker, config(server), day=DAY, report_failures=False,
-                            sources=NOTICES, **FAST)
+            deliver_pending(maker, config(server), day=DAY, report_failures=False, sources=NOTICES, **FAST)
         assert statuses(maker) == [("retry", 0)] * 30
         assert handler.connections <= FAST["max_attempts"]  # the first command tried; the rest waited
         with maker() as s:
@@ -111,7 +114,17 @@ def test_a_short_outage_is_spaced_in_time_not_counted_per_command(sqlite_url):
 
 def test_retry_delay_doubles_up_to_an_hour():
     assert [outbox_claims.retry_delay(n).total_seconds() / 60 for n in range(0, 10)] == [
-        1, 1, 2, 4, 8, 16, 32, 60, 60, 60]
+        1,
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        60,
+        60,
+        60,
+    ]
 
 
 def test_outcomes_are_committed_while_the_server_is_slow(db_url):
@@ -128,8 +141,9 @@ def test_outcomes_are_committed_while_the_server_is_slow(db_url):
 
     handler = FaultHandler(hold=hold, on_received=third)
     with fault_server(handler) as server:
-        sender = threading.Thread(target=deliver_pending, args=(maker, config(server, timeout=60)),
-                                  kwargs=dict(day=DAY, **FAST))
+        sender = threading.Thread(
+            target=deliver_pending, args=(maker, config(server, timeout=60)), kwargs=dict(day=DAY, **FAST)
+        )
         sender.start()
         try:
             handler.wait_for(lambda: len(handler.accepted) == 2 and len(handler.received) == 3)
@@ -158,19 +172,28 @@ def test_a_chunk_that_outlives_its_lease_is_sent_once(db_url):
     def steal(handler, message):
         if len(handler.accepted) == 3:  # another worker takes the last row over
             with maker.begin() as s:
-                s.execute(update(OutboxMail).where(OutboxMail.id == last)
-                          .values(claimed_by="someone-else",  # and keeps renewing it
-                                  claimed_at=utcnow() + timedelta(hours=1)))
+                s.execute(
+                    update(OutboxMail)
+                    .where(OutboxMail.id == last)
+                    .values(
+                        claimed_by="someone-else",  # and keeps renewing it
+                        claimed_at=utcnow() + timedelta(hours=1),
+                    )
+                )
 
     handler = FaultHandler(pace=0.4, on_replied=steal)
     reports = []
     with fault_server(handler) as server:
-        first = threading.Thread(target=lambda: reports.append(deliver_pending(
-            maker, config(server), day=DAY, lease=lease, report_failures=False, **FAST)))
+        first = threading.Thread(
+            target=lambda: reports.append(
+                deliver_pending(maker, config(server), day=DAY, lease=lease, report_failures=False, **FAST)
+            )
+        )
         first.start()
         handler.wait_for(lambda: len(handler.accepted) >= 4)  # 1.6 s in: past the lease
-        reports.append(deliver_pending(maker, config(server), day=DAY, lease=lease,
-                                       report_failures=False, **FAST))
+        reports.append(
+            deliver_pending(maker, config(server), day=DAY, lease=lease, report_failures=False, **FAST)
+        )
         first.join(60)
     audit = assert_kept(maker, handler)
     assert audit.accepted == 7  # all but the stolen row

@@ -43,11 +43,24 @@ def ledger(url: str) -> None:
 
 
 def remind(tmp_path, url, server, day: date, api: dict) -> subprocess.Popen:
-    env = env_for(url, RECTIFY_TODAY=day.isoformat(), RECTIFY_SMTP_HOST=server.hostname,
-                  RECTIFY_SMTP_PORT=str(server.port), RECTIFY_SMTP_CONNECTIONS="1",
-                  RECTIFY_SMTP_TIMEOUT="60", RECTIFY_OUTBOX_DIR=str(tmp_path / "eml"), **api)
-    return subprocess.Popen([str(RECTIFY), "remind", "--today", day.isoformat()], cwd=tmp_path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = env_for(
+        url,
+        RECTIFY_TODAY=day.isoformat(),
+        RECTIFY_SMTP_HOST=server.hostname,
+        RECTIFY_SMTP_PORT=str(server.port),
+        RECTIFY_SMTP_CONNECTIONS="1",
+        RECTIFY_SMTP_TIMEOUT="60",
+        RECTIFY_OUTBOX_DIR=str(tmp_path / "eml"),
+        **api,
+    )
+    return subprocess.Popen(
+        [str(RECTIFY), "remind", "--today", day.isoformat()],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def sent(maker) -> int:
@@ -65,14 +78,17 @@ def before_any_reply(proc_box, hold):
 def mid_batch_slow_server(proc_box, hold):
     """Four accepted, the fifth reply withheld (a slow server): killed only once the four are
     recorded, which the commit window promises without a fifth reply arriving."""
+
     def on_received(h, m):
         if len(h.received) == 5:
             hold.clear()
+
     return dict(on_received=on_received)
 
 
 def right_after_a_250(proc_box, hold):
     """Killed a moment after the third 250 went out: inside the commit window."""
+
     def kill():
         proc_box.append(time.monotonic())
         proc_box[0].kill()
@@ -80,17 +96,20 @@ def right_after_a_250(proc_box, hold):
     def on_replied(h, m):
         if len(h.accepted) == 3:
             threading.Timer(0.05, kill).start()
+
     return dict(on_replied=on_replied)
 
 
-POINTS = {"before any reply": before_any_reply, "mid batch, slow server": mid_batch_slow_server,
-          "right after a 250": right_after_a_250}
+POINTS = {
+    "before any reply": before_any_reply,
+    "mid batch, slow server": mid_batch_slow_server,
+    "right after a 250": right_after_a_250,
+}
 
 
 @pytest.mark.parametrize("rerun", ["same day", "next day"])
 @pytest.mark.parametrize("point", POINTS)
-def test_kill_9_then_rerun_loses_nothing_and_sends_nothing_twice(
-        tmp_path, sqlite_url, api_env, point, rerun):
+def test_kill_9_then_rerun_loses_nothing_and_sends_nothing_twice(tmp_path, sqlite_url, api_env, point, rerun):
     ledger(sqlite_url)
     maker = session_factory(sqlite_url)
     hold = threading.Event()

@@ -98,9 +98,12 @@ def test_newest_email_wins_and_a_sweep_that_records_nothing_issues_nothing(db_ur
     ledger(maker)
     with maker.begin() as s:  # yesterday's 交办 email carried a code
         p = {x.name: x for x in s.scalars(select(Person))}
-        old = codes.reveal_one(s, codes.issue(
-            s, p["刘洋"], s.scalars(select(Item).where(Item.code == "A-1")).one(), "submit",
-            ttl_days=14))
+        old = codes.reveal_one(
+            s,
+            codes.issue(
+                s, p["刘洋"], s.scalars(select(Item).where(Item.code == "A-1")).one(), "submit", ttl_days=14
+            ),
+        )
     with maker.begin() as s:  # two sweeps plan the same day; the second records nothing
         plan1 = plan_reminders(s, DAY, CAL, SETTINGS)
         plan2 = plan_reminders(s, DAY, CAL, SETTINGS)

@@ -40,8 +40,17 @@ def hostile_ledger(url: str) -> None:
         it2 = item(s, "M-2", owner, p["周建国"], date(2026, 11, 30))
         it2.description = HOSTILE_TEXT
         for one in (it, it2):  # the report reads each item's state as of a day from its history
-            s.add(AuditRecord(item_id=one.id, actor="系统", day=date(2026, 9, 1), action="import",
-                              from_status=None, to_status="in_progress", comment=""))
+            s.add(
+                AuditRecord(
+                    item_id=one.id,
+                    actor="系统",
+                    day=date(2026, 9, 1),
+                    action="import",
+                    from_status=None,
+                    to_status="in_progress",
+                    comment="",
+                )
+            )
 
 
 def artifact_pages(api: str) -> dict[str, str]:
@@ -57,13 +66,16 @@ def inspect_in_chromium(ui: str, pages: dict[str, str], tmp) -> dict[str, dict]:
         for key, artifact_id in pages.items():
             call("Page.navigate", url=f"{ui}/artifacts/artifact/{artifact_id}")
             wait_for(key, lambda: "evil" in (evaluate(call, "document.body.innerText") or ""), timeout=45)
-            seen[key] = evaluate(call, """({
+            seen[key] = evaluate(
+                call,
+                """({
                 text: document.body.innerText,
                 links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href') || '')
                        .filter(h => /evil/.test(h)),
                 bold: [...document.querySelectorAll('strong, b')].map(e => e.innerText)
                       .filter(t => t.includes('粗体')),
-            })""")
+            })""",
+            )
             shot = call("Page.captureScreenshot", format="png")["data"]
             (tmp / f"artifact-{key}.png").write_bytes(base64.b64decode(shot))
     return seen
@@ -76,8 +88,12 @@ def test_hostile_markdown_shows_as_written_in_every_artifact(server):
     out = rectify(server, "report", "--format", "md", "--as-of", "2026-11-30")
     assert out.returncode == 0, out.stderr
     pages = artifact_pages(server["api"])
-    wanted = {"deadline-watch-items", "deadline-watch-reminders", "deadline-watch-delivery",
-              "next-steps-report"}
+    wanted = {
+        "deadline-watch-items",
+        "deadline-watch-reminders",
+        "deadline-watch-delivery",
+        "next-steps-report",
+    }
     assert wanted <= set(pages), pages
     seen = inspect_in_chromium(server["ui"], {k: pages[k] for k in wanted}, server["tmp"])
     for key, page in seen.items():

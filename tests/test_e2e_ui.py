@@ -42,18 +42,44 @@ def write_register(path: Path) -> Path:
     wb = Workbook()
     ws = wb.active
     ws.title = "问题整改清单"
-    ws.append(["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门", "责任人", "整改时限"])
-    ws.append([CODE, "专题组织生活会", "班子问题", "学习形式还不够丰富，学习方式较为单一。",
-               "制定读书班与专题研讨相结合的学习方案", "周建国", "机关党支部", "赵磊", "12月底前"])
-    ws.append(["ZG-2026-102", "调研走访", "服务对象反映问题", "企业反映融资难，缺少银企对接渠道。",
-               "召开银企对接会", "郑永强", "企业服务科", "孙丽", "30个工作日内"])
+    ws.append(
+        ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门", "责任人", "整改时限"]
+    )
+    ws.append(
+        [
+            CODE,
+            "专题组织生活会",
+            "班子问题",
+            "学习形式还不够丰富，学习方式较为单一。",
+            "制定读书班与专题研讨相结合的学习方案",
+            "周建国",
+            "机关党支部",
+            "赵磊",
+            "12月底前",
+        ]
+    )
+    ws.append(
+        [
+            "ZG-2026-102",
+            "调研走访",
+            "服务对象反映问题",
+            "企业反映融资难，缺少银企对接渠道。",
+            "召开银企对接会",
+            "郑永强",
+            "企业服务科",
+            "孙丽",
+            "30个工作日内",
+        ]
+    )
     people = wb.create_sheet("人员名单")
     people.append(["姓名", "职务", "部门", "邮箱", "角色"])
-    for row in (("陈静", "办公室主任", "办公室", "chenjing@xxj.example.gov.cn", "秘书"),
-                ("周建国", "党组书记", "局领导", "zhoujianguo@xxj.example.gov.cn", "责任领导"),
-                ("郑永强", "副局长", "局领导", "zhengyongqiang@xxj.example.gov.cn", "分管领导"),
-                ("赵磊", "专职副书记", "机关党支部", "zhaolei@xxj.example.gov.cn", "责任人"),
-                ("孙丽", "科长", "企业服务科", "sunli@xxj.example.gov.cn", "责任人")):
+    for row in (
+        ("陈静", "办公室主任", "办公室", "chenjing@xxj.example.gov.cn", "秘书"),
+        ("周建国", "党组书记", "局领导", "zhoujianguo@xxj.example.gov.cn", "责任领导"),
+        ("郑永强", "副局长", "局领导", "zhengyongqiang@xxj.example.gov.cn", "分管领导"),
+        ("赵磊", "专职副书记", "机关党支部", "zhaolei@xxj.example.gov.cn", "责任人"),
+        ("孙丽", "科长", "企业服务科", "sunli@xxj.example.gov.cn", "责任人"),
+    ):
         people.append(list(row))
     wb.save(path)
     return path
@@ -63,17 +89,19 @@ def write_register(path: Path) -> Path:
 def stack(tmp_path):
     import httpx
 
-    with prefect_server(tmp_path, {
-        "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
-        "PREFECT_API_AUTH_STRING": ":".join(AUTH),
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
-        "RECTIFY_UI_URL": "http://127.0.0.1:{port}",
-    }) as (procs, api, port, env):
+    with prefect_server(
+        tmp_path,
+        {
+            "PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH),
+            "PREFECT_API_AUTH_STRING": ":".join(AUTH),
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",  # pick resumed runs up quickly
+            "RECTIFY_UI_URL": "http://127.0.0.1:{port}",
+        },
+    ) as (procs, api, port, env):
         # nobody without the password reaches the API
         assert httpx.post(f"{api}/flow_runs/filter", json={}).status_code == 401
         procs.start("serve", [str(BIN / "rectify"), "serve"], env)
-        yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path,
-               "procs": procs}
+        yield {"api": api, "ui": f"http://127.0.0.1:{port}", "env": env, "tmp": tmp_path, "procs": procs}
 
 
 def test_register_to_closure_through_server_cli_and_ui(stack):
@@ -103,14 +131,17 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     def post(path, body):
         """A POST as the UI sends it; a 503 from a server starved of CPU (Prefect sheds load
         that way) is sent again, as a person would click again."""
+
         def answer():
             r = http.post(path, json=body)
             return None if r.status_code >= 500 else r
+
         return wait_for(f"an answer to POST {path}", answer)
 
     # from the UI nobody is proven: the intake imports, then waits for 交办确认 (issue #9)
-    created = post(f"/deployments/{intake_dep['id']}/create_flow_run",
-                   {"parameters": {"paths": [str(register)]}})
+    created = post(
+        f"/deployments/{intake_dep['id']}/create_flow_run", {"parameters": {"paths": [str(register)]}}
+    )
     assert created.status_code == 201, created.text
     run = created.json()
 
@@ -133,10 +164,14 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
     schema = wait_for("the intake's 交办确认 form", confirm_form)
     batch = schema["properties"]["items"]["default"]
     assert CODE in batch
-    secretary_code, _, _ = wait_for("the secretary's 交办确认 email", lambda: latest_act(
-        stack["tmp"] / "outbox", "chenjing@xxj.example.gov.cn", "交办确认"))
-    answer = post(f"/flow_runs/{run['id']}/resume",
-                  {"run_input": {"items": batch, "secretary": "陈静", "code": secretary_code}})
+    secretary_code, _, _ = wait_for(
+        "the secretary's 交办确认 email",
+        lambda: latest_act(stack["tmp"] / "outbox", "chenjing@xxj.example.gov.cn", "交办确认"),
+    )
+    answer = post(
+        f"/flow_runs/{run['id']}/resume",
+        {"run_input": {"items": batch, "secretary": "陈静", "code": secretary_code}},
+    )
     assert answer.json().get("status") == "ACCEPT", answer.text
     wait_for("intake run", lambda: finished(run["id"]))
 
@@ -157,8 +192,11 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         form's schema, and a resume in between is refused ("Run input schema not found")."""
         s = state_of(run_id)["state"]
         assert s["type"] not in ("FAILED", "CRASHED"), s
-        return (s["type"] == "PAUSED" and s["state_details"]["pause_key"] == key
-                and http.get(f"/flow_runs/{run_id}/input/suspended-{key}-schema").status_code == 200)
+        return (
+            s["type"] == "PAUSED"
+            and s["state_details"]["pause_key"] == key
+            and http.get(f"/flow_runs/{run_id}/input/suspended-{key}-schema").status_code == 200
+        )
 
     wait_for("assignment and the submission form", lambda: waiting("submit-1-0"))
     fr = state_of(run_id)
@@ -187,10 +225,23 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
             form.add_item(page, "本次完成的措施", "1")
             form.choose(page, "提交人", "赵磊")
             form.type_text(page, "验证码", code)
-        form.fill(page, ui, run_id, "请责任人（或责任领导）填写销号申请", owner_fills, {
-            "申请事项": ["申请销号"], "整改情况说明": [HOSTILE],
-            "佐证材料": ["https://example.gov.cn/方案.pdf"], "本次完成的措施": ["1"],
-            "申请延期至": [""], "提交人": ["赵磊"], "验证码": [code]})
+
+        form.fill(
+            page,
+            ui,
+            run_id,
+            "请责任人（或责任领导）填写销号申请",
+            owner_fills,
+            {
+                "申请事项": ["申请销号"],
+                "整改情况说明": [HOSTILE],
+                "佐证材料": ["https://example.gov.cn/方案.pdf"],
+                "本次完成的措施": ["1"],
+                "申请延期至": [""],
+                "提交人": ["赵磊"],
+                "验证码": [code],
+            },
+        )
         form.screenshot(page, shots / "submit-form.png", top=False)
         form.submit(page)
         wait_for("the leader's sign-off form", lambda: waiting("signoff-1-0"))
@@ -205,15 +256,23 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
             form.choose(page, "审核结论", "同意销号")
             form.type_text(page, "审核意见", "同意")
             form.type_text(page, "验证码", code)
-        form.fill(page, ui, run_id, "请责任领导审核销号申请", leader_fills, {
-            "审核结论": ["同意销号"], "审核意见": ["同意"], "审核人": ["周建国"], "验证码": [code]})
+
+        form.fill(
+            page,
+            ui,
+            run_id,
+            "请责任领导审核销号申请",
+            leader_fills,
+            {"审核结论": ["同意销号"], "审核意见": ["同意"], "审核人": ["周建国"], "验证码": [code]},
+        )
         form.screenshot(page, shots / "signoff-form.png", top=False)
         form.submit(page)
         wait_for("the review form", lambda: waiting("review-1-0"))
         assert "待审核" in state_of(run_id)["tags"] and "待领导审核" not in state_of(run_id)["tags"]
         assert show()["status"] == "submitted"
-        code, link, _ = wait_for("the secretary's email", lambda: latest_act(
-            outbox, "chenjing@xxj.example.gov.cn", "销号审核"))
+        code, link, _ = wait_for(
+            "the secretary's email", lambda: latest_act(outbox, "chenjing@xxj.example.gov.cn", "销号审核")
+        )
 
         # the review form as the UI reads it: schema and Chinese description
         schema = http.get(f"/flow_runs/{run_id}/input/suspended-review-1-0-schema").json()
@@ -225,12 +284,16 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         # refused through the REST call the form makes: a name that is no secretary's by the
         # server; a wrong code by the run, which asks again with nothing changed
         before = show()
-        r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-            "decision": "同意销号", "comment": "", "reviewer": "赵磊", "code": code}})
+        r = http.post(
+            f"/flow_runs/{run_id}/resume",
+            json={"run_input": {"decision": "同意销号", "comment": "", "reviewer": "赵磊", "code": code}},
+        )
         assert r.json()["status"] == "REJECT", r.text
         wrong = f"{(int(code) + 1) % 10**6:06d}"
-        r = http.post(f"/flow_runs/{run_id}/resume", json={"run_input": {
-            "decision": "同意销号", "comment": "", "reviewer": "陈静", "code": wrong}})
+        r = http.post(
+            f"/flow_runs/{run_id}/resume",
+            json={"run_input": {"decision": "同意销号", "comment": "", "reviewer": "陈静", "code": wrong}},
+        )
         assert r.json()["status"] == "ACCEPT", r.text
         wait_for("the form asked again", lambda: waiting("review-1-1"))
         assert show() == before
@@ -241,9 +304,21 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
             form.type_text(page, "审核意见", "整改到位，同意销号")
             form.type_keys(page, "复核日期（回头看）", "03012027")
             form.type_text(page, "验证码", code)
-        form.fill(page, ui, run_id, "上次提交未被受理", secretary_fills, {
-            "审核结论": ["同意销号"], "审核意见": ["整改到位，同意销号"], "审核人": ["陈静"],
-            "复核日期（回头看）": ["2027-03-01"], "验证码": [code]})
+
+        form.fill(
+            page,
+            ui,
+            run_id,
+            "上次提交未被受理",
+            secretary_fills,
+            {
+                "审核结论": ["同意销号"],
+                "审核意见": ["整改到位，同意销号"],
+                "审核人": ["陈静"],
+                "复核日期（回头看）": ["2027-03-01"],
+                "验证码": [code],
+            },
+        )
         form.screenshot(page, shots / "review-form.png")
         text = form.dialog_text(page)
         assert f"{CODE} 学习形式还不够丰富" in text
@@ -259,34 +334,49 @@ def test_register_to_closure_through_server_cli_and_ui(stack):
         wait_for("the item run to complete", lambda: finished(run_id))
 
         # the timeline and the logs name each task run in Chinese, without a suffix
-        names = [t["name"] for t in http.post("/task_runs/filter", json={
-            "task_runs": {"flow_run_id": {"any_": [run_id]}}}).json()]
+        names = [
+            t["name"]
+            for t in http.post(
+                "/task_runs/filter", json={"task_runs": {"flow_run_id": {"any_": [run_id]}}}
+            ).json()
+        ]
         assert {"销号申请", "领导审核", "销号审核", "销号通知"} <= set(names), names
         assert all(re.fullmatch(r"[\u4e00-\u9fff]+", n) for n in names), names
         page("Page.navigate", url=f"{ui}/runs/flow-run/{run_id}")  # its logs name the tasks
-        wait_for("the run's page, completed", lambda: "Completed" in form.evaluate(
-            page, "document.body?.innerText || ''"))
+        wait_for(
+            "the run's page, completed",
+            lambda: "Completed" in form.evaluate(page, "document.body?.innerText || ''"),
+        )
         form.screenshot(page, shots / "run-page.png")
     assert show()["recheck_on"] == "2027-03-01"
 
     # each execution of the run logs "Suspending flow run" only when it suspends: the last one,
     # which found its input and closed the item, says nothing of the kind
     def executions():
-        logs = http.post("/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}},
-                                               "sort": "TIMESTAMP_ASC", "limit": 200}).json()
+        logs = http.post(
+            "/logs/filter",
+            json={"logs": {"flow_run_id": {"any_": [run_id]}}, "sort": "TIMESTAMP_ASC", "limit": 200},
+        ).json()
         text = "\n".join(entry["message"] for entry in logs)
         return text.split("Beginning flow run")[1:] if "已销号，流程结束" in text else None
+
     runs = wait_for("the run's last logs", executions, timeout=120)
     assert "已销号，流程结束" in runs[-1] and "Suspending flow run" not in runs[-1], runs[-1]
     assert all(r.count("Suspending flow run") <= 1 for r in runs), runs
 
     listed = {r["code"]: r for r in json.loads(rectify(stack, "list", "--json").stdout)}
     assert listed[CODE]["status"] == "closed"
-    audit = [(a["action"], a["actor"]) for a in
-             json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
+    audit = [
+        (a["action"], a["actor"]) for a in json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]
+    ]
     # the UI's intake imports as the system; 陈静 signed the 交办 with her 交办确认 code
-    assert audit == [("import", "系统"), ("assign", "陈静"), ("submit", "赵磊"), ("signoff", "周建国"),
-                     ("approve", "陈静")]
+    assert audit == [
+        ("import", "系统"),
+        ("assign", "陈静"),
+        ("submit", "赵磊"),
+        ("signoff", "周建国"),
+        ("approve", "陈静"),
+    ]
     proofs = [a.get("proof") for a in json.loads(rectify(stack, "show", CODE, "--json").stdout)["audit"]]
     assert proofs[:2] == [None, "邮件验证码"], proofs  # the import, then 交办 by her code
 
@@ -306,5 +396,7 @@ def log_in(call, ui: str) -> None:
     """Log in as the UI's login page does: the password, base64, in localStorage."""
     call("Page.navigate", url=f"{ui}/")
     wait_for("the UI", lambda: form.evaluate(call, "document.readyState") == "complete")
-    call("Runtime.evaluate", expression=(
-        f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"))
+    call(
+        "Runtime.evaluate",
+        expression=(f"localStorage.setItem('prefect-password', btoa({json.dumps(':'.join(AUTH))}))"),
+    )

@@ -46,21 +46,38 @@ def all_waits(sqlite_url, settings_env):
         add_item(s, "A-SIGN", Status.leader_review, owner=owner, leader=leader, submitted_by=owner)
         add_item(s, "A-REVIEW", Status.submitted, owner=owner, leader=leader, submitted_by=owner)
         ext = add_item(s, "A-EXT", Status.in_progress, owner=owner, leader=leader)
-        s.add(Extension(item_id=ext.id, position=0, measure_text="措施一",
-                        old_deadline=date(2026, 12, 31), new_deadline=date(2027, 1, 29),
-                        reason="需要协调", requested_by_id=owner.id, requested_on=DAY,
-                        status="pending"))
+        s.add(
+            Extension(
+                item_id=ext.id,
+                position=0,
+                measure_text="措施一",
+                old_deadline=date(2026, 12, 31),
+                new_deadline=date(2027, 1, 29),
+                reason="需要协调",
+                requested_by_id=owner.id,
+                requested_on=DAY,
+                status="pending",
+            )
+        )
     with session_factory(sqlite_url)() as s:
-        return {code: waits.current_wait(s, code) for code in
-                ("A-NEW", "A-WORK", "A-ONGOING", "A-SIGN", "A-REVIEW", "A-EXT")}
+        return {
+            code: waits.current_wait(s, code)
+            for code in ("A-NEW", "A-WORK", "A-ONGOING", "A-SIGN", "A-REVIEW", "A-EXT")
+        }
 
 
 def test_every_form_renders_without_const_or_null_branches(all_waits):
     from flows.forms import build_form
 
     steps = {code: w.step for code, w in all_waits.items()}
-    assert steps == {"A-NEW": "assign", "A-WORK": "submit", "A-ONGOING": "progress",
-                     "A-SIGN": "leader_review", "A-REVIEW": "review", "A-EXT": "extend"}
+    assert steps == {
+        "A-NEW": "assign",
+        "A-WORK": "submit",
+        "A-ONGOING": "progress",
+        "A-SIGN": "leader_review",
+        "A-REVIEW": "review",
+        "A-EXT": "extend",
+    }
     for code, wait in all_waits.items():
         schema = build_form(wait).model_json_schema()
         text = json.dumps(schema, ensure_ascii=False)
@@ -72,8 +89,12 @@ def test_every_form_renders_without_const_or_null_branches(all_waits):
             assert prop.get("default", "") is not None, (code, name)
     review = build_form(all_waits["A-REVIEW"]).model_json_schema()["properties"]
     assert review["reviewer"]["enum"] == ["陈静"] and review["reviewer"]["default"] == "陈静"
-    assert review["recheck_on"] == {"title": "复核日期（回头看）", "description": review["recheck_on"]
-                                    ["description"], "type": "string", "format": "date"}
+    assert review["recheck_on"] == {
+        "title": "复核日期（回头看）",
+        "description": review["recheck_on"]["description"],
+        "type": "string",
+        "format": "date",
+    }
     signoff = build_form(all_waits["A-SIGN"]).model_json_schema()["properties"]
     assert signoff["reviewer"]["enum"] == ["周建国"]
 
@@ -89,8 +110,11 @@ def test_the_server_still_validates_what_the_ui_sends(all_waits):
     validate(good, schema, raise_on_error=True)  # the date left out, as the UI leaves it
     assert form(**good).recheck_on is None
     validate({**good, "recheck_on": "2027-03-01"}, schema, raise_on_error=True)
-    for bad in ({**good, "reviewer": "刘洋"}, {**good, "extra": "x"},
-                {**good, "comment": "长" * (waits.COMMENT_MAX + 1)}):
+    for bad in (
+        {**good, "reviewer": "刘洋"},
+        {**good, "extra": "x"},
+        {**good, "comment": "长" * (waits.COMMENT_MAX + 1)},
+    ):
         with pytest.raises(ValidationError):
             validate(bad, schema, raise_on_error=True)
     submit = build_form(all_waits["A-WORK"]).model_json_schema()

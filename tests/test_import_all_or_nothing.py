@@ -76,8 +76,18 @@ def _blank_description(items, people):
     return ("bad.xlsx[问题整改清单] 第17行", "问题描述", "")
 
 
-MUTATIONS = [_unknown_person, _bad_email, _bad_deadline, _duplicate_code, _adjacent_duplicate_code,
-             _newline_in_name, _cr_in_title, _newline_in_register_owner, _unknown_role, _blank_description]
+MUTATIONS = [
+    _unknown_person,
+    _bad_email,
+    _bad_deadline,
+    _duplicate_code,
+    _adjacent_duplicate_code,
+    _newline_in_name,
+    _cr_in_title,
+    _newline_in_register_owner,
+    _unknown_role,
+    _blank_description,
+]
 
 
 def _seeded(db_url, tmp_path) -> dict:
@@ -109,8 +119,10 @@ def test_a_bad_row_rejects_the_whole_file(db_url, tmp_path, mutate):
 def test_every_problem_is_listed_at_once(db_url, tmp_path):
     before = _seeded(db_url, tmp_path)
     items, people = messy_items(), [list(p) for p in PEOPLE]
-    expected = [m(items, people) for m in (_unknown_person, _bad_email, _bad_deadline,
-                                            _newline_in_name, _cr_in_title, _unknown_role)]
+    expected = [
+        m(items, people)
+        for m in (_unknown_person, _bad_email, _bad_deadline, _newline_in_name, _cr_in_title, _unknown_role)
+    ]
     path = write_xlsx(tmp_path / "bad.xlsx", items, people)
     with pytest.raises(ImportRejected) as exc:
         run_import(db_url, [path], day=LATER, actor="陈静")

@@ -38,13 +38,17 @@ def merged_bomb(path):
     wb = Workbook()
     wb.active["A1"] = "编号"
     wb.save(path.with_suffix(".base.xlsx"))
-    with zipfile.ZipFile(path.with_suffix(".base.xlsx")) as src, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(path.with_suffix(".base.xlsx")) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for item in src.infolist():
             data = src.read(item)
             if item.filename == "xl/worksheets/sheet1.xml":
-                data = data.replace(b"</sheetData>", b'</sheetData><mergeCells count="1">'
-                                    b'<mergeCell ref="A2:CV1048576"/></mergeCells>')
+                data = data.replace(
+                    b"</sheetData>",
+                    b'</sheetData><mergeCells count="1"><mergeCell ref="A2:CV1048576"/></mergeCells>',
+                )
             dst.writestr(item, data)
     return path
 
@@ -55,8 +59,10 @@ def with_shared_strings(path, strings: int, size: int):
     base = write_xlsx(path.with_suffix(".base.xlsx"), messy_items()[:1])
     text = ("长" * max(1, size // strings // 3)).encode()
     body = b"".join(b"<si><t>" + text + b"</t></si>" for _ in range(strings))
-    head = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
-            b'spreadsheetml/2006/main" count="%d" uniqueCount="%d">' % (strings, strings))
+    head = (
+        b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+        b'spreadsheetml/2006/main" count="%d" uniqueCount="%d">' % (strings, strings)
+    )
     with zipfile.ZipFile(base) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             if item.filename != "xl/sharedStrings.xml":
@@ -87,8 +93,9 @@ print(json.dumps({"message": message, "mb": (peak - base) / 1024, "s": time.perf
 
 def refused_cheaply(path) -> str:
     """Read `path` in a fresh process: the refusal's message and the memory it took."""
-    out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["message"], "not refused"
@@ -96,10 +103,13 @@ def refused_cheaply(path) -> str:
     return result["message"]
 
 
-@pytest.mark.parametrize("make, words", [
-    (sparse_bomb, "1048576 行 × 100 列，但只有 3 个单元格有内容"),
-    (merged_bomb, "1048576 行 × 100 列，但只有 1 个单元格有内容"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (sparse_bomb, "1048576 行 × 100 列，但只有 3 个单元格有内容"),
+        (merged_bomb, "1048576 行 × 100 列，但只有 1 个单元格有内容"),
+    ],
+)
 def test_a_sparse_sheet_is_refused_before_it_is_read(tmp_path, make, words):
     path = make(tmp_path / "稀疏.xlsx")
     assert path.stat().st_size < 10_000
@@ -122,12 +132,18 @@ def test_a_sparse_bomb_is_one_line_on_the_command_line(sqlite_url, tmp_path):
     before = dump(sqlite_url)
     result = subprocess.run(
         [str(RECTIFY), "import", str(path), "--today", DAY.isoformat()],
-        cwd=tmp_path, env=env_for(sqlite_url), capture_output=True, text=True, timeout=120,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30)))
+        cwd=tmp_path,
+        env=env_for(sqlite_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30)),
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
         "错误：Excel 文件 稀疏.xlsx 的数据范围达 1048576 行 × 100 列，但只有 3 个单元格有内容"
-        "（远处有零星内容或合并单元格）：请删去多余的行列后再导入"]
+        "（远处有零星内容或合并单元格）：请删去多余的行列后再导入"
+    ]
     assert dump(sqlite_url) == before
 
 

@@ -35,10 +35,10 @@ def test_formula_cells_without_a_result_are_errors(db_url, tmp_path):
     ws = wb["问题整改清单"]
     # row 7 starts ZG-2026-002; its code and description are formulas openpyxl saves without a
     # value, exactly what data_only reads as None (the old importer merged it into 001).
-    ws["A7"], ws["D7"] = "=\"ZG-2026-\"&TEXT(ROW()-5,\"000\")", "=Sheet2!A1"
+    ws["A7"], ws["D7"] = '="ZG-2026-"&TEXT(ROW()-5,"000")', "=Sheet2!A1"
     wb.save(path)
     lines = _problems(db_url, path)
-    assert any("第7行 序号“=\"ZG-2026-\"&TEXT(ROW()-5,\"000\")”：公式没有保存计算结果" in x for x in lines), lines
+    assert any('第7行 序号“="ZG-2026-"&TEXT(ROW()-5,"000")”：公式没有保存计算结果' in x for x in lines), lines
     assert any("第7行 问题描述“=Sheet2!A1”：公式没有保存计算结果" in x for x in lines), lines
 
 
@@ -61,16 +61,18 @@ def test_formula_cells_with_a_saved_result_read_as_that_result(db_url, tmp_path)
         assert s.scalars(select(Item.remark)).one() == "2"
 
 
-@pytest.mark.parametrize(("col", "value", "label"), [(8, "孙丽", "责任人"), (6, "吴海燕", "责任领导"),
-                                                     (3, "个人问题", "问题类别")])
+@pytest.mark.parametrize(
+    ("col", "value", "label"), [(8, "孙丽", "责任人"), (6, "吴海燕", "责任领导"), (3, "个人问题", "问题类别")]
+)
 def test_a_row_without_code_but_other_item_columns_is_not_merged(db_url, tmp_path, col, value, label):
     path = write_xlsx(tmp_path / "c.xlsx", messy_items()[:1], merge=False)
     wb = load_workbook(path)
     wb["问题整改清单"].cell(5, col, value)  # 2nd measure row of ZG-2026-001
     wb.save(path)
     lines = _problems(db_url, path)
-    assert any(f"第5行 {label}“{value}”：序号为空，但与上一事项（ZG-2026-001）的{label}不同" in x
-               for x in lines), lines
+    assert any(
+        f"第5行 {label}“{value}”：序号为空，但与上一事项（ZG-2026-001）的{label}不同" in x for x in lines
+    ), lines
 
 
 def test_continuation_rows_repeating_the_item_columns_still_merge(db_url, tmp_path):
@@ -132,10 +134,16 @@ def test_reimport_compares_with_the_registers_own_last_note(db_url, tmp_path):
 def _status_audit(url, code):
     with session_factory(url)() as s:
         item = s.scalars(select(Item).where(Item.code == code)).one()
-        last = s.scalars(select(AuditRecord).where(AuditRecord.item_id == item.id)
-                         .order_by(AuditRecord.id.desc())).first()
-        return item.status, (last.action, last.actor, last.from_status, last.to_status,
-                             last.details["changes"].get("status"))
+        last = s.scalars(
+            select(AuditRecord).where(AuditRecord.item_id == item.id).order_by(AuditRecord.id.desc())
+        ).first()
+        return item.status, (
+            last.action,
+            last.actor,
+            last.from_status,
+            last.to_status,
+            last.details["changes"].get("status"),
+        )
 
 
 def _with_measures(measures):
@@ -150,7 +158,9 @@ def test_ongoing_item_given_a_dated_measure_goes_back_to_new(db_url, tmp_path):
     result = run_import(db_url, [write_xlsx(tmp_path / "b.xlsx", dated)], day=LATER, actor="陈静")
     assert result.updated == ["ZG-2026-008"]
     assert _status_audit(db_url, "ZG-2026-008") == (
-        Status.new, ("update", "陈静", "ongoing", "new", ["ongoing", "new"]))
+        Status.new,
+        ("update", "陈静", "ongoing", "new", ["ongoing", "new"]),
+    )
 
 
 def test_assigned_item_marked_ongoing_goes_back_to_in_progress(db_url, tmp_path):
@@ -163,7 +173,9 @@ def test_assigned_item_marked_ongoing_goes_back_to_in_progress(db_url, tmp_path)
     items[0]["measures"] = items[0]["measures"][:2] + [("新增措施", "2027-01-31", date(2027, 1, 31))]
     run_import(db_url, [write_xlsx(tmp_path / "b.xlsx", items)], day=LATER, actor="陈静")
     assert _status_audit(db_url, "ZG-2026-001") == (
-        Status.in_progress, ("update", "陈静", "ongoing", "in_progress", ["ongoing", "in_progress"]))
+        Status.in_progress,
+        ("update", "陈静", "ongoing", "in_progress", ["ongoing", "in_progress"]),
+    )
 
 
 def test_open_item_whose_measures_all_become_ongoing_is_marked_ongoing(db_url, tmp_path):
@@ -172,6 +184,8 @@ def test_open_item_whose_measures_all_become_ongoing_is_marked_ongoing(db_url, t
     items[4]["measures"] = [("制定个人学习计划", "长期坚持", None)]  # ZG-2026-005, 待交办
     run_import(db_url, [write_xlsx(tmp_path / "b.xlsx", items)], day=LATER, actor="陈静")
     assert _status_audit(db_url, "ZG-2026-005") == (
-        Status.ongoing, ("update", "陈静", "new", "ongoing", ["new", "ongoing"]))
+        Status.ongoing,
+        ("update", "陈静", "new", "ongoing", ["new", "ongoing"]),
+    )
     with session_factory(db_url)() as s:
         assert s.scalars(select(Item.deadline).where(Item.code == "ZG-2026-005")).one() is None

@@ -16,8 +16,18 @@ from models import Item, Person, Role
 from models.db import session_factory
 from rectify import sheets
 from rectify.errors import Forbidden, RectifyError
-from register_helpers import (DAY, LATER, PEOPLE, PEOPLE_HEAD, HEAD, messy_items, register_rows, run_import,
-                           write_csv, write_xlsx)
+from register_helpers import (
+    DAY,
+    LATER,
+    PEOPLE,
+    PEOPLE_HEAD,
+    HEAD,
+    messy_items,
+    register_rows,
+    run_import,
+    write_csv,
+    write_xlsx,
+)
 from import_cli_helpers import _cli, _one_error_line
 
 
@@ -42,8 +52,13 @@ def _roles(url):
 
 def test_a_people_sheet_cannot_make_its_importer_a_secretary(seeded, tmp_path):
     before = dump(seeded)
-    forged = _people_csv(tmp_path, [["冒名者", "", "", "fake@evil.example.com", "秘书"],
-                                    ["刘洋", "", "", "liuyang@evil.example.com", "秘书"]])
+    forged = _people_csv(
+        tmp_path,
+        [
+            ["冒名者", "", "", "fake@evil.example.com", "秘书"],
+            ["刘洋", "", "", "liuyang@evil.example.com", "秘书"],
+        ],
+    )
     with pytest.raises(Forbidden, match="没有“冒名者”"):
         run_import(seeded, [forged], day=LATER, actor="冒名者")
     # an owner already in the ledger cannot promote himself either
@@ -57,8 +72,12 @@ def test_a_secretary_import_reports_role_and_email_changes(seeded, tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="rectify.importer"):
         result = run_import(seeded, [sheet], day=LATER, actor="陈静")
     assert result.people_updated == ["刘洋"]
-    assert result.people_changes == {"刘洋": {"email": ["liuyang@xxj.example.gov.cn", "liuyang@new.example.gov.cn"],
-                                             "role": ["责任人", "秘书"]}}
+    assert result.people_changes == {
+        "刘洋": {
+            "email": ["liuyang@xxj.example.gov.cn", "liuyang@new.example.gov.cn"],
+            "role": ["责任人", "秘书"],
+        }
+    }
     assert result.as_dict()["people_changes"] == result.people_changes
     said = [r.getMessage() for r in caplog.records]
     assert "人员“刘洋”的角色由“责任人”改为“秘书”" in said
@@ -68,14 +87,23 @@ def test_a_secretary_import_reports_role_and_email_changes(seeded, tmp_path, cap
 
 def test_an_import_may_not_remove_the_last_secretary(seeded, tmp_path):
     before = dump(seeded)
-    sheet = _people_csv(tmp_path, [["陈静", "", "", "chenjing@xxj.example.gov.cn", "责任人"],
-                                   ["王芳", "", "", "wangfang@xxj.example.gov.cn", "owner"]])
+    sheet = _people_csv(
+        tmp_path,
+        [
+            ["陈静", "", "", "chenjing@xxj.example.gov.cn", "责任人"],
+            ["王芳", "", "", "wangfang@xxj.example.gov.cn", "owner"],
+        ],
+    )
     with pytest.raises(Forbidden, match="至少保留一名秘书"):
         run_import(seeded, [sheet], day=LATER, actor="陈静")
     assert dump(seeded) == before
     # one of two may step down
-    run_import(seeded, [_people_csv(tmp_path, [["王芳", "", "", "wangfang@xxj.example.gov.cn", "owner"]], "q.csv")],
-               day=LATER, actor="陈静")
+    run_import(
+        seeded,
+        [_people_csv(tmp_path, [["王芳", "", "", "wangfang@xxj.example.gov.cn", "owner"]], "q.csv")],
+        day=LATER,
+        actor="陈静",
+    )
     assert _roles(seeded)["王芳"][0] is Role.owner
 
 
@@ -98,8 +126,21 @@ def test_hidden_sheets_are_skipped_and_said(db_url, tmp_path, caplog, state):
     wb = load_workbook(path)
     ws = wb.create_sheet("旧清单")
     ws.append(HEAD)
-    ws.append(["ZG-HIDDEN", "对照检查", "班子问题", "藏起来的问题", "措施", "周建国", "办公室", "刘洋",
-               "2026-12-31", "", ""])
+    ws.append(
+        [
+            "ZG-HIDDEN",
+            "对照检查",
+            "班子问题",
+            "藏起来的问题",
+            "措施",
+            "周建国",
+            "办公室",
+            "刘洋",
+            "2026-12-31",
+            "",
+            "",
+        ]
+    )
     ws.sheet_state = state
     wb.save(path)
     with caplog.at_level(logging.WARNING, logger="rectify.importer"):
@@ -160,8 +201,9 @@ def test_oversized_csv_cell_is_one_line(db_url, tmp_path):
 
 def test_unbalanced_quote_in_csv_is_named(sqlite_url, tmp_path):
     path = tmp_path / "清单.csv"
-    path.write_text(",".join(HEAD) + "\nZG-1,\"来源,类别\n" + "x" * (sheets.CSV_FIELD_LIMIT + 10) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        ",".join(HEAD) + '\nZG-1,"来源,类别\n' + "x" * (sheets.CSV_FIELD_LIMIT + 10) + "\n", encoding="utf-8"
+    )
     with pytest.raises(RectifyError, match="第2行：单元格超过 128 KB"):
         run_import(sqlite_url, [path])
 
@@ -184,6 +226,15 @@ def test_oversized_csv_cell_is_one_line_on_the_command_line(sqlite_url, settings
     rows = register_rows(messy_items()[:1])
     rows[0][10] = "备" * (sheets.CSV_FIELD_LIMIT + 1)
     path = write_csv(tmp_path / "清单.csv", HEAD, rows)
-    line = _one_error_line(_cli(["import", str(path), str(write_csv(tmp_path / "人员.csv", PEOPLE_HEAD, PEOPLE)),
-                                 "--today", date(2026, 11, 2).isoformat()]))
+    line = _one_error_line(
+        _cli(
+            [
+                "import",
+                str(path),
+                str(write_csv(tmp_path / "人员.csv", PEOPLE_HEAD, PEOPLE)),
+                "--today",
+                date(2026, 11, 2).isoformat(),
+            ]
+        )
+    )
     assert line == "错误：清单.csv 第2行：单元格超过 128 KB（常见原因是引号不配对）"

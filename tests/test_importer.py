@@ -22,12 +22,42 @@ from models import AuditRecord, Item, Person, ProgressNote, Role, Status
 from models.db import session_factory
 from rectify.importer import parse_files
 from ledger_helpers import dump
-from register_helpers import CAL, DAY, HEAD, LATER, PEOPLE, PEOPLE_HEAD, messy_items, register_rows, run_import, write_csv, write_xlsx
+from register_helpers import (
+    CAL,
+    DAY,
+    HEAD,
+    LATER,
+    PEOPLE,
+    PEOPLE_HEAD,
+    messy_items,
+    register_rows,
+    run_import,
+    write_csv,
+    write_xlsx,
+)
 
-HEAD_EN = ["code", "source", "category", "description", "measure", "leader", "department", "owner",
-           "deadline", "progress", "remark"]
-ROLES = {"陈静": Role.secretary, "周建国": Role.leader, "吴海燕": Role.leader, "郑永强": Role.leader,
-         "刘洋": Role.owner, "孙丽": Role.owner, "王芳": Role.secretary}
+HEAD_EN = [
+    "code",
+    "source",
+    "category",
+    "description",
+    "measure",
+    "leader",
+    "department",
+    "owner",
+    "deadline",
+    "progress",
+    "remark",
+]
+ROLES = {
+    "陈静": Role.secretary,
+    "周建国": Role.leader,
+    "吴海燕": Role.leader,
+    "郑永强": Role.leader,
+    "刘洋": Role.owner,
+    "孙丽": Role.owner,
+    "王芳": Role.secretary,
+}
 
 
 def check_ledger(url: str, items: list[dict]) -> None:
@@ -37,7 +67,11 @@ def check_ledger(url: str, items: list[dict]) -> None:
         for it in items:
             item = got[it["code"]]
             assert item.description == it["description"]
-            assert (item.source, item.category, item.department) == (it["source"], it["category"], it["department"])
+            assert (item.source, item.category, item.department) == (
+                it["source"],
+                it["category"],
+                it["department"],
+            )
             assert item.leader.name == it["leader"]
             assert item.owner.name == it["owner"].split("、")[0]
             assert [(m.text, m.deadline) for m in item.measures] == [(t, due) for t, _, due in it["measures"]]
@@ -72,7 +106,8 @@ def test_messy_workbook_imports_every_deadline_form(db_url, messy):
         # one audit record per new item, from the importer
         recs = s.scalars(select(AuditRecord).order_by(AuditRecord.id)).all()
         assert [(r.action, r.actor, r.to_status) for r in recs] == [
-            ("import", "系统", "new" if any(d for *_, d in it["measures"]) else "ongoing") for it in items]
+            ("import", "系统", "new" if any(d for *_, d in it["measures"]) else "ongoing") for it in items
+        ]
 
 
 def test_unmerged_sheet_with_blank_continuation_rows(db_url, tmp_path):
@@ -92,8 +127,14 @@ def test_immediate_counts_working_days_across_national_day(db_url, tmp_path):
 
 def test_english_headers_and_roles(db_url, tmp_path):
     people = [[n, "", "", f"p{i}@example.gov.cn", r.value] for i, (n, r) in enumerate(ROLES.items())]
-    path = write_xlsx(tmp_path / "register.xlsx", messy_items(), people, header=HEAD_EN,
-                      people_header=["name", "title", "department", "email", "role"], title_rows=0)
+    path = write_xlsx(
+        tmp_path / "register.xlsx",
+        messy_items(),
+        people,
+        header=HEAD_EN,
+        people_header=["name", "title", "department", "email", "role"],
+        title_rows=0,
+    )
     run_import(db_url, [path])
     check_ledger(db_url, messy_items())
 
@@ -161,7 +202,10 @@ def test_updated_register_updates_in_place_and_audits(db_url, tmp_path, messy):
         assert got["ZG-2026-002"].deadline_changed_on == LATER  # the reminder ladder restarts
         assert got["ZG-2026-003"].deadline_changed_on == DAY  # description only: ladder untouched
         assert got["ZG-2026-003"].description == "企业反映用工难，技能人才短缺。"
-        assert got["ZG-2026-005"].deadline == date(2027, 2, 28) and got["ZG-2026-005"].deadline_changed_on == LATER
+        assert (
+            got["ZG-2026-005"].deadline == date(2027, 2, 28)
+            and got["ZG-2026-005"].deadline_changed_on == LATER
+        )
         assert got["ZG-2026-006"].last_progress_on == LATER
         notes = s.scalars(select(ProgressNote).where(ProgressNote.item_id == ids["ZG-2026-006"])).all()
         assert [n.note for n in notes] == ["已谈话12人。"]
@@ -172,9 +216,12 @@ def test_updated_register_updates_in_place_and_audits(db_url, tmp_path, messy):
         assert rec.details["changes"]["deadline"] == ["2026-12-31", "2027-01-15"]
         assert "measures" in rec.details["changes"]
         assert audits[ids["ZG-2026-003"]].details["changes"] == {
-            "description": ["企业反映用工难。", "企业反映用工难，技能人才短缺。"]}
-        assert s.get(Person, s.scalars(select(Person.id).where(Person.name == "刘洋")).one()).email == \
-            "liuyang2@xxj.example.gov.cn"
+            "description": ["企业反映用工难。", "企业反映用工难，技能人才短缺。"]
+        }
+        assert (
+            s.get(Person, s.scalars(select(Person.id).where(Person.name == "刘洋")).one()).email
+            == "liuyang2@xxj.example.gov.cn"
+        )
     # and importing the updated register again changes nothing more
     before = dump(db_url)
     again = run_import(db_url, [updated], day=LATER, actor="陈静")
@@ -183,14 +230,25 @@ def test_updated_register_updates_in_place_and_audits(db_url, tmp_path, messy):
 
 # --- property tests -------------------------------------------------------------------
 
-SAFE_TEXT = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), min_size=1, max_size=30) \
-    .map(str.strip).filter(bool)
+SAFE_TEXT = (
+    st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "Zs"]), min_size=1, max_size=30)
+    .map(str.strip)
+    .filter(bool)
+)
 DEADLINES = st.one_of(
-    st.dates(date(2026, 1, 1), date(2028, 12, 31)).flatmap(lambda d: st.sampled_from([
-        (d.isoformat(), d), (f"{d.year}/{d.month}/{d.day}", d), (f"{d.year}.{d.month}.{d.day}", d),
-        (f"{d.year}年{d.month}月{d.day}日", d)])),
+    st.dates(date(2026, 1, 1), date(2028, 12, 31)).flatmap(
+        lambda d: st.sampled_from(
+            [
+                (d.isoformat(), d),
+                (f"{d.year}/{d.month}/{d.day}", d),
+                (f"{d.year}.{d.month}.{d.day}", d),
+                (f"{d.year}年{d.month}月{d.day}日", d),
+            ]
+        )
+    ),
     st.integers(1, 60).map(lambda n: (f"{n}个工作日内", CAL.add_workdays(DAY, n))),
-    st.just(("长期坚持", None)), st.just(("年底前", date(2026, 12, 31))),
+    st.just(("长期坚持", None)),
+    st.just(("年底前", date(2026, 12, 31))),
 )
 
 
@@ -200,12 +258,23 @@ def registers(draw):
     codes = draw(st.lists(st.from_regex(r"ZG-[0-9]{3}", fullmatch=True), min_size=n, max_size=n, unique=True))
     items = []
     for code in codes:
-        measures = draw(st.lists(st.tuples(SAFE_TEXT, DEADLINES), min_size=1, max_size=3,
-                                 unique_by=lambda m: m[0]))
-        items.append(dict(code=code, source=draw(SAFE_TEXT), category=draw(SAFE_TEXT),
-                          description=draw(SAFE_TEXT), leader=draw(st.sampled_from(["周建国", "吴海燕"])),
-                          department=draw(SAFE_TEXT), owner=draw(st.sampled_from(["刘洋", "孙丽"])),
-                          progress="", remark="", measures=[(t, dl[0], dl[1]) for t, dl in measures]))
+        measures = draw(
+            st.lists(st.tuples(SAFE_TEXT, DEADLINES), min_size=1, max_size=3, unique_by=lambda m: m[0])
+        )
+        items.append(
+            dict(
+                code=code,
+                source=draw(SAFE_TEXT),
+                category=draw(SAFE_TEXT),
+                description=draw(SAFE_TEXT),
+                leader=draw(st.sampled_from(["周建国", "吴海燕"])),
+                department=draw(SAFE_TEXT),
+                owner=draw(st.sampled_from(["刘洋", "孙丽"])),
+                progress="",
+                remark="",
+                measures=[(t, dl[0], dl[1]) for t, dl in measures],
+            )
+        )
     return items
 
 

@@ -67,8 +67,9 @@ def test_intake_twice_makes_one_run_per_item(db_url, settings_env, register, ite
     assert set(item_runs(item_deployment)) == set(runs)
 
 
-def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_env, register,
-                                                           item_deployment):
+def test_runs_are_created_once_even_when_the_link_was_lost(
+    sqlite_url, settings_env, register, item_deployment
+):
     """A crash after the runs were created but before their ids were stored: the retry gets the
     same runs back from Prefect (idempotency key) instead of making new ones."""
     from flows.intake import intake, start_item_runs
@@ -94,8 +95,16 @@ def test_runs_are_created_once_even_when_the_link_was_lost(sqlite_url, settings_
 
     with item_process.transaction(db_url) as s:
         wait = wait_request(waits.current_wait(s, "ZG-2026-001"))
-    pending = [{"code": "ZG-2026-001", "key": f"ZG-2026-001@{day.isoformat()}", "name": "x",
-                "title": "x", "tags": [], "wait": wait}]
+    pending = [
+        {
+            "code": "ZG-2026-001",
+            "key": f"ZG-2026-001@{day.isoformat()}",
+            "name": "x",
+            "title": "x",
+            "tags": [],
+            "wait": wait,
+        }
+    ]
     ids = start_item_runs.fn(pending, "rectification-item/rectification-item")
     assert ids == {"ZG-2026-001": links["ZG-2026-001"]}
     with session_factory(db_url)() as s, s.begin():
@@ -122,30 +131,37 @@ def test_a_refused_register_starts_no_runs(db_url, settings_env, tmp_path, item_
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])
+            )
+        )
     rows = artifact.data if isinstance(artifact.data, list) else __import__("json").loads(artifact.data)
-    assert [(r["行"], r["列"], r["内容"]) for r in rows] == [(2, "整改时限", "下辈子"),
-                                                            (2, "责任领导", "无名氏")], rows
+    assert [(r["行"], r["列"], r["内容"]) for r in rows] == [
+        (2, "整改时限", "下辈子"),
+        (2, "责任领导", "无名氏"),
+    ], rows
     assert all(r["原因"] for r in rows)
     assert run_links(db_url) == {}
     assert set(item_runs(item_deployment)) == before
 
 
-def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env, register,
-                                                       item_deployment):
+def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env, register, item_deployment):
     """The UI renders the artifact as Markdown: a description cannot become an image or a link,
     nor a `|` break the table."""
     from openpyxl import load_workbook
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (ArtifactFilter, ArtifactFilterFlowRunId,
-                                                ArtifactFilterKey)
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.intake import intake
 
     wb = load_workbook(register)
-    cell = next(c for row in wb.worksheets[0].iter_rows() for c in row
-                if str(c.value or "").startswith("学习形式还不够丰富"))
+    cell = next(
+        c
+        for row in wb.worksheets[0].iter_rows()
+        for c in row
+        if str(c.value or "").startswith("学习形式还不够丰富")
+    )
     cell.value = "![图](x:y)|学习形式还不够丰富，学习方式较为单一。"
     wb.save(register)
     settings_env(sqlite_url)
@@ -153,9 +169,12 @@ def test_the_intake_artifact_escapes_the_register_text(sqlite_url, settings_env,
     state = intake(paths=[str(register)], actor="陈静", day=date(2026, 11, 16), return_state=True)
     assert state.is_completed(), state
     with get_client(sync_client=True) as client:
-        [artifact] = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
-            key=ArtifactFilterKey(any_=["intake"])))
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+                key=ArtifactFilterKey(any_=["intake"]),
+            )
+        )
     row = next(line for line in artifact.data.splitlines() if line.startswith("| ZG-2026-001 "))
     assert "| \\!\\[图\\](x:y)\\|学习形式还… |" in row
     assert row.count(" | ") == 2  # still three cells
@@ -175,9 +194,11 @@ def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_
     settings_env(sqlite_url, api_patience_seconds="60")
     pending = import_register_task.fn([str(register)], "陈静", date(2026, 11, 23))["pending"]
     # two proxies in a row: the first answers 503 to run creations, the second to form saves
-    with FlakyProxy(PREFECT_API_URL.value(), fail_first=5, path=r"/input$") as saves, \
-            FlakyProxy(saves.url, fail_first=3, path=r"/create_flow_run/bulk$") as creates, \
-            temporary_settings({PREFECT_API_URL: creates.url}):
+    with (
+        FlakyProxy(PREFECT_API_URL.value(), fail_first=5, path=r"/input$") as saves,
+        FlakyProxy(saves.url, fail_first=3, path=r"/create_flow_run/bulk$") as creates,
+        temporary_settings({PREFECT_API_URL: creates.url}),
+    ):
         runs = start_item_runs.fn(pending, ITEM_DEPLOYMENT)
     assert link_runs.fn(runs) == len(ITEMS)
     assert len(creates.refused) == 3 and len(saves.refused) == 5
@@ -191,7 +212,8 @@ def test_intake_completes_through_503s(sqlite_url, settings_env, register, item_
 
 
 def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item(
-        sqlite_url, settings_env, register, item_deployment):
+    sqlite_url, settings_env, register, item_deployment
+):
     """Stopped after the ledger commit (no run yet), after some runs were created (not linked),
     and with one run created but not yet suspended: the next intake finishes the job."""
     from prefect.client.orchestration import get_client
@@ -209,8 +231,12 @@ def test_an_intake_interrupted_anywhere_and_started_again_makes_one_run_per_item
     half = start_item_runs.fn(pending[:5], "rectification-item/rectification-item")
     with get_client(sync_client=True) as client:  # killed between creating a run and suspending it
         half_made = client.create_flow_run_from_deployment(
-            item_deployment, parameters={"code": pending[5]["code"]}, name=pending[5]["name"],
-            idempotency_key=pending[5]["key"], state=Running())
+            item_deployment,
+            parameters={"code": pending[5]["code"]},
+            name=pending[5]["name"],
+            idempotency_key=pending[5]["key"],
+            state=Running(),
+        )
 
     state = intake(paths=[str(register)], actor="陈静", day=day, return_state=True)
     assert state.is_completed(), state

@@ -31,8 +31,9 @@ def batch_ledger(db_url, settings_env):
     with session_factory(db_url)() as s, s.begin():
         people = add_people(s)
         for code in CODES:
-            add_item(s, code, Status.new, owner=people["刘洋"],
-                     leader=people["周建国"] if code != "ZG-3" else None)
+            add_item(
+                s, code, Status.new, owner=people["刘洋"], leader=people["周建国"] if code != "ZG-3" else None
+            )
     return db_url
 
 
@@ -49,8 +50,7 @@ def issue_all(url: str) -> dict[str, str]:
         for name in ("陈静", "王芳"):
             from rectify.workflow import get_person
 
-            plain[name] = codes.reveal_one(s, codes.issue(s, get_person(s, name), held[0],
-                                                          confirm.STEP))
+            plain[name] = codes.reveal_one(s, codes.issue(s, get_person(s, name), held[0], confirm.STEP))
     return plain
 
 

@@ -16,8 +16,20 @@ from models import Status
 from models.db import session_factory
 from rectify import item_process
 from rectify.settings import get_settings
-from item_flow_helpers import (CODE, EMAIL, actions, code, description, execute, refused_form, resume, start,
-                               status, tags, waits_at)
+from item_flow_helpers import (
+    CODE,
+    EMAIL,
+    actions,
+    code,
+    description,
+    execute,
+    refused_form,
+    resume,
+    start,
+    status,
+    tags,
+    waits_at,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -27,12 +39,14 @@ def test_run_names_and_tags_come_from_the_register():
     assert item_process.run_name("ZG-1", "企业反映用工难，招工渠道少") == "ZG-1 企业反映用工难"
     assert item_process.short_title("一" * 30).endswith("…")
     assert item_process.run_tags("班子问题", "办公室", "周建国") == [
-        "类别:班子问题", "部门:办公室", "领导:周建国"]
+        "类别:班子问题",
+        "部门:办公室",
+        "领导:周建国",
+    ]
     assert item_process.run_tags("班子问题", "", None) == ["类别:班子问题"]
 
 
-def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, settings_env,
-                                                                  item_deployment):
+def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, settings_env, item_deployment):
     settings_env(sqlite_url, today=DAY.isoformat())
     with session_factory(sqlite_url)() as s, s.begin():
         people = add_people(s)
@@ -46,8 +60,16 @@ def test_an_item_without_owner_waits_for_the_secretary_to_assign(sqlite_url, set
     assert "default" not in props["owner"] and props["leader"]["default"] == "周建国"
 
     # every secretary got her 待交办 request with her own code; the other's code is refused
-    refused_form(run_id, sqlite_url, "assign-1", "不是发给陈静的", owner="刘洋", leader="周建国",
-            secretary="陈静", code=code("王芳", "交办"))
+    refused_form(
+        run_id,
+        sqlite_url,
+        "assign-1",
+        "不是发给陈静的",
+        owner="刘洋",
+        leader="周建国",
+        secretary="陈静",
+        code=code("王芳", "交办"),
+    )
     resume(run_id, owner="刘洋", leader="周建国", secretary="陈静", code=code("陈静", "交办"))
     run = execute(run_id)
     assert waits_at(run, "submit-1-0"), run.state
@@ -84,9 +106,20 @@ def test_an_item_run_delivers_its_notices_but_not_the_sweeps_digests(sqlite_ledg
     ledger = sqlite_ledger
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     with session_factory(ledger)() as s, s.begin():
-        s.add(OutboxMail(key=f"sweep:{today}:刘洋", source="sweep", day=today, kind="digest",
-                         recipient_name="刘洋", recipient_email="p3@example.gov.cn", cc=[],
-                         subject="今日到期提醒", body_text="…", body_html="<p>…</p>"))
+        s.add(
+            OutboxMail(
+                key=f"sweep:{today}:刘洋",
+                source="sweep",
+                day=today,
+                kind="digest",
+                recipient_name="刘洋",
+                recipient_email="p3@example.gov.cn",
+                cc=[],
+                subject="今日到期提醒",
+                body_text="…",
+                body_html="<p>…</p>",
+            )
+        )
     run = execute(start(item_deployment))
     assert waits_at(run, "submit-1-0"), run.state
     with session_factory(ledger)() as s:
@@ -117,8 +150,7 @@ def test_an_ongoing_item_s_run_waits_for_progress_reports(sqlite_url, settings_e
     settings_env(sqlite_url, today=DAY.isoformat())
     with session_factory(sqlite_url)() as s, s.begin():
         people = add_people(s)
-        add_item(s, CODE, Status.ongoing, owner=people["刘洋"], leader=people["周建国"],
-                 deadline=None)
+        add_item(s, CODE, Status.ongoing, owner=people["刘洋"], leader=people["周建国"], deadline=None)
     run_id = start(item_deployment)
     run = execute(run_id)
     assert waits_at(run, "progress-1-0"), run.state
@@ -136,8 +168,9 @@ def test_an_ongoing_item_s_run_waits_for_progress_reports(sqlite_url, settings_e
     resume(run_id, note="本月开展专题学习一次", reporter="刘洋", code=f"{(int(first) + 1) % 10**6:06d}")
     run = execute(run_id)
     assert waits_at(run, "progress-1-1") and "上次提交未被受理" in description(run)
-    assert {k: v for k, v in dump(sqlite_url).items() if k != "action_codes"} == \
-        {k: v for k, v in before.items() if k != "action_codes"}
+    assert {k: v for k, v in dump(sqlite_url).items() if k != "action_codes"} == {
+        k: v for k, v in before.items() if k != "action_codes"
+    }
 
     resume(run_id, note="本月开展专题学习一次", percent=40, reporter="刘洋", code=first)
     run = execute(run_id)

@@ -97,8 +97,7 @@ def test_batched_assignment_is_not_repeated(sqlite_url, tmp_path):
     maker = session_factory(sqlite_url)
     ledger(maker)
     with maker.begin() as s:
-        s.execute(Item.__table__.update().where(Item.code.in_(["A-1", "A-2"]))
-                  .values(status=Status.ongoing))
+        s.execute(Item.__table__.update().where(Item.code.in_(["A-1", "A-2"])).values(status=Status.ongoing))
     assign_all(maker, ["A-1", "A-2"])
     with maker() as s:
         before = s.scalar(select(OutboxMail.id).order_by(OutboxMail.id.desc()).limit(1))
@@ -114,16 +113,13 @@ def test_an_item_run_delivers_only_its_own_items_notices(sqlite_url, tmp_path):
     with maker.begin() as s:
         for code in ("A-1", "B-1"):
             steps.assign_in_session(s, code, DAY, "陈静")
-    report = deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES,
-                             items=("B-1",))
+    report = deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES, items=("B-1",))
     # 孙丽 about B-1, and 周建国's one 交办 email of the day (A-1's, extended with B-1)
     assert report.sent == 2
     with maker() as s:
-        waiting = s.scalars(select(OutboxMail.recipient_name).where(
-            OutboxMail.status == "pending")).all()
+        waiting = s.scalars(select(OutboxMail.recipient_name).where(OutboxMail.status == "pending")).all()
     assert sorted(waiting) == ["刘洋"]  # A-1's only: the sweep or the intake sends it
-    assert deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY,
-                           sources=NOTICES).sent == 1
+    assert deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES).sent == 1
 
 
 def test_a_repaired_run_sends_the_new_link_and_a_fresh_code(sqlite_url, tmp_path, ui):
@@ -135,8 +131,7 @@ def test_a_repaired_run_sends_the_new_link_and_a_fresh_code(sqlite_url, tmp_path
     deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY)
     old = CODE_RE.search(text_of(mails(tmp_path)[0])).group(1)
     with maker.begin() as s:
-        assert steps.relink_run(s, "A-1", "1c6e0f6a-0000-4000-8000-0000000000a1", NEW_RUN, DAY,
-                                "已被删除")
+        assert steps.relink_run(s, "A-1", "1c6e0f6a-0000-4000-8000-0000000000a1", NEW_RUN, DAY, "已被删除")
     deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY)
     fresh = [text_of(m) for m in mails(tmp_path)[2:]]
     assert len(fresh) == 2 and all(f"{UI}/runs/flow-run/{NEW_RUN}" in t for t in fresh)
@@ -165,8 +160,7 @@ def test_assignments_one_by_one_extend_the_persons_pending_email(db_url, tmp_pat
     before = dump(db_url)
     with maker.begin() as s:  # the second step retried: told already, no new code
         it = s.scalars(select(Item).where(Item.code == "A-2")).one()
-        acting.queue_to_submitters(s, it, kind="assigned", day=DAY,
-                                   key=f"assigned:A-2:{it.owner_id}")
+        acting.queue_to_submitters(s, it, kind="assigned", day=DAY, key=f"assigned:A-2:{it.owner_id}")
     assert dump(db_url) == before
     deliver_pending(maker, MailConfig(outbox_dir=tmp_path), day=DAY, sources=NOTICES)
     sent = [(str(m["To"]), text_of(m)) for m in mails(tmp_path)]
@@ -190,13 +184,15 @@ def test_an_email_claimed_for_sending_is_not_extended(sqlite_url, tmp_path, ui):
     with maker.begin() as s:
         assert steps.assign_in_session(s, "A-1", DAY, "陈静") is None
     with maker.begin() as s:  # a delivery holds it (status sending, lease)
-        s.execute(OutboxMail.__table__.update().values(status="sending", claimed_by="w1",
-                                                       claimed_at=utcnow()))
+        s.execute(
+            OutboxMail.__table__.update().values(status="sending", claimed_by="w1", claimed_at=utcnow())
+        )
     with maker.begin() as s:
         assert steps.assign_in_session(s, "A-2", DAY, "陈静") is None
     with maker() as s:
-        rows = s.scalars(select(OutboxMail).where(OutboxMail.recipient_name == "刘洋")
-                         .order_by(OutboxMail.id)).all()
+        rows = s.scalars(
+            select(OutboxMail).where(OutboxMail.recipient_name == "刘洋").order_by(OutboxMail.id)
+        ).all()
         assert [len(r.lines) for r in rows] == [1, 1]
 
 

@@ -30,8 +30,9 @@ def ledger(db_url, settings_env):
 def reopen(url: str, code: str = CODE):
     from rectify.cli import app
 
-    out = CliRunner().invoke(app, ["reopen", code, "--reason", "回头看发现问题反弹", "--as", "陈静",
-                                   "--today", DAY.isoformat()])
+    out = CliRunner().invoke(
+        app, ["reopen", code, "--reason", "回头看发现问题反弹", "--as", "陈静", "--today", DAY.isoformat()]
+    )
     assert out.exit_code == 0, out.output
     return out.output
 
@@ -39,8 +40,20 @@ def reopen(url: str, code: str = CODE):
 def recheck_reopen(url: str, code: str = CODE):
     from rectify.cli import app
 
-    out = CliRunner().invoke(app, ["recheck", code, "--reopen", "--reason", "回头看发现问题反弹",
-                                   "--as", "陈静", "--today", DAY.isoformat()])
+    out = CliRunner().invoke(
+        app,
+        [
+            "recheck",
+            code,
+            "--reopen",
+            "--reason",
+            "回头看发现问题反弹",
+            "--as",
+            "陈静",
+            "--today",
+            DAY.isoformat(),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "回头看：出现反弹" in out.output
     return out.output
@@ -70,12 +83,19 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
 
     previous = str(first)
     for n in (1, 2):
-        assert cli.invoke(app, ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"] + day).exit_code == 0
+        assert (
+            cli.invoke(
+                app, ["submit", CODE, "--summary", "已整改", "--complete", "1", "--as", "刘洋"] + day
+            ).exit_code
+            == 0
+        )
         execute(UUID(previous))
         assert cli.invoke(app, ["review", CODE, "--approve", "--as", "周建国"] + day).exit_code == 0
         execute(UUID(previous))
         recheck_on = ["--recheck-on", "2027-01-04"] if n == 2 else []
-        assert cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + recheck_on + day).exit_code == 0
+        assert (
+            cli.invoke(app, ["review", CODE, "--approve", "--as", "陈静"] + recheck_on + day).exit_code == 0
+        )
         assert execute(UUID(previous)).state.is_completed()
 
         # the second time through 回头看: `recheck --reopen` is the same reopen and its new run
@@ -96,8 +116,7 @@ def test_reopen_starts_a_new_run_that_waits_for_the_next_submission(ledger, item
     assert [a for a, _ in actions(ledger)].count("reopen") == 2
 
 
-def test_reopen_leaves_an_unfinished_run_alone_and_says_so_without_prefect(sqlite_ledger,
-                                                                           item_deployment):
+def test_reopen_leaves_an_unfinished_run_alone_and_says_so_without_prefect(sqlite_ledger, item_deployment):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     ledger = sqlite_ledger

@@ -49,7 +49,9 @@ def test_domain_modules_never_import_prefect_flows_or_tasks():
     assert len(files) > 20 and any(p.name == "workflow.py" for p in files)  # the walk found the domain
     assert not any(p.is_relative_to(CLI) for p in files)
     found = sorted(
-        (str(p.relative_to(ROOT)), top) for p in files for top in imported_tops(p) & FORBIDDEN
+        (str(p.relative_to(ROOT)), top)
+        for p in files
+        for top in imported_tops(p) & FORBIDDEN
         if (str(p.relative_to(ROOT)), top) not in ALLOWED
     )
     assert found == [], f"domain modules importing an upper layer: {found}"
@@ -62,19 +64,25 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
 
 
 def test_importing_the_domain_and_the_command_line_loads_no_prefect():
-    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-               for p in domain_files()]
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in modules) + "import rectify.cli.commands\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            f"{sorted(FORBIDDEN)!r}))")
+    modules = [
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for p in domain_files()
+    ]
+    code = (
+        "import sys\n" + "".join(f"import {m}\n" for m in modules) + "import rectify.cli.commands\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        f"{sorted(FORBIDDEN)!r}))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
 def test_no_domain_module_imports_the_command_line():
-    found = sorted(str(p.relative_to(ROOT)) for p in domain_files()
-                   if any(m == "rectify.cli" or m.startswith("rectify.cli.") for m in imported_modules(p)))
+    found = sorted(
+        str(p.relative_to(ROOT))
+        for p in domain_files()
+        if any(m == "rectify.cli" or m.startswith("rectify.cli.") for m in imported_modules(p))
+    )
     assert found == [], f"domain modules importing rectify.cli: {found}"
 
 
@@ -93,25 +101,32 @@ def test_the_command_line_imports_prefect_only_inside_functions():
     found = []
     for path in sorted(CLI.rglob("*.py")):
         for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:  # module level
-            tops = ({a.name.split(".")[0] for a in node.names} if isinstance(node, ast.Import) else
-                    {node.module.split(".")[0]} if isinstance(node, ast.ImportFrom) and node.module
-                    else set())
+            tops = (
+                {a.name.split(".")[0] for a in node.names}
+                if isinstance(node, ast.Import)
+                else {node.module.split(".")[0]}
+                if isinstance(node, ast.ImportFrom) and node.module
+                else set()
+            )
             found += [(path.name, top) for top in tops & FORBIDDEN]
     assert found == []
 
 
 def test_list_and_show_never_import_prefect(sqlite_url, tmp_path):
     """Both ways a read command runs: the console script's lean path and the typer app."""
-    probe = ("import sys\nfrom rectify.cli import app, main\n"
-             "for args in (['list'], ['list', '--json', '--as-of', '2026-11-30'], ['show', 'ZG-1'],"
-             " ['show', 'ZG-1', '--json']):\n"
-             "    for run in (lambda: (sys.argv.__setitem__(slice(1, None), args), main()), lambda: app(args)):\n"
-             "        try:\n            run()\n        except SystemExit:\n            pass\n"
-             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))")
+    probe = (
+        "import sys\nfrom rectify.cli import app, main\n"
+        "for args in (['list'], ['list', '--json', '--as-of', '2026-11-30'], ['show', 'ZG-1'],"
+        " ['show', 'ZG-1', '--json']):\n"
+        "    for run in (lambda: (sys.argv.__setitem__(slice(1, None), args), main()), lambda: app(args)):\n"
+        "        try:\n            run()\n        except SystemExit:\n            pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r}))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECTIFY_")}
     env["RECTIFY_DATABASE_URL"] = sqlite_url
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "没有符合条件的整改事项" in result.stdout and "ZG-1" in result.stderr  # both commands ran
     assert result.stdout.strip().splitlines()[-1] == "[]"
@@ -123,14 +138,17 @@ def test_no_test_module_imports_from_another_test_module():
     namespace and ties one file's tests to another's internals."""
     tests = sorted((ROOT / "tests").glob("*.py"))
     assert len(tests) > 50 and any(p.name == "test_layers.py" for p in tests)
-    found = sorted((p.name, m) for p in tests for m in imported_modules(p)
-                   if m.split(".")[0].startswith("test_") or m.startswith("tests.test_"))
+    found = sorted(
+        (p.name, m)
+        for p in tests
+        for m in imported_modules(p)
+        if m.split(".")[0].startswith("test_") or m.startswith("tests.test_")
+    )
     assert found == [], f"test modules importing from a test module: {found}"
 
 
 def test_the_test_import_check_sees_every_form(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("import test_x\nfrom tests.test_y import a\n"
-                      "def later():\n    from test_z import b\n")
+    sample.write_text("import test_x\nfrom tests.test_y import a\ndef later():\n    from test_z import b\n")
     tops = {m.split(".")[0] for m in imported_modules(sample)}
     assert {"test_x", "tests", "test_z"} <= tops and "tests.test_y" in imported_modules(sample)

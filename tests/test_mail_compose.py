@@ -22,7 +22,10 @@ def item(**over):
         deadline="2026-12-31",
         days_left=5,
         days_overdue=4,
-        measures=[{"text": "清理会议室", "deadline": "2026-11-30"}, {"text": "建立预约制度", "deadline": None}],
+        measures=[
+            {"text": "清理会议室", "deadline": "2026-11-30"},
+            {"text": "建立预约制度", "deadline": None},
+        ],
     )
     return base | over
 
@@ -33,12 +36,27 @@ CTX = dict(
     items=[item(), item(code="ZG-2021-001", deadline="2026-10-08", days_left=1, days_overdue=12)],
     reviewer="王秘书",
     comment="佐证材料不全",
-    act={"code": "012345", "link": "http://10.0.0.5:4200/runs/flow-run/abc", "form": "销号申请",
-         "item": "ZG-2021-007", "expires": dt.date(2027, 1, 7)},
+    act={
+        "code": "012345",
+        "link": "http://10.0.0.5:4200/runs/flow-run/abc",
+        "form": "销号申请",
+        "item": "ZG-2021-007",
+        "expires": dt.date(2027, 1, 7),
+    },
     lead="事项 ZG-2021-007 已提交销号申请，请您审核。",
     submission={"actor": "李四", "day": dt.date(2026, 12, 23), "summary": "已清理", "evidence": ["a.pdf"]},
-    tries=5, person="李四", item="ZG-2021-007", form="销号申请",
-    failures=[{"recipient": "张三", "email": "zhangsan@example.org", "kind": "overdue_owner", "error": "服务器拒绝（550）"}],
+    tries=5,
+    person="李四",
+    item="ZG-2021-007",
+    form="销号申请",
+    failures=[
+        {
+            "recipient": "张三",
+            "email": "zhangsan@example.org",
+            "kind": "overdue_owner",
+            "error": "服务器拒绝（550）",
+        }
+    ],
 )
 
 

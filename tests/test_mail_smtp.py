@@ -8,7 +8,14 @@ import pytest
 from pydantic import SecretStr
 
 from notifications.compose import Recipient, build_message
-from notifications.smtp import DeliveryResult, MailConfig, OutgoingMail, config_from_block, deliver, mail_config
+from notifications.smtp import (
+    DeliveryResult,
+    MailConfig,
+    OutgoingMail,
+    config_from_block,
+    deliver,
+    mail_config,
+)
 from smtp_servers import (
     DROP,
     HOST,
@@ -105,7 +112,9 @@ async def test_connections_are_shared_out():
 async def test_starttls_with_login(cert):
     handler = RecordingHandler()
     with starttls_auth_server(handler, *cert, users={"rectify": PASSWORD}) as server:
-        cfg = config(server, security="starttls", ca_file=cert[0], username="rectify", password=SecretStr(PASSWORD))
+        cfg = config(
+            server, security="starttls", ca_file=cert[0], username="rectify", password=SecretStr(PASSWORD)
+        )
         results = await deliver(mails(3), cfg)
     assert [r.status for r in results] == ["sent"] * 3
     assert len(handler.peers) == 1
@@ -124,7 +133,13 @@ async def test_wrong_password_is_the_servers_state_and_password_never_shows(cert
     caplog.set_level(logging.DEBUG)
     cfg = None
     with starttls_auth_server(RecordingHandler(), *cert, users={"rectify": PASSWORD}) as server:
-        cfg = config(server, security="starttls", ca_file=cert[0], username="rectify", password=SecretStr("wrong-" + PASSWORD))
+        cfg = config(
+            server,
+            security="starttls",
+            ca_file=cert[0],
+            username="rectify",
+            password=SecretStr("wrong-" + PASSWORD),
+        )
         results = await deliver(mails(3), cfg, **FAST)
     # a refused login is the server's answer to us, not to a message: none is failed or
     # charged an attempt, all wait for a retry, and the reply is kept to be told once
@@ -259,7 +274,9 @@ async def test_outbox_writes_parseable_files_idempotently(tmp_path):
     assert [r.status for r in first + again] == ["sent"] * 6 and len(seen) == 3
     files = sorted(p.name for p in (tmp_path / "outbox").iterdir())
     assert files == ["m0.eml", "m1.eml", "m2.eml"]  # no temp files left behind
-    parsed = email.message_from_bytes((tmp_path / "outbox" / "m1.eml").read_bytes(), policy=email.policy.default)
+    parsed = email.message_from_bytes(
+        (tmp_path / "outbox" / "m1.eml").read_bytes(), policy=email.policy.default
+    )
     assert parsed["Subject"] == "【整改催办】第1封"
     assert parsed["Message-ID"] == "<reminder-m1@rectify>"
 
@@ -305,7 +322,12 @@ def test_config_from_prefect_email_block(smtp_type, port, security, expected_por
     from prefect_email import EmailServerCredentials
 
     block = EmailServerCredentials(
-        smtp_server="mail.example.org", smtp_type=smtp_type, smtp_port=port, username="u", password=PASSWORD, verify=False
+        smtp_server="mail.example.org",
+        smtp_type=smtp_type,
+        smtp_port=port,
+        username="u",
+        password=PASSWORD,
+        verify=False,
     )
     cfg = config_from_block(block, MailConfig(timeout=7.0, outbox_dir=Path("x")))
     assert (cfg.host, cfg.port, cfg.security) == ("mail.example.org", expected_port, security)
@@ -329,7 +351,10 @@ def test_wire_serialisation_matches_stdlib(subject, names):
         sender="整改台账 <rectify@localhost>",
         to=[Recipient(n, f"user{i}@example.org") for i, n in enumerate(names)],
         cc=[Recipient("李四", "lisi@example.org")],
-        subject=subject, text="正文", html="<p>正文</p>", message_id="<m@rectify>",
+        subject=subject,
+        text="正文",
+        html="<p>正文</p>",
+        message_id="<m@rectify>",
     )
     ours = msg.as_bytes(policy=WIRE_POLICY)
     theirs = msg.as_bytes(policy=email.policy.SMTP)

@@ -15,11 +15,16 @@ SENDER = "整改台账 <rectify@localhost>"
 
 
 def both(**over):
-    args = dict(sender=SENDER, to=[Recipient("张三", "zhangsan@example.org")],
-                cc=[Recipient("李四", "lisi@example.org")],
-                subject="【整改催办】2项整改事项将于5个工作日内到期",
-                text="正文\n第二行 <b>原样</b>\r\n.以点开头\n", html="<p>正文 &lt;b&gt;</p>",
-                message_id="<rectify.1.20261130@localhost>", date=DATE)
+    args = dict(
+        sender=SENDER,
+        to=[Recipient("张三", "zhangsan@example.org")],
+        cc=[Recipient("李四", "lisi@example.org")],
+        subject="【整改催办】2项整改事项将于5个工作日内到期",
+        text="正文\n第二行 <b>原样</b>\r\n.以点开头\n",
+        html="<p>正文 &lt;b&gt;</p>",
+        message_id="<rectify.1.20261130@localhost>",
+        date=DATE,
+    )
     args |= over
     return build_message(**args), build_message(**args, reference=True)
 
@@ -36,8 +41,9 @@ def same(fast, ref):
     assert [(k, str(v)) for k, v in a.items()] == [(k, str(v)) for k, v in b.items()]
     for field in ("From", "To", "Cc"):
         if b[field] is not None:
-            assert [(x.display_name, x.addr_spec) for x in a[field].addresses] == \
-                   [(x.display_name, x.addr_spec) for x in b[field].addresses]
+            assert [(x.display_name, x.addr_spec) for x in a[field].addresses] == [
+                (x.display_name, x.addr_spec) for x in b[field].addresses
+            ]
     pa, pb = list(a.walk()), list(b.walk())
     assert [p.get_content_type() for p in pa] == [p.get_content_type() for p in pb]
     assert [list(p.items()) for p in pa] == [list(p.items()) for p in pb]
@@ -48,7 +54,10 @@ def same(fast, ref):
 
 CASES = [
     {},
-    {"subject": "ZG-2021-007 整改" + "很长的主题" * 30, "to": [Recipient("张三", f"u{i}@example.org") for i in range(12)]},
+    {
+        "subject": "ZG-2021-007 整改" + "很长的主题" * 30,
+        "to": [Recipient("张三", f"u{i}@example.org") for i in range(12)],
+    },
     {"to": [Recipient("欧阳" * 7 + "氏", "long@example.org")], "cc": []},  # 15 characters: one word
     {"to": [Recipient("Zhang San", "zs@example.org"), Recipient("", "bare@example.org")]},
     {"subject": "Plain ASCII subject", "text": "", "html": ""},
@@ -81,16 +90,19 @@ def test_common_case_is_byte_identical_to_the_stdlib():
     assert wire_bytes(fast) == ref.as_bytes(policy=email.policy.SMTP)
 
 
-@pytest.mark.parametrize("over", [
-    {"to": [Recipient('Zhang, "San"', "zs@example.org")]},  # needs quoting
-    {"to": [Recipient("张三", '"odd local"@example.org'.replace(" ", "_"))]},  # quoted local part
-    {"subject": "Plain ASCII subject that is far too long to fit on one header line " * 2},
-    {"subject": "looks like =?utf-8?q?an_encoded_word?="},
-    {"to": [Recipient(" 张三", "zs@example.org")]},
-    {"message_id": "<a b@c>"},
-    # more than one encoded word: the stdlib parser would read it back with spaces
-    {"to": [Recipient("欧阳" * 30, "long@example.org")]},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"to": [Recipient('Zhang, "San"', "zs@example.org")]},  # needs quoting
+        {"to": [Recipient("张三", '"odd local"@example.org'.replace(" ", "_"))]},  # quoted local part
+        {"subject": "Plain ASCII subject that is far too long to fit on one header line " * 2},
+        {"subject": "looks like =?utf-8?q?an_encoded_word?="},
+        {"to": [Recipient(" 张三", "zs@example.org")]},
+        {"message_id": "<a b@c>"},
+        # more than one encoded word: the stdlib parser would read it back with spaces
+        {"to": [Recipient("欧阳" * 30, "long@example.org")]},
+    ],
+)
 def test_unusual_values_take_the_stdlib_path(over):
     fast, ref = both(**over)
     assert not isinstance(fast, WireMessage)
@@ -106,8 +118,17 @@ def test_resend_is_byte_identical_but_for_date():
 
 
 def _args(**over):
-    return dict(sender=SENDER, to=[Recipient("张三", "zs@example.org")], subject="催办",
-                text="正文", html="<p>正文</p>", message_id="<m@rectify>") | over
+    return (
+        dict(
+            sender=SENDER,
+            to=[Recipient("张三", "zs@example.org")],
+            subject="催办",
+            text="正文",
+            html="<p>正文</p>",
+            message_id="<m@rectify>",
+        )
+        | over
+    )
 
 
 def test_changes_after_building_are_not_lost():
@@ -123,12 +144,15 @@ def test_changes_after_building_are_not_lost():
     assert b"Y2hhbmdlZA==" in wire_bytes(msg2)
 
 
-@pytest.mark.parametrize("over", [
-    {"to": [Recipient("张三\r\nBcc: x@evil", "zs@example.org")]},
-    {"subject": "催办\u2028Bcc: x@evil"},
-    {"date": "Mon, 30 Nov 2026\r\nBcc: x@evil"},
-    {"to": [Recipient("张三", "zs@example.org>, x@evil")]},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"to": [Recipient("张三\r\nBcc: x@evil", "zs@example.org")]},
+        {"subject": "催办\u2028Bcc: x@evil"},
+        {"date": "Mon, 30 Nov 2026\r\nBcc: x@evil"},
+        {"to": [Recipient("张三", "zs@example.org>, x@evil")]},
+    ],
+)
 def test_injection_is_refused_on_both_paths(over):
     for reference in (False, True):
         with pytest.raises(HeaderInjectionError):

@@ -17,8 +17,17 @@ from ledger_helpers import DAY, dump, seed_item
 from models import Extension, Measure
 from models.db import session_factory
 from api_attack_helpers import unchanged_but_codes
-from item_flow_helpers import (actions, code, description, execute, ledger_without_tries, resume, start, tags,
-                            waits_at)
+from item_flow_helpers import (
+    actions,
+    code,
+    description,
+    execute,
+    ledger_without_tries,
+    resume,
+    start,
+    tags,
+    waits_at,
+)
 
 pytestmark = pytest.mark.flow
 
@@ -60,8 +69,15 @@ def test_extension_through_the_forms_then_closure_completing_the_measure(ledger,
     mine, spent = code("刘洋", "销号申请"), mine
     assert mine != spent
 
-    resume(run_id, request="申请延期", measure=1, extend_to="2027-01-29", reason="需党组会审议",
-           submitter="刘洋", code=mine)
+    resume(
+        run_id,
+        request="申请延期",
+        measure=1,
+        extend_to="2027-01-29",
+        reason="需党组会审议",
+        submitter="刘洋",
+        code=mine,
+    )
     run = execute(run_id)
     assert waits_at(run, "extend-1-0"), run.state
     assert tags(run_id) == {"待审批延期"}
@@ -71,17 +87,16 @@ def test_extension_through_the_forms_then_closure_completing_the_measure(ledger,
 
     # a leader is no choice of the form: the server refuses before the run sees it
     with pytest.raises(RuntimeError, match="Cannot resume"):
-        resume(run_id, decision="批准延期", comment="", reviewer="周建国",
-               code=code("陈静", "延期审批"))
+        resume(run_id, decision="批准延期", comment="", reviewer="周建国", code=code("陈静", "延期审批"))
     before = ledger_without_tries(ledger)
-    resume(run_id, decision="批准延期", comment="", reviewer="王芳",
-           code=code("陈静", "延期审批"))  # her colleague's code: refused by the run
+    resume(
+        run_id, decision="批准延期", comment="", reviewer="王芳", code=code("陈静", "延期审批")
+    )  # her colleague's code: refused by the run
     run = execute(run_id)
     assert waits_at(run, "extend-1-1"), run.state
     assert ledger_without_tries(ledger) == before and "不是发给王芳的" in description(run)
 
-    resume(run_id, decision="批准延期", comment="同意", reviewer="陈静",
-           code=code("陈静", "延期审批"))
+    resume(run_id, decision="批准延期", comment="同意", reviewer="陈静", code=code("陈静", "延期审批"))
     run = execute(run_id)
     assert waits_at(run, "submit-1e1-0"), run.state  # a fresh submission form
     assert measure(ledger) == (date(2027, 1, 29), date(2026, 12, 31), None, "")
@@ -89,34 +104,46 @@ def test_extension_through_the_forms_then_closure_completing_the_measure(ledger,
     fresh = code("刘洋", "销号申请")  # the request spent the first one
     assert fresh != mine
 
-    resume(run_id, completes=[1], summary="方案已印发", evidence=["方案.pdf"], submitter="刘洋",
-           code=fresh)
+    resume(run_id, completes=[1], summary="方案已印发", evidence=["方案.pdf"], submitter="刘洋", code=fresh)
     run = execute(run_id)
     assert waits_at(run, "signoff-1-0"), run.state
     assert measure(ledger) == (date(2027, 1, 29), date(2026, 12, 31), DAY, "方案已印发")
-    assert [a for a, _ in actions(ledger)] == [
-        "assign", "extension_request", "extension_approve", "submit"]
+    assert [a for a, _ in actions(ledger)] == ["assign", "extension_request", "extension_approve", "submit"]
 
 
 def test_a_refused_extension_request_asks_again_and_a_rejection_returns_to_the_form(
-        sqlite_ledger, item_deployment):
+    sqlite_ledger, item_deployment
+):
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     execute(run_id)
     before = dump(ledger)
-    resume(run_id, request="申请延期", measure=1, extend_to="2027-01-02", reason="节后完成",
-           submitter="刘洋", code=code("刘洋", "销号申请"))  # a Saturday
+    resume(
+        run_id,
+        request="申请延期",
+        measure=1,
+        extend_to="2027-01-02",
+        reason="节后完成",
+        submitter="刘洋",
+        code=code("刘洋", "销号申请"),
+    )  # a Saturday
     run = execute(run_id)
     assert waits_at(run, "submit-1-1"), run.state
     unchanged_but_codes(before, dump(ledger))
     assert "不是工作日" in description(run)
 
-    resume(run_id, request="申请延期", measure=1, extend_to="2027-01-04", reason="节后完成",
-           submitter="周建国", code=code("周建国", "销号申请"))
+    resume(
+        run_id,
+        request="申请延期",
+        measure=1,
+        extend_to="2027-01-04",
+        reason="节后完成",
+        submitter="周建国",
+        code=code("周建国", "销号申请"),
+    )
     run = execute(run_id)
     assert waits_at(run, "extend-1-0"), run.state
-    resume(run_id, decision="不予延期", comment="请按期完成", reviewer="陈静",
-           code=code("陈静", "延期审批"))
+    resume(run_id, decision="不予延期", comment="请按期完成", reviewer="陈静", code=code("陈静", "延期审批"))
     run = execute(run_id)
     assert waits_at(run, "submit-1e1-0"), run.state
     assert measure(ledger)[:2] == (date(2026, 12, 31), None)

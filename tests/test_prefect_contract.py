@@ -34,8 +34,13 @@ def review_form(entered: dict | None = None, reviewers=("陈静", "王芳")):
     from flows.forms import build_form
     from rectify.waits import Wait, _decision_fields
 
-    wait = Wait("review", "review-1", "销号审核", _decision_fields("秘书", reviewers, entered or {}),
-                "**待审核** ZG-2026-001")
+    wait = Wait(
+        "review",
+        "review-1",
+        "销号审核",
+        _decision_fields("秘书", reviewers, entered or {}),
+        "**待审核** ZG-2026-001",
+    )
     return build_form(wait)
 
 
@@ -43,7 +48,11 @@ def test_review_form_schema_as_the_ui_renders_it():
     schema = form_schema(review_form())
     props = schema["properties"]
     assert [props[k]["title"] for k in ("decision", "comment", "reviewer", "code")] == [
-        "审核结论", "审核意见", "审核人", "验证码"]
+        "审核结论",
+        "审核意见",
+        "审核人",
+        "验证码",
+    ]
     assert props["comment"]["default"] == ""
     assert sorted(schema["required"]) == ["code", "decision", "reviewer"]
     # choices as an inline enum the UI renders as a drop-down (also for a single name)
@@ -70,8 +79,9 @@ def test_submission_form_schema_lists_evidence_as_strings():
 
 def test_prefilled_form_keeps_titles_and_shows_defaults():
     """What a person entered before a refusal comes back as the defaults (the code excepted)."""
-    props = form_schema(review_form({"decision": REJECT, "comment": "缺少文件", "reviewer": "王芳",
-                                     "code": "123456"}))["properties"]
+    props = form_schema(
+        review_form({"decision": REJECT, "comment": "缺少文件", "reviewer": "王芳", "code": "123456"})
+    )["properties"]
     assert props["decision"]["default"] == REJECT and props["decision"]["title"] == "审核结论"
     assert props["comment"]["default"] == "缺少文件" and props["reviewer"]["default"] == "王芳"
     assert "default" not in props["code"]

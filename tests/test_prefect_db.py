@@ -59,8 +59,7 @@ def _jit(url: str) -> tuple[str, bool]:
 
 
 def _run(*args: str, **env: str):
-    return CliRunner().invoke(__import__("rectify.cli", fromlist=["app"]).app,
-                              ["prefect-db", *args], env=env)
+    return CliRunner().invoke(__import__("rectify.cli", fromlist=["app"]).app, ["prefect-db", *args], env=env)
 
 
 def test_prefect_db_turns_jit_off_for_prefect_only(prefect_like_db):
@@ -78,10 +77,12 @@ def test_prefect_db_turns_jit_off_for_prefect_only(prefect_like_db):
 
     again = _run("--url", prefect_like_db)
     assert again.exit_code == 0, again.output
-    assert _sql(prefect_like_db, "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d "
-                "ON d.oid = s.setdatabase WHERE d.datname = current_database() "
-                "AND s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)") \
-        == ["['jit=off']"]
+    assert _sql(
+        prefect_like_db,
+        "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d "
+        "ON d.oid = s.setdatabase WHERE d.datname = current_database() "
+        "AND s.setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+    ) == ["['jit=off']"]
 
 
 def test_prefect_db_bad_input_is_one_line(prefect_like_db, monkeypatch):
@@ -90,15 +91,15 @@ def test_prefect_db_bad_input_is_one_line(prefect_like_db, monkeypatch):
     missing = _run()
     assert missing.exit_code == 1
     assert missing.output.strip().splitlines() == [
-        "错误：未给出 Prefect 数据库地址：请设置 PREFECT_API_DATABASE_CONNECTION_URL 或使用 --url"]
+        "错误：未给出 Prefect 数据库地址：请设置 PREFECT_API_DATABASE_CONNECTION_URL 或使用 --url"
+    ]
 
     sqlite = _run("--url", "sqlite+aiosqlite:////tmp/prefect.db")
     assert (sqlite.exit_code, sqlite.output.strip()) == (0, "Prefect 数据库不是 PostgreSQL，无需设置")
 
     from sqlalchemy.engine import make_url
 
-    wrong = make_url(prefect_like_db).set(password="not-the-password").render_as_string(
-        hide_password=False)
+    wrong = make_url(prefect_like_db).set(password="not-the-password").render_as_string(hide_password=False)
     refused = _run("--url", wrong)
     assert refused.exit_code == 1
     lines = refused.output.strip().splitlines()

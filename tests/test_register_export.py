@@ -24,15 +24,24 @@ def export(url, path, day, office=None):
 
 def rows_by_code(ws) -> dict[str, dict]:
     head = [c.value for c in ws[HEAD]]
-    return {ws.cell(r, 1).value: dict(zip(head, (c.value for c in ws[r])))
-            for r in range(HEAD + 1, ws.max_row + 1) if ws.cell(r, 1).value}
+    return {
+        ws.cell(r, 1).value: dict(zip(head, (c.value for c in ws[r])))
+        for r in range(HEAD + 1, ws.max_row + 1)
+        if ws.cell(r, 1).value
+    }
 
 
 def test_statuses_progress_and_completion_as_of_the_date(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)  # 001: note 11-20; 012: submitted 11-24, closed 11-25
-    before = rows_by_code(load_workbook(export(sqlite_url, tmp_path / "a.xlsx", date(2026, 11, 19)))["问题整改清单"])
-    on_24 = rows_by_code(load_workbook(export(sqlite_url, tmp_path / "b.xlsx", date(2026, 11, 24)))["问题整改清单"])
-    on_25 = rows_by_code(load_workbook(export(sqlite_url, tmp_path / "c.xlsx", date(2026, 11, 25)))["问题整改清单"])
+    before = rows_by_code(
+        load_workbook(export(sqlite_url, tmp_path / "a.xlsx", date(2026, 11, 19)))["问题整改清单"]
+    )
+    on_24 = rows_by_code(
+        load_workbook(export(sqlite_url, tmp_path / "b.xlsx", date(2026, 11, 24)))["问题整改清单"]
+    )
+    on_25 = rows_by_code(
+        load_workbook(export(sqlite_url, tmp_path / "c.xlsx", date(2026, 11, 25)))["问题整改清单"]
+    )
     assert before["ZG-2026-001"]["整改进展"] == "学习方案已起草，待党组会审议。"  # the register's own note
     assert on_24["ZG-2026-001"]["整改进展"] == "学习方案已审议"  # the owner's note of 11-20
     assert (on_24["ZG-2026-012"]["状态"], on_24["ZG-2026-012"]["完成情况"]) == ("待审核", None)
@@ -48,6 +57,7 @@ def test_deadlines_in_one_date_form(sqlite_url, tmp_path):
     ws = load_workbook(export(sqlite_url, tmp_path / "x.xlsx", date(2026, 11, 30)))["问题整改清单"]
     deadlines = {ws.cell(r, 9).value for r in range(HEAD + 1, ws.max_row + 1)}
     import re
+
     assert all(d == "长期坚持" or re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", d) for d in deadlines), deadlines
     assert "2026年11月20日" in deadlines  # written 2026/11/20 and 2026.11.20 in the register
 
@@ -58,7 +68,10 @@ def test_title_rows_fonts_and_print_setup(sqlite_url, tmp_path):
     wb = load_workbook(export(sqlite_url, tmp_path / "x.xlsx", date(2026, 11, 30), office))
     ws = wb["问题整改清单"]
     assert ws["A1"].value == "附件2" and ws["A2"].value == "问题整改清单"
-    assert ws["A3"].value == "填报单位：中共示范区经济发展局党组" and ws["G3"].value == "填报日期：2026年11月30日"
+    assert (
+        ws["A3"].value == "填报单位：中共示范区经济发展局党组"
+        and ws["G3"].value == "填报日期：2026年11月30日"
+    )
     assert ws["A2"].font.name == "方正小标宋简体" and ws["A2"].font.sz >= 18
     body = ws.cell(HEAD + 1, 4)
     assert body.font.name == "宋体" and body.font.sz == 10.5 and body.alignment.wrap_text

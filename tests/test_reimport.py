@@ -41,15 +41,15 @@ def item_of(url, code) -> Item:
 def names(url, code) -> tuple:
     with session_factory(url)() as s:
         it = s.scalar(select(Item).where(Item.code == code))
-        return (it.owner.name if it.owner else None, it.leader.name if it.leader else None,
-                it.department)
+        return (it.owner.name if it.owner else None, it.leader.name if it.leader else None, it.department)
 
 
 def assign(url, code, owner, leader=None, department=None, day=LATER):
     with session_factory(url)() as s, s.begin():
         get = lambda n: workflow.get_person(s, n) if n else None  # noqa: E731
-        workflow.assign(s, code, get("陈静"), day, owner=get(owner), leader=get(leader),
-                        department=department)
+        workflow.assign(
+            s, code, get("陈静"), day, owner=get(owner), leader=get(leader), department=department
+        )
 
 
 def test_three_way_reimport(db_url, tmp_path, caplog):
@@ -74,18 +74,22 @@ def test_three_way_reimport(db_url, tmp_path, caplog):
     before = {c: item_of(db_url, c).id for c in base}
     with caplog.at_level(logging.WARNING, logger="rectify"):
         result = run_import(db_url, [write(tmp_path, items)], day=LATER, actor="陈静")
-    assert names(db_url, "ZG-2026-001")[0] == "孙丽"                       # conflict: ledger kept
+    assert names(db_url, "ZG-2026-001")[0] == "孙丽"  # conflict: ledger kept
     assert names(db_url, "ZG-2026-002") == ("孙丽", "郑永强", "新部门")
-    assert names(db_url, "ZG-2026-003")[2] == "企业服务科"                 # register wins
-    assert result.conflicts == [{"code": "ZG-2026-001", "field": "责任人", "base": "刘洋",
-                                 "register": "王芳", "ledger": "孙丽"}]
+    assert names(db_url, "ZG-2026-003")[2] == "企业服务科"  # register wins
+    assert result.conflicts == [
+        {"code": "ZG-2026-001", "field": "责任人", "base": "刘洋", "register": "王芳", "ledger": "孙丽"}
+    ]
     said = [r.getMessage() for r in caplog.records if "保留台账" in r.getMessage()]
-    assert said == ["ZG-2026-001 的责任人：整改清单由“刘洋”改为“王芳”，但台账中已调整为“孙丽”，"
-                    "保留台账中的“孙丽”（如需采用整改清单的值，请用 rectify assign 调整）"]
+    assert said == [
+        "ZG-2026-001 的责任人：整改清单由“刘洋”改为“王芳”，但台账中已调整为“孙丽”，"
+        "保留台账中的“孙丽”（如需采用整改清单的值，请用 rectify assign 调整）"
+    ]
     with session_factory(db_url)() as s:
         audits = s.scalars(select(AuditRecord).where(AuditRecord.action == "import_conflict")).all()
         assert [(a.item_id, a.details["field"], a.details["ledger"]) for a in audits] == [
-            (before["ZG-2026-001"], "责任人", "孙丽")]
+            (before["ZG-2026-001"], "责任人", "孙丽")
+        ]
     # Reported once: the register's new value is now the base.
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="rectify"):
@@ -95,7 +99,10 @@ def test_three_way_reimport(db_url, tmp_path, caplog):
     # The register changes once more, the ledger still as assigned: a conflict again (both
     # moved away from the base 王芳); the ledger is never overwritten silently.
     items[0]["owner"] = "刘洋"
-    assert run_import(db_url, [write(tmp_path, items)], day=LATER, actor="陈静").conflicts[0]["register"] == "刘洋"
+    assert (
+        run_import(db_url, [write(tmp_path, items)], day=LATER, actor="陈静").conflicts[0]["register"]
+        == "刘洋"
+    )
 
 
 def test_unassigned_item_follows_the_register(db_url, tmp_path):
@@ -111,7 +118,10 @@ def test_reporting_column(db_url, tmp_path):
     items = messy_items()[:3]
     run_import(db_url, [write(tmp_path, items, ["每周", "每季度", ""]), people(tmp_path)], actor="陈静")
     assert [item_of(db_url, c).reporting for c in ("ZG-2026-001", "ZG-2026-002", "ZG-2026-003")] == [
-        "weekly", "quarterly", None]
+        "weekly",
+        "quarterly",
+        None,
+    ]
     result = run_import(db_url, [write(tmp_path, items, ["每月", "每季度", ""])], day=LATER, actor="陈静")
     assert result.updated == ["ZG-2026-001"] and item_of(db_url, "ZG-2026-001").reporting == "monthly"
     with session_factory(db_url)() as s:
@@ -126,8 +136,10 @@ def test_unknown_reporting_word_refuses_the_whole_file(db_url, tmp_path):
     with pytest.raises(ImportRejected) as exc:
         run_import(db_url, [write(tmp_path, items, ["每月", "每天"])], day=LATER, actor="陈静")
     assert dump(db_url) == before
-    assert any(p.column == "汇报频次" and p.value == "每天" and "汇报频次无法识别" in p.message
-               for p in exc.value.problems)
+    assert any(
+        p.column == "汇报频次" and p.value == "每天" and "汇报频次无法识别" in p.message
+        for p in exc.value.problems
+    )
 
 
 def test_conflict_on_the_command_line(db_url, tmp_path, settings_env, monkeypatch):
@@ -140,8 +152,14 @@ def test_conflict_on_the_command_line(db_url, tmp_path, settings_env, monkeypatc
     runner = CliRunner()
     items = messy_items()[:1]
     first = write(tmp_path, items, name="first.csv")
-    assert runner.invoke(app, ["import", str(first), str(people(tmp_path)), "--today", "2026-11-02"]).exit_code == 0
-    assert runner.invoke(app, ["assign", "ZG-2026-001", "--owner", "孙丽", "--today", "2026-11-02"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["import", str(first), str(people(tmp_path)), "--today", "2026-11-02"]).exit_code
+        == 0
+    )
+    assert (
+        runner.invoke(app, ["assign", "ZG-2026-001", "--owner", "孙丽", "--today", "2026-11-02"]).exit_code
+        == 0
+    )
     items[0]["owner"] = "王芳"
     second = write(tmp_path, items, name="second.csv")
     # setup_logging binds its 提示 handler to the stderr of the first command in this process;
@@ -150,7 +168,8 @@ def test_conflict_on_the_command_line(db_url, tmp_path, settings_env, monkeypatc
     out = runner.invoke(app, ["import", str(second), "--json"])
     assert out.exit_code == 0, out.output
     assert __import__("json").loads(out.stdout)["conflicts"] == [
-        {"code": "ZG-2026-001", "field": "责任人", "base": "刘洋", "register": "王芳", "ledger": "孙丽"}]
+        {"code": "ZG-2026-001", "field": "责任人", "base": "刘洋", "register": "王芳", "ledger": "孙丽"}
+    ]
     assert "提示：ZG-2026-001 的责任人：整改清单由“刘洋”改为“王芳”" in out.stderr
     assert names(db_url, "ZG-2026-001")[0] == "孙丽"
     items[0]["owner"] = "郑永强"

@@ -40,8 +40,12 @@ def test_sweep_delivers_each_reminder_once_and_rerun_sends_nothing(db_url):
             assert record_reminders(s, DAY, plan_reminders(s, DAY, CAL, SETTINGS), SETTINGS).mails == 0
         assert deliver_pending(maker, config(server), day=DAY, **FAST).attempted == 0
     assert again.attempted == 0
-    assert delivered_to(handler) == ["o0@example.gov.cn", "o1@example.gov.cn", "o2@example.gov.cn",
-                                     "p1@example.gov.cn"]
+    assert delivered_to(handler) == [
+        "o0@example.gov.cn",
+        "o1@example.gov.cn",
+        "o2@example.gov.cn",
+        "p1@example.gov.cn",
+    ]
     assert len(handler.peers) == 1  # one reused connection for the batch
     msg = email.message_from_bytes(handler.messages[0].content, policy=email.policy.default)
     assert msg["Subject"].startswith("【整改")
@@ -52,19 +56,23 @@ def test_sweep_delivers_each_reminder_once_and_rerun_sends_nothing(db_url):
         assert msg["Message-ID"] in {r.message_id for r in rows}
 
 
-@pytest.mark.parametrize("script, expected", [
-    (dict(mail=["421 4.3.2 busy"]), "sent"),           # retried within the sweep
-    (dict(rcpt=itertools.repeat("451 4.3.0 try later")), "retry"),
-    (dict(rcpt=["550 5.1.1 no such user"]), "failed"),
-    (dict(data=["554 5.7.1 rejected"]), "failed"),
-    (dict(data=[DROP]), "unknown"),                    # connection lost after the data
-    (dict(mail=[Stall()] * 4), "retry"),               # stalls past the timeout before DATA
-])
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        (dict(mail=["421 4.3.2 busy"]), "sent"),  # retried within the sweep
+        (dict(rcpt=itertools.repeat("451 4.3.0 try later")), "retry"),
+        (dict(rcpt=["550 5.1.1 no such user"]), "failed"),
+        (dict(data=["554 5.7.1 rejected"]), "failed"),
+        (dict(data=[DROP]), "unknown"),  # connection lost after the data
+        (dict(mail=[Stall()] * 4), "retry"),  # stalls past the timeout before DATA
+    ],
+)
 def test_outcomes_are_recorded(sqlite_url, script, expected):
     maker = session_factory(sqlite_url)
     sweep_ledger(maker, n_owners=0)  # people only; one item due tomorrow, no leader
     with maker.begin() as s:
         from models import Person
+
         owner = s.scalars(select(Person).where(Person.name == "刘洋")).one()
         item(s, "S-1", owner, None, date(2026, 12, 1))
         record_reminders(s, DAY, plan_reminders(s, DAY, CAL, SETTINGS), SETTINGS)
@@ -127,8 +135,7 @@ def test_sweep_interrupted_between_claim_and_send(db_url):
         within_lease = deliver_pending(maker, config(server), day=DAY, **FAST)
         assert within_lease.attempted == 0 and handler.messages == []
         with maker.begin() as s:  # 20 minutes later: the lease has expired
-            s.execute(update(OutboxMail).values(
-                claimed_at=OutboxMail.claimed_at - timedelta(minutes=20)))
+            s.execute(update(OutboxMail).values(claimed_at=OutboxMail.claimed_at - timedelta(minutes=20)))
         after = deliver_pending(maker, config(server), day=DAY, **FAST)
         assert deliver_pending(maker, config(server), day=DAY, **FAST).attempted == 0
     assert after.sent == 3 and len(handler.messages) == 3
@@ -146,8 +153,9 @@ def test_a_claim_takes_at_most_its_limit(db_url):
     with maker.begin() as s:
         assert len(claim_pending(s, "w2", limit=7)) == 7
     with maker() as s:
-        assert s.scalar(select(func.count()).select_from(OutboxMail)
-                        .where(OutboxMail.status == "sending")) == 14
+        assert (
+            s.scalar(select(func.count()).select_from(OutboxMail).where(OutboxMail.status == "sending")) == 14
+        )
 
 
 @pytest.mark.postgres
@@ -183,8 +191,11 @@ def test_header_injection_in_a_name_fails_that_email_only(sqlite_url):
     maker = session_factory(sqlite_url)
     sweep_ledger(maker, n_owners=1)
     with maker.begin() as s:
-        s.execute(update(OutboxMail).where(OutboxMail.recipient_name == "责任人0")
-                  .values(recipient_name="张三\r\nBcc: x@evil.example"))
+        s.execute(
+            update(OutboxMail)
+            .where(OutboxMail.recipient_name == "责任人0")
+            .values(recipient_name="张三\r\nBcc: x@evil.example")
+        )
     handler = RecordingHandler()
     with plain_server(handler) as server:
         report = deliver_pending(maker, config(server), day=DAY, **FAST)

@@ -56,8 +56,12 @@ def test_after_an_outage_old_digests_expire_and_notices_are_still_sent(db_url):
     # one sweep email per person on 1 Dec: yesterday's digests were not replayed
     sweep_rcpts = delivered_to(handler)
     assert sweep_rcpts.count("o0@example.gov.cn") == 1 and sweep_rcpts.count("p1@example.gov.cn") == 1
-    assert rows(maker) == [("notice", "2026-11-30", "sent")] + [("sweep", "2026-11-30", "expired")] * 3 \
+    assert (
+        rows(maker)
+        == [("notice", "2026-11-30", "sent")]
+        + [("sweep", "2026-11-30", "expired")] * 3
         + [("sweep", "2026-12-01", "sent")] * 4
+    )
     with maker() as s:
         stale = s.scalars(select(OutboxMail).where(OutboxMail.status == "expired")).all()
         assert all("451" in m.last_error and "不再补发" in m.last_error for m in stale)
@@ -68,8 +72,9 @@ def test_a_dead_sweeps_claim_from_yesterday_becomes_unknown_after_its_lease(db_u
     maker = session_factory(db_url)
     sweep_ledger(maker, n_owners=1)
     with maker.begin() as s:  # claimed on 30 Nov by a sweep that was killed
-        s.execute(update(OutboxMail).values(status="sending", claimed_by="dead",
-                                            claimed_at=OutboxMail.created_at))
+        s.execute(
+            update(OutboxMail).values(status="sending", claimed_by="dead", claimed_at=OutboxMail.created_at)
+        )
     handler = RecordingHandler()
     with plain_server(handler) as server:
         report = deliver_pending(maker, config(server), day=NEXT, lease=timedelta(0), **FAST)
@@ -94,8 +99,11 @@ def test_notice_only_delivery_on_a_saturday_leaves_fridays_digests_alone(db_url)
         report = deliver_pending(maker, config(server), day=SATURDAY, sources=NOTICES, **FAST)
     assert (report.sent, report.attempted, report.expired) == (1, 1, 0)
     assert delivered_to(handler) == ["p3@example.gov.cn"]
-    assert rows(maker) == [("notice", "2026-11-28", "sent"), ("sweep", "2026-11-27", "pending"),
-                           ("sweep", "2026-11-27", "pending")]
+    assert rows(maker) == [
+        ("notice", "2026-11-28", "sent"),
+        ("sweep", "2026-11-27", "pending"),
+        ("sweep", "2026-11-27", "pending"),
+    ]
     with plain_server(handler) as server:  # Monday's sweep: Friday's digests are not replayed
         monday = deliver_pending(maker, config(server), day=DAY, **FAST)
     assert (monday.expired, monday.attempted) == (2, 0)
@@ -114,19 +122,26 @@ def test_cli_commands_deliver_only_notices_and_outbox_shows_expired(sqlite_url, 
         record_reminders(s, DAY, plan_reminders(s, DAY, CAL, SETTINGS), SETTINGS)
     with_notice(maker, DAY)  # e.g. an 交办 whose delivery was interrupted
     runner = CliRunner()
-    out = runner.invoke(app, ["progress", "C-1", "--note", "已完成初稿", "--as", "刘洋",
-                              "--today", DAY.isoformat()])
+    out = runner.invoke(
+        app, ["progress", "C-1", "--note", "已完成初稿", "--as", "刘洋", "--today", DAY.isoformat()]
+    )
     assert out.exit_code == 0, out.output
     assert "已发送通知邮件1封" in out.output  # the notice, not the sweep's digests
     assert [f.name.endswith("-assigned.eml") for f in (tmp_path / "outbox").iterdir()] == [True]
-    assert rows(maker) == [("notice", "2026-11-30", "sent"), ("sweep", "2026-11-30", "pending"),
-                           ("sweep", "2026-11-30", "pending")]
+    assert rows(maker) == [
+        ("notice", "2026-11-30", "sent"),
+        ("sweep", "2026-11-30", "pending"),
+        ("sweep", "2026-11-30", "pending"),
+    ]
     deliver_pending(maker, config_for_files(tmp_path), day=NEXT)  # 1 Dec: the digests expired
     out = runner.invoke(app, ["outbox"])
     assert out.exit_code == 0 and "过期未发" in out.output and "过期未发2封" in out.output
     listed = json.loads(runner.invoke(app, ["outbox", "--json"]).output)
     assert {(r["kind"], r["status_label"]) for r in listed} == {
-        ("assigned", "已发送"), ("overdue_owner", "过期未发"), ("overdue_leader", "过期未发")}
+        ("assigned", "已发送"),
+        ("overdue_owner", "过期未发"),
+        ("overdue_leader", "过期未发"),
+    }
 
 
 def config_for_files(tmp_path):

@@ -23,8 +23,17 @@ def test_mark_results_records_ours_and_reports_lost_leases(sqlite_url, monkeypat
     ids = [r.id for r in rows]
     with maker.begin() as s:  # another sweep took over the first row after our lease expired
         s.execute(update(OutboxMail).where(OutboxMail.id == ids[0]).values(claimed_by="other"))
-    outcomes = [{"id": i, "status": "sent", "error": None, "attempts": 1, "prior_attempts": 0,
-                 "message_id": f"<m{i}@x>"} for i in ids]
+    outcomes = [
+        {
+            "id": i,
+            "status": "sent",
+            "error": None,
+            "attempts": 1,
+            "prior_attempts": 0,
+            "message_id": f"<m{i}@x>",
+        }
+        for i in ids
+    ]
     outcomes[1] |= {"status": "retry", "error": "451", "prior_attempts": 11}  # the 12th: gives up
     with maker.begin() as s:
         if not sane_rowcount:
@@ -50,8 +59,9 @@ def test_outbox_syncs_the_directory_before_recording(sqlite_url, tmp_path, monke
     real_sync = eml_files._fsync_dir
     monkeypatch.setattr(eml_files, "_fsync_dir", lambda p: (events.append("sync"), real_sync(p)))
     real_emit = smtp._Batch.emit
-    monkeypatch.setattr(smtp._Batch, "emit",
-                        lambda self, i, r: (events.append(r.status), real_emit(self, i, r)))
+    monkeypatch.setattr(
+        smtp._Batch, "emit", lambda self, i, r: (events.append(r.status), real_emit(self, i, r))
+    )
     report = deliver_pending(maker, MailConfig(outbox_dir=tmp_path / "out"), day=DAY)
     assert report.sent == 4 and events == ["sync"] + ["sent"] * 4
     files = sorted(p.name for p in (tmp_path / "out").iterdir())

@@ -37,20 +37,24 @@ def ppl(session):
 
 def test_ladder_before_deadline_across_national_day(session, ppl):
     owner, leader = ppl["刘洋"], ppl["周建国"]
-    item(session, "A-1", owner, leader, date(2026, 10, 8))   # 1 working day after 30 Sep
+    item(session, "A-1", owner, leader, date(2026, 10, 8))  # 1 working day after 30 Sep
     item(session, "A-2", owner, leader, date(2026, 10, 13))  # 8, 9, 10 (调休 Sat), 12, 13 = 5
     item(session, "A-3", owner, leader, date(2026, 10, 12))  # 4: no rung
-    item(session, "A-4", owner, leader, date(2026, 10, 3))   # a holiday: its eve is the deadline day
-    item(session, "A-5", owner, leader, date(2026, 10, 9))   # 2: no rung
+    item(session, "A-4", owner, leader, date(2026, 10, 3))  # a holiday: its eve is the deadline day
+    item(session, "A-5", owner, leader, date(2026, 10, 9))  # 2: no rung
     plan = plan_reminders(session, date(2026, 9, 30), CAL, SETTINGS)
     assert rungs(plan) == {
-        ("刘洋", "A-1", "due_soon_1", 1), ("刘洋", "A-2", "due_soon_5", 5),
-        ("刘洋", "A-4", "due_today", 0), ("周建国", "A-4", "due_today_cc", 0),
+        ("刘洋", "A-1", "due_soon_1", 1),
+        ("刘洋", "A-2", "due_soon_5", 5),
+        ("刘洋", "A-4", "due_today", 0),
+        ("周建国", "A-4", "due_today_cc", 0),
     }
     # one email each: the owner's digest has two sections, the leader's one
     kinds = {d.name: (d.kind, list(d.sections)) for d in plan.digests}
-    assert kinds == {"刘洋": ("digest", ["due_today", "due_soon"]),
-                     "周建国": ("due_today_cc", ["due_today_cc"])}
+    assert kinds == {
+        "刘洋": ("digest", ["due_today", "due_soon"]),
+        "周建国": ("due_today_cc", ["due_today_cc"]),
+    }
 
 
 def test_holidays_send_nothing_and_a_调休_saturday_does(session, ppl):
@@ -63,8 +67,10 @@ def test_holidays_send_nothing_and_a_调休_saturday_does(session, ppl):
     assert plan.workday
     # 21 Sep -> 10 Oct: 22, 23, 24, 28, 29, 30 Sep, 8, 9, 10 Oct = 9 working days (Mon–Fri would say 14)
     assert rungs(plan) == {
-        ("刘洋", "B-1", "due_today", 0), ("周建国", "B-1", "due_today_cc", 0),
-        ("刘洋", "B-2", "overdue_owner", 9), ("周建国", "B-2", "overdue_leader", 9),
+        ("刘洋", "B-1", "due_today", 0),
+        ("周建国", "B-1", "due_today_cc", 0),
+        ("刘洋", "B-2", "overdue_owner", 9),
+        ("周建国", "B-2", "overdue_leader", 9),
     }
     plan = plan_reminders(session, date(2026, 10, 12), CAL, SETTINGS)
     assert ("陈静", "B-2", "overdue_secretary", 10) in rungs(plan)
@@ -76,14 +82,20 @@ def test_escalation_thresholds_follow_settings(session, ppl):
     item(session, "C-1", ppl["刘洋"], ppl["周建国"], date(2026, 11, 25))  # 3 working days on 30 Nov
     item(session, "C-2", ppl["刘洋"], ppl["周建国"], date(2026, 11, 26))  # 2
     plan = plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS)
-    assert rungs(plan) == {("刘洋", "C-1", "overdue_owner", 3), ("刘洋", "C-2", "overdue_owner", 2),
-                           ("周建国", "C-1", "overdue_leader", 3)}
-    strict = Settings(_env_file=None, escalate_leader_after_days=2, escalate_secretary_after_days=3,
-                      remind_before_days=(2,))
+    assert rungs(plan) == {
+        ("刘洋", "C-1", "overdue_owner", 3),
+        ("刘洋", "C-2", "overdue_owner", 2),
+        ("周建国", "C-1", "overdue_leader", 3),
+    }
+    strict = Settings(
+        _env_file=None, escalate_leader_after_days=2, escalate_secretary_after_days=3, remind_before_days=(2,)
+    )
     plan = plan_reminders(session, date(2026, 11, 30), CAL, strict)
     assert {r for r in rungs(plan) if r[0] != "刘洋"} == {
-        ("周建国", "C-1", "overdue_leader", 3), ("周建国", "C-2", "overdue_leader", 2),
-        ("陈静", "C-1", "overdue_secretary", 3)}
+        ("周建国", "C-1", "overdue_leader", 3),
+        ("周建国", "C-2", "overdue_leader", 2),
+        ("陈静", "C-1", "overdue_secretary", 3),
+    }
 
 
 def test_year_boundary_without_and_with_2027_override(session, ppl):
@@ -104,8 +116,12 @@ def test_year_boundary_without_and_with_2027_override(session, ppl):
     assert not any(r[1] == "Y-1" for r in rungs(plan))
     assert not plan_reminders(session, date(2027, 1, 1), official, SETTINGS).workday
     # overdue across the boundary: 29, 30, 31 Dec, 4 Jan = 4 (Mon–Fri: 5, with 1 Jan)
-    assert ("吴海燕", "Y-3", "overdue_leader", 4) in rungs(plan_reminders(session, date(2027, 1, 4), official, SETTINGS))
-    assert ("吴海燕", "Y-3", "overdue_leader", 5) in rungs(plan_reminders(session, date(2027, 1, 4), fallback, SETTINGS))
+    assert ("吴海燕", "Y-3", "overdue_leader", 4) in rungs(
+        plan_reminders(session, date(2027, 1, 4), official, SETTINGS)
+    )
+    assert ("吴海燕", "Y-3", "overdue_leader", 5) in rungs(
+        plan_reminders(session, date(2027, 1, 4), fallback, SETTINGS)
+    )
 
 
 def test_digest_is_one_email_per_person_oldest_deadline_first(session, ppl):
@@ -122,9 +138,9 @@ def test_digest_is_one_email_per_person_oldest_deadline_first(session, ppl):
     mine = next(m for m in mails if m.recipient_name == "刘洋")
     assert mine.kind == "digest" and mine.sections == "due_soon,overdue_owner"
     text = mine.body_text
-    overdue = text[text.index("已逾期"):]
+    overdue = text[text.index("已逾期") :]
     assert overdue.index("D-1") < overdue.index("D-2") < overdue.index("D-3")
-    assert "D-4" in text[:text.index("已逾期")]
+    assert "D-4" in text[: text.index("已逾期")]
     # HTML is autoescaped, the text part is verbatim
     assert "&lt;script&gt;" in mine.body_html and "<script>" not in mine.body_html
     assert "<script>alert(1)</script>" in text
@@ -162,10 +178,21 @@ def test_database_refuses_a_reminder_twice(session, ppl):
     mail = session.get(OutboxMail, line.outbox_id)
     assert (line.rung, line.deadline, line.occurrence) == ("due_soon_1", date(2026, 12, 1), date(2026, 12, 1))
     with pytest.raises(IntegrityError):
-        session.execute(ReminderLine.__table__.insert(), [{
-            "outbox_id": mail.id, "item_id": it.id, "measure_position": 0, "rung": "due_soon_1",
-            "recipient_id": ppl["刘洋"].id, "deadline": date(2026, 12, 1),
-            "occurrence": date(2026, 12, 1), "days": 1}])
+        session.execute(
+            ReminderLine.__table__.insert(),
+            [
+                {
+                    "outbox_id": mail.id,
+                    "item_id": it.id,
+                    "measure_position": 0,
+                    "rung": "due_soon_1",
+                    "recipient_id": ppl["刘洋"].id,
+                    "deadline": date(2026, 12, 1),
+                    "occurrence": date(2026, 12, 1),
+                    "days": 1,
+                }
+            ],
+        )
     session.rollback()
 
 
@@ -190,7 +217,9 @@ def test_changed_deadline_restarts_the_ladder(session, ppl):
     # the owner had today's email already (one per day); the leader had none yet
     assert rungs(plan) == {("周建国", "G-1", "due_today_cc", 0)}
     assert plan.already_sent_to == ["刘洋"]
-    assert ("刘洋", "G-1", "overdue_owner", 1) in rungs(plan_reminders(session, date(2026, 12, 2), CAL, SETTINGS))
+    assert ("刘洋", "G-1", "overdue_owner", 1) in rungs(
+        plan_reminders(session, date(2026, 12, 2), CAL, SETTINGS)
+    )
 
 
 def test_closed_ongoing_submitted_and_unowned_items_get_nothing(session, ppl):
@@ -209,8 +238,14 @@ def test_closed_ongoing_submitted_and_unowned_items_get_nothing(session, ppl):
 
 def test_queue_notice_is_idempotent_on_its_key(session, ppl):
     it = item(session, "N-1", ppl["刘洋"], ppl["周建国"], date(2026, 12, 31))
-    kwargs = dict(kind="assigned", to=ppl["刘洋"], cc=[ppl["周建国"]], items=[it],
-                  day=date(2026, 11, 2), key="assigned:N-1:1")
+    kwargs = dict(
+        kind="assigned",
+        to=ppl["刘洋"],
+        cc=[ppl["周建国"]],
+        items=[it],
+        day=date(2026, 11, 2),
+        key="assigned:N-1:1",
+    )
     first = queue_notice(session, **kwargs)
     assert first is not None and queue_notice(session, **kwargs) is None
     session.commit()
@@ -229,8 +264,11 @@ def test_an_unfinished_early_measure_past_its_deadline_makes_the_item_overdue(se
     assert ("刘洋", "E-1", "due_soon_1", 1) in found
     assert ("刘洋", "E-1", "overdue_owner", 20) in found  # 3 Nov … 30 Nov: 20 working days
     assert ("周建国", "E-1", "overdue_leader", 20) in found
-    session.execute(update(Measure).where(Measure.item_id == it.id, Measure.position == 0)
-                    .values(done_on=date(2026, 11, 27), done_note="已完成"))
+    session.execute(
+        update(Measure)
+        .where(Measure.item_id == it.id, Measure.position == 0)
+        .values(done_on=date(2026, 11, 27), done_note="已完成")
+    )
     found = rungs(plan_reminders(session, date(2026, 11, 30), CAL, SETTINGS))
     assert found == {("刘洋", "E-1", "due_soon_1", 1)}
 
@@ -247,14 +285,15 @@ def test_overdue_sections_show_and_order_by_the_earliest_unfinished_measure(sess
     for name, section in (("刘洋", "overdue_owner"), ("周建国", "overdue_leader")):
         entries = by_name[name].sections[section]
         assert [(e["code"], e["deadline"], e["days_overdue"], e["light"]) for e in entries] == [
-            ("O-1", date(2026, 11, 2), 20, "red"), ("O-2", date(2026, 11, 10), 14, "red")]
+            ("O-1", date(2026, 11, 2), 20, "red"),
+            ("O-2", date(2026, 11, 10), 14, "red"),
+        ]
         assert [(m["number"], m["light"]) for m in entries[0]["measures"]] == [(1, "red"), (2, "red")]
     record_reminders(session, day, plan, SETTINGS)
     session.commit()
-    text = session.scalars(select(OutboxMail.body_text)
-                           .where(OutboxMail.recipient_name == "刘洋")).one()
+    text = session.scalars(select(OutboxMail.body_text).where(OutboxMail.recipient_name == "刘洋")).one()
     assert text.index("O-1") < text.index("O-2")
-    o1 = text[text.index("【O-1】"):]
+    o1 = text[text.index("【O-1】") :]
     assert o1.startswith("【O-1】【红灯】")
     assert "整改时限：2026年11月2日（已逾期20个工作日）" in o1
     assert "（2）措施2（时限：2026年11月20日，红灯）" in o1  # each measure named, with its light
@@ -263,12 +302,15 @@ def test_overdue_sections_show_and_order_by_the_earliest_unfinished_measure(sess
 def test_measures_sharing_a_deadline_are_one_reminder_and_reordering_changes_nothing(session, ppl):
     """Reminder lines are keyed by item and deadline, not by measure position: a re-import
     that reorders (replaces) measures neither resends nor suppresses a reminder."""
-    it = item(session, "R-1", ppl["刘洋"], ppl["周建国"], date(2026, 12, 1), date(2026, 12, 1),
-              date(2026, 12, 7))
+    it = item(
+        session, "R-1", ppl["刘洋"], ppl["周建国"], date(2026, 12, 1), date(2026, 12, 1), date(2026, 12, 7)
+    )
     day = date(2026, 11, 30)
     plan = plan_reminders(session, day, CAL, SETTINGS)
     assert sorted((l.rung, l.deadline) for l in plan.lines) == [
-        ("due_soon_1", date(2026, 12, 1)), ("due_soon_5", date(2026, 12, 7))]
+        ("due_soon_1", date(2026, 12, 1)),
+        ("due_soon_5", date(2026, 12, 7)),
+    ]
     (digest,) = plan.digests
     assert [m["text"] for m in digest.sections["due_soon"][0]["measures"]] == ["措施1", "措施2", "措施3"]
     record_reminders(session, day, plan, SETTINGS)
@@ -278,17 +320,28 @@ def test_measures_sharing_a_deadline_are_one_reminder_and_reordering_changes_not
     for m in it.measures:  # SQLite may reuse the deleted rows' ids
         session.expunge(m)
     session.execute(Measure.__table__.delete().where(Measure.__table__.c.item_id == it.id))
-    session.add_all(Measure(item_id=it.id, position=i, text=text, deadline=d,
-                            deadline_text=d.isoformat()) for i, (text, d) in enumerate(old[::-1]))
+    session.add_all(
+        Measure(item_id=it.id, position=i, text=text, deadline=d, deadline_text=d.isoformat())
+        for i, (text, d) in enumerate(old[::-1])
+    )
     session.commit()
     session.expire_all()
     again = plan_reminders(session, day, CAL, SETTINGS)
     assert again.digests == [] and again.already_sent_to == []  # nothing left to send
     with pytest.raises(IntegrityError):  # and the database says so too
-        session.execute(ReminderLine.__table__.insert(), [{
-            "outbox_id": session.scalars(select(OutboxMail.id)).one(), "item_id": it.id,
-            "measure_position": 2, "rung": "due_soon_5", "recipient_id": ppl["刘洋"].id,
-            "deadline": date(2026, 12, 7), "occurrence": date(2026, 12, 7), "days": 5}])
+        session.execute(
+            ReminderLine.__table__.insert(),
+            [
+                {
+                    "outbox_id": session.scalars(select(OutboxMail.id)).one(),
+                    "item_id": it.id,
+                    "measure_position": 2,
+                    "rung": "due_soon_5",
+                    "recipient_id": ppl["刘洋"].id,
+                    "deadline": date(2026, 12, 7),
+                    "occurrence": date(2026, 12, 7),
+                    "days": 5,
+                }
+            ],
+        )
     session.rollback()
-
-

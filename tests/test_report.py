@@ -36,10 +36,17 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
         rows = s.execute(select(Item.code, Item.status, Item.category, Item.deadline, Item.leader_id)).all()
         leader_names = dict(s.execute(select(Person.id, Person.name)).all())
         measures = s.execute(select(func.count(Measure.id))).scalar_one()
-        late = {code for code, in s.execute(
-            select(Item.code).join(Measure).where(Measure.done_on.is_(None), Measure.deadline < AS_OF))}
-    open_active = [x for x in rows if x.status in (Status.new, Status.in_progress, Status.leader_review,
-                                                    Status.submitted)]
+        late = {
+            code
+            for (code,) in s.execute(
+                select(Item.code).join(Measure).where(Measure.done_on.is_(None), Measure.deadline < AS_OF)
+            )
+        }
+    open_active = [
+        x
+        for x in rows
+        if x.status in (Status.new, Status.in_progress, Status.leader_review, Status.submitted)
+    ]
     # per measure: an unfinished measure past its deadline (001's and 004's early measures too)
     overdue = {x.code for x in open_active if x.code in late}
     assert r.summary.total == len(rows) == len(ITEMS)
@@ -47,8 +54,11 @@ def test_figures_equal_an_independent_count(db_url, tmp_path):
     assert r.summary.in_progress == len(open_active)
     assert r.summary.ongoing == sum(x.status is Status.ongoing for x in rows)
     assert r.summary.overdue == len(overdue) == 5
-    assert {i.code for i in r.overdue} == overdue == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005",
-                                                       "ZG-2026-007", "ZG-2026-011"}
+    assert (
+        {i.code for i in r.overdue}
+        == overdue
+        == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005", "ZG-2026-007", "ZG-2026-011"}
+    )
     assert {t.name: t.total for t in r.categories} == Counter(x.category for x in rows)
     assert r.measure_count == measures
     by_leader = Counter(leader_names[x.leader_id] for x in rows if x.status is not Status.closed)
@@ -77,8 +87,7 @@ def test_as_of_replays_the_audit_trail(db_url, tmp_path):
     assert "ZG-2026-012" not in {i.code for g in after.next_steps for i in g.items}
     # 11-24: 005 (11-20) is overdue, 011 (11-25) not yet; 007 (11-13) too; 001's 立行立改
     # measure (11-09) and 004's 15个工作日内 (11-23) are unfinished past their dates
-    assert {i.code for i in before.overdue} == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005",
-                                                "ZG-2026-007"}
+    assert {i.code for i in before.overdue} == {"ZG-2026-001", "ZG-2026-004", "ZG-2026-005", "ZG-2026-007"}
     # 012's measures were completed by its submission on 11-24: overdue the day before
     assert "ZG-2026-012" in {i.code for i in report_as_of(db_url, date(2026, 11, 23)).overdue}
     # Before the import nothing exists yet.
@@ -129,7 +138,11 @@ def test_markdown_escapes_table_cells(sqlite_url, tmp_path):
     _hostile_ledger(sqlite_url, tmp_path)
     md = render_markdown(report_as_of(sqlite_url, AS_OF))
     assert "<script>" not in md and "&lt;script&gt;" in md
-    row = next(line for line in md.splitlines() if line.startswith("| ") and "ZG-2026-007" in line and "alert" in line)
+    row = next(
+        line
+        for line in md.splitlines()
+        if line.startswith("| ") and "ZG-2026-007" in line and "alert" in line
+    )
     # the description's pipe is escaped: the row still has exactly the table's 8 separators
     assert row.count("|") - row.count("\\|") == 8
     assert "a\\|b \\*粗\\* \\[链接\\](http\\://x) &amp; 5 &gt; 3" in row
@@ -144,7 +157,12 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
     doc = Document(str(path))
     sec = doc.sections[0]
     assert (round(sec.page_width.mm), round(sec.page_height.mm)) == (210, 297)
-    assert [round(x.mm) for x in (sec.top_margin, sec.bottom_margin, sec.left_margin, sec.right_margin)] == [37, 35, 28, 26]
+    assert [round(x.mm) for x in (sec.top_margin, sec.bottom_margin, sec.left_margin, sec.right_margin)] == [
+        37,
+        35,
+        28,
+        26,
+    ]
 
     def east_asia(style_name):
         return doc.styles[style_name].element.rPr.find(qn("w:rFonts")).get(qn("w:eastAsia"))
@@ -152,7 +170,9 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
     assert east_asia("Normal") == "仿宋_GB2312" and doc.styles["Normal"].font.size.pt == 16
     assert east_asia("Report Title") == "方正小标宋简体" and doc.styles["Report Title"].font.size.pt == 22
     assert east_asia("Heading 1") == "黑体" and east_asia("Heading 2") == "楷体_GB2312"
-    assert doc.paragraphs[0].text.replace("\n", "") == r.title and doc.paragraphs[0].style.name == "Report Title"
+    assert (
+        doc.paragraphs[0].text.replace("\n", "") == r.title and doc.paragraphs[0].style.name == "Report Title"
+    )
     assert doc.paragraphs[0].paragraph_format.alignment is None  # centred by the style
     assert doc.styles["Report Title"].paragraph_format.alignment == 1
     font_table = next(p for p in doc.part.package.iter_parts() if str(p.partname) == "/word/fontTable.xml")
@@ -167,7 +187,15 @@ def test_word_document_style_and_structure(sqlite_url, tmp_path):
         assert first.find(qn("w:tblHeader")) is not None
         assert all(row._tr.trPr.find(qn("w:cantSplit")) is not None for row in table.rows)
     last = doc.tables[-1]
-    assert [c.text for c in last.rows[0].cells] == ["序号", "编号", "问题描述", "责任领导", "责任人", "整改时限", "逾期时间"]
+    assert [c.text for c in last.rows[0].cells] == [
+        "序号",
+        "编号",
+        "问题描述",
+        "责任领导",
+        "责任人",
+        "整改时限",
+        "逾期时间",
+    ]
     assert [row.cells[1].text for row in last.rows[1:]] == [i.code for i in r.overdue]
     footer = sec.footer._element.xml
     assert "PAGE" in footer and "fldChar" in footer
@@ -177,16 +205,31 @@ def _register_snapshot(url: str) -> dict:
     owner, leader = aliased(Person), aliased(Person)
     with session_factory(url)() as s:
         items = s.execute(
-            select(Item.code, Item.source, Item.category, Item.description, Item.department,
-                   Item.remark, Item.deadline, owner.name, leader.name)
-            .outerjoin(owner, Item.owner_id == owner.id).outerjoin(leader, Item.leader_id == leader.id)
+            select(
+                Item.code,
+                Item.source,
+                Item.category,
+                Item.description,
+                Item.department,
+                Item.remark,
+                Item.deadline,
+                owner.name,
+                leader.name,
+            )
+            .outerjoin(owner, Item.owner_id == owner.id)
+            .outerjoin(leader, Item.leader_id == leader.id)
         ).all()
         measures = s.execute(
             select(Item.code, Measure.position, Measure.text, Measure.deadline).join(Item)
         ).all()
-        people = s.execute(select(Person.name, Person.title, Person.department, Person.email, Person.role)).all()
-    return {"items": sorted(map(tuple, items)), "measures": sorted(map(tuple, measures)),
-            "people": sorted(map(tuple, people))}
+        people = s.execute(
+            select(Person.name, Person.title, Person.department, Person.email, Person.role)
+        ).all()
+    return {
+        "items": sorted(map(tuple, items)),
+        "measures": sorted(map(tuple, measures)),
+        "people": sorted(map(tuple, people)),
+    }
 
 
 def _export(url: str, path: Path, as_of: date = AS_OF) -> Path:
@@ -215,8 +258,21 @@ def test_excel_layout(sqlite_url, tmp_path):
     ws = wb["问题整改清单"]
     assert ws["A1"].value == "附件2" and ws["A2"].value == "问题整改清单"
     assert ws["A3"].value == "填报单位：中共××局党组" and ws["G3"].value == "填报日期：2026年11月30日"
-    assert [c.value for c in ws[4]] == ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导",
-                                       "责任部门", "责任人", "整改时限", "整改进展", "完成情况", "备注", "状态"]
+    assert [c.value for c in ws[4]] == [
+        "序号",
+        "问题来源",
+        "问题类别",
+        "问题描述",
+        "整改措施",
+        "责任领导",
+        "责任部门",
+        "责任人",
+        "整改时限",
+        "整改进展",
+        "完成情况",
+        "备注",
+        "状态",
+    ]
     merged = {str(r) for r in ws.merged_cells.ranges}
     assert "A2:M2" in merged  # the title row
     # ZG-2026-001 has two measures on rows 5-6: its problem columns are merged, measures not
@@ -303,8 +359,9 @@ def test_cli_report_runs_the_flow(prefect_harness, sqlite_url, settings_env, tmp
     demo_ledger(sqlite_url, tmp_path)
     settings_env(sqlite_url)
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
-    result = CliRunner().invoke(app, ["report", "--as-of", "2026-11-30", "--format", "html,md",
-                                      "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["report", "--as-of", "2026-11-30", "--format", "html,md", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 0, result.output
     html = tmp_path / "o" / "整改工作情况报告-2026-11-30.html"
     assert str(html) in result.output and "整改率8.3%" in html.read_text(encoding="utf-8")
@@ -319,8 +376,20 @@ def test_word_document_opens_in_libreoffice(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     path = tmp_path / "r.docx"
     build_docx(report_as_of(sqlite_url, AS_OF)).save(path)
-    subprocess.run(["soffice", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}", "--headless",
-                    "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
-                   check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     pdf = (tmp_path / "r.pdf").read_bytes()
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) >= 3

@@ -42,7 +42,9 @@ def office_report(url: str, day: date = AS_OF, office: Office = OFFICE):
 
 def test_dates_inside_free_text_take_one_form():
     assert cn_dates("召开银企对接会（2026/11/20）") == "召开银企对接会（2026年11月20日）"
-    assert cn_dates("2026.11.20前、2026-1-5、2026年01月05日") == "2026年11月20日前、2026年1月5日、2026年1月5日"
+    assert (
+        cn_dates("2026.11.20前、2026-1-5、2026年01月05日") == "2026年11月20日前、2026年1月5日、2026年1月5日"
+    )
     assert cn_dates("版本 2026.13.40 与电话 12026.11.20") == "版本 2026.13.40 与电话 12026.11.20"
 
 
@@ -59,14 +61,14 @@ def test_document_parts_in_the_order_of_gbt_9704(sqlite_url, tmp_path):
     h1 = [b.text for b in blocks if b.kind == "h1"]
     assert h1 == PARTS
     end = texts.index("特此报告。")
-    assert kinds[end + 1:end + 4] == ["note", "sign", "date"]
+    assert kinds[end + 1 : end + 4] == ["note", "sign", "date"]
     assert blocks[end + 1].lines == ["1．问题整改情况统计表", "2．问题整改清单"]
     assert texts[end + 2] == "中共示范区经济发展局党组" and texts[end + 3] == "2026年12月1日"
     # 成文日期 starts 2 characters right of the 署名's first character (no seal, §7.3.5.2)
     sign, dated = blocks[end + 2], blocks[end + 3]
     date_width = 3 + 0.5 * 7  # 年月日 + seven half-width digits
     assert dated.indent >= 2 and abs((len(sign.text) + sign.indent) - (dated.indent + date_width) - 2) <= 0.5
-    assert kinds[end + 4:end + 6] == ["break", "label"] and texts[end + 5] == "附件1"
+    assert kinds[end + 4 : end + 6] == ["break", "label"] and texts[end + 5] == "附件1"
     # breakdowns are sentences in part 一 under （二）从问题类别看 …; tables only after 特此报告
     assert "（二）从问题类别看" in texts and "（五）从责任领导看" in texts
     assert all(k != "table" for k in kinds[:end])
@@ -77,15 +79,21 @@ def test_document_parts_in_the_order_of_gbt_9704(sqlite_url, tmp_path):
 def test_natural_wording(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     nothing_closed = "\n".join(b.text for b in build_document(office_report(sqlite_url, date(2026, 11, 24))))
-    assert "取得了" not in nothing_closed and "对照整改要求，整改工作还存在一些问题，主要表现在：" in nothing_closed
+    assert (
+        "取得了" not in nothing_closed
+        and "对照整改要求，整改工作还存在一些问题，主要表现在：" in nothing_closed
+    )
     text = "\n".join(b.text for b in build_document(office_report(sqlite_url)))
     assert "整改工作取得了阶段性成效" in text and "尽管" not in text
     assert "（一）周建国同志牵头的问题（5个）" in text
-    assert "涉及周建国同志、吴海燕同志、郑永强同志牵头的问题" in text  # 001 is overdue by its measure (oldest first)
+    assert (
+        "涉及周建国同志、吴海燕同志、郑永强同志牵头的问题" in text
+    )  # 001 is overdue by its measure (oldest first)
     assert re.search(r"^一是针对“.+”问题（ZG-2026-0\d\d，责任人.+），", text, re.M)
     # nested quotation marks: ‘…’ inside “…”
     assert quoted("利用微信群、钉钉群每周推送“党史百年天天读”学习资料") == (
-        "“利用微信群、钉钉群每周推送‘党史百年天天读’学习资料”")
+        "“利用微信群、钉钉群每周推送‘党史百年天天读’学习资料”"
+    )
 
 
 def test_a_measure_past_its_own_deadline_is_marked(sqlite_url, tmp_path):
@@ -115,8 +123,11 @@ def test_a_done_measure_is_never_marked_late(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     with session_factory(sqlite_url).begin() as s:
         item_id = s.scalar(select(Item.id).where(Item.code == "ZG-2026-001"))
-        s.execute(update(Measure).where(Measure.item_id == item_id, Measure.position == 1)
-                  .values(done_on=date(2026, 11, 20), done_note="已推送"))
+        s.execute(
+            update(Measure)
+            .where(Measure.item_id == item_id, Measure.position == 1)
+            .values(done_on=date(2026, 11, 20), done_note="已推送")
+        )
     item = next(i for g in office_report(sqlite_url).next_steps for i in g.items if i.code == "ZG-2026-001")
     assert not item.overdue and not item.measures[1].overdue
     assert item.measures[1].due_phrase == "立行立改，2026年11月9日前完成，已于2026年11月20日完成"
@@ -132,7 +143,8 @@ def test_every_date_a_person_reads_is_written_in_chinese(sqlite_url, tmp_path):
     build_docx(r).save(docx)
     doc = Document(str(docx))
     word = "\n".join(p.text for p in doc.paragraphs) + "\n".join(
-        c.text for t in doc.tables for row in t.rows for c in row.cells)
+        c.text for t in doc.tables for row in t.rows for c in row.cells
+    )
     numeric = re.compile(r"\d{4}\s*[-/.]\s*\d{1,2}\s*[-/.]\s*\d{1,2}")
     for name, text in (("md", render_markdown(r)), ("html", render_html(r)), ("docx", word)):
         body = re.sub(r"<style>.*?</style>", "", text, flags=re.S)
@@ -160,8 +172,8 @@ def test_word_file_in_gbt_9704_form(sqlite_url, tmp_path):
     assert styles[:2] == ["Report Title", "Addressee"]
     assert [t for t, s in zip(texts, styles) if s == "Heading 1"] == PARTS
     end = texts.index("特此报告。")
-    assert styles[end + 1:end + 5] == ["Attachment Note", "Attachment Note More", "Signature", "Date"]
-    assert texts[end + 3:end + 5] == ["中共示范区经济发展局党组", "2026年12月1日"]
+    assert styles[end + 1 : end + 5] == ["Attachment Note", "Attachment Note More", "Signature", "Date"]
+    assert texts[end + 3 : end + 5] == ["中共示范区经济发展局党组", "2026年12月1日"]
     assert styles[end + 5] == "Attachment Label" and texts[end + 5] == "附件1"
     assert doc.styles["Attachment Label"].paragraph_format.page_break_before
     # document grid 28 × 22
@@ -193,7 +205,9 @@ def test_word_file_in_gbt_9704_form(sqlite_url, tmp_path):
     overdue = doc.tables[-1]
     widths = [int(c.get(qn("w:w"))) for c in overdue._tbl.tblGrid.findall(qn("w:gridCol"))]
     assert sum(widths) <= 8844
-    assert widths[1] >= 1200 and widths[5] >= 1800 and widths[0] >= 560  # ZG-2026-007 / 2026年11月13日 at 10.5 pt
+    assert (
+        widths[1] >= 1200 and widths[5] >= 1800 and widths[0] >= 560
+    )  # ZG-2026-007 / 2026年11月13日 at 10.5 pt
     cell = overdue.rows[1].cells[1]
     assert cell.paragraphs[0].alignment == 1 and cell.vertical_alignment == 1
     assert overdue.rows[1].cells[2].paragraphs[0].alignment == 0  # description left-aligned
@@ -201,19 +215,26 @@ def test_word_file_in_gbt_9704_form(sqlite_url, tmp_path):
 
 def test_settings_name_the_office(sqlite_url, settings_env, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
-    settings_env(sqlite_url, org_name="中共甲县农业农村局党组", report_to="中共甲县县委",
-                 report_title="中共甲县农业农村局党组关于巡察反馈问题整改进展情况的报告")
+    settings_env(
+        sqlite_url,
+        org_name="中共甲县农业农村局党组",
+        report_to="中共甲县县委",
+        report_title="中共甲县农业农村局党组关于巡察反馈问题整改进展情况的报告",
+    )
     with session_factory(sqlite_url)() as s:
         done = produce_report(s, AS_OF, tmp_path / "o", ["md", "docx"], Settings(), dated=date(2026, 12, 2))
     md = done.markdown
     assert md.startswith("# 中共甲县农业农村局党组关于巡察反馈问题整改进展情况的报告\n")
-    assert "\n中共甲县县委：\n" in md and md.index("特此报告。") < md.index("中共甲县农业农村局党组\n\n2026年12月2日")
+    assert "\n中共甲县县委：\n" in md and md.index("特此报告。") < md.index(
+        "中共甲县农业农村局党组\n\n2026年12月2日"
+    )
     assert Document(str(done.paths["docx"])).core_properties.author == "中共甲县农业农村局党组"
     # defaults: the customary placeholders
     assert report_as_of(sqlite_url, AS_OF).title == "中共××局党组关于问题整改工作进展情况的报告"
 
 
 # --- the command's direct path --------------------------------------------------------------
+
 
 def test_report_without_a_server_writes_directly_without_prefect(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
@@ -228,15 +249,20 @@ def test_report_without_a_server_writes_directly_without_prefect(sqlite_url, tmp
     )
     env = env_for(sqlite_url, PREFECT_HOME=str(tmp_path / "prefect-home"))
     env.pop("PREFECT_API_URL", None)
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1] == "NO_PREFECT"
     notes = [line for line in lines if "PREFECT_API_URL" in line]
     assert len(notes) == 1 and "发布为 Prefect 产物" in notes[0]
-    for name in ("整改工作情况报告-2026-11-30.md", "整改工作情况报告-2026-11-30.html",
-                 "整改工作情况报告-2026-11-30.docx", "问题整改清单-2026-11-30.xlsx"):
+    for name in (
+        "整改工作情况报告-2026-11-30.md",
+        "整改工作情况报告-2026-11-30.html",
+        "整改工作情况报告-2026-11-30.docx",
+        "问题整改清单-2026-11-30.xlsx",
+    ):
         assert (out / name).stat().st_size > 0 and str(out / name) in result.stdout
 
 
@@ -248,7 +274,8 @@ def test_a_profile_with_a_server_is_a_server(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
     assert prefect_api_url() is None
     (tmp_path / "profiles.toml").write_text(
-        'active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n', encoding="utf-8")
+        'active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n', encoding="utf-8"
+    )
     assert prefect_api_url() == "http://127.0.0.1:4200/api"
     monkeypatch.setenv("PREFECT_PROFILE", "other")
     assert prefect_api_url() is None
@@ -258,6 +285,7 @@ def test_a_profile_with_a_server_is_a_server(tmp_path, monkeypatch):
 
 # --- HTML that prints, PDF through LibreOffice ----------------------------------------------
 
+
 def test_html_prints_on_a4_with_whole_rows(sqlite_url, tmp_path):
     demo_ledger(sqlite_url, tmp_path)
     html = render_html(office_report(sqlite_url))
@@ -266,7 +294,9 @@ def test_html_prints_on_a4_with_whole_rows(sqlite_url, tmp_path):
     assert '<col style="width: 6.3%">' in html  # 序号 of the overdue list: 560 of 8844 twips
     row = next(line for line in html.splitlines() if 'class="overdue"' in line and "ZG-2026-007" in line)
     assert "已逾期11个工作日" in row  # overdue in words, not only in red
-    assert html.index("<h1>中共示范区经济发展局党组<br>关于问题整改工作进展情况的报告</h1>") < html.index("特此报告。")
+    assert html.index("<h1>中共示范区经济发展局党组<br>关于问题整改工作进展情况的报告</h1>") < html.index(
+        "特此报告。"
+    )
 
 
 def test_pdf_refused_in_one_line_without_libreoffice(sqlite_url, tmp_path):
@@ -277,9 +307,12 @@ def test_pdf_refused_in_one_line_without_libreoffice(sqlite_url, tmp_path):
     (bare / "python").symlink_to(sys.executable)
     env = env_for(sqlite_url, PATH=str(bare))
     env.pop("PREFECT_API_URL", None)
-    code = f"from rectify.cli import app; app(['report', '--format', 'pdf', '--out', {str(tmp_path / 'o')!r}])"
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)
+    code = (
+        f"from rectify.cli import app; app(['report', '--format', 'pdf', '--out', {str(tmp_path / 'o')!r}])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     line = assert_one_error(result)
     assert "未找到 LibreOffice（soffice）" in line and not (tmp_path / "o").exists()
 
@@ -293,8 +326,11 @@ def test_pdf_through_libreoffice_with_the_alias_fonts(sqlite_url, tmp_path):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 5
     assert not (tmp_path / "o" / "整改工作情况报告-2026-11-30.docx").exists()  # only what was asked
-    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout \
-        if shutil.which("pdffonts") else ""
+    fonts = (
+        subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
+        if shutil.which("pdffonts")
+        else ""
+    )
     if fonts:  # the aliases: 标宋 → Noto Serif CJK Bold, 黑体 → Noto Sans CJK, no Japanese default for all
         assert "NotoSerifCJK" in fonts and "NotoSansCJK" in fonts
         assert len({line.split()[0].split("+")[-1] for line in fonts.splitlines()[2:]}) >= 3
@@ -309,10 +345,19 @@ def test_measures_extensions_reporting_and_recheck_reach_the_report(sqlite_url, 
     demo_ledger(sqlite_url, tmp_path)
     with session_factory(sqlite_url).begin() as s:
         owner, sec = workflow.get_person(s, "孙丽"), workflow.get_person(s, "陈静")
-        extensions.request(s, "ZG-2026-004", 2, owner, date(2026, 11, 23), to=date(2026, 12, 18),
-                           reason="需等人社部门12月数据", calendar=CAL)
-        extensions.decide(s, "ZG-2026-004", 2, sec, date(2026, 11, 24), approve=True,
-                          comment="同意", calendar=CAL)
+        extensions.request(
+            s,
+            "ZG-2026-004",
+            2,
+            owner,
+            date(2026, 11, 23),
+            to=date(2026, 12, 18),
+            reason="需等人社部门12月数据",
+            calendar=CAL,
+        )
+        extensions.decide(
+            s, "ZG-2026-004", 2, sec, date(2026, 11, 24), approve=True, comment="同意", calendar=CAL
+        )
         recheck.confirm(s, "ZG-2026-012", sec, date(2026, 11, 27), comment="制度已执行")
     text = "\n".join(b.text for b in build_document(office_report(sqlite_url)))
     assert "经批准延期1项（ZG-2026-004第2条措施由2026年11月23日延至2026年12月18日）" in text

@@ -82,11 +82,20 @@ def test_characters_excel_cannot_hold_are_dropped_not_fatal(sqlite_url, tmp_path
 # --- 整改率 -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("closed,total,label", [
-    (9999, 10000, "99.9%"), (19999, 20000, "99.9%"), (10000, 10000, "100%"),
-    (1, 10000, "0.1%"), (0, 10000, "0%"), (22, 25, "88%"), (1, 12, "8.3%"), (2, 3, "66.7%"),
-    (1, 8, "12.5%"),
-])
+@pytest.mark.parametrize(
+    "closed,total,label",
+    [
+        (9999, 10000, "99.9%"),
+        (19999, 20000, "99.9%"),
+        (10000, 10000, "100%"),
+        (1, 10000, "0.1%"),
+        (0, 10000, "0%"),
+        (22, 25, "88%"),
+        (1, 12, "8.3%"),
+        (2, 3, "66.7%"),
+        (1, 8, "12.5%"),
+    ],
+)
 def test_rate_is_100_percent_only_when_everything_is_closed(closed, total, label):
     assert Tally("合计", total=total, closed=closed).rate_label == label
     assert percent(closed / total) == label
@@ -95,23 +104,57 @@ def test_rate_is_100_percent_only_when_everything_is_closed(closed, total, label
 # --- heading numbers ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n,text", [(1, "一"), (10, "十"), (11, "十一"), (20, "二十"), (99, "九十九"),
-                                    (100, "一百"), (101, "一百零一"), (110, "一百一十"), (119, "一百一十九"),
-                                    (1000, "一千"), (1010, "一千零一十"), (9999, "九千九百九十九")])
+@pytest.mark.parametrize(
+    "n,text",
+    [
+        (1, "一"),
+        (10, "十"),
+        (11, "十一"),
+        (20, "二十"),
+        (99, "九十九"),
+        (100, "一百"),
+        (101, "一百零一"),
+        (110, "一百一十"),
+        (119, "一百一十九"),
+        (1000, "一千"),
+        (1010, "一千零一十"),
+        (9999, "九千九百九十九"),
+    ],
+)
 def test_cn_number(n, text):
     assert cn_number(n) == text
 
 
 def _many_leaders(n: int) -> Report:
     def line(k: int) -> ItemLine:
-        return ItemLine(k, f"ZG-{k:04d}", "对照检查", "班子问题", f"问题{k}", "办公室", f"领导{k:03d}",
-                        "刘洋", Status.in_progress, date(2026, 12, 31), date(2026, 11, 2))
+        return ItemLine(
+            k,
+            f"ZG-{k:04d}",
+            "对照检查",
+            "班子问题",
+            f"问题{k}",
+            "办公室",
+            f"领导{k:03d}",
+            "刘洋",
+            Status.in_progress,
+            date(2026, 12, 31),
+            date(2026, 11, 2),
+        )
 
     groups = [LeaderGroup(f"领导{k:03d}", [line(k)]) for k in range(1, n + 1)]
     summary = Tally("合计", total=n, in_progress=n)
-    return Report(as_of=date(2026, 11, 30), stalled_after_days=30, summary=summary,
-                  categories=[Tally("班子问题", total=n, in_progress=n)], measure_count=0,
-                  leader_count=n, breakdowns=[], overdue=[], stalled=[], next_steps=groups)
+    return Report(
+        as_of=date(2026, 11, 30),
+        stalled_after_days=30,
+        summary=summary,
+        categories=[Tally("班子问题", total=n, in_progress=n)],
+        measure_count=0,
+        leader_count=n,
+        breakdowns=[],
+        overdue=[],
+        stalled=[],
+        next_steps=groups,
+    )
 
 
 def test_a_report_with_120_leader_groups_renders_in_every_format(tmp_path):
@@ -135,8 +178,9 @@ def test_overdue_on_a_weekend_counts_no_working_day_yet(db_url):
     `rectify list --overdue`) but 0 working days late; on Monday 1."""
     with session_factory(db_url).begin() as s:
         p = add_people(s)
-        item = add_item(s, "ZG-1", Status.in_progress, owner=p["刘洋"], leader=p["周建国"],
-                        deadline=date(2026, 11, 27))
+        item = add_item(
+            s, "ZG-1", Status.in_progress, owner=p["刘洋"], leader=p["周建国"], deadline=date(2026, 11, 27)
+        )
         workflow.record(s, item, "陈静", REGISTER_DAY, "import", None, Status.in_progress)
     with session_factory(db_url)() as s:
         for as_of, days in ((date(2026, 11, 28), 0), (date(2026, 11, 29), 0), (date(2026, 11, 30), 1)):

@@ -17,8 +17,15 @@ from typer.testing import CliRunner
 
 from models import Item, Measure, Person, ProgressNote, ReminderLine, Role, Status
 from rectify.errors import InvalidInput
-from rectify.periods import (Cadence, add_months, current_period, last_closed_period,
-                             parse_register_word, parse_setting, reminder_rung)
+from rectify.periods import (
+    Cadence,
+    add_months,
+    current_period,
+    last_closed_period,
+    parse_register_word,
+    parse_setting,
+    reminder_rung,
+)
 from rectify.digest_render import render_digest
 from rectify.reminders import plan_reminders, record_reminders
 from rectify.reporting import is_unreported, unreported_items
@@ -59,29 +66,59 @@ def test_bad_setting_is_one_chinese_line(text):
 
 
 def test_register_words():
-    assert [parse_register_word(w) for w in ("每月", "每周", "每季度", "", "不需报送")] == \
-        ["monthly", "weekly", "quarterly", None, "off"]
+    assert [parse_register_word(w) for w in ("每月", "每周", "每季度", "", "不需报送")] == [
+        "monthly",
+        "weekly",
+        "quarterly",
+        None,
+        "off",
+    ]
     with pytest.raises(ValueError, match="汇报频次"):
         parse_register_word("每天")
 
 
 def _people(session) -> dict[str, Person]:
     out = {}
-    for i, (name, role) in enumerate([("陈静", Role.secretary), ("周建国", Role.leader),
-                                       ("刘洋", Role.owner), ("孙丽", Role.owner)]):
+    for i, (name, role) in enumerate(
+        [("陈静", Role.secretary), ("周建国", Role.leader), ("刘洋", Role.owner), ("孙丽", Role.owner)]
+    ):
         out[name] = Person(name=name, email=f"p{i}@example.gov.cn", role=role)
         session.add(out[name])
     session.flush()
     return out
 
 
-def _item(session, code, owner, leader, *, status=Status.in_progress, deadline=date(2027, 6, 30),
-          registered=date(2026, 9, 1), reporting=None) -> Item:
-    it = Item(code=code, description=f"问题{code}", department="办公室", status=status,
-              owner_id=owner.id if owner else None, leader_id=leader.id, deadline=deadline,
-              register_date=registered, deadline_changed_on=registered, reporting=reporting)
-    it.measures = [Measure(position=0, text="措施一", deadline=deadline,
-                           deadline_text=deadline.isoformat() if deadline else "长期坚持")]
+def _item(
+    session,
+    code,
+    owner,
+    leader,
+    *,
+    status=Status.in_progress,
+    deadline=date(2027, 6, 30),
+    registered=date(2026, 9, 1),
+    reporting=None,
+) -> Item:
+    it = Item(
+        code=code,
+        description=f"问题{code}",
+        department="办公室",
+        status=status,
+        owner_id=owner.id if owner else None,
+        leader_id=leader.id,
+        deadline=deadline,
+        register_date=registered,
+        deadline_changed_on=registered,
+        reporting=reporting,
+    )
+    it.measures = [
+        Measure(
+            position=0,
+            text="措施一",
+            deadline=deadline,
+            deadline_text=deadline.isoformat() if deadline else "长期坚持",
+        )
+    ]
     session.add(it)
     session.flush()
     return it
@@ -93,20 +130,24 @@ def _note(session, item, day):
 
 
 def _report_lines(plan):
-    return {(d.name, line.code, line.rung) for d in plan.digests for line in d.lines
-            if line.rung.startswith("report_")}
+    return {
+        (d.name, line.code, line.rung)
+        for d in plan.digests
+        for line in d.lines
+        if line.rung.startswith("report_")
+    }
 
 
 def test_monthly_reminders_before_and_on_a_moved_due_day(session):
     p = _people(session)
     owner, other, leader = p["刘洋"], p["孙丽"], p["周建国"]
-    _item(session, "R-1", owner, leader)                                   # owes a note
+    _item(session, "R-1", owner, leader)  # owes a note
     _item(session, "R-2", owner, leader, status=Status.ongoing, deadline=None)  # 长期坚持 too
     noted = _item(session, "R-3", other, leader)
-    _note(session, noted, date(2026, 9, 10))                                # reported this period
-    _item(session, "R-4", other, leader, registered=date(2026, 9, 20))      # registered mid-period
-    _item(session, "R-5", None, leader, status=Status.new)                  # nobody to report
-    _item(session, "R-6", other, leader, status=Status.submitted)           # closure under review
+    _note(session, noted, date(2026, 9, 10))  # reported this period
+    _item(session, "R-4", other, leader, registered=date(2026, 9, 20))  # registered mid-period
+    _item(session, "R-5", None, leader, status=Status.new)  # nobody to report
+    _item(session, "R-6", other, leader, status=Status.submitted)  # closure under review
     _item(session, "R-7", other, leader, status=Status.closed)
     session.commit()
 
@@ -128,31 +169,36 @@ def test_monthly_reminders_before_and_on_a_moved_due_day(session):
     assert _report_lines(due) == {("刘洋", "R-1", "report_today")}
     record_reminders(session, due.day, due, MONTHLY)
     session.commit()
-    lines = session.scalars(select(ReminderLine).where(ReminderLine.rung.like("report_%"))
-                            .order_by(ReminderLine.id)).all()
+    lines = session.scalars(
+        select(ReminderLine).where(ReminderLine.rung.like("report_%")).order_by(ReminderLine.id)
+    ).all()
     assert [(ln.rung, ln.deadline, ln.occurrence) for ln in lines] == [
-        ("report_soon", date(2026, 10, 8), date(2026, 10, 8))] * 2 + [
-        ("report_today", date(2026, 10, 8), date(2026, 10, 8))]
+        ("report_soon", date(2026, 10, 8), date(2026, 10, 8))
+    ] * 2 + [("report_today", date(2026, 10, 8), date(2026, 10, 8))]
     assert plan_reminders(session, date(2026, 10, 9), CAL, MONTHLY).digests == []  # not after
 
     # 未按时报送 as of the day after: only R-1; a late note does not undo it, the next period
     # judges anew (and R-4, registered mid-September, owes its first note for 5 Nov).
-    assert [r["code"] for r in unreported_items(session, date(2026, 10, 9), settings=MONTHLY,
-                                                calendar=CAL)] == ["R-1"]
+    assert [
+        r["code"] for r in unreported_items(session, date(2026, 10, 9), settings=MONTHLY, calendar=CAL)
+    ] == ["R-1"]
     _note(session, session.get(Item, 1), date(2026, 10, 9))
     assert is_unreported(session, "R-1", date(2026, 10, 12), settings=MONTHLY, calendar=CAL)
     assert not is_unreported(session, "R-3", date(2026, 10, 12), settings=MONTHLY, calendar=CAL)
     november = unreported_items(session, date(2026, 11, 6), settings=MONTHLY, calendar=CAL)
     assert [(r["code"], r["report_due"], r["owner"]) for r in november] == [
-        ("R-2", "2026-11-05", "刘洋"), ("R-3", "2026-11-05", "孙丽"), ("R-4", "2026-11-05", "孙丽")]
+        ("R-2", "2026-11-05", "刘洋"),
+        ("R-3", "2026-11-05", "孙丽"),
+        ("R-4", "2026-11-05", "孙丽"),
+    ]
 
 
 def test_weekly_setting_and_per_item_cadence(session):
     p = _people(session)
     owner, other, leader = p["刘洋"], p["孙丽"], p["周建国"]
-    _item(session, "W-1", owner, leader)                            # the setting: weekly
-    _item(session, "W-2", other, leader, reporting="monthly")       # 汇报频次 每月
-    _item(session, "W-3", other, leader, reporting="off")           # 不需报送
+    _item(session, "W-1", owner, leader)  # the setting: weekly
+    _item(session, "W-2", other, leader, reporting="monthly")  # 汇报频次 每月
+    _item(session, "W-3", other, leader, reporting="off")  # 不需报送
     session.commit()
     thursday = plan_reminders(session, date(2026, 11, 26), CAL, WEEKLY)
     assert _report_lines(thursday) == {("刘洋", "W-1", "report_soon")}
@@ -161,12 +207,15 @@ def test_weekly_setting_and_per_item_cadence(session):
     # the monthly item under a weekly setting keeps its own customary day (5 Dec -> Mon 7 Dec)
     # (Fri 4 Dec is also W-1's weekly due day)
     assert _report_lines(plan_reminders(session, date(2026, 12, 4), CAL, WEEKLY)) == {
-        ("孙丽", "W-2", "report_soon"), ("刘洋", "W-1", "report_today")}
+        ("孙丽", "W-2", "report_soon"),
+        ("刘洋", "W-1", "report_today"),
+    }
     # off: no reporting at all, except what the register asks per item
     off = Settings(_env_file=None, reporting="off")
     assert _report_lines(plan_reminders(session, date(2026, 11, 27), CAL, off)) == set()
     assert _report_lines(plan_reminders(session, date(2026, 12, 7), CAL, off)) == {
-        ("孙丽", "W-2", "report_today")}
+        ("孙丽", "W-2", "report_today")
+    }
 
 
 def test_report_section_joins_the_one_daily_digest(session):

@@ -30,8 +30,12 @@ def test_light_tags_follow_the_ledger(sqlite_url, prefect_harness):
     with get_client(sync_client=True) as client:
         client.create_flow(probe)
         runs = [client.create_flow_run(probe, tags=["类别:班子问题"]) for _ in range(4)]
-    deadlines = {"L-1": date(2026, 11, 20), "L-2": date(2026, 12, 4), "L-3": date(2026, 12, 31),
-                 "L-4": date(2026, 11, 2)}
+    deadlines = {
+        "L-1": date(2026, 11, 20),
+        "L-2": date(2026, 12, 4),
+        "L-3": date(2026, 12, 31),
+        "L-4": date(2026, 11, 2),
+    }
     maker = session_factory(sqlite_url)
     with maker.begin() as s:
         p = add_people(s)
@@ -47,8 +51,12 @@ def test_light_tags_follow_the_ledger(sqlite_url, prefect_harness):
     with maker() as s:
         wanted = light_tags(s, DAY, WorkCalendar(None), (5, 1))
     assert sync_light_tags(wanted) == 2
-    assert tags() == [["类别:班子问题", "逾期"], ["类别:班子问题", "临期"], ["类别:班子问题"],
-                      ["类别:班子问题"]]
+    assert tags() == [
+        ["类别:班子问题", "逾期"],
+        ["类别:班子问题", "临期"],
+        ["类别:班子问题"],
+        ["类别:班子问题"],
+    ]
     assert sync_light_tags(wanted) == 0  # nothing changed: nothing written
 
     with maker.begin() as s:  # L-1 closed, L-2's deadline passed a week later

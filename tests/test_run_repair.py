@@ -62,13 +62,19 @@ def test_cancelled_and_deleted_runs_are_replaced_closed_items_never(ledger, item
         assert waits_at(paused(UUID(now[code])), "submit-1-0")
         assert "待提交" in paused(UUID(now[code])).tags  # the worklist tag from creation
     with session_factory(ledger)() as s:
-        audit = s.execute(select(Item.code, AuditRecord).join(Item, Item.id == AuditRecord.item_id)
-                          .where(AuditRecord.action == "relink_run")).all()
-        assert {(c, a.actor, a.details["old_run"], a.details["new_run"]) for c, a in audit} == \
-            {(c, item_process.REPAIR_ACTOR, old[c], now[c]) for c in (OPEN, GONE)}
+        audit = s.execute(
+            select(Item.code, AuditRecord)
+            .join(Item, Item.id == AuditRecord.item_id)
+            .where(AuditRecord.action == "relink_run")
+        ).all()
+        assert {(c, a.actor, a.details["old_run"], a.details["new_run"]) for c, a in audit} == {
+            (c, item_process.REPAIR_ACTOR, old[c], now[c]) for c in (OPEN, GONE)
+        }
         audit = [a for _, a in audit]
-        assert {a.comment for a in audit} == {"原流程运行已取消，已补建等待表单的流程运行",
-                                              "原流程运行已删除，已补建等待表单的流程运行"}
+        assert {a.comment for a in audit} == {
+            "原流程运行已取消，已补建等待表单的流程运行",
+            "原流程运行已删除，已补建等待表单的流程运行",
+        }
     assert repair_item_runs.fn(DAY) == {}  # the next sweep finds every open item waiting
 
 
@@ -82,8 +88,21 @@ def test_submit_on_an_item_whose_run_is_gone_says_so(ledger, item_deployment):
         item_process.link_run(s, OPEN, str(run_id))
     with get_client(sync_client=True) as client:
         client.delete_flow_run(run_id)
-    out = CliRunner().invoke(app, ["submit", OPEN, "--summary", "已整改", "--complete", "1", "--as", "刘洋",
-                                   "--today", DAY.isoformat()])
+    out = CliRunner().invoke(
+        app,
+        [
+            "submit",
+            OPEN,
+            "--summary",
+            "已整改",
+            "--complete",
+            "1",
+            "--as",
+            "刘洋",
+            "--today",
+            DAY.isoformat(),
+        ],
+    )
     assert out.exit_code == 0, out.output
     line = [x for x in out.output.splitlines() if "流程运行" in x]
     assert len(line) == 1 and "已不存在" in line[0] and "自动补建" in line[0], out.output

@@ -48,16 +48,25 @@ def served(tmp_path_factory):
             people = add_people(s)
             add_item(s, CODE, Status.new, owner=people["刘洋"], leader=people["周建国"])
         env = {**env, "PYTHONPATH": str(Path(__file__).parent)}
-        serve = procs.start("serve", [str(BIN / "rectify"), "serve", "--config",
-                                      str(tmp / "prefect.yaml"), "--limit", "2"], env)
+        serve = procs.start(
+            "serve",
+            [str(BIN / "rectify"), "serve", "--config", str(tmp / "prefect.yaml"), "--limit", "2"],
+            env,
+        )
         from prefect.client.orchestration import get_client
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings({PREFECT_API_URL: api}):  # this process's client: the same server
             with get_client(sync_client=True) as client:
-                deployments = wait_for("served deployments", lambda: {
-                    d.name: d.id for d in client.read_deployments()} if len(
-                        client.read_deployments()) == 2 else None, timeout=300)
+                deployments = wait_for(
+                    "served deployments",
+                    lambda: (
+                        {d.name: d.id for d in client.read_deployments()}
+                        if len(client.read_deployments()) == 2
+                        else None
+                    ),
+                    timeout=300,
+                )
             yield {"tmp": tmp, "env": env, "serve": serve, "deployments": deployments}
 
 
@@ -69,8 +78,7 @@ def client():
 
 def start(served, name: str, parameters: dict) -> UUID:
     with client() as c:
-        return c.create_flow_run_from_deployment(served["deployments"][name],
-                                                 parameters=parameters).id
+        return c.create_flow_run_from_deployment(served["deployments"][name], parameters=parameters).id
 
 
 def state(run_id: UUID):
@@ -79,8 +87,11 @@ def state(run_id: UUID):
 
 
 def probe_record(path: Path) -> dict:
-    return wait_for("the probe's record", lambda: path.exists() and path.read_text()
-                    and json.loads(path.read_text()), timeout=300)
+    return wait_for(
+        "the probe's record",
+        lambda: path.exists() and path.read_text() and json.loads(path.read_text()),
+        timeout=300,
+    )
 
 
 def test_a_run_is_a_fork_of_the_preimported_server_and_logs_to_its_page(served):
@@ -94,9 +105,15 @@ def test_a_run_is_a_fork_of_the_preimported_server_and_logs_to_its_page(served):
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
     with client() as c:
-        lines = wait_for("the probe's log line", lambda: [
-            log.message for log in c.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
-            if "探针运行于进程" in log.message], timeout=120)
+        lines = wait_for(
+            "the probe's log line",
+            lambda: [
+                log.message
+                for log in c.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+                if "探针运行于进程" in log.message
+            ],
+            timeout=120,
+        )
     assert lines == [f"探针运行于进程 {record['pid']}"]
 
 
@@ -112,27 +129,42 @@ def test_a_form_reaches_the_ledger_and_the_run_waits_at_the_next_form(served):
     # signed in the ledger first, as the console's intake does (no run parameter signs: #9)
     url = served["env"]["RECTIFY_DATABASE_URL"]
     assert item_process.assign_from_register(url, CODE, DAY, "陈静") is None
-    run_id = start(served, "rectification-item",
-                   {"code": CODE, "title": "问题"})  # `day`: only today from a deployment
+    run_id = start(
+        served, "rectification-item", {"code": CODE, "title": "问题"}
+    )  # `day`: only today from a deployment
     with item_process.transaction(url) as session:  # the item's run, as the intake links it
         assert item_process.link_run(session, CODE, str(run_id))
-    wait_for("the item's run waiting for 销号申请", lambda: (
-        state(run_id).is_paused() and state(run_id).state_details.pause_key == "submit-1-0"), 300)
+    wait_for(
+        "the item's run waiting for 销号申请",
+        lambda: state(run_id).is_paused() and state(run_id).state_details.pause_key == "submit-1-0",
+        300,
+    )
     with item_process.transaction(url) as session:  # the owner's code, as his 交办 email has one
         item = session.scalars(select(Item).where(Item.code == CODE)).one()
         owner = session.scalars(select(Person).where(Person.name == "刘洋")).one()
         act_code = codes.reveal_one(session, codes.issue(session, owner, item, "submit"))
 
-    resume_flow_run(run_id, run_input={"completes": [1], "summary": "已完成整改",
-                                       "evidence": ["报告.pdf"], "submitter": "刘洋", "code": act_code})
+    resume_flow_run(
+        run_id,
+        run_input={
+            "completes": [1],
+            "summary": "已完成整改",
+            "evidence": ["报告.pdf"],
+            "submitter": "刘洋",
+            "code": act_code,
+        },
+    )
 
     def status() -> str:
         with session_factory(served["env"]["RECTIFY_DATABASE_URL"])() as s:
             return s.scalar(select(Item.status).where(Item.code == CODE)).value
 
     wait_for("the form in the ledger", lambda: status() == "leader_review", timeout=300)
-    wait_for("the run waiting for 领导审核", lambda: (
-        state(run_id).is_paused() and state(run_id).state_details.pause_key == "signoff-1-0"), 300)
+    wait_for(
+        "the run waiting for 领导审核",
+        lambda: state(run_id).is_paused() and state(run_id).state_details.pause_key == "signoff-1-0",
+        300,
+    )
     assert served["serve"].poll() is None
 
 
@@ -150,8 +182,9 @@ def test_cancel_stops_a_run_and_a_crash_leaves_serve_serving(served):
     crashed = served["tmp"] / "crash.json"
     crash_id = start(served, "serve-probe", {"out": str(crashed), "crash": True})
     probe_record(crashed)
-    wait_for("the crash recorded", lambda: state(crash_id).is_crashed() or state(crash_id).is_failed(),
-             timeout=300)
+    wait_for(
+        "the crash recorded", lambda: state(crash_id).is_crashed() or state(crash_id).is_failed(), timeout=300
+    )
     after = served["tmp"] / "after.json"
     after_id = start(served, "serve-probe", {"out": str(after)})
     wait_for("a run after the crash completed", lambda: state(after_id).is_completed(), timeout=300)

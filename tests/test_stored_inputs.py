@@ -21,13 +21,20 @@ from mail_codes import mails, text_of
 from models import Status
 from rectify.settings import get_settings
 from api_attack_helpers import client, force, permissive_schema, unchanged_but_codes, write_input
-from item_flow_helpers import (EMAIL, code, description, execute, resume, start,  # noqa: F401
-                            status, waits_at)
+from item_flow_helpers import (
+    EMAIL,
+    code,
+    description,
+    execute,
+    resume,
+    start,  # noqa: F401
+    status,
+    waits_at,
+)
 
 pytestmark = pytest.mark.flow
 
-FORM = dict(request="申请销号", completes=[1], summary="已完成整改", evidence=["a.pdf"],
-            submitter="刘洋")
+FORM = dict(request="申请销号", completes=[1], summary="已完成整改", evidence=["a.pdf"], submitter="刘洋")
 FORGED = dict(completes=[1], summary="（冒名）已完成", evidence=[], submitter="刘洋")
 
 
@@ -47,8 +54,11 @@ def top(run) -> str:
 
 
 def told(outbox, name: str, subject_part: str) -> str:
-    found = [text_of(m) for m in mails(outbox)
-             if EMAIL.get(name, name) in str(m["To"]) and subject_part in str(m["Subject"])]
+    found = [
+        text_of(m)
+        for m in mails(outbox)
+        if EMAIL.get(name, name) in str(m["To"]) and subject_part in str(m["Subject"])
+    ]
     assert found, (name, subject_part)
     return found[-1]
 
@@ -79,8 +89,7 @@ def test_an_input_deleted_after_the_resume_voids_the_codes(sqlite_ledger, item_d
     assert status(ledger) is Status.leader_review
 
 
-def test_a_wait_forced_again_and_resumed_by_someone_else_is_refused(sqlite_ledger,
-                                                                    item_deployment):
+def test_a_wait_forced_again_and_resumed_by_someone_else_is_refused(sqlite_ledger, item_deployment):
     """The colleague deletes the person's input, forces the run back into the same wait and
     resumes it through the real endpoint with their content and the stolen code: the input
     was stored by a resume, but the wait happened twice."""
@@ -104,8 +113,7 @@ def test_a_wait_forced_again_and_resumed_by_someone_else_is_refused(sqlite_ledge
     unchanged_but_codes(before, dump(ledger))
 
 
-def test_an_input_written_before_the_wait_is_refused_without_a_try(sqlite_ledger,
-                                                                   item_deployment):
+def test_an_input_written_before_the_wait_is_refused_without_a_try(sqlite_ledger, item_deployment):
     """Written ahead for a wait the run has not reached (the one a refusal leads to): refused
     outright when the run gets there, no wrong try counted against the person it names."""
     from sqlalchemy import select
@@ -123,8 +131,9 @@ def test_an_input_written_before_the_wait_is_refused_without_a_try(sqlite_ledger
     run = execute(run_id)
     assert waits_at(run, "submit-1-2") and "不是通过“Resume”" in top(run), top(run)
     with session_factory(ledger)() as s:
-        live = s.scalars(select(ActionCode).where(ActionCode.used_at.is_(None),
-                                                  ActionCode.voided_at.is_(None))).all()
+        live = s.scalars(
+            select(ActionCode).where(ActionCode.used_at.is_(None), ActionCode.voided_at.is_(None))
+        ).all()
         assert sorted(r.wrong_tries for r in live) == [0, 1]  # the owner's one mistype only
     assert dump(ledger)["audit_records"] == before["audit_records"]
     resume(run_id, **FORM, code=mine)
@@ -159,10 +168,13 @@ def test_dates_in_a_form_are_checked_by_the_run(sqlite_ledger, item_deployment):
     ledger = sqlite_ledger
     run_id = start(item_deployment)
     assert waits_at(execute(run_id), "submit-1-0")
-    ask = dict(request="申请延期", measure=1, reason="需要协调", summary="", evidence=[],
-               submitter="刘洋")
-    cases = [("2026-13-45", "申请延期至：日期无效"), ("2026-02-30", "申请延期至：日期无效"),
-             ("2020-01-06", "须晚于当前时限"), ("2099-01-05", "超出合理范围")]
+    ask = dict(request="申请延期", measure=1, reason="需要协调", summary="", evidence=[], submitter="刘洋")
+    cases = [
+        ("2026-13-45", "申请延期至：日期无效"),
+        ("2026-02-30", "申请延期至：日期无效"),
+        ("2020-01-06", "须晚于当前时限"),
+        ("2099-01-05", "超出合理范围"),
+    ]
     before = dump(ledger)
     for n, (to, why) in enumerate(cases):
         if "日期无效" in why:
@@ -178,8 +190,7 @@ def test_dates_in_a_form_are_checked_by_the_run(sqlite_ledger, item_deployment):
     assert description(run, "schema")["properties"]["request"]["default"] == "申请延期"
 
 
-def test_an_input_written_before_the_person_s_resume_is_never_believed(sqlite_ledger,
-                                                                       item_deployment):
+def test_an_input_written_before_the_person_s_resume_is_never_believed(sqlite_ledger, item_deployment):
     """The colleague writes the response key while the run waits, before anyone resumes: the
     person's Resume then fails (the key exists: the server's transaction rolls back, the run
     keeps waiting, nothing stored); forcing the run on, the run finds an input created before

@@ -28,8 +28,9 @@ def test_the_session_token_is_made_by_the_process_pytest_was_started_as():
 
 def test_which_tokens_are_stale():
     now = time.time()
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert not sd.is_stale(sd.new_token(now, os.getpid()), now)  # alive, recent
     assert sd.is_stale(sd.new_token(now, int(gone)), now)  # its process is gone
     assert sd.is_stale(sd.new_token(now - 2 * 24 * 3600, os.getpid()), now)  # older than a day
@@ -83,12 +84,14 @@ def test_left_overs_of_killed_sessions_are_dropped_and_live_sessions_kept():
     killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
-        tokens = {"killed": sd.new_token(now, killed.pid), "alive": sd.new_token(now, alive.pid),
-                  "old": sd.new_token(now - 2 * 24 * 3600, alive.pid),
-                  "elsewhere": f"{int(now):08x}{'0000' if sd.HOST != '0000' else '1111'}p{killed.pid}"}
+        tokens = {
+            "killed": sd.new_token(now, killed.pid),
+            "alive": sd.new_token(now, alive.pid),
+            "old": sd.new_token(now - 2 * 24 * 3600, alive.pid),
+            "elsewhere": f"{int(now):08x}{'0000' if sd.HOST != '0000' else '1111'}p{killed.pid}",
+        }
         # (another host's session, recent: kept though no process here has its pid)
-        names = {k: make_url(sd.session_database(PG_URL, t, "probe")).database
-                 for k, t in tokens.items()}
+        names = {k: make_url(sd.session_database(PG_URL, t, "probe")).database for k, t in tokens.items()}
         # a killed session's servers may still be connected to its database
         holder = create_engine(sd.session_database(PG_URL, tokens["killed"], "probe"))
         held = holder.connect()

@@ -27,8 +27,11 @@ DEPLOYMENTS = {"intake", "rectification-item", "deadline-watch", "next-steps-rep
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a fresh terminal: no ledger, Prefect or data-folder settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RECTIFY_", "PREFECT_")) or k == "PREFECT_SERVER_ANALYTICS_ENABLED"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RECTIFY_", "PREFECT_")) or k == "PREFECT_SERVER_ANALYTICS_ENABLED"
+    }
     env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false", **extra)
     return env
 
@@ -41,15 +44,22 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
     port = free_port()
     out = tmp_path / "up.log"
     with out.open("wb") as log:
-        up = subprocess.Popen([str(BIN / "rectify"), "up", "--port", str(port), "--poll", "1"],
-                              env=clean_env(RECTIFY_HOME=str(home)), cwd=elsewhere,
-                              stdout=log, stderr=subprocess.STDOUT)
+        up = subprocess.Popen(
+            [str(BIN / "rectify"), "up", "--port", str(port), "--poll", "1"],
+            env=clean_env(RECTIFY_HOME=str(home)),
+            cwd=elsewhere,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     api = f"http://127.0.0.1:{port}/api"
     try:
         # ceilings for a machine running two suites at once (load 28: the served deployments
         # were still missing after 180 s), not speed bars
-        wait_for("the health endpoint", lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
-                 timeout=600)
+        wait_for(
+            "the health endpoint",
+            lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200,
+            timeout=600,
+        )
 
         def served() -> set[str]:
             response = httpx.post(f"{api}/deployments/filter", json={}, timeout=5)
@@ -59,7 +69,10 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
         wait_for("four served deployments", served, timeout=600)
         text = out.read_text(encoding="utf-8")
         assert f"Prefect 界面：http://127.0.0.1:{port}/runs" in text
-        assert f"台账：{home / 'rectify.db'}" in text and f"发件箱（未配置 SMTP 时的 .eml 邮件）：{home / 'outbox'}" in text
+        assert (
+            f"台账：{home / 'rectify.db'}" in text
+            and f"发件箱（未配置 SMTP 时的 .eml 邮件）：{home / 'outbox'}" in text
+        )
         with sqlite3.connect(home / "rectify.db") as ledger:  # migrated, under the data folder
             assert ledger.execute("SELECT version_num FROM alembic_version").fetchone()
         assert not (elsewhere / "rectify.db").exists()
@@ -89,11 +102,26 @@ def test_up_serves_everything_and_stops_in_order(tmp_path):
 
 
 def test_up_beyond_loopback_requires_basic_auth(tmp_path):
-    result = subprocess.run([str(BIN / "rectify"), "up", "--host", "0.0.0.0", "--port", str(free_port()),
-                             "--home", str(tmp_path)], env=clean_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(BIN / "rectify"),
+            "up",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--home",
+            str(tmp_path),
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
-    assert result.stderr.strip() == ("错误：监听地址 0.0.0.0 不是本机回环地址，其他机器可以访问：请先设置环境变量 "
-                                     "PREFECT_SERVER_API_AUTH_STRING=用户名:密码（基本认证），再运行 rectify up")
+    assert result.stderr.strip() == (
+        "错误：监听地址 0.0.0.0 不是本机回环地址，其他机器可以访问：请先设置环境变量 "
+        "PREFECT_SERVER_API_AUTH_STRING=用户名:密码（基本认证），再运行 rectify up"
+    )
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
 
 
@@ -102,10 +130,17 @@ def test_up_says_why_when_the_server_cannot_start(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([str(BIN / "rectify"), "up", "--port", str(port), "--home", str(tmp_path)],
-                                env=clean_env(), capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [str(BIN / "rectify"), "up", "--port", str(port), "--home", str(tmp_path)],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert result.returncode == 1
-    assert "错误：Prefect 服务器未能启动" in result.stderr and "Traceback" not in result.stderr + result.stdout
+    assert (
+        "错误：Prefect 服务器未能启动" in result.stderr and "Traceback" not in result.stderr + result.stdout
+    )
     assert f"端口 {port} 已被占用" in result.stderr  # the server's own line names the port in use
 
 
@@ -118,5 +153,11 @@ def test_server_env_sets_auth_for_server_and_ui_address(monkeypatch):
     assert env["PREFECT_UI_API_URL"] == "http://10.0.0.5:4300/api"
     assert api_url("0.0.0.0", 4200) == "http://127.0.0.1:4200/api"
     assert api_url("::1", 4200) == "http://[::1]:4200/api"
-    assert [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "10.0.0.5", "example")] == \
-        [True, True, True, False, False, False]
+    assert [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "10.0.0.5", "example")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]

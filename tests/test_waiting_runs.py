@@ -36,8 +36,12 @@ def inputs(run_id: UUID) -> dict[str, object]:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        resp = client.request("POST", "/flow_runs/{id}/input/filter",
-                              path_params={"id": run_id}, json={"prefix": "suspended-", "limit": 50})
+        resp = client.request(
+            "POST",
+            "/flow_runs/{id}/input/filter",
+            path_params={"id": run_id},
+            json={"prefix": "suspended-", "limit": 50},
+        )
         resp.raise_for_status()
     return {i["key"]: json.loads(i["value"]) for i in resp.json()}
 
@@ -52,13 +56,13 @@ def test_a_precreated_wait_is_the_wait_the_flow_would_have_made(ledger, item_dep
     assert made.state.state_details.pause_reschedule
     # every detail the flow's own suspend leaves on its state, but the ids and the time
     per_run = {"flow_run_id", "transition_id", "scheduled_time"}
-    assert made.state.state_details.model_dump(exclude=per_run) == \
-        own.state.state_details.model_dump(exclude=per_run)
+    assert made.state.state_details.model_dump(exclude=per_run) == own.state.state_details.model_dump(
+        exclude=per_run
+    )
     assert made.state.state_details.flow_run_id == made.id
     # the key recorded as HandlePausingFlows records it: what makes the resumed run read the input
     engine = {"retries", "retry_delay"}  # the flow's retry settings, copied in when it executes
-    assert made.empirical_policy.model_dump(exclude=engine) == \
-        own.empirical_policy.model_dump(exclude=engine)
+    assert made.empirical_policy.model_dump(exclude=engine) == own.empirical_policy.model_dump(exclude=engine)
     assert made.empirical_policy.pause_keys == {"submit-1-0"}
     # what the run never did: it was never RUNNING (no start time, no run yet, no engine)
     assert (made.run_count, made.start_time, made.empirical_policy.retries) == (0, None, None)
@@ -102,11 +106,9 @@ def test_a_precreated_wait_accepts_refuses_and_replays_like_a_suspended_run(ledg
     assert status(ledger) is Status.leader_review and tags(run_id) == {"待领导审核"}
     assert [a for a, _ in actions(ledger)] == ["assign", "submit"]
 
-    resume(run_id, decision="同意销号", comment="同意", reviewer="周建国",
-           code=code("周建国", "领导审核"))
+    resume(run_id, decision="同意销号", comment="同意", reviewer="周建国", code=code("周建国", "领导审核"))
     assert waits_at(execute(run_id), "review-1-0")
-    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静",
-           code=code("陈静", "销号审核"))
+    resume(run_id, decision="同意销号", comment="同意", reviewer="陈静", code=code("陈静", "销号审核"))
     assert execute(run_id).state.is_completed()
     assert [a for a, _ in actions(ledger)] == ["assign", "submit", "signoff", "approve"]
 
@@ -122,13 +124,16 @@ def test_a_refused_assignment_waits_for_the_form_with_the_reason(ledger, item_de
     # secretary's 待交办 request, with her code
     after = dump(ledger)
     asked = ("outbox", "action_codes", "reminder_lines", "items")  # items: the run linked
-    assert {k: v for k, v in after.items() if k not in asked} == \
-        {k: v for k, v in before.items() if k not in asked}
+    assert {k: v for k, v in after.items() if k not in asked} == {
+        k: v for k, v in before.items() if k not in asked
+    }
     with item_process.transaction(ledger) as s:
         item = s.scalars(select(Item).where(Item.code == CODE)).one()
         assert (item.status, item.flow_run_id) == (Status.new, str(run_id))
     assert sorted(row[1] for row in after["outbox"]) == [
-        "assign_request:ZG-2026-001:1", "assign_request:ZG-2026-001:2"]
+        "assign_request:ZG-2026-001:1",
+        "assign_request:ZG-2026-001:2",
+    ]
     assert "上次提交未被受理" in description(run) and tags(run_id) == {"待交办"}
     schema = inputs(run_id)["suspended-assign-0-schema"]
     assert schema["properties"]["owner"]["default"] == "刘洋"
@@ -149,8 +154,7 @@ def test_creating_again_returns_the_same_waiting_run(ledger, item_deployment):
     assert set(inputs(first)) == {"suspended-submit-1-0-schema", "suspended-submit-1-0-description"}
 
 
-def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, settings_env,
-                                                                     item_deployment):
+def test_runs_the_server_did_not_create_are_sent_again_then_reported(ledger, settings_env, item_deployment):
     """The bulk creation reports each run on its own. One the server refuses (here a parameter
     its schema rejects) is sent again until the patience is spent, then reported in one line;
     the others of the batch exist, waiting, and a corrected retry gets them back, not twins."""

@@ -135,7 +135,11 @@ def test_override_replaces_a_covered_year(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    ["date,type\n2027-01-31,workday\n2027-02-08,holiday\n", "2027-01-31,班\n\n2027-02-08,休\n", "日期,类型\n2027-01-31,班\n2027-02-08,休\n"],
+    [
+        "date,type\n2027-01-31,workday\n2027-02-08,holiday\n",
+        "2027-01-31,班\n\n2027-02-08,休\n",
+        "日期,类型\n2027-01-31,班\n2027-02-08,休\n",
+    ],
 )
 def test_override_csv(tmp_path, content):
     f = tmp_path / "cal.csv"
@@ -202,7 +206,9 @@ def test_workdays_between(cal):
     assert cal.workdays_between(date(2026, 11, 27), date(2026, 11, 27)) == 0
     assert cal.workdays_between(date(2026, 11, 30), date(2026, 11, 27)) == 0
     assert cal.workdays_between(date(2026, 9, 30), date(2026, 10, 10)) == 3
-    assert cal.workdays_between(date(2025, 12, 31), date(2026, 12, 31)) == 248  # chinese_calendar.get_workdays agrees
+    assert (
+        cal.workdays_between(date(2025, 12, 31), date(2026, 12, 31)) == 248
+    )  # chinese_calendar.get_workdays agrees
 
 
 def test_workdays_until(cal):

@@ -38,19 +38,51 @@ MOVES = ["assign", "submit", "signoff", "approve", "reject", "reopen", "mark_ong
 # What each action is called with by the person entitled to it, and the comment it audits.
 CALLS = {
     "assign": (lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"]), "陈静", ""),
-    "submit": (lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="已完成整改",
-                                            evidence=["docs/方案.pdf", "https://oa.example/1"]),
-               "刘洋", "已完成整改"),
+    "submit": (
+        lambda s, p: workflow.submit(
+            s,
+            "ZG-1",
+            p["刘洋"],
+            DAY,
+            completes=[1],
+            summary="已完成整改",
+            evidence=["docs/方案.pdf", "https://oa.example/1"],
+        ),
+        "刘洋",
+        "已完成整改",
+    ),
     "signoff": (lambda s, p: workflow.signoff(s, "ZG-1", p["周建国"], DAY, comment="同意"), "周建国", "同意"),
-    "approve": (lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意销号"), "陈静", "同意销号"),
-    "reject": (lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="佐证不足"), "陈静", "佐证不足"),
+    "approve": (
+        lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意销号"),
+        "陈静",
+        "同意销号",
+    ),
+    "reject": (
+        lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="佐证不足"),
+        "陈静",
+        "佐证不足",
+    ),
     # at 待领导审核 the leader is the one who may send it back
-    "reject_leader": (lambda s, p: workflow.reject(s, "ZG-1", p["周建国"], DAY, comment="佐证不足"),
-                      "周建国", "佐证不足"),
-    "reopen": (lambda s, p: workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="回头看发现反弹"), "陈静", "回头看发现反弹"),
-    "mark_ongoing": (lambda s, p: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY, comment="常态化"), "陈静", "常态化"),
-    "progress": (lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="完成一半", percent=50),
-                 "刘洋", "完成一半"),
+    "reject_leader": (
+        lambda s, p: workflow.reject(s, "ZG-1", p["周建国"], DAY, comment="佐证不足"),
+        "周建国",
+        "佐证不足",
+    ),
+    "reopen": (
+        lambda s, p: workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="回头看发现反弹"),
+        "陈静",
+        "回头看发现反弹",
+    ),
+    "mark_ongoing": (
+        lambda s, p: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY, comment="常态化"),
+        "陈静",
+        "常态化",
+    ),
+    "progress": (
+        lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="完成一半", percent=50),
+        "刘洋",
+        "完成一半",
+    ),
 }
 
 
@@ -70,17 +102,22 @@ def test_table_is_the_documented_one():
 
 
 # Assigning an already assigned open item is a reassign, tested on its own below.
-PAIRS = [(a, f) for a, f in itertools.product(MOVES, Status)
-         if not (a == "assign" and f in (Status.in_progress, Status.leader_review, Status.submitted,
-                                       Status.ongoing))]
+PAIRS = [
+    (a, f)
+    for a, f in itertools.product(MOVES, Status)
+    if not (
+        a == "assign" and f in (Status.in_progress, Status.leader_review, Status.submitted, Status.ongoing)
+    )
+]
 
 
 @pytest.mark.parametrize("action,start", PAIRS, ids=lambda v: getattr(v, "value", v))
 def test_every_move(db_url, session_maker, ledger, action, start):
     ledger(start)
     before = dump(db_url)
-    call, actor, comment = CALLS["reject_leader" if (action, start) == (
-        "reject", Status.leader_review) else action]
+    call, actor, comment = CALLS[
+        "reject_leader" if (action, start) == ("reject", Status.leader_review) else action
+    ]
     target = ALLOWED.get((action, start))
     with session_maker() as s:
         p = people(s)
@@ -102,7 +139,13 @@ def test_every_move(db_url, session_maker, ledger, action, start):
         assert item.status is target
         (rec,) = audit_rows(s)
         assert (rec.actor, rec.day, rec.action, rec.from_status, rec.to_status, rec.comment) == (
-            actor, DAY, action, start.value, target.value, comment)
+            actor,
+            DAY,
+            action,
+            start.value,
+            target.value,
+            comment,
+        )
         assert rec.at is not None
         if action == "approve":
             assert item.closed_on == DAY
@@ -132,9 +175,19 @@ def test_reassign_keeps_the_state_and_audits(db_url, session_maker, ledger, star
         workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["孙丽"], leader=p["吴海燕"], department="综合科")
     with session_maker() as s:
         item = s.scalars(select(Item)).one()
-        assert (item.status, item.owner.name, item.leader.name, item.department) == (start, "孙丽", "吴海燕", "综合科")
+        assert (item.status, item.owner.name, item.leader.name, item.department) == (
+            start,
+            "孙丽",
+            "吴海燕",
+            "综合科",
+        )
         (rec,) = audit_rows(s)
-        assert (rec.action, rec.from_status, rec.to_status, rec.actor) == ("reassign", start.value, start.value, "陈静")
+        assert (rec.action, rec.from_status, rec.to_status, rec.actor) == (
+            "reassign",
+            start.value,
+            start.value,
+            "陈静",
+        )
         assert rec.details == {"owner": "孙丽", "leader": "吴海燕", "department": "综合科"}
 
 
@@ -172,14 +225,23 @@ def test_progress_only_while_work_goes_on(db_url, session_maker, ledger, start):
         assert (note.note, note.percent, note.author_id, note.day) == ("完成一半", 50, p["刘洋"].id, DAY)
         (rec,) = audit_rows(s)
         assert (rec.action, rec.actor, rec.from_status, rec.to_status, rec.comment, rec.details) == (
-            "progress", "刘洋", None, None, "完成一半", {"percent": 50})
+            "progress",
+            "刘洋",
+            None,
+            None,
+            "完成一半",
+            {"percent": 50},
+        )
 
 
 # --- role rules -------------------------------------------------------------------------
 
 SECRETARY_ONLY = [  # (action, the state where it would be allowed)
-    ("assign", Status.new), ("approve", Status.submitted), ("reject", Status.submitted),
-    ("reopen", Status.closed), ("mark_ongoing", Status.in_progress),
+    ("assign", Status.new),
+    ("approve", Status.submitted),
+    ("reject", Status.submitted),
+    ("reopen", Status.closed),
+    ("mark_ongoing", Status.in_progress),
 ]
 
 

@@ -16,7 +16,16 @@ from models import Evidence, Item, ProgressNote, Status
 from models.db import get_engine, session_factory
 from rectify import workflow
 from rectify.errors import ConcurrentChange, InvalidInput, InvalidTransition
-from ledger_helpers import DAY, add_item, add_people, audit_rows, dump, people_by_name as people, refused, states
+from ledger_helpers import (
+    DAY,
+    add_item,
+    add_people,
+    audit_rows,
+    dump,
+    people_by_name as people,
+    refused,
+    states,
+)
 
 
 @pytest.fixture
@@ -57,8 +66,11 @@ def test_a_stale_session_reads_the_current_state_under_the_lock(db_url, session_
 
 def test_race_between_read_and_write_sqlite(sqlite_url):
     """Another writer commits between our SELECT and our UPDATE: the UPDATE loses, audits nothing."""
-    _race(sqlite_url, lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成"),
-          to=Status.ongoing)
+    _race(
+        sqlite_url,
+        lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成"),
+        to=Status.ongoing,
+    )
 
 
 # --- the audit trail -------------------------------------------------------------------
@@ -70,9 +82,13 @@ def test_audit_trail_is_append_only_through_a_whole_life(db_url, session_maker, 
     steps = [
         lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"]),
         lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="方案起草"),
-        lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成", evidence=["a.pdf"]),
+        lambda s, p: workflow.submit(
+            s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成", evidence=["a.pdf"]
+        ),
         lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="佐证不足"),
-        lambda s, p: workflow.submit(s, "ZG-1", p["周建国"], DAY, completes=[1], summary="补充材料", evidence=["b.pdf"]),
+        lambda s, p: workflow.submit(
+            s, "ZG-1", p["周建国"], DAY, completes=[1], summary="补充材料", evidence=["b.pdf"]
+        ),
         lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意"),
         lambda s, p: workflow.reopen(s, "ZG-1", p["王芳"], DAY, reason="回头看反弹"),
         lambda s, p: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY),
@@ -131,8 +147,14 @@ def make(session_maker):
     def make(status: Status):
         with session_maker.begin() as s:
             p = people(s)
-            add_item(s, "ZG-1", status, owner=p["刘洋"], leader=p["周建国"],
-                     submitted_by=p["刘洋"] if status is Status.submitted else None)
+            add_item(
+                s,
+                "ZG-1",
+                status,
+                owner=p["刘洋"],
+                leader=p["周建国"],
+                submitted_by=p["刘洋"] if status is Status.submitted else None,
+            )
 
     return make
 
@@ -141,23 +163,60 @@ def make(session_maker):
 
 ESC = "\x1b[2J\x1b[31m"
 HOSTILE = [  # (start state, call with the hostile text, the field's name in the message)
-    (Status.in_progress, lambda s, p, t: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="进展" + t), "进展说明"),
-    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成" + t), "整改情况说明"),
-    (Status.in_progress, lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成",
-                                                         evidence=["a.pdf" + t]), "佐证材料"),
-    (Status.submitted, lambda s, p, t: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意" + t), "审核意见"),
-    (Status.submitted, lambda s, p, t: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="退回" + t), "退回意见"),
-    (Status.closed, lambda s, p, t: workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="反弹" + t), "回头看原因"),
-    (Status.in_progress, lambda s, p, t: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY, comment="常态" + t), "说明"),
-    (Status.new, lambda s, p, t: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"],
-                                                 department="综合" + t), "责任部门"),
-    (Status.in_progress, lambda s, p, t: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["孙丽"],
-                                                         department="综合" + t), "责任部门"),
+    (
+        Status.in_progress,
+        lambda s, p, t: workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="进展" + t),
+        "进展说明",
+    ),
+    (
+        Status.in_progress,
+        lambda s, p, t: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成" + t),
+        "整改情况说明",
+    ),
+    (
+        Status.in_progress,
+        lambda s, p, t: workflow.submit(
+            s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成", evidence=["a.pdf" + t]
+        ),
+        "佐证材料",
+    ),
+    (
+        Status.submitted,
+        lambda s, p, t: workflow.approve(s, "ZG-1", p["陈静"], DAY, comment="同意" + t),
+        "审核意见",
+    ),
+    (
+        Status.submitted,
+        lambda s, p, t: workflow.reject(s, "ZG-1", p["陈静"], DAY, comment="退回" + t),
+        "退回意见",
+    ),
+    (
+        Status.closed,
+        lambda s, p, t: workflow.reopen(s, "ZG-1", p["陈静"], DAY, reason="反弹" + t),
+        "回头看原因",
+    ),
+    (
+        Status.in_progress,
+        lambda s, p, t: workflow.mark_ongoing(s, "ZG-1", p["陈静"], DAY, comment="常态" + t),
+        "说明",
+    ),
+    (
+        Status.new,
+        lambda s, p, t: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["刘洋"], department="综合" + t),
+        "责任部门",
+    ),
+    (
+        Status.in_progress,
+        lambda s, p, t: workflow.assign(s, "ZG-1", p["陈静"], DAY, owner=p["孙丽"], department="综合" + t),
+        "责任部门",
+    ),
 ]
 
 
 @pytest.mark.parametrize("bad", [ESC, "\x00", "\x7f", "\x9b", "\u2028"], ids=repr)
-@pytest.mark.parametrize("start,call,what", HOSTILE, ids=lambda v: getattr(v, "value", v if isinstance(v, str) else ""))
+@pytest.mark.parametrize(
+    "start,call,what", HOSTILE, ids=lambda v: getattr(v, "value", v if isinstance(v, str) else "")
+)
 def test_control_characters_are_refused(db_url, session_maker, make, start, call, what, bad):
     make(start)
     # inside the text: at either end, strip() would take a U+2028 away before the check
@@ -165,8 +224,11 @@ def test_control_characters_are_refused(db_url, session_maker, make, start, call
     assert line.startswith(what) and f"U+{ord(bad[0]):04X}" in line
 
 
-@pytest.mark.parametrize("start,call,what", [h for h in HOSTILE if h[2] in ("佐证材料", "责任部门")],
-                         ids=lambda v: getattr(v, "value", v if isinstance(v, str) else ""))
+@pytest.mark.parametrize(
+    "start,call,what",
+    [h for h in HOSTILE if h[2] in ("佐证材料", "责任部门")],
+    ids=lambda v: getattr(v, "value", v if isinstance(v, str) else ""),
+)
 @pytest.mark.parametrize("bad", ["\n", "\t"], ids=repr)
 def test_short_fields_refuse_line_breaks_and_tabs(db_url, session_maker, make, start, call, what, bad):
     make(start)
@@ -178,11 +240,21 @@ def test_multi_line_text_keeps_line_breaks_and_tabs(session_maker, make):
     with session_maker.begin() as s:
         p = people(s)
         workflow.add_progress(s, "ZG-1", p["刘洋"], DAY, note="一、方案起草\r\n\t二、征求意见")
-        workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="已完成：\n1. 印发\n2. 落实",
-                        evidence=["docs/方案.pdf"])
+        workflow.submit(
+            s,
+            "ZG-1",
+            p["刘洋"],
+            DAY,
+            completes=[1],
+            summary="已完成：\n1. 印发\n2. 落实",
+            evidence=["docs/方案.pdf"],
+        )
     with session_maker() as s:
         assert s.scalars(select(ProgressNote.note)).one() == "一、方案起草\n\t二、征求意见"
-        assert [r.comment for r in audit_rows(s)] == ["一、方案起草\n\t二、征求意见", "已完成：\n1. 印发\n2. 落实"]
+        assert [r.comment for r in audit_rows(s)] == [
+            "一、方案起草\n\t二、征求意见",
+            "已完成：\n1. 印发\n2. 落实",
+        ]
         assert s.scalars(select(Evidence.ref)).all() == ["docs/方案.pdf"]
 
 
@@ -192,9 +264,13 @@ def test_multi_line_text_keeps_line_breaks_and_tabs(session_maker, make):
 @pytest.mark.parametrize("day", [date(1999, 12, 31), date(2100, 1, 1), date(9999, 12, 31), date(1, 1, 1)])
 def test_a_day_outside_the_window_is_refused(db_url, session_maker, make, day):
     make(Status.in_progress)
-    line = refused(db_url, session_maker,
-                   lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], day, note="进展"),
-                   InvalidInput, "超出有效范围")
+    line = refused(
+        db_url,
+        session_maker,
+        lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], day, note="进展"),
+        InvalidInput,
+        "超出有效范围",
+    )
     assert day.isoformat() in line and "2000-01-01" in line and "2099-12-31" in line
 
 
@@ -205,16 +281,28 @@ def test_the_trail_never_runs_backwards(db_url, session_maker, make):
     make(Status.in_progress)
     with session_maker.begin() as s:
         workflow.submit(s, "ZG-1", people(s)["刘洋"], date(2026, 11, 5), completes=[1], summary="完成")
-    line = refused(db_url, session_maker,
-                   lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], date(2026, 10, 1), comment="同意"),
-                   InvalidTransition, "不能倒填")
+    line = refused(
+        db_url,
+        session_maker,
+        lambda s, p: workflow.approve(s, "ZG-1", p["陈静"], date(2026, 10, 1), comment="同意"),
+        InvalidTransition,
+        "不能倒填",
+    )
     assert "2026-10-01" in line and "2026-11-05" in line
-    refused(db_url, session_maker,  # the rejection path and a reassignment are dated too
-            lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], date(2026, 11, 4), comment="退回"),
-            InvalidTransition, "2026-11-05")
-    refused(db_url, session_maker,
-            lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], date(2026, 11, 4), owner=p["孙丽"]),
-            InvalidTransition, "2026-11-05")
+    refused(
+        db_url,
+        session_maker,  # the rejection path and a reassignment are dated too
+        lambda s, p: workflow.reject(s, "ZG-1", p["陈静"], date(2026, 11, 4), comment="退回"),
+        InvalidTransition,
+        "2026-11-05",
+    )
+    refused(
+        db_url,
+        session_maker,
+        lambda s, p: workflow.assign(s, "ZG-1", p["陈静"], date(2026, 11, 4), owner=p["孙丽"]),
+        InvalidTransition,
+        "2026-11-05",
+    )
     with session_maker.begin() as s:  # the same day, or later, is fine
         workflow.approve(s, "ZG-1", people(s)["陈静"], date(2026, 11, 5), comment="同意")
     with session_maker() as s:
@@ -225,9 +313,13 @@ def test_progress_is_dated_after_the_last_record_too(db_url, session_maker, make
     make(Status.in_progress)
     with session_maker.begin() as s:
         workflow.add_progress(s, "ZG-1", people(s)["刘洋"], date(2026, 11, 20), note="一半")
-    refused(db_url, session_maker,
-            lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], date(2026, 11, 19), note="补记"),
-            InvalidTransition, "2026-11-19.*2026-11-20")
+    refused(
+        db_url,
+        session_maker,
+        lambda s, p: workflow.add_progress(s, "ZG-1", p["刘洋"], date(2026, 11, 19), note="补记"),
+        InvalidTransition,
+        "2026-11-19.*2026-11-20",
+    )
 
 
 # --- the diagram's moves only ---------------------------------------------------------
@@ -235,9 +327,13 @@ def test_progress_is_dated_after_the_last_record_too(db_url, session_maker, make
 
 def test_an_ongoing_item_cannot_be_submitted_nor_reach_in_progress_by_rejection(db_url, session_maker, make):
     make(Status.ongoing)
-    line = refused(db_url, session_maker,
-                   lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成"),
-                   InvalidTransition, "长期坚持")
+    line = refused(
+        db_url,
+        session_maker,
+        lambda s, p: workflow.submit(s, "ZG-1", p["刘洋"], DAY, completes=[1], summary="完成"),
+        InvalidTransition,
+        "长期坚持",
+    )
     assert "仅限：整改中" in line
     assert set(workflow.TRANSITIONS["submit"]) == {Status.in_progress}
     # No path in the table leads from 长期坚持 anywhere: it is left only by a re-import (19).

@@ -34,10 +34,16 @@ def dialog_text(call) -> str:
 
 def _focus(call, title: str, selector: str = CONTROLS, last: bool = False) -> bool:
     pick = "xs[xs.length - 1]" if last else "xs[0]"
-    return evaluate(call, f"""(() => {{ const p = {FIELD_JS}({json.dumps(title)});
+    return (
+        evaluate(
+            call,
+            f"""(() => {{ const p = {FIELD_JS}({json.dumps(title)});
         const xs = p ? [...p.querySelectorAll({json.dumps(selector)})] : []; const e = {pick};
         if (!e) return false; e.scrollIntoView({{block: 'center'}}); e.focus();
-        return document.activeElement === e; }})()""") is True
+        return document.activeElement === e; }})()""",
+        )
+        is True
+    )
 
 
 def _key(call, key: str, code: int | None = None, text: str | None = None) -> None:
@@ -66,17 +72,22 @@ SELECT = "select:not(.p-native-select__control--placeholder)"
 
 
 def _chosen(call, title: str) -> str | None:
-    return evaluate(call, f"""(() => {{ const p = {FIELD_JS}({json.dumps(title)});
+    return evaluate(
+        call,
+        f"""(() => {{ const p = {FIELD_JS}({json.dumps(title)});
         const e = p && p.querySelector({json.dumps(SELECT)});
-        return e ? (e.selectedOptions[0]?.text || '') : null; }})()""")
+        return e ? (e.selectedOptions[0]?.text || '') : null; }})()""",
+    )
 
 
 def choose(call, title: str, option: str) -> None:
     """The drop-down focused and walked with ↓ until the option shows, as with a keyboard
     (focused again before each key: the UI may have re-rendered the field)."""
     assert _focus(call, title, SELECT), f"表单中没有下拉框“{title}”"
-    options = evaluate(call, f"[...{FIELD_JS}({json.dumps(title)}).querySelector({json.dumps(SELECT)})"
-                             ".options].map(o => o.text)")
+    options = evaluate(
+        call,
+        f"[...{FIELD_JS}({json.dumps(title)}).querySelector({json.dumps(SELECT)}).options].map(o => o.text)",
+    )
     assert option in options, f"“{title}”的选项 {options} 中没有“{option}”"
     for _ in range(len(options) + 1):
         if _chosen(call, title) == option:
@@ -85,10 +96,13 @@ def choose(call, title: str, option: str) -> None:
         _key(call, "ArrowDown", 40)
     # a drop-down with nothing chosen yet opens its list on ↓ in headless Chromium instead of
     # moving: pick the option as a click in that list does (selected, then input and change)
-    evaluate(call, f"""(() => {{ const e = {FIELD_JS}({json.dumps(title)}).querySelector({json.dumps(SELECT)});
+    evaluate(
+        call,
+        f"""(() => {{ const e = {FIELD_JS}({json.dumps(title)}).querySelector({json.dumps(SELECT)});
         e.selectedIndex = [...e.options].findIndex(o => o.text === {json.dumps(option)});
         e.dispatchEvent(new Event('input', {{bubbles: true}}));
-        e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()""")
+        e.dispatchEvent(new Event('change', {{bubbles: true}})); }})()""",
+    )
     if _chosen(call, title) != option:
         raise AssertionError(f"“{title}”选不到“{option}”（现为“{_chosen(call, title)}”）")
 
@@ -96,22 +110,34 @@ def choose(call, title: str, option: str) -> None:
 def add_item(call, title: str, text: str) -> None:
     """A list field: press its Add item, type into the new row."""
     before = evaluate(call, f"{FIELD_JS}({json.dumps(title)}).querySelectorAll('textarea, input').length")
-    evaluate(call, f"""[...{FIELD_JS}({json.dumps(title)}).querySelectorAll('button')]
-        .find(b => b.innerText.trim() === 'Add item').click()""")
-    wait_for(f"a new row in {title}", lambda: evaluate(
-        call, f"{FIELD_JS}({json.dumps(title)}).querySelectorAll('textarea, input').length") > before,
-        timeout=60, every=0.2)
+    evaluate(
+        call,
+        f"""[...{FIELD_JS}({json.dumps(title)}).querySelectorAll('button')]
+        .find(b => b.innerText.trim() === 'Add item').click()""",
+    )
+    wait_for(
+        f"a new row in {title}",
+        lambda: (
+            evaluate(call, f"{FIELD_JS}({json.dumps(title)}).querySelectorAll('textarea, input').length")
+            > before
+        ),
+        timeout=60,
+        every=0.2,
+    )
     type_text(call, title, text, last=True)
 
 
 def values(call) -> dict[str, list[str]]:
     """Every field's title -> the values its controls show (a drop-down: the chosen text)."""
-    return evaluate(call, """Object.fromEntries([...document.querySelectorAll(
+    return evaluate(
+        call,
+        """Object.fromEntries([...document.querySelectorAll(
         '[role=dialog] .schema-form-property')].filter(p => p.querySelector(
         '.schema-form-property__label')).map(p => [
         p.querySelector('.schema-form-property__label').innerText.replace(/\\s*\\(Optional\\)\\s*$/, '').trim(),
         [...p.querySelectorAll('select:not(.p-native-select__control--placeholder), textarea, input')].map(e =>
-            e.tagName === 'SELECT' ? (e.selectedOptions[0]?.text || '') : e.value)]))""")
+            e.tagName === 'SELECT' ? (e.selectedOptions[0]?.text || '') : e.value)]))""",
+    )
 
 
 def open_form(call, ui: str, run_id: str, ready: str) -> None:
@@ -122,10 +148,14 @@ def open_form(call, ui: str, run_id: str, ready: str) -> None:
 
     def shown() -> bool:
         if not evaluate(call, "!!document.querySelector('[role=dialog]')"):
-            evaluate(call, "[...document.querySelectorAll('button')]"
-                           ".find(b => b.innerText.trim() === 'Resume')?.click()")
+            evaluate(
+                call,
+                "[...document.querySelectorAll('button')]"
+                ".find(b => b.innerText.trim() === 'Resume')?.click()",
+            )
             return False
         return ready in dialog_text(call) and _focus(call, "验证码")
+
     wait_for(f"the form ({ready})", shown, every=1)
 
 
@@ -151,14 +181,19 @@ def submit(call) -> None:
     again every 20 s while the form stays open with no refusal shown."""
     import time
 
-    press = ("[...document.querySelectorAll('[role=dialog] button')]"
-             ".find(b => b.innerText.trim() === 'Submit')?.click()")
+    press = (
+        "[...document.querySelectorAll('[role=dialog] button')]"
+        ".find(b => b.innerText.trim() === 'Submit')?.click()"
+    )
     evaluate(call, press)
     pressed = [time.monotonic()]
 
     def closed():
-        failed = evaluate(call, "[...document.querySelectorAll('[role=dialog] .p-label__message--failed')]"
-                                ".map(e => e.innerText).join('；')")
+        failed = evaluate(
+            call,
+            "[...document.querySelectorAll('[role=dialog] .p-label__message--failed')]"
+            ".map(e => e.innerText).join('；')",
+        )
         assert not failed, f"表单被界面拒绝：{failed}"
         if not evaluate(call, "!!document.querySelector('[role=dialog]')"):
             return True
@@ -166,6 +201,7 @@ def submit(call) -> None:
             evaluate(call, press)
             pressed[0] = time.monotonic()
         return False
+
     wait_for("the form to close", closed, timeout=300)
 
 
@@ -173,8 +209,11 @@ def screenshot(call, path: Path, *, top: bool = True) -> None:
     """The form scrolled to its top (the description) or its end (the filled fields)."""
     import base64
 
-    evaluate(call, "(() => { const d = document.querySelector('[role=dialog] .p-modal__body') || "
-                   "document.querySelector('[role=dialog]'); if (!d) return; "
-                   f"document.activeElement?.blur(); [d, ...d.querySelectorAll('*')].forEach(e => {{ if (e.scrollHeight > e.clientHeight) "
-                   f"e.scrollTop = {'0' if top else 'e.scrollHeight'}; }}); }})()")
+    evaluate(
+        call,
+        "(() => { const d = document.querySelector('[role=dialog] .p-modal__body') || "
+        "document.querySelector('[role=dialog]'); if (!d) return; "
+        f"document.activeElement?.blur(); [d, ...d.querySelectorAll('*')].forEach(e => {{ if (e.scrollHeight > e.clientHeight) "
+        f"e.scrollTop = {'0' if top else 'e.scrollHeight'}; }}); }})()",
+    )
     path.write_bytes(base64.b64decode(call("Page.captureScreenshot", format="png")["data"]))

@@ -8,8 +8,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from rectify.cli.common import (AS_HELP, TODAY_HELP, actor_name, errors, fail, ledger,
-                                parse_day, print_json, print_rows)
+from rectify.cli.common import (
+    AS_HELP,
+    TODAY_HELP,
+    actor_name,
+    errors,
+    fail,
+    ledger,
+    parse_day,
+    print_json,
+    print_rows,
+)
 from rectify.cli.text import LIST_HEADERS, list_cells, list_summary, show_text
 from rectify.settings import get_settings
 
@@ -45,9 +54,12 @@ def init() -> None:
         upgrade(url)
         typer.echo(f"台账数据库已就绪（结构版本 {current_revision(url)}）")
         code_key.current()  # made now (0600), not by the first email: say where it is
-        where = (code_key.ENV if settings.code_secret else
-                 f"{(settings.home or Path.cwd()) / code_key.KEY_FILE}（仅本机；多台机器请设置 "
-                 f"{code_key.ENV}）")
+        where = (
+            code_key.ENV
+            if settings.code_secret
+            else f"{(settings.home or Path.cwd()) / code_key.KEY_FILE}（仅本机；多台机器请设置 "
+            f"{code_key.ENV}）"
+        )
         typer.echo(f"验证码密钥：{where}")
 
 
@@ -55,7 +67,9 @@ def init() -> None:
 def import_(
     paths: Annotated[list[Path], typer.Argument(help="整改清单和人员名单（.xlsx 或 .csv），可多个")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="只检查并显示将发生的变化，不写入")] = False,
-    as_: As = None, today: Today = None, json_: Json = False,
+    as_: As = None,
+    today: Today = None,
+    json_: Json = False,
 ) -> None:
     """导入整改清单（全部成功或全部不写入）；按序号重复导入会原地更新。"""
     from rectify.importer import import_register
@@ -63,9 +77,14 @@ def import_(
     day = parse_day(today)
     with ledger() as session, _progress_bar() as progress:
         result = import_register(
-            session, paths, day=day, calendar=_calendar(),
+            session,
+            paths,
+            day=day,
+            calendar=_calendar(),
             immediate_days=get_settings().immediate_working_days,
-            actor=actor_name(as_), dry_run=dry_run, progress=progress,
+            actor=actor_name(as_),
+            dry_run=dry_run,
+            progress=progress,
         )
         if dry_run:
             session.rollback()
@@ -104,13 +123,24 @@ class _progress_bar:
 
 @app.command("list")
 def list_(
-    status: Annotated[Optional[str], typer.Option(help="按状态筛选：new/in_progress/leader_review/submitted/closed/ongoing 或 待交办/整改中/待领导审核/待审核/已销号/长期坚持")] = None,
+    status: Annotated[
+        Optional[str],
+        typer.Option(
+            help="按状态筛选：new/in_progress/leader_review/submitted/closed/ongoing 或 待交办/整改中/待领导审核/待审核/已销号/长期坚持"
+        ),
+    ] = None,
     overdue: Annotated[bool, typer.Option("--overdue", help="只看逾期事项")] = False,
     owner: Annotated[Optional[str], typer.Option(help="按责任人筛选")] = None,
     leader: Annotated[Optional[str], typer.Option(help="按责任领导筛选")] = None,
-    unreported: Annotated[bool, typer.Option("--unreported", help="只看未按时报送进展的事项（定期报送）")] = False,
-    today: Today = None, json_: Json = False,
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="按操作记录重放到该日（YYYY-MM-DD）：当日的状态与逾期，与报告一致")] = None,
+    unreported: Annotated[
+        bool, typer.Option("--unreported", help="只看未按时报送进展的事项（定期报送）")
+    ] = False,
+    today: Today = None,
+    json_: Json = False,
+    as_of: Annotated[
+        Optional[str],
+        typer.Option("--as-of", help="按操作记录重放到该日（YYYY-MM-DD）：当日的状态与逾期，与报告一致"),
+    ] = None,
 ) -> None:
     """列出整改事项。"""
     from models.status import parse_status
@@ -123,8 +153,16 @@ def list_(
     except ValueError as exc:
         raise fail(str(exc)) from None
     with ledger(write=False) as session:
-        rows = list_items(session, replay or day, status=wanted, overdue=overdue, owner=owner,
-                          leader=leader, unreported=unreported, as_of=replay)
+        rows = list_items(
+            session,
+            replay or day,
+            status=wanted,
+            overdue=overdue,
+            owner=owner,
+            leader=leader,
+            unreported=unreported,
+            as_of=replay,
+        )
     if print_rows(rows, json_, "没有符合条件的整改事项", LIST_HEADERS, list_cells):
         typer.echo(list_summary(rows))
 
@@ -166,15 +204,23 @@ def _deliver_notices(day) -> None:
 
     settings = get_settings()
     with errors():
-        report = deliver_pending(session_factory(settings.database_url), mail_config(settings),
-                                 day=day, report_failures=False, sources=NOTICES)
+        report = deliver_pending(
+            session_factory(settings.database_url),
+            mail_config(settings),
+            day=day,
+            report_failures=False,
+            sources=NOTICES,
+        )
     if report.sent:
         typer.echo(f"已发送通知邮件{report.sent}封")
     if report.refusal:
         typer.echo(f"提示：邮件服务器拒绝本系统（{report.refusal}），通知邮件已保留待重试", err=True)
     if report.attempted > report.sent:
-        typer.echo(f"提示：{report.attempted - report.sent}封通知邮件未能发出，稍后随下一次命令或"
-                   "催办重试（rectify outbox 查看）", err=True)
+        typer.echo(
+            f"提示：{report.attempted - report.sent}封通知邮件未能发出，稍后随下一次命令或"
+            "催办重试（rectify outbox 查看）",
+            err=True,
+        )
 
 
 @app.command()
@@ -183,7 +229,8 @@ def assign(
     owner: Annotated[str, typer.Option(help="责任人姓名")],
     leader: Annotated[Optional[str], typer.Option(help="责任领导姓名")] = None,
     department: Annotated[Optional[str], typer.Option(help="责任部门")] = None,
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """交办：指定责任人（和责任领导、责任部门），并邮件通知。仅秘书可操作。
 
@@ -193,9 +240,18 @@ def assign(
 
     def action(session, _codes, actor, day):
         with acting.one_email_per_person(session):
-            items = [assign_item(session, c, actor, day, owner=workflow.get_person(session, owner),
-                                 leader=workflow.get_person(session, leader) if leader else None,
-                                 department=department) for c in code]
+            items = [
+                assign_item(
+                    session,
+                    c,
+                    actor,
+                    day,
+                    owner=workflow.get_person(session, owner),
+                    leader=workflow.get_person(session, leader) if leader else None,
+                    department=department,
+                )
+                for c in code
+            ]
         return items[0] if len(items) == 1 else None
 
     _act(as_, today, action, "、".join(code), f"已交办给{owner}")
@@ -206,7 +262,8 @@ def progress(
     code: str,
     note: Annotated[str, typer.Option("--note", help="进展说明")],
     percent: Annotated[Optional[int], typer.Option(help="完成百分比 0-100")] = None,
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """记录整改进展（责任人或责任领导）。"""
     from rectify.workflow import add_progress
@@ -219,15 +276,28 @@ def progress(
 def submit(
     code: str,
     summary: Annotated[str, typer.Option(help="整改情况说明")],
-    evidence: Annotated[Optional[list[str]], typer.Option("--evidence", help="佐证材料路径或链接，可多次")] = None,
-    complete: Annotated[Optional[list[int]], typer.Option("--complete", help="本次申请同时完成的措施序号，可多次")] = None,
-    as_: As = None, today: Today = None,
+    evidence: Annotated[
+        Optional[list[str]], typer.Option("--evidence", help="佐证材料路径或链接，可多次")
+    ] = None,
+    complete: Annotated[
+        Optional[list[int]], typer.Option("--complete", help="本次申请同时完成的措施序号，可多次")
+    ] = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """申请销号（责任人或责任领导），附佐证材料；有时限的措施须已完成或用 --complete 在本次完成。"""
     from rectify.decisions import submit_item
 
-    _act(as_, today, submit_item, code, "已提交销号申请", summary=summary,
-         evidence=evidence or [], completes=complete or [])
+    _act(
+        as_,
+        today,
+        submit_item,
+        code,
+        "已提交销号申请",
+        summary=summary,
+        evidence=evidence or [],
+        completes=complete or [],
+    )
     _resume_item_run(code)
 
 
@@ -237,9 +307,14 @@ def review(
     approve: Annotated[bool, typer.Option("--approve", help="同意销号")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="退回重新整改")] = False,
     comment: Annotated[str, typer.Option(help="审核意见")] = "",
-    recheck_on: Annotated[Optional[str], typer.Option(
-        "--recheck-on", help="同意销号时的复核日期（回头看），默认三个月后（RECTIFY_RECHECK_MONTHS）")] = None,
-    as_: As = None, today: Today = None,
+    recheck_on: Annotated[
+        Optional[str],
+        typer.Option(
+            "--recheck-on", help="同意销号时的复核日期（回头看），默认三个月后（RECTIFY_RECHECK_MONTHS）"
+        ),
+    ] = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """审核销号申请：--approve 或 --reject。待领导审核时由责任领导签字背书，待审核时由秘书审核；
     提交人不能审核自己的申请。"""
@@ -250,8 +325,16 @@ def review(
     if recheck_on and not approve:
         raise fail("--recheck-on 只用于同意销号（--approve）")
     recheck_day = parse_day(recheck_on) if recheck_on else None
-    _act(as_, today, review_item, code, "审核通过" if approve else "已退回，责任人需补充整改",
-         approve=approve, comment=comment, **({"recheck_on": recheck_day} if recheck_day else {}))
+    _act(
+        as_,
+        today,
+        review_item,
+        code,
+        "审核通过" if approve else "已退回，责任人需补充整改",
+        approve=approve,
+        comment=comment,
+        **({"recheck_on": recheck_day} if recheck_day else {}),
+    )
     _resume_item_run(code)
 
 
@@ -268,7 +351,8 @@ def _resume_item_run(code: str) -> None:
 def reopen(
     code: str,
     reason: Annotated[str, typer.Option(help="回头看发现的问题（必填）")],
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """回头看：重新打开已销号事项（仅秘书，须说明原因）。"""
     from rectify.cli.flow_sync import start_reopened_run
@@ -285,7 +369,8 @@ def reopen(
 def ongoing(
     code: str,
     comment: Annotated[str, typer.Option(help="说明")] = "",
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """转为长期坚持：措施持续执行，不再计为逾期（仅秘书）。"""
     from rectify.workflow import mark_ongoing

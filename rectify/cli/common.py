@@ -24,9 +24,14 @@ AS_HELP = "操作人姓名（默认取环境变量 RECTIFY_USER）"
 
 # The system's own words for these are English; the rest keep strerror.
 OS_ERRORS = {
-    errno.ENOENT: "文件或目录不存在", errno.EACCES: "没有访问权限", errno.EPERM: "没有操作权限",
-    errno.EISDIR: "同名的目录已存在，无法写入文件", errno.ENOTDIR: "路径中有一段不是目录",
-    errno.ENOSPC: "磁盘空间不足", errno.EROFS: "文件系统只读", errno.EEXIST: "文件已存在",
+    errno.ENOENT: "文件或目录不存在",
+    errno.EACCES: "没有访问权限",
+    errno.EPERM: "没有操作权限",
+    errno.EISDIR: "同名的目录已存在，无法写入文件",
+    errno.ENOTDIR: "路径中有一段不是目录",
+    errno.ENOSPC: "磁盘空间不足",
+    errno.EROFS: "文件系统只读",
+    errno.EEXIST: "文件已存在",
 }
 
 
@@ -79,14 +84,18 @@ def errors() -> Iterator[None]:
     except Exception as exc:
         # Named, not imported: openpyxl stays out of the read commands' start-up.
         if type(exc).__name__ == "IllegalCharacterError":
-            raise fail("文本中含有 Excel 无法保存的控制字符，请先删除（rectify show 可查看相关事项）") from None
+            raise fail(
+                "文本中含有 Excel 无法保存的控制字符，请先删除（rectify show 可查看相关事项）"
+            ) from None
         if isinstance(exc, ValueError) and _raised_in(exc, "sqlalchemy.engine.url"):
             raise fail(BAD_URL) from None  # e.g. a port that is not a number
         raise
 
 
-BAD_URL = ("数据库地址 RECTIFY_DATABASE_URL 格式不正确，应如 sqlite:///rectify.db 或 "
-           "postgresql://用户:密码@主机/库名")
+BAD_URL = (
+    "数据库地址 RECTIFY_DATABASE_URL 格式不正确，应如 sqlite:///rectify.db 或 "
+    "postgresql://用户:密码@主机/库名"
+)
 
 
 def _raised_in(exc: BaseException, module: str) -> bool:

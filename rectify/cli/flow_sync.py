@@ -58,8 +58,13 @@ def reschedule_run(flow_run_id: str) -> None:
 
     with own_retries(), get_client(sync_client=True) as client:
         # force: the resume endpoint would demand the form's fields, code included
-        call_sync(client.set_flow_run_state, UUID(flow_run_id), Scheduled(name="Resuming"),
-                  force=True, what="resume run")
+        call_sync(
+            client.set_flow_run_state,
+            UUID(flow_run_id),
+            Scheduled(name="Resuming"),
+            force=True,
+            what="resume run",
+        )
 
 
 def resume_if_waiting(db_url: str, code: str) -> str | None:
@@ -81,8 +86,10 @@ def resume_if_waiting(db_url: str, code: str) -> str | None:
     try:
         key = waiting_key(flow_run_id)
     except ObjectNotFound:
-        return (f"提示：台账已更新；事项 {code} 的流程运行 {flow_run_id} 已不存在，"
-                "下次到期巡查（deadline-watch）或导入时将自动补建")
+        return (
+            f"提示：台账已更新；事项 {code} 的流程运行 {flow_run_id} 已不存在，"
+            "下次到期巡查（deadline-watch）或导入时将自动补建"
+        )
     except Exception as exc:
         return f"提示：台账已更新，但未能通知流程运行 {flow_run_id}：{first_line(exc)}"
     try:

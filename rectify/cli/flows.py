@@ -55,24 +55,41 @@ def build_served(specs: list[dict]) -> list[tuple]:
     served = []
     for spec in specs:
         flow_obj = load_flow(spec["entrypoint"])
-        schedules = [Cron(s["cron"], timezone=s.get("timezone", "Asia/Shanghai"))
-                     for s in spec.get("schedules") or [] if s.get("cron")]
-        served.append((flow_obj.to_deployment(
-            name=spec["name"], description=spec.get("description"),
-            parameters=spec.get("parameters") or {}, schedules=schedules or None,
-            tags=spec.get("tags"),
-        ), flow_obj))
+        schedules = [
+            Cron(s["cron"], timezone=s.get("timezone", "Asia/Shanghai"))
+            for s in spec.get("schedules") or []
+            if s.get("cron")
+        ]
+        served.append(
+            (
+                flow_obj.to_deployment(
+                    name=spec["name"],
+                    description=spec.get("description"),
+                    parameters=spec.get("parameters") or {},
+                    schedules=schedules or None,
+                    tags=spec.get("tags"),
+                ),
+                flow_obj,
+            )
+        )
     return served
 
 
 @app.command()
 def serve(
-    config: Annotated[Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")] = None,
-    limit: Annotated[Optional[int], typer.Option(
-        help="同时执行的流程运行数上限（默认 4，或环境变量 RECTIFY_SERVE_LIMIT）")] = None,
-    poll: Annotated[Optional[float], typer.Option(
-        help=f"查询待执行流程运行的间隔秒数（默认 {DEFAULT_POLL_SECONDS:g}，"
-             "或环境变量 PREFECT_RUNNER_POLL_FREQUENCY）")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")
+    ] = None,
+    limit: Annotated[
+        Optional[int], typer.Option(help="同时执行的流程运行数上限（默认 4，或环境变量 RECTIFY_SERVE_LIMIT）")
+    ] = None,
+    poll: Annotated[
+        Optional[float],
+        typer.Option(
+            help=f"查询待执行流程运行的间隔秒数（默认 {DEFAULT_POLL_SECONDS:g}，"
+            "或环境变量 PREFECT_RUNNER_POLL_FREQUENCY）"
+        ),
+    ] = None,
 ) -> None:
     """在一个进程中提供全部部署（整改清单导入、整改事项、到期催办、情况报告），单机使用。
 
@@ -92,8 +109,9 @@ def serve(
     typer.echo("正在提供部署：" + "、".join(d.name for d, _ in served))
     # Each run is a fork of a server that has imported Prefect and the flows once
     # (flows/serve_runner.py): a form reaches the ledger without a fresh `import prefect`.
-    serve_forked([d for d, _ in served], [f for _, f in served], limit=limit,
-                 query_seconds=poll_seconds(poll))
+    serve_forked(
+        [d for d, _ in served], [f for _, f in served], limit=limit, query_seconds=poll_seconds(poll)
+    )
 
 
 def poll_seconds(option: float | None) -> float | None:

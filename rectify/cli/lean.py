@@ -68,6 +68,7 @@ def _answer(command: str, args: list[str]) -> str:
 
 # --- the ledger ---------------------------------------------------------------------------------
 
+
 def _connect(url: str):
     import sqlite3
 
@@ -126,8 +127,12 @@ def _owing(conn, settings, today: date, code: str | None = None) -> dict[str, tu
 
     calendar = get_calendar(settings.calendar_override)
     default = parse_setting(settings.reporting)
-    used = {r for (r,) in conn.execute(
-        f"SELECT DISTINCT reporting FROM items WHERE reporting IN ({','.join('?' * len(KINDS))})", KINDS)}
+    used = {
+        r
+        for (r,) in conn.execute(
+            f"SELECT DISTINCT reporting FROM items WHERE reporting IN ({','.join('?' * len(KINDS))})", KINDS
+        )
+    }
     found: dict[str, tuple[int, date]] = {}
     for kind in (k for k in KINDS if k in used or (default is not None and default.kind == k)):
         cadence = cadence_for(kind, default)
@@ -146,12 +151,16 @@ def _owing(conn, settings, today: date, code: str | None = None) -> dict[str, tu
 
 
 def _open_deadlines(conn, item_id: int | None = None) -> dict[int, date]:
-    sql = ("SELECT item_id, MIN(deadline) FROM measures WHERE deadline IS NOT NULL AND done_on IS NULL"
-           + (" AND item_id = ?" if item_id is not None else "") + " GROUP BY item_id")
+    sql = (
+        "SELECT item_id, MIN(deadline) FROM measures WHERE deadline IS NOT NULL AND done_on IS NULL"
+        + (" AND item_id = ?" if item_id is not None else "")
+        + " GROUP BY item_id"
+    )
     return {i: _day_of(d) for i, d in conn.execute(sql, () if item_id is None else (item_id,))}
 
 
 # --- the two commands ---------------------------------------------------------------------------
+
 
 def _list(conn, settings, today: date, options: dict) -> str:
     from models.status import Status, parse_status
@@ -166,22 +175,49 @@ def _list(conn, settings, today: date, options: dict) -> str:
     lights = _lights(settings, today)
     statuses = {s.value: s for s in Status}
     rows = []
-    for (id_, code, status, category, source, department, description, deadline, owner_name,
-         leader_name) in conn.execute(
-            "SELECT items.id, items.code, items.status, items.category, items.source, items.department,"
-            " items.description, items.deadline, o.name, l.name FROM items"
-            " LEFT OUTER JOIN people AS o ON items.owner_id = o.id"
-            " LEFT OUTER JOIN people AS l ON items.leader_id = l.id ORDER BY items.id"):
+    for (
+        id_,
+        code,
+        status,
+        category,
+        source,
+        department,
+        description,
+        deadline,
+        owner_name,
+        leader_name,
+    ) in conn.execute(
+        "SELECT items.id, items.code, items.status, items.category, items.source, items.department,"
+        " items.description, items.deadline, o.name, l.name FROM items"
+        " LEFT OUTER JOIN people AS o ON items.owner_id = o.id"
+        " LEFT OUTER JOIN people AS l ON items.leader_id = l.id ORDER BY items.id"
+    ):
         st = statuses[status]
-        if ((wanted is not None and st is not wanted) or (owner and owner_name != owner)
-                or (leader and leader_name != leader)):
+        if (
+            (wanted is not None and st is not wanted)
+            or (owner and owner_name != owner)
+            or (leader and leader_name != leader)
+        ):
             continue
         missed = owing.get(code)
-        row = list_row(code, st, category, source, department, description, owner_name, leader_name,
-                       _d(deadline), due.get(id_), lights,
-                       ongoing.get(id_) if st is Status.ongoing else None, missed and missed[1])
-        if (options.get("--overdue") and not row["overdue"]) or (options.get("--unreported")
-                                                                  and not row["unreported"]):
+        row = list_row(
+            code,
+            st,
+            category,
+            source,
+            department,
+            description,
+            owner_name,
+            leader_name,
+            _d(deadline),
+            due.get(id_),
+            lights,
+            ongoing.get(id_) if st is Status.ongoing else None,
+            missed and missed[1],
+        )
+        if (options.get("--overdue") and not row["overdue"]) or (
+            options.get("--unreported") and not row["unreported"]
+        ):
             continue
         rows.append(row)
     if options.get("--json"):
@@ -199,60 +235,119 @@ def _show(conn, settings, today: date, code: str, as_json: bool) -> str:
     item = conn.execute(
         "SELECT id, code, status, source, category, description, department, remark, owner_id,"
         " leader_id, deadline, reporting, recheck_on, register_date, closed_on, flow_run_id"
-        " FROM items WHERE code = ?", (code,)).fetchone()
+        " FROM items WHERE code = ?",
+        (code,),
+    ).fetchone()
     if item is None:
         raise Declined("no such item")  # the typer path says so
-    (id_, code, status, source, category, description, department, remark, owner_id, leader_id,
-     deadline, reporting, recheck_on, register_date, closed_on, flow_run_id) = item
+    (
+        id_,
+        code,
+        status,
+        source,
+        category,
+        description,
+        department,
+        remark,
+        owner_id,
+        leader_id,
+        deadline,
+        reporting,
+        recheck_on,
+        register_date,
+        closed_on,
+        flow_run_id,
+    ) = item
     st = Status(status)
     names = dict(conn.execute("SELECT id, name FROM people"))
     missed = _owing(conn, settings, today, code).get(code)
     ongoing = "red" if missed and st is Status.ongoing else None
     lights = _lights(settings, today)
+
     def rows(sql: str, order: str = "id") -> list:  # the item's rows in the ORM's order
         return conn.execute(f"{sql} WHERE item_id = ? ORDER BY {order}", (id_,)).fetchall()
 
-    measures = rows("SELECT text, deadline, deadline_text, original_deadline, done_on, done_by_id,"
-                    " done_note FROM measures", "position")
+    measures = rows(
+        "SELECT text, deadline, deadline_text, original_deadline, done_on, done_by_id,"
+        " done_note FROM measures",
+        "position",
+    )
     d = {
-        "code": code, "status": st.value, "status_label": st.label, "source": source,
-        "category": category, "description": description, "department": department, "remark": remark,
+        "code": code,
+        "status": st.value,
+        "status_label": st.label,
+        "source": source,
+        "category": category,
+        "description": description,
+        "department": department,
+        "remark": remark,
         "owner": names.get(owner_id) if owner_id is not None else None,
         "leader": names.get(leader_id) if leader_id is not None else None,
         **deadline_fields(_d(deadline), st, _open_deadlines(conn, id_).get(id_), lights, ongoing),
         **report_fields(missed and missed[1]),
-        "reporting": reporting, "recheck_on": recheck_on, "register_date": register_date,
-        "closed_on": closed_on, "flow_run_id": flow_run_id,
+        "reporting": reporting,
+        "recheck_on": recheck_on,
+        "register_date": register_date,
+        "closed_on": closed_on,
+        "flow_run_id": flow_run_id,
         "measures": [
-            {"number": n, "text": text, "deadline": m_deadline, "deadline_text": deadline_text,
-             "original_deadline": original, "done_on": done_on,
-             "done_by": names.get(done_by) if done_on else None,
-             "done_note": done_note if done_on else None,
-             "light": lights.of(st, None if done_on else _d(m_deadline), ongoing)}
-            for n, (text, m_deadline, deadline_text, original, done_on, done_by, done_note)
-            in enumerate(measures, 1)
+            {
+                "number": n,
+                "text": text,
+                "deadline": m_deadline,
+                "deadline_text": deadline_text,
+                "original_deadline": original,
+                "done_on": done_on,
+                "done_by": names.get(done_by) if done_on else None,
+                "done_note": done_note if done_on else None,
+                "light": lights.of(st, None if done_on else _d(m_deadline), ongoing),
+            }
+            for n, (text, m_deadline, deadline_text, original, done_on, done_by, done_note) in enumerate(
+                measures, 1
+            )
         ],
         "extensions": [
-            {"measure": position + 1, "from": old, "to": new, "reason": reason,
-             "requested_by": names.get(by), "requested_on": on, "status": e_status,
-             "status_label": EXTENSION_STATUS_LABELS[e_status], "decided_by": names.get(decided_by),
-             "decided_on": decided_on, "comment": comment}
+            {
+                "measure": position + 1,
+                "from": old,
+                "to": new,
+                "reason": reason,
+                "requested_by": names.get(by),
+                "requested_on": on,
+                "status": e_status,
+                "status_label": EXTENSION_STATUS_LABELS[e_status],
+                "decided_by": names.get(decided_by),
+                "decided_on": decided_on,
+                "comment": comment,
+            }
             for position, old, new, reason, by, on, e_status, decided_by, decided_on, comment in rows(
                 "SELECT position, old_deadline, new_deadline, reason, requested_by_id, requested_on,"
-                " status, decided_by_id, decided_on, comment FROM extensions")
+                " status, decided_by_id, decided_on, comment FROM extensions"
+            )
         ],
-        "progress": [{"day": day, "author": names.get(author), "note": note, "percent": percent}
-                     for day, author, note, percent in rows(
-                         "SELECT day, author_id, note, percent FROM progress_notes")],
+        "progress": [
+            {"day": day, "author": names.get(author), "note": note, "percent": percent}
+            for day, author, note, percent in rows("SELECT day, author_id, note, percent FROM progress_notes")
+        ],
         "evidence": [{"day": day, "ref": ref} for day, ref in rows("SELECT day, ref FROM evidence")],
         "audit": [
-            {"day": day, "at": datetime.fromisoformat(at).isoformat(), "actor": actor,
-             "action": action, "action_label": ACTION_LABELS.get(action, action), "from": from_status,
-             "to": to_status, "comment": comment, "details": None if details is None else json.loads(details),
-             "proof": proof, "os_account": os_account}
+            {
+                "day": day,
+                "at": datetime.fromisoformat(at).isoformat(),
+                "actor": actor,
+                "action": action,
+                "action_label": ACTION_LABELS.get(action, action),
+                "from": from_status,
+                "to": to_status,
+                "comment": comment,
+                "details": None if details is None else json.loads(details),
+                "proof": proof,
+                "os_account": os_account,
+            }
             for day, at, actor, action, from_status, to_status, comment, details, proof, os_account in rows(
                 "SELECT day, at, actor, action, from_status, to_status, comment, details, proof,"
-                " os_account FROM audit_records")
+                " os_account FROM audit_records"
+            )
         ],
     }
     return json_text(d) if as_json else show_text(d)

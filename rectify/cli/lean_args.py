@@ -17,8 +17,15 @@ from types import SimpleNamespace
 from typing import Any
 
 
-LIST_OPTIONS = {"--status": True, "--overdue": False, "--owner": True, "--leader": True,
-                "--unreported": False, "--today": True, "--json": False}
+LIST_OPTIONS = {
+    "--status": True,
+    "--overdue": False,
+    "--owner": True,
+    "--leader": True,
+    "--unreported": False,
+    "--today": True,
+    "--json": False,
+}
 
 
 SHOW_OPTIONS = {"--today": True, "--json": False}
@@ -75,8 +82,7 @@ def read_settings() -> Any:
         raise Declined(".env")
     env = {k.lower(): v for k, v in os.environ.items() if k[:8].lower() == "rectify_"}
     hints: dict[str, str] = SettingFields.__annotations__
-    given = {name: _value(hints[name], env[f"rectify_{name}"]) for name in hints
-             if f"rectify_{name}" in env}
+    given = {name: _value(hints[name], env[f"rectify_{name}"]) for name in hints if f"rectify_{name}" in env}
     values = {name: getattr(SettingFields, name) for name in hints} | given
     values |= home_paths(values["home"], given)
     return SimpleNamespace(**values)

@@ -21,7 +21,8 @@ def measure(
     number: Annotated[int, typer.Argument(help="措施序号（第几条，从 1 起）")],
     done: Annotated[bool, typer.Option("--done", help="标记该条整改措施已完成")] = False,
     note: Annotated[str, typer.Option("--note", help="完成情况：做了什么（必填）")] = "",
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """标记一条整改措施已完成（责任人或责任领导），记入操作记录。"""
     from rectify.measures import mark_done
@@ -51,7 +52,8 @@ def extend(
     approve: Annotated[bool, typer.Option("--approve", help="批准延期（仅秘书）")] = False,
     reject: Annotated[bool, typer.Option("--reject", help="不予延期（仅秘书，须填写意见）")] = False,
     comment: Annotated[str, typer.Option("--comment", help="审批意见")] = "",
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """申请延期（责任人或责任领导：--to --reason），或审批延期申请（秘书：--approve/--reject）。"""
     from rectify.decisions import decide_extension, request_extension
@@ -69,9 +71,7 @@ def extend(
         return
 
     def decide(session, code, actor, day):
-        decide_extension(session, code, actor, day, measure=number, approve=approve,
-                         comment=comment)
+        decide_extension(session, code, actor, day, measure=number, approve=approve, comment=comment)
 
-    _act(as_, today, decide, code,
-         f"已批准第{number}条措施延期" if approve else f"第{number}条措施不予延期")
+    _act(as_, today, decide, code, f"已批准第{number}条措施延期" if approve else f"第{number}条措施不予延期")
     _resume_item_run(code)

@@ -54,8 +54,11 @@ def tune(url: str) -> str:
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         database = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
         for name, value in SETTINGS.items():
-            conn.execute(sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
-                sql.Identifier(database), sql.Identifier(name), sql.Literal(value)))
+            conn.execute(
+                sql.SQL("ALTER ROLE CURRENT_USER IN DATABASE {} SET {} = {}").format(
+                    sql.Identifier(database), sql.Identifier(name), sql.Literal(value)
+                )
+            )
     return database
 
 
@@ -75,8 +78,10 @@ def tune_line(url: str) -> str:
 
 @app.command("prefect-db")
 def prefect_db(
-    url: Annotated[Optional[str], typer.Option(
-        help="Prefect 服务器的数据库地址（默认取 PREFECT_API_DATABASE_CONNECTION_URL）")] = None,
+    url: Annotated[
+        Optional[str],
+        typer.Option(help="Prefect 服务器的数据库地址（默认取 PREFECT_API_DATABASE_CONNECTION_URL）"),
+    ] = None,
 ) -> None:
     """为 PostgreSQL 上的 Prefect 数据库关闭 JIT（运行页面的任务图查询因 JIT 编译要等数秒）；在启动 Prefect 服务器前运行一次。"""
     url = url or prefect_database_url()

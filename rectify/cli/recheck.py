@@ -22,7 +22,8 @@ def recheck(
     reopen: Annotated[bool, typer.Option("--reopen", help="出现反弹：重新打开整改（须 --reason）")] = False,
     reason: Annotated[Optional[str], typer.Option(help="反弹的情况（--reopen 时必填）")] = None,
     comment: Annotated[str, typer.Option(help="回头看意见（--confirm 时可填）")] = "",
-    as_: As = None, today: Today = None,
+    as_: As = None,
+    today: Today = None,
 ) -> None:
     """回头看：对已销号事项复核，--confirm（巩固）或 --reopen --reason（反弹，重新整改）。仅秘书。"""
     from rectify import recheck as domain
@@ -62,8 +63,10 @@ def calendar(
         raise fail("年份应在 2000 到 2099 之间，且 --from 不晚于 --to")
     with errors():
         cal = get_calendar(get_settings().calendar_override)
-        rows = [{"year": y, "source": cal.source(y), "source_label": SOURCE_LABELS[cal.source(y)]}
-                for y in range(first, last + 1)]
+        rows = [
+            {"year": y, "source": cal.source(y), "source_label": SOURCE_LABELS[cal.source(y)]}
+            for y in range(first, last + 1)
+        ]
     if json_:
         print_json(rows)
         return
@@ -73,5 +76,7 @@ def calendar(
         typer.echo(f"覆盖文件：{override}")
     unconfirmed = [str(r["year"]) for r in rows if r["source"] in ("estimate", "fallback")]
     if unconfirmed:
-        typer.echo(f"提示：{'、'.join(unconfirmed)}年没有国务院办公厅正式通知的数据，"
-                   "相关整改时限和工作日可能需要在正式通知发布后重新核对")
+        typer.echo(
+            f"提示：{'、'.join(unconfirmed)}年没有国务院办公厅正式通知的数据，"
+            "相关整改时限和工作日可能需要在正式通知发布后重新核对"
+        )

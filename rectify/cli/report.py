@@ -22,8 +22,10 @@ from rectify.cli.common import errors, fail, ledger, parse_day, setup_logging
 from rectify.report.wording import cn_date
 from rectify.settings import get_settings, office_today
 
-DIRECT_NOTE = ("提示：未设置 PREFECT_API_URL，已直接写出报告文件；在 Prefect 服务器上运行流程 "
-               "next-steps-report 时，报告同时发布为 Prefect 产物（artifact）")
+DIRECT_NOTE = (
+    "提示：未设置 PREFECT_API_URL，已直接写出报告文件；在 Prefect 服务器上运行流程 "
+    "next-steps-report 时，报告同时发布为 Prefect 产物（artifact）"
+)
 
 
 def prefect_api_url() -> str | None:
@@ -43,9 +45,15 @@ def prefect_api_url() -> str | None:
 
 @app.command()
 def report(
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="截至日期 YYYY-MM-DD（默认：北京时间今天）")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="输出目录（默认：RECTIFY_REPORT_DIR，即 reports）")] = None,
-    format_: Annotated[str, typer.Option("--format", help="输出格式，逗号分隔：md,html,docx,xlsx,pdf（pdf 需 LibreOffice）")] = "md,html,docx,xlsx",
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="截至日期 YYYY-MM-DD（默认：北京时间今天）")
+    ] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="输出目录（默认：RECTIFY_REPORT_DIR，即 reports）")
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="输出格式，逗号分隔：md,html,docx,xlsx,pdf（pdf 需 LibreOffice）")
+    ] = "md,html,docx,xlsx",
 ) -> None:
     """编制整改工作情况报告（按截至日期重放操作记录），并导出整改台账 Excel（附件2）。"""
     from sqlalchemy import func, select
@@ -73,8 +81,9 @@ def report(
             from rectify.report.output import produce_report
 
             with errors():
-                paths = produce_report(session, day, out_dir.resolve(), formats, settings,
-                                       dated=office_today(settings)).paths
+                paths = produce_report(
+                    session, day, out_dir.resolve(), formats, settings, dated=office_today(settings)
+                ).paths
             typer.echo(DIRECT_NOTE)
         else:
             paths = None

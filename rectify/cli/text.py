@@ -45,9 +45,14 @@ def json_text(data) -> str:
     """json.dumps(data, ensure_ascii=False, indent=2, default=str), to the byte. With an indent
     json uses its pure-Python encoder (0.2 s for `list --json` on 10,000 items); a list of flat
     dicts, what `list` prints, is encoded by the C encoder one row at a time and indented here."""
-    if isinstance(data, list) and data and all(
+    if (
+        isinstance(data, list)
+        and data
+        and all(
             type(r) is dict and r and not any(isinstance(v, (dict, list, tuple)) for v in r.values())
-            for r in data):
+            for r in data
+        )
+    ):
         return "[\n  " + ",\n  ".join("{\n    " + _FLAT(r)[1:-1] + "\n  }" for r in data) + "\n]"
     return json.dumps(data, ensure_ascii=False, indent=2, default=str)
 
@@ -70,7 +75,7 @@ def clip(text: str, limit: int) -> str:
     ends = list(accumulate(map(_char_width, text)))  # the width up to and including each character
     if ends[-1] <= limit:
         return text
-    return text[:bisect_right(ends, limit - 1)] + "…"  # the first character that would not fit
+    return text[: bisect_right(ends, limit - 1)] + "…"  # the first character that would not fit
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -89,23 +94,33 @@ LIST_HEADERS = ["编号", "亮灯", "状态", "类别", "责任领导", "责任�
 
 
 def list_cells(r: dict) -> list[str]:
-    return [r["code"], r["light_label"], r["status_label"] + ("·逾期" if r["overdue"] else "")
-            + ("·未按时报送" if r["unreported"] else ""), r["category"],
-            r["leader"] or "-", r["owner"] or "-", r["deadline_label"],
-            clip(r["description"], 40)]
+    return [
+        r["code"],
+        r["light_label"],
+        r["status_label"] + ("·逾期" if r["overdue"] else "") + ("·未按时报送" if r["unreported"] else ""),
+        r["category"],
+        r["leader"] or "-",
+        r["owner"] or "-",
+        r["deadline_label"],
+        clip(r["description"], 40),
+    ]
 
 
 def list_summary(rows: list[dict]) -> str:
     overdue_n = sum(r["overdue"] for r in rows)
     unreported_n = sum(r["unreported"] for r in rows)
-    return (f"共{len(rows)}项" + (f"，其中逾期{overdue_n}项" if overdue_n else "")
-            + (f"，未按时报送{unreported_n}项" if unreported_n else ""))
+    return (
+        f"共{len(rows)}项"
+        + (f"，其中逾期{overdue_n}项" if overdue_n else "")
+        + (f"，未按时报送{unreported_n}项" if unreported_n else "")
+    )
 
 
 def show_text(d: dict) -> str:
     """`rectify show`'s page for one item (item_detail's dict)."""
     lines = [
-        f"{d['code']}  {d['status_label']}" + ("（逾期）" if d["overdue"] else "")
+        f"{d['code']}  {d['status_label']}"
+        + ("（逾期）" if d["overdue"] else "")
         + (f"  {d['light_label']}" if d["light"] else ""),
         f"问题来源：{d['source']}    问题类别：{d['category']}",
         f"问题描述：{d['description']}",
@@ -118,16 +133,27 @@ def show_text(d: dict) -> str:
     ]
     if d["extensions"]:
         lines.append("延期申请：")
-        lines += [f"  第{e['measure']}条 {e['from']}→{e['to']} {e['requested_by']}（{e['requested_on']}）："
-                  f"{e['reason']}；{e['status_label']}"
-                  + (f"（{e['decided_by']}，{e['decided_on']}" + (f"：{e['comment']}" if e["comment"] else "") + "）"
-                     if e["decided_on"] else "") for e in d["extensions"]]
+        lines += [
+            f"  第{e['measure']}条 {e['from']}→{e['to']} {e['requested_by']}（{e['requested_on']}）："
+            f"{e['reason']}；{e['status_label']}"
+            + (
+                f"（{e['decided_by']}，{e['decided_on']}"
+                + (f"：{e['comment']}" if e["comment"] else "")
+                + "）"
+                if e["decided_on"]
+                else ""
+            )
+            for e in d["extensions"]
+        ]
     if d["remark"]:
         lines.append(f"备注：{d['remark']}")
     if d["progress"]:
         lines.append("整改进展：")
-        lines += [f"  {p['day']} {p['author'] or '台账'}：{p['note']}"
-                  + (f"（{p['percent']}%）" if p["percent"] is not None else "") for p in d["progress"]]
+        lines += [
+            f"  {p['day']} {p['author'] or '台账'}：{p['note']}"
+            + (f"（{p['percent']}%）" if p["percent"] is not None else "")
+            for p in d["progress"]
+        ]
     if d["evidence"]:
         lines.append("佐证材料：")
         lines += [f"  {e['day']} {e['ref']}" for e in d["evidence"]]
@@ -135,8 +161,11 @@ def show_text(d: dict) -> str:
     for a in d["audit"]:
         move = f" {_label(a['from'])}→{_label(a['to'])}" if a["to"] and a["from"] != a["to"] else ""
         comment = f"：{a['comment']}" if a["comment"] else ""
-        proof = (f"（{a['proof']}" + (f" {a['os_account']}" if a["os_account"] else "") + "）"
-                 if a["proof"] else "")
+        proof = (
+            f"（{a['proof']}" + (f" {a['os_account']}" if a["os_account"] else "") + "）"
+            if a["proof"]
+            else ""
+        )
         lines.append(f"  {a['day']} {a['actor']}{proof} {a['action_label']}{move}{comment}")
     return "\n".join(lines)
 
@@ -144,11 +173,14 @@ def show_text(d: dict) -> str:
 def _measure_line(m: dict) -> str:
     from rectify.lights import LIGHT_LABELS
 
-    when = m["deadline_text"] + (f"，{m['deadline']}" if m["deadline"] and m["deadline"] != m["deadline_text"] else "")
+    when = m["deadline_text"] + (
+        f"，{m['deadline']}" if m["deadline"] and m["deadline"] != m["deadline_text"] else ""
+    )
     if m["original_deadline"]:
         when += f"，原定时限 {m['original_deadline']}"
-    state = (f"已完成（{m['done_on']} {m['done_by'] or '台账'}：{m['done_note']}）" if m["done_on"]
-             else "未完成")
+    state = (
+        f"已完成（{m['done_on']} {m['done_by'] or '台账'}：{m['done_note']}）" if m["done_on"] else "未完成"
+    )
     light = f" {LIGHT_LABELS[m['light']]}" if m["light"] else ""
     return f"  {m['number']}. {m['text']}（{when}）{light} {state}"
 

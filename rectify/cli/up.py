@@ -66,8 +66,10 @@ def auth_string(host: str, command: str = "rectify up") -> str | None:
     if is_loopback(host):
         return value or None
     if not value or ":" not in value:
-        raise fail(f"监听地址 {host} 不是本机回环地址，其他机器可以访问：请先设置环境变量 "
-                   f"{AUTH}=用户名:密码（基本认证），再运行 {command}")
+        raise fail(
+            f"监听地址 {host} 不是本机回环地址，其他机器可以访问：请先设置环境变量 "
+            f"{AUTH}=用户名:密码（基本认证），再运行 {command}"
+        )
     return value
 
 
@@ -86,8 +88,11 @@ def start_server(host: str, port: int, auth: str | None, log: Path) -> subproces
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "flows.api_guard", "--host", host, "--port", str(port)],
-            env=server_env(host, port, auth), stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            env=server_env(host, port, auth),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
 
@@ -98,8 +103,9 @@ def wait_healthy(server: subprocess.Popen, url: str, timeout: float, log: Path) 
     deadline = time.monotonic() + timeout
     while True:
         if server.poll() is not None:
-            raise fail(f"Prefect 服务器未能启动（退出码 {server.returncode}）：{last_line(log)}"
-                       f"（完整日志：{log}）")
+            raise fail(
+                f"Prefect 服务器未能启动（退出码 {server.returncode}）：{last_line(log)}（完整日志：{log}）"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:
@@ -107,8 +113,10 @@ def wait_healthy(server: subprocess.Popen, url: str, timeout: float, log: Path) 
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise fail(f"Prefect 服务器在 {timeout:g} 秒内未就绪（{url}），请查看日志 {log}，"
-                       "或用 --wait 延长等待时间")
+            raise fail(
+                f"Prefect 服务器在 {timeout:g} 秒内未就绪（{url}），请查看日志 {log}，"
+                "或用 --wait 延长等待时间"
+            )
         time.sleep(0.5)
 
 
@@ -153,8 +161,11 @@ def where(settings, url: str, log: Path) -> list[str]:
 
     ui = url.removesuffix("/api")
     ledger = make_url(settings.database_url)
-    ledger_text = ledger.database if ledger.drivername.startswith("sqlite") else \
-        ledger.render_as_string(hide_password=True)
+    ledger_text = (
+        ledger.database
+        if ledger.drivername.startswith("sqlite")
+        else ledger.render_as_string(hide_password=True)
+    )
     return [
         f"Prefect 界面：{ui}/runs",
         f"台账：{ledger_text}",
@@ -170,9 +181,15 @@ def where(settings, url: str, log: Path) -> list[str]:
 def up(
     host: Annotated[str, typer.Option(help="Prefect 服务器监听地址（默认仅本机）")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Prefect 服务器端口")] = 4200,
-    home: Annotated[Optional[Path], typer.Option(
-        help="数据目录：台账、发件箱、报告和 Prefect 数据库（默认取 RECTIFY_HOME，否则为当前目录）")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")] = None,
+    home: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="数据目录：台账、发件箱、报告和 Prefect 数据库（默认取 RECTIFY_HOME，否则为当前目录）"
+        ),
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="部署配置文件（默认：项目中的 prefect.yaml）")
+    ] = None,
     poll: Annotated[Optional[float], typer.Option(help="查询待执行流程运行的间隔秒数")] = None,
     wait: Annotated[float, typer.Option(help="等待 Prefect 服务器就绪的最长秒数")] = 120,
 ) -> None:
@@ -225,8 +242,7 @@ def up(
         try:
             typer.echo(f"已暂停部署 {pause_served(names)} 个")
         except Exception as exc:  # the server is going away anyway: say so, do not trace back
-            typer.echo(f"提示：未能暂停部署：{(str(exc).splitlines() or [type(exc).__name__])[0]}",
-                       err=True)
+            typer.echo(f"提示：未能暂停部署：{(str(exc).splitlines() or [type(exc).__name__])[0]}", err=True)
     except KeyboardInterrupt:
         pass
     finally:
@@ -237,15 +253,17 @@ def up(
 
 @app.command()
 def server(
-    host: Annotated[Optional[str], typer.Option(
-        help="监听地址（默认取 PREFECT_SERVER_API_HOST，即仅本机）")] = None,
-    port: Annotated[Optional[int], typer.Option(help="端口（默认取 PREFECT_SERVER_API_PORT，即 4200）")] = None,
+    host: Annotated[
+        Optional[str], typer.Option(help="监听地址（默认取 PREFECT_SERVER_API_HOST，即仅本机）")
+    ] = None,
+    port: Annotated[
+        Optional[int], typer.Option(help="端口（默认取 PREFECT_SERVER_API_PORT，即 4200）")
+    ] = None,
 ) -> None:
     """Prefect 服务器（界面与接口），带整改台账防护：代替 prefect server start。"""
     if port is not None and not 0 < port < 65536:
         raise fail(f"端口 {port} 无效，应为 1–65535")
-    auth = auth_string(host or os.environ.get("PREFECT_SERVER_API_HOST") or "127.0.0.1",
-                       "rectify server")
+    auth = auth_string(host or os.environ.get("PREFECT_SERVER_API_HOST") or "127.0.0.1", "rectify server")
     if auth:  # the server's own setting, read when Prefect is imported below
         os.environ[AUTH] = auth
     from flows.api_guard import serve

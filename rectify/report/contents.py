@@ -54,7 +54,9 @@ class MeasureLine:
         if not written or written == cn_date(self.due):
             phrase = f"{cn_date(self.due)}前完成"
         elif is_relative_deadline(self.deadline_text) and written.endswith("底前"):
-            phrase = f"{self.due.year}{'' if written.startswith('年') else '年'}{written}完成"  # 2026年12月底前
+            phrase = (
+                f"{self.due.year}{'' if written.startswith('年') else '年'}{written}完成"  # 2026年12月底前
+            )
         elif is_relative_deadline(self.deadline_text):
             phrase = f"{written}，{cn_date(self.due)}前完成"
         else:
@@ -146,7 +148,9 @@ class Tally:
         """问题4个，已完成整改1个，正在推进3个（其中逾期1个），长期坚持1个: the zero parts left out."""
         parts = [f"已完成整改{self.closed}个"] if self.closed else []
         if self.in_progress:
-            parts.append(f"正在推进{self.in_progress}个" + (f"（其中逾期{self.overdue}个）" if self.overdue else ""))
+            parts.append(
+                f"正在推进{self.in_progress}个" + (f"（其中逾期{self.overdue}个）" if self.overdue else "")
+            )
         if self.ongoing:
             parts.append(f"长期坚持{self.ongoing}个")
         return f"{self.total}个，" + "，".join(parts) if parts else f"{self.total}个"

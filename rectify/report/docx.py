@@ -50,8 +50,12 @@ def _page_setup(section) -> None:
     sect = section._sectPr
     for old in sect.findall(qn("w:docGrid")):
         sect.remove(old)
-    sect.append(parse_xml(f'<w:docGrid {nsdecls("w")} w:type="linesAndChars" w:linePitch="{LINE_PITCH}" '
-                          f'w:charSpace="{CHAR_SPACE}"/>'))
+    sect.append(
+        parse_xml(
+            f'<w:docGrid {nsdecls("w")} w:type="linesAndChars" w:linePitch="{LINE_PITCH}" '
+            f'w:charSpace="{CHAR_SPACE}"/>'
+        )
+    )
 
 
 def _page_number_xml(style_id: str, indent: str) -> str:
@@ -61,7 +65,7 @@ def _page_number_xml(style_id: str, indent: str) -> str:
         '<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
         '<w:r><w:instrText xml:space="preserve"> PAGE </w:instrText></w:r>'
         '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
-        '<w:r><w:t>1</w:t></w:r>'
+        "<w:r><w:t>1</w:t></w:r>"
         '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
         '<w:r><w:t xml:space="preserve"> —</w:t></w:r></w:p>'
     )
@@ -69,8 +73,10 @@ def _page_number_xml(style_id: str, indent: str) -> str:
 
 def _page_numbers(section, styles: dict[str, str]) -> None:
     """Odd pages: right, one character in; even pages: left, one character in (GB/T 9704 §7.5)."""
-    for footer, style, indent in ((section.footer, styles["footer"], f'w:right="{CHAR - 40}"'),
-                                  (section.even_page_footer, styles["footer_even"], f'w:left="{CHAR - 40}"')):
+    for footer, style, indent in (
+        (section.footer, styles["footer"], f'w:right="{CHAR - 40}"'),
+        (section.even_page_footer, styles["footer_even"], f'w:left="{CHAR - 40}"'),
+    ):
         p = footer.paragraphs[0]._p
         p.getparent().replace(p, parse_xml(_page_number_xml(style, indent)))
 
@@ -100,9 +106,11 @@ def _para(style_id: str, text: str, ppr: str = "") -> str:
 
 
 def _cell(width: int, text: str, style_id: str, align: str) -> str:
-    return (f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/><w:vAlign w:val="center"/></w:tcPr>'
-            f'<w:p><w:pPr><w:pStyle w:val="{style_id}"/><w:jc w:val="{align}"/></w:pPr>'
-            f'<w:r>{_text(text)}</w:r></w:p></w:tc>')
+    return (
+        f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/><w:vAlign w:val="center"/></w:tcPr>'
+        f'<w:p><w:pPr><w:pStyle w:val="{style_id}"/><w:jc w:val="{align}"/></w:pPr>'
+        f"<w:r>{_text(text)}</w:r></w:p></w:tc>"
+    )
 
 
 def table_xml(table: Table, styles: dict[str, str]) -> str:
@@ -122,7 +130,7 @@ def table_xml(table: Table, styles: dict[str, str]) -> str:
         '<w:tblLook w:val="04A0" w:firstRow="1" w:lastRow="0" w:firstColumn="0" w:lastColumn="0" '
         'w:noHBand="0" w:noVBand="1"/></w:tblPr><w:tblGrid>',
         *(f'<w:gridCol w:w="{w}"/>' for w in widths),
-        '</w:tblGrid><w:tr><w:trPr><w:cantSplit/><w:tblHeader/></w:trPr>',
+        "</w:tblGrid><w:tr><w:trPr><w:cantSplit/><w:tblHeader/></w:trPr>",
         *(_cell(w, h, styles["head"], "center") for w, h in zip(widths, table.headers)),
         "</w:tr>",
     ]
@@ -139,15 +147,20 @@ def _block_xml(b: Block, styles: dict[str, str]) -> str:
     if b.kind == "table":
         return table_xml(b.table, styles)
     if b.kind == "note":  # 附件：1．… then 2．… aligned under 1．
-        return "".join(_para(styles["note"], f"附件：{line}") if k == 0 else
-                       _para(styles["note2"], line, f'<w:ind w:left="{5 * CHAR}" w:leftChars="500"/>')
-                       for k, line in enumerate(b.lines))
+        return "".join(
+            _para(styles["note"], f"附件：{line}")
+            if k == 0
+            else _para(styles["note2"], line, f'<w:ind w:left="{5 * CHAR}" w:leftChars="500"/>')
+            for k, line in enumerate(b.lines)
+        )
     if b.kind in ("sign", "date"):
-        return _para(styles[b.kind], b.text, f'<w:ind w:right="{b.indent * CHAR}" w:rightChars="{b.indent * 100}"/>')
+        return _para(
+            styles[b.kind], b.text, f'<w:ind w:right="{b.indent * CHAR}" w:rightChars="{b.indent * 100}"/>'
+        )
     if b.kind == "break":
         return ""  # the attachment label's style starts a new page
     if b.kind == "p":
-        return f'<w:p><w:r>{_text(b.text)}</w:r></w:p>'
+        return f"<w:p><w:r>{_text(b.text)}</w:r></w:p>"
     if b.kind == "title":  # broken where document.title_lines breaks it
         return _para(styles["title"], "\n".join(b.lines or [b.text]))
     return _para(styles[b.kind], b.text)
@@ -166,7 +179,7 @@ def build_docx(report: Report):
     body = doc.element.body
     sect = etree.tostring(body.sectPr, encoding="unicode")
     xml = "".join(_block_xml(block, styles) for block in build_document(report))
-    doc.element.replace(body, parse_xml(f'<w:body {nsdecls("w", "r")}>{xml}{sect}</w:body>'))
+    doc.element.replace(body, parse_xml(f"<w:body {nsdecls('w', 'r')}>{xml}{sect}</w:body>"))
     return doc
 
 

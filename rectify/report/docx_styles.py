@@ -27,11 +27,20 @@ HEADING1_FONT = "黑体"
 HEADING2_FONT = "楷体_GB2312"
 PAGE_FONT = "宋体"
 # What a machine without the official GB2312 faces should use instead (font table w:altName).
-ALT_NAMES = {TITLE_FONT: "宋体", BODY_FONT: "仿宋", HEADING2_FONT: "楷体", HEADING1_FONT: "SimHei",
-             PAGE_FONT: "SimSun"}
+ALT_NAMES = {
+    TITLE_FONT: "宋体",
+    BODY_FONT: "仿宋",
+    HEADING2_FONT: "楷体",
+    HEADING1_FONT: "SimHei",
+    PAGE_FONT: "SimSun",
+}
 JAPANESE_FACES = ("ＭＳ 明朝", "ＭＳ ゴシック")
-CENTER, LEFT, RIGHT, JUSTIFY = (WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT,
-                                WD_ALIGN_PARAGRAPH.RIGHT, WD_ALIGN_PARAGRAPH.JUSTIFY)
+CENTER, LEFT, RIGHT, JUSTIFY = (
+    WD_ALIGN_PARAGRAPH.CENTER,
+    WD_ALIGN_PARAGRAPH.LEFT,
+    WD_ALIGN_PARAGRAPH.RIGHT,
+    WD_ALIGN_PARAGRAPH.JUSTIFY,
+)
 
 TABLE_PT = 10.5  # 五号
 CONDENSE = -8  # twentieths of a point: 16 pt − 0.4 pt, 28 characters on the 156 mm line
@@ -65,10 +74,20 @@ def _set_fonts(style, east_asia: str, size_pt: float) -> None:
     rpr.append(parse_xml(f'<w:lang {nsdecls("w")} w:val="en-US" w:eastAsia="zh-CN" w:bidi="ar-SA"/>'))
 
 
-def _paragraph_style(doc, name: str, east_asia: str, size_pt: float, *, align=None,
-                     first_line_chars: float = 0, line_pt: float | None = None,
-                     before_pt: float = 0, after_pt: float = 0, keep_next: bool = False,
-                     page_break: bool = False):
+def _paragraph_style(
+    doc,
+    name: str,
+    east_asia: str,
+    size_pt: float,
+    *,
+    align=None,
+    first_line_chars: float = 0,
+    line_pt: float | None = None,
+    before_pt: float = 0,
+    after_pt: float = 0,
+    keep_next: bool = False,
+    page_break: bool = False,
+):
     styles = doc.styles
     try:
         style = styles[name]
@@ -81,7 +100,9 @@ def _paragraph_style(doc, name: str, east_asia: str, size_pt: float, *, align=No
     pf.alignment = align
     pf.first_line_indent = Pt(size_pt * first_line_chars) if first_line_chars else Pt(0)
     if first_line_chars:  # Word counts the indent in characters of the grid
-        pf._element.get_or_add_pPr().get_or_add_ind().set(qn("w:firstLineChars"), str(int(first_line_chars * 100)))
+        pf._element.get_or_add_pPr().get_or_add_ind().set(
+            qn("w:firstLineChars"), str(int(first_line_chars * 100))
+        )
     pf.space_before, pf.space_after = Pt(before_pt), Pt(after_pt)
     if line_pt:
         pf.line_spacing_rule = WD_LINE_SPACING.EXACTLY
@@ -96,14 +117,29 @@ def _paragraph_style(doc, name: str, east_asia: str, size_pt: float, *, align=No
 
 # w:pPr children that come after autoSpaceDE/autoSpaceDN/snapToGrid in the schema's sequence
 # (Word refuses a file whose paragraph properties are out of order).
-_PPR_LATER = [qn(f"w:{t}") for t in ("bidi", "adjustRightInd", "snapToGrid", "spacing", "ind",
-                                     "contextualSpacing", "mirrorIndents", "suppressOverlap", "jc",
-                                     "textDirection", "textAlignment", "outlineLvl", "rPr")]
+_PPR_LATER = [
+    qn(f"w:{t}")
+    for t in (
+        "bidi",
+        "adjustRightInd",
+        "snapToGrid",
+        "spacing",
+        "ind",
+        "contextualSpacing",
+        "mirrorIndents",
+        "suppressOverlap",
+        "jc",
+        "textDirection",
+        "textAlignment",
+        "outlineLvl",
+        "rPr",
+    )
+]
 
 
 def _ppr_flag(style, tag: str, val: str = "0") -> None:
     ppr = style.element.get_or_add_pPr()
-    later = _PPR_LATER[_PPR_LATER.index(qn(tag)) + 1:] if qn(tag) in _PPR_LATER else _PPR_LATER
+    later = _PPR_LATER[_PPR_LATER.index(qn(tag)) + 1 :] if qn(tag) in _PPR_LATER else _PPR_LATER
     el = parse_xml(f'<{tag} {nsdecls("w")} w:val="{val}"/>')
     successor = next((c for c in ppr if c.tag in later), None)
     if successor is None:
@@ -173,7 +209,7 @@ def docx_defaults(doc) -> None:
     for lang in settings.iter(qn("w:themeFontLang")):
         lang.set(qn("w:val"), "zh-CN")
         lang.set(qn("w:eastAsia"), "zh-CN")
-    settings.append(parse_xml(f'<w:evenAndOddHeaders {nsdecls("w")}/>'))
+    settings.append(parse_xml(f"<w:evenAndOddHeaders {nsdecls('w')}/>"))
     for part in doc.part.package.iter_parts():
         name = str(part.partname)
         if name == "/word/fontTable.xml":
@@ -196,5 +232,7 @@ def _font_table(part) -> None:
         font.set(f"{{{W}}}name", name)
         etree.SubElement(font, f"{{{W}}}altName").set(f"{{{W}}}val", alt)
         etree.SubElement(font, f"{{{W}}}charset").set(f"{{{W}}}val", "86")  # GB2312
-        etree.SubElement(font, f"{{{W}}}family").set(f"{{{W}}}val", "modern" if name == HEADING1_FONT else "roman")
+        etree.SubElement(font, f"{{{W}}}family").set(
+            f"{{{W}}}val", "modern" if name == HEADING1_FONT else "roman"
+        )
     part._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)

@@ -40,8 +40,21 @@ from rectify.report.figures import status_as_of
 from rectify.report.wording import Office, cn_date
 from rectify.sheets import FORMULA_START
 
-REGISTER_COLUMNS = ["序号", "问题来源", "问题类别", "问题描述", "整改措施", "责任领导", "责任部门",
-                    "责任人", "整改时限", "整改进展", "完成情况", "备注", "状态"]
+REGISTER_COLUMNS = [
+    "序号",
+    "问题来源",
+    "问题类别",
+    "问题描述",
+    "整改措施",
+    "责任领导",
+    "责任部门",
+    "责任人",
+    "整改时限",
+    "整改进展",
+    "完成情况",
+    "备注",
+    "状态",
+]
 MEASURE_COLUMNS = {4, 8}  # 0-based: 整改措施, 整改时限 vary per row; the rest is the problem's
 # The problem's columns whose text can need more than one line (编号, names and 状态 never do).
 WRAPPING = (1, 2, 3, 6, 9, 10, 11)
@@ -93,15 +106,25 @@ def _register_rows(session: Session, as_of: date):
     statuses = status_as_of(session, as_of)
     owner, leader = aliased(Person), aliased(Person)
     items = session.execute(
-        select(Item.id, Item.code, Item.source, Item.category, Item.description, leader.name,
-               Item.department, owner.name, Item.remark)
+        select(
+            Item.id,
+            Item.code,
+            Item.source,
+            Item.category,
+            Item.description,
+            leader.name,
+            Item.department,
+            owner.name,
+            Item.remark,
+        )
         .outerjoin(owner, Item.owner_id == owner.id)
         .outerjoin(leader, Item.leader_id == leader.id)
         .order_by(Item.code)
     ).all()
     notes: dict[int, str] = {}
     for item_id, note in session.execute(
-        select(ProgressNote.item_id, ProgressNote.note).where(ProgressNote.day <= as_of)
+        select(ProgressNote.item_id, ProgressNote.note)
+        .where(ProgressNote.day <= as_of)
         .order_by(ProgressNote.item_id, ProgressNote.day, ProgressNote.id)
     ):
         notes[item_id] = note  # the last one wins
@@ -114,8 +137,9 @@ def _register_rows(session: Session, as_of: date):
         summaries[item_id] = comment or ""
     measures: dict[int, list[tuple[str, str]]] = {}
     for item_id, text, deadline_text, due in session.execute(
-        select(Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline)
-        .order_by(Measure.item_id, Measure.position)
+        select(Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline).order_by(
+            Measure.item_id, Measure.position
+        )
     ):
         measures.setdefault(item_id, []).append((text, deadline_cell(due, deadline_text)))
     for id_, code, source, category, desc, leader_name, dept, owner_name, remark in items:
@@ -124,8 +148,21 @@ def _register_rows(session: Session, as_of: date):
             continue
         status = Status(st)
         done = summaries.get(id_, "") if status is Status.closed else ""
-        cols = [code, source, category, desc, None, leader_name or "", dept, owner_name or "",
-                None, notes.get(id_, ""), done, remark, status.label]
+        cols = [
+            code,
+            source,
+            category,
+            desc,
+            None,
+            leader_name or "",
+            dept,
+            owner_name or "",
+            None,
+            notes.get(id_, ""),
+            done,
+            remark,
+            status.label,
+        ]
         yield cols, measures.get(id_, [])
 
 
@@ -137,11 +174,17 @@ def _print_setup(ws, *, landscape: bool, header_row: int) -> None:
     ws.center_horizontally()
     ws.fit_to_pages(1, 0)  # one page wide, as many pages tall as needed
     ws.repeat_rows(header_row)
-    ws.set_footer("&C&\"宋体\"&10第 &P 页，共 &N 页")
+    ws.set_footer('&C&"宋体"&10第 &P 页，共 &N 页')
 
 
-def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = None,
-                        office: Office | None = None, title: str = "问题整改清单") -> Path:
+def write_register_xlsx(
+    session: Session,
+    path: Path,
+    *,
+    as_of: date | None = None,
+    office: Office | None = None,
+    title: str = "问题整改清单",
+) -> Path:
     import xlsxwriter
 
     from rectify.settings import office_today
@@ -149,13 +192,28 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
     as_of = as_of or office_today()
     office = office or Office()
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                          "strings_to_formulas": False, "strings_to_urls": False})
-    wb.set_properties({"title": f"{title}（截至{cn_date(as_of)}）", "author": office.org_name,
-                       "company": office.org_name, "comments": ""})
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    wb.set_properties(
+        {
+            "title": f"{title}（截至{cn_date(as_of)}）",
+            "author": office.org_name,
+            "company": office.org_name,
+            "comments": "",
+        }
+    )
     base = {"font_name": FONT, "font_size": SIZE, "text_wrap": True, "valign": "vcenter", "border": 1}
     f_label = wb.add_format({"font_name": HEAD_FONT, "font_size": 14})
-    f_title = wb.add_format({"font_name": TITLE_FONT, "font_size": 20, "align": "center", "valign": "vcenter"})
+    f_title = wb.add_format(
+        {"font_name": TITLE_FONT, "font_size": 20, "align": "center", "valign": "vcenter"}
+    )
     f_info = wb.add_format({"font_name": FONT, "font_size": 12, "valign": "vcenter"})
     f_info_r = wb.add_format({"font_name": FONT, "font_size": 12, "valign": "vcenter", "align": "right"})
     f_head = wb.add_format({**base, "font_name": HEAD_FONT, "align": "center", "bg_color": "#F2F2F2"})
@@ -216,9 +274,14 @@ def write_register_xlsx(session: Session, path: Path, *, as_of: date | None = No
     for c, name in enumerate(PEOPLE_COLUMNS):
         people.write_string(0, c, name, f_head)
     people.set_row(0, 22)
-    for r, (name, title_, dept, email, role) in enumerate(session.execute(
-        select(Person.name, Person.title, Person.department, Person.email, Person.role).order_by(Person.id)
-    ), 1):
+    for r, (name, title_, dept, email, role) in enumerate(
+        session.execute(
+            select(Person.name, Person.title, Person.department, Person.email, Person.role).order_by(
+                Person.id
+            )
+        ),
+        1,
+    ):
         values = [_clean(name), _clean(title_), _clean(dept), _clean(email), ROLE_LABELS[Role(role)]]
         for c, value in enumerate(values):
             _put(people, r, c, value, f_center if c in (0, 4) else f_text)

@@ -50,8 +50,7 @@ CATEGORY_ORDER = ["班子问题", "个人问题", "服务对象反映问题"]
 # change here); 待领导审核 and 待审核 wait on the leader or the secretary, not the owner, so they
 # are never "stalled".
 IN_PROGRESS = tuple(s for s in Status if s.is_open and s is not Status.ongoing)
-_STALLABLE = tuple(s for s in Status if s.is_open
-                   and s not in (Status.leader_review, Status.submitted))
+_STALLABLE = tuple(s for s in Status if s.is_open and s not in (Status.leader_review, Status.submitted))
 
 
 def status_as_of(session: Session, as_of: date) -> dict[int, str]:
@@ -61,10 +60,12 @@ def status_as_of(session: Session, as_of: date) -> dict[int, str]:
         select(
             AuditRecord.item_id.label("item_id"),
             AuditRecord.to_status.label("status"),
-            func.row_number().over(
+            func.row_number()
+            .over(
                 partition_by=AuditRecord.item_id,
                 order_by=(AuditRecord.day.desc(), AuditRecord.id.desc()),
-            ).label("rn"),
+            )
+            .label("rn"),
         )
         .where(AuditRecord.day <= as_of, AuditRecord.to_status.is_not(None))
         .subquery()
@@ -109,8 +110,17 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
     open_due = open_deadlines_as_of(session, as_of)  # overdue is per unfinished measure
     owner, leader = aliased(Person), aliased(Person)
     stmt = (
-        select(Item.id, Item.code, Item.source, Item.category, Item.description, Item.department,
-               leader.name, owner.name, Item.deadline)
+        select(
+            Item.id,
+            Item.code,
+            Item.source,
+            Item.category,
+            Item.description,
+            Item.department,
+            leader.name,
+            owner.name,
+            Item.deadline,
+        )
         .outerjoin(owner, Item.owner_id == owner.id)
         .outerjoin(leader, Item.leader_id == leader.id)
         .order_by(Item.code)
@@ -123,9 +133,20 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
         st = Status(st)
         deadline = old_deadlines.get(id_, deadline)
         last = activity[id_]
-        line = ItemLine(id_, code, source or UNSET, category or UNSET, desc, dept or UNSET,
-                        leader_name or NO_LEADER, owner_name or NO_OWNER, st, deadline, last,
-                        idle_days=(as_of - last).days)
+        line = ItemLine(
+            id_,
+            code,
+            source or UNSET,
+            category or UNSET,
+            desc,
+            dept or UNSET,
+            leader_name or NO_LEADER,
+            owner_name or NO_OWNER,
+            st,
+            deadline,
+            last,
+            idle_days=(as_of - last).days,
+        )
         due = open_due.get(id_)
         if is_overdue(st, due, as_of):
             # Derived, never stored; counted in working days like the reminder ladder.
@@ -135,8 +156,7 @@ def _load_items(session: Session, as_of: date, calendar: WorkCalendar) -> list[I
     return items
 
 
-def _attach_measures(session: Session, items: list[ItemLine], as_of: date,
-                     calendar: WorkCalendar) -> int:
+def _attach_measures(session: Session, items: list[ItemLine], as_of: date, calendar: WorkCalendar) -> int:
     """Measures of every listed item in one query (ids as a join, not a huge IN list); a
     measure unfinished on the date and past its own deadline, on an item in progress, is marked
     with the working days (its item is then overdue too: rectify.measures' rule)."""
@@ -144,8 +164,9 @@ def _attach_measures(session: Session, items: list[ItemLine], as_of: date,
     if not by_id:
         return 0
     rows = session.execute(
-        select(Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline, Measure.done_on)
-        .order_by(Measure.item_id, Measure.position)
+        select(
+            Measure.item_id, Measure.text, Measure.deadline_text, Measure.deadline, Measure.done_on
+        ).order_by(Measure.item_id, Measure.position)
     )
     n = 0
     for item_id, text, deadline_text, due, done_on in rows:
@@ -174,8 +195,14 @@ def _category_order(tallies: list[Tally]) -> list[Tally]:
     return sorted(tallies, key=lambda t: (rank.get(t.name, len(rank)), -t.total, t.name))
 
 
-def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
-                   stalled_after_days: int = 30, *, office: Office | None = None) -> Report:
+def compile_report(
+    session: Session,
+    as_of: date,
+    calendar: WorkCalendar,
+    stalled_after_days: int = 30,
+    *,
+    office: Office | None = None,
+) -> Report:
     items = _load_items(session, as_of, calendar)
     measure_count = _attach_measures(session, items, as_of, calendar)
 
@@ -191,9 +218,7 @@ def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
     ]
     overdue = sorted((i for i in items if i.overdue), key=lambda i: (i.overdue_since, i.code))
     stalled = sorted(
-        (i for i in items
-         if i.status in _STALLABLE and not i.overdue
-         and i.idle_days >= stalled_after_days),
+        (i for i in items if i.status in _STALLABLE and not i.overdue and i.idle_days >= stalled_after_days),
         key=lambda i: (-i.idle_days, i.code),
     )
     groups: dict[str, list[ItemLine]] = defaultdict(list)
@@ -202,12 +227,22 @@ def compile_report(session: Session, as_of: date, calendar: WorkCalendar,
             groups[item.leader].append(item)
     for group in groups.values():  # overdue first, then by deadline (长期坚持 last)
         group.sort(key=lambda i: (not i.overdue, i.deadline or date.max, i.code))
-    next_steps = [LeaderGroup(name, groups[name])
-                  for name in sorted(groups, key=lambda n: (n == NO_LEADER, -len(groups[n]), n))]
+    next_steps = [
+        LeaderGroup(name, groups[name])
+        for name in sorted(groups, key=lambda n: (n == NO_LEADER, -len(groups[n]), n))
+    ]
     leaders = Counter(i.leader for i in items if i.leader != NO_LEADER)
     return Report(
-        as_of=as_of, stalled_after_days=stalled_after_days, summary=summary,
-        categories=categories, measure_count=measure_count, leader_count=len(leaders),
-        breakdowns=breakdowns, overdue=overdue, stalled=stalled, next_steps=next_steps,
-        office=office or Office(), supplement=supplementary_figures(session, as_of, items),
+        as_of=as_of,
+        stalled_after_days=stalled_after_days,
+        summary=summary,
+        categories=categories,
+        measure_count=measure_count,
+        leader_count=len(leaders),
+        breakdowns=breakdowns,
+        overdue=overdue,
+        stalled=stalled,
+        next_steps=next_steps,
+        office=office or Office(),
+        supplement=supplementary_figures(session, as_of, items),
     )

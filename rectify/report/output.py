@@ -20,12 +20,17 @@ OPTIONAL_FORMATS = ("pdf",)
 REPORT_STEM = "整改工作情况报告"
 REGISTER_STEM = "问题整改清单"
 # How the command line and the Prefect artifact name each file.
-FORMAT_LABELS = {"md": "Markdown", "html": "网页（HTML）", "docx": "Word 文档",
-                 "xlsx": "整改台账（Excel）", "pdf": "PDF（LibreOffice 转换）"}
+FORMAT_LABELS = {
+    "md": "Markdown",
+    "html": "网页（HTML）",
+    "docx": "Word 文档",
+    "xlsx": "整改台账（Excel）",
+    "pdf": "PDF（LibreOffice 转换）",
+}
 
 
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
-    """"md,html" or ["md", "html"] -> the known formats in canonical order; unknown is an error."""
+    """ "md,html" or ["md", "html"] -> the known formats in canonical order; unknown is an error."""
     if value is None:
         return list(FORMATS)
     words = value.split(",") if isinstance(value, str) else list(value)
@@ -41,8 +46,12 @@ def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
 
 def report_paths(out_dir: Path, as_of: date, formats: list[str]) -> dict[str, Path]:
     return {
-        fmt: out_dir / (f"{REGISTER_STEM}-{as_of.isoformat()}.xlsx" if fmt == "xlsx"
-                        else f"{REPORT_STEM}-{as_of.isoformat()}.{fmt}")
+        fmt: out_dir
+        / (
+            f"{REGISTER_STEM}-{as_of.isoformat()}.xlsx"
+            if fmt == "xlsx"
+            else f"{REPORT_STEM}-{as_of.isoformat()}.{fmt}"
+        )
         for fmt in formats
     }
 
@@ -54,23 +63,36 @@ class Produced:
     paths: dict[str, Path]
 
 
-def produce_report(session: Session, as_of: date, out_dir: Path, formats: list[str],
-                   settings: Settings, *, dated: date | None = None) -> Produced:
+def produce_report(
+    session: Session,
+    as_of: date,
+    out_dir: Path,
+    formats: list[str],
+    settings: Settings,
+    *,
+    dated: date | None = None,
+) -> Produced:
     """Compile as of the date and write every requested format: the whole job of `rectify
     report`, shared by the command's direct path and the flow's task (no Prefect here)."""
     from rectify.report.figures import compile_report
     from rectify.report.render import render_markdown
     from rectify.workdays import get_calendar
 
-    report = compile_report(session, as_of, get_calendar(settings.calendar_override),
-                            settings.stalled_after_days, office=office_of(settings, dated))
+    report = compile_report(
+        session,
+        as_of,
+        get_calendar(settings.calendar_override),
+        settings.stalled_after_days,
+        office=office_of(settings, dated),
+    )
     markdown = render_markdown(report)
     paths = write_report(session, report, out_dir, formats, markdown=markdown)
     return Produced(report, markdown, paths)
 
 
-def write_report(session: Session, report: Report, out_dir: Path, formats: list[str], *,
-                 markdown: str | None = None) -> dict[str, Path]:
+def write_report(
+    session: Session, report: Report, out_dir: Path, formats: list[str], *, markdown: str | None = None
+) -> dict[str, Path]:
     """Write the requested formats into out_dir; returns {format: path}. The Excel file is the
     register (附件2) replayed to the report's date, and re-importable. A caller
     that also needs the Markdown (the flow's artifact) passes it in rather than rendering twice."""

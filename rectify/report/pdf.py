@@ -16,7 +16,9 @@ from pathlib import Path
 from rectify.errors import RectifyError
 
 FONTCONFIG = Path(__file__).resolve().parent.parent / "data" / "fonts" / "fontconfig.conf"
-NO_SOFFICE = "未找到 LibreOffice（soffice），无法生成 PDF：请安装 libreoffice-writer（见 docs/report-document.md）"
+NO_SOFFICE = (
+    "未找到 LibreOffice（soffice），无法生成 PDF：请安装 libreoffice-writer（见 docs/report-document.md）"
+)
 TIMEOUT = 600
 
 
@@ -35,9 +37,21 @@ def to_pdf(source: Path, target: Path) -> Path:
         profile = (work / "profile").as_uri()
         try:
             result = subprocess.run(
-                [exe, f"-env:UserInstallation={profile}", "--headless", "--norestore",
-                 "--convert-to", "pdf", "--outdir", str(work), str(source)],
-                env=env, capture_output=True, text=True, timeout=TIMEOUT,
+                [
+                    exe,
+                    f"-env:UserInstallation={profile}",
+                    "--headless",
+                    "--norestore",
+                    "--convert-to",
+                    "pdf",
+                    "--outdir",
+                    str(work),
+                    str(source),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
             )
         except subprocess.TimeoutExpired:
             raise RectifyError(f"LibreOffice 转换 PDF 超时（{TIMEOUT} 秒）：{source.name}") from None

@@ -42,23 +42,33 @@ def md_escape(value: object) -> str:
 def md_rows(rows: list[dict]) -> list[dict]:
     """Table artifact rows with every text cell escaped: the Prefect UI renders cells as
     Markdown too, and names, subjects and errors come from registers and people."""
-    return [{key: md_escape(value) if isinstance(value, str) else value for key, value in row.items()}
-            for row in rows]
+    return [
+        {key: md_escape(value) if isinstance(value, str) else value for key, value in row.items()}
+        for row in rows
+    ]
 
 
 @lru_cache(maxsize=1)
 def _markdown_env() -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=False, finalize=md_escape,
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=False,
+        finalize=md_escape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
 @lru_cache(maxsize=1)
 def _html_env() -> Environment:
     return Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=True,
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 

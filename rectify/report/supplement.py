@@ -37,6 +37,13 @@ def supplementary_figures(session: Session, as_of: date, items: list) -> Supplem
     extensions = approved_extensions(session, as_of)
     missed = sorted(o.code for o in unreported(session, as_of))
     recheck = recheck_counts(session, as_of)
-    return Supplement(measures_done=done, extended=len(extensions), reports_missed=len(missed),
-                      rechecked=recheck["done"], consolidated=recheck["confirmed"],
-                      rebounded=recheck["reopened"], extensions=extensions, unreported=missed)
+    return Supplement(
+        measures_done=done,
+        extended=len(extensions),
+        reports_missed=len(missed),
+        rechecked=recheck["done"],
+        consolidated=recheck["confirmed"],
+        rebounded=recheck["reopened"],
+        extensions=extensions,
+        unreported=missed,
+    )

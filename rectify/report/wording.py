@@ -83,9 +83,12 @@ class Office:
 
 
 def office_of(settings, dated: date | None = None) -> Office:
-    return Office(org_name=(settings.org_name or DEFAULT_ORG_NAME).strip(),
-                  report_to=(settings.report_to or DEFAULT_REPORT_TO).strip(),
-                  title=(settings.report_title or "").strip(), dated=dated)
+    return Office(
+        org_name=(settings.org_name or DEFAULT_ORG_NAME).strip(),
+        report_to=(settings.report_to or DEFAULT_REPORT_TO).strip(),
+        title=(settings.report_title or "").strip(),
+        dated=dated,
+    )
 
 
 def percent(rate: float | None) -> str:
