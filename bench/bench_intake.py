@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_intake.py [--items 1000] [--baseline 8] [--samples 5] [--burst 100]
                                            [--ui-runs 0]
 
-Starts `prefect server start` (SQLite, a temporary PREFECT_HOME) and `rectify serve` on loopback,
+Starts `rectify server` (Prefect's server behind the guard, SQLite, a temporary PREFECT_HOME) and `rectify serve` on loopback,
 as a user does on one machine, then measures in one run:
 - the intake of an `--items` register (started as `intake/intake` deployment run, executed by
   `rectify serve`) until every item's run waits with its form: target <= 60 s;
@@ -97,7 +97,7 @@ def main() -> None:
     print(f"负载（开始）：{load()}；临时目录 {tmp}")
     logs = open(tmp / "server.log", "w"), open(tmp / "serve.log", "w")
     server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "rectify"), "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=logs[0],
         stderr=subprocess.STDOUT,

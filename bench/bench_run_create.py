@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_run_create.py [--items 500] [--server-checks] [--concurrency 8]
 
-Starts `prefect server start` (SQLite, a temporary PREFECT_HOME), applies the item flow's
+Starts `rectify server` (Prefect's server behind the guard, SQLite, a temporary PREFECT_HOME), applies the item flow's
 deployment, then creates `--items` runs already waiting at a 销号申请 form exactly as the intake
 does (tasks/waiting_runs: bulk creation 100 to a call, then two form inputs per run) and prints,
 for each phase, the wall time and the server's CPU seconds (the server is single-core bound,
@@ -45,7 +45,7 @@ def main() -> None:
     )
     print(f"负载（开始）：{load()}", flush=True)
     server = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "rectify"), "server", "--host", "127.0.0.1", "--port", str(port)],
         stdout=open(tmp / "server.log", "w"),
         stderr=subprocess.STDOUT,
     )

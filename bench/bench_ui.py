@@ -47,7 +47,7 @@ TARGET = 2.0
 
 @contextlib.contextmanager
 def server(tmp: Path, pg_url: str | None):
-    """`prefect server start` on a free port; yields its API URL."""
+    """`rectify server` (the guarded Prefect server) on a free port; yields its API URL."""
     import httpx
 
     from processes import free_port, wait_for
@@ -69,7 +69,7 @@ def server(tmp: Path, pg_url: str | None):
         env.pop("PREFECT_API_DATABASE_CONNECTION_URL", None)
     log = open(tmp / "server.log", "wb")
     proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "rectify"), "server", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
