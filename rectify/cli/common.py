@@ -141,3 +141,12 @@ def print_rows(rows: list[dict], json_: bool, empty: str, headers: list[str], ce
         return False
     typer.echo(table(headers, [cells(r) for r in rows]))
     return True
+
+
+def ctrl_c_stops() -> None:
+    """Ctrl-C (SIGINT) stops a long-running command even when it was started from a shell that
+    ignores SIGINT for background jobs (`cmd &` without job control), an ignore every child
+    inherits and Python then leaves in place: such an `up` or `serve` never stopped on SIGINT."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)

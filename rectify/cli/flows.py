@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from rectify.cli.commands import app
-from rectify.cli.common import fail
+from rectify.cli.common import ctrl_c_stops, fail
 
 PROJECT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("rectify.serve")
@@ -98,6 +98,7 @@ def serve(
     from flows.serve_runner import serve_forked
     from rectify.settings import get_settings
 
+    ctrl_c_stops()
     # Never unbounded (Prefect's serve() takes None as "no limit"): a burst of resumes queues
     # here instead of starting a process per run at once.
     limit = get_settings().serve_limit if limit is None else limit

@@ -33,7 +33,7 @@ from typing import Annotated, Optional
 import typer
 
 from rectify.cli.commands import app
-from rectify.cli.common import errors, fail
+from rectify.cli.common import ctrl_c_stops, errors, fail
 
 WILDCARDS = {"0.0.0.0", "::", ""}
 AUTH = "PREFECT_SERVER_API_AUTH_STRING"
@@ -195,6 +195,8 @@ def up(
 ) -> None:
     """单机一键启动：Prefect 服务器、台账数据库结构、全部部署；Ctrl-C 依次停止。"""
     from rectify.settings import get_settings
+
+    ctrl_c_stops()
 
     if not 0 < port < 65536:
         raise fail(f"端口 {port} 无效，应为 1–65535")
