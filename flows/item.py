@@ -249,8 +249,15 @@ def refused_input(refused, item_codes: list[str], step: str, day: date, attempt:
     (once per attempt), unless it was the console that woke the run without input."""
     from rectify import input_guard
 
-    if refused.raw is not None and len(item_codes) == 1:
-        burnt = input_guard.burn_exposed(_db_url(), item_codes[0], step, refused.raw, day, attempt)
+    if refused.raw is not None:
+        # the code belongs to one item: the item's own, or (交办确认) one item of the batch
+        burnt = next(
+            filter(
+                None,
+                (input_guard.burn_exposed(_db_url(), c, step, refused.raw, day, attempt) for c in item_codes),
+            ),
+            None,
+        )
         return refused.reason + (
             f"；本次使用的验证码已作废，新的验证码已发送到{burnt}的邮箱" if burnt else ""
         )

@@ -25,6 +25,17 @@ def run_link(item: Item) -> str | None:
     return links.run_link(get_settings().ui_url, item.id)
 
 
+# 交办确认 (step "intake") is a form on the intake run, not on an item's run: where to find it
+INTAKE_STEP = "intake"
+INTAKE_RUN = "本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）"
+
+
+def _place(item: Item, step: str) -> dict:
+    if step == INTAKE_STEP:  # the intake run's link, when known, is set by its caller
+        return {"link": None, "where": INTAKE_RUN}
+    return {"link": run_link(item)}
+
+
 def act_context(session: Session, person: Person, item: Item, step: str) -> dict:
     """A fresh code for the person's step and what the email says about it."""
     return act_contexts(session, person, [(item, step)])[0]
@@ -39,7 +50,7 @@ def act_contexts(session: Session, person: Person, wanted: list[tuple[Item, str]
     return [
         {
             "code": plain[(person.id, item.id, step)],
-            "link": run_link(item),
+            **_place(item, step),
             "form": codes.STEP_LABELS[step],
             "item": item.code,
             "expires": expires,

@@ -29,7 +29,7 @@ from rectify.errors import Forbidden, RectifyError
 from rectify.outbox import queue_notice
 from rectify.waits import FormField, Wait, _names, _pick
 
-STEP = "intake"
+STEP = act_codes.INTAKE_STEP
 TAG = "待交办确认"  # the intake run's worklist tag while it waits
 
 
@@ -65,12 +65,7 @@ def queue_requests(session: Session, items: list[Item], day: date, link: str | N
         if acting._queued(session, key):
             continue
         act = act_codes.act_context(session, person, anchor, STEP)
-        # the form is on the intake run, not on an item's run
-        act.update(
-            link=link,
-            item=f"{anchor.code}等{len(items)}项",
-            where="本次导入整改清单的流程运行（名称以“导入”开头，标签“待交办确认”）",
-        )
+        act.update(link=link, item=f"{anchor.code}等{len(items)}项")  # the intake run's link
         queue_notice(
             session,
             kind="act_request",

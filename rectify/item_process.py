@@ -197,6 +197,7 @@ def request_assignment(db_url: str, code: str, day: date) -> None:
 
 
 PERSON_FIELD = {
+    "intake": "secretary",  # 交办确认 (rectify.intake_confirm)
     "assign": "secretary",
     "submit": "submitter",
     "extend": "reviewer",

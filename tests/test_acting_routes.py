@@ -22,7 +22,7 @@ from mail_codes import latest_act
 from models import AuditRecord, Item, Status
 from models.db import session_factory
 from rectify.settings import get_settings
-from api_attack_helpers import client, force, permissive_schema, write_input
+from api_attack_helpers import client, force, permissive_schema, unchanged_but_codes, write_input
 from item_flow_helpers import (
     CODE,
     code,
@@ -271,12 +271,22 @@ def test_the_ui_intake_signs_nothing_until_a_secretary_proves_herself(
     run = execute_intake(run_id)
     assert waits_at(run, "confirm-1") and "不正确" in description(run).split("\n", 1)[0]
     assert ledger_without_tries(sqlite_url) == before
-    # 4. her real code, past the schema with an item not in the batch: refused, unspent
+    # 4. her real code, past the schema with an item not in the batch: refused; the code sat
+    # readable in the refused input, so it is voided and a fresh one mailed (as an item form's)
     permissive_schema(run_id, "confirm-1")  # past the server's check, through a real resume
     resume(run_id, items=waiting + ["ZG-9999"], secretary="陈静", code=mine)
     run = execute_intake(run_id)
-    assert waits_at(run, "confirm-2") and "表单内容无效" in description(run).split("\n", 1)[0]
-    assert ledger_without_tries(sqlite_url) == before
+    line = description(run).split("\n", 1)[0]
+    assert waits_at(run, "confirm-2") and "表单内容无效" in line, line
+    assert "本次使用的验证码已作废，新的验证码已发送到陈静的邮箱" in line, line
+    unchanged_but_codes(before, dump(sqlite_url))
+    burnt = mine
+    mine, _, text = latest_act(outbox, email["陈静"], "交办确认")
+    assert mine != burnt and "打开本次导入整改清单的流程运行（名称以“导入”开头" in text
+    resume(run_id, items=waiting, secretary="陈静", code=burnt)  # the old one acts no more
+    run = execute_intake(run_id)
+    assert waits_at(run, "confirm-3") and "已作废" in description(run).split("\n", 1)[0]
+    before = ledger_without_tries(sqlite_url)
     # 5. a name not in the ledger: the server refuses the resume
     with pytest.raises(RuntimeError, match="Cannot resume"):
         resume(run_id, items=waiting, secretary="冒名者", code=mine)
