@@ -101,12 +101,10 @@ def refuse_tampered(session: Session, item_codes: list[str], step: str, day: dat
     return True
 
 
-def burn_refused_code(
+def _reissue_exposed(
     session: Session, person: Person, item: Item, step: str, day: date, attempt: str
 ) -> bool:
-    """The person's right code went with a refused form: void it and send a fresh one."""
-    if not _void_live(session, [item.id], step, utcnow(), person_id=person.id):
-        return False
+    """The fresh code for a code voided as exposed (once per attempt and person)."""
     return acting.queue_act(
         session,
         kind="code_reissued",
@@ -117,6 +115,15 @@ def burn_refused_code(
         key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
         context={"why": WHY_EXPOSED},
     )
+
+
+def burn_refused_code(
+    session: Session, person: Person, item: Item, step: str, day: date, attempt: str
+) -> bool:
+    """The person's right code went with a refused form: void it and send a fresh one."""
+    if not _void_live(session, [item.id], step, utcnow(), person_id=person.id):
+        return False
+    return _reissue_exposed(session, person, item, step, day, attempt)
 
 
 def burn_if_right(
@@ -144,16 +151,7 @@ def burn_if_right(
         .values(used_at=None, voided_at=now, void_reason="exposed")
         .execution_options(synchronize_session=False)
     )
-    return acting.queue_act(
-        session,
-        kind="code_reissued",
-        person=person,
-        item=item,
-        step=step,
-        day=day,
-        key=f"{EXPOSED_PREFIX}{attempt}:{person.id}",
-        context={"why": WHY_EXPOSED},
-    )
+    return _reissue_exposed(session, person, item, step, day, attempt)
 
 
 def burn_exposed(db_url: str, code: str, step: str, raw: dict, day: date, attempt: str) -> str | None:
