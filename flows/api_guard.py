@@ -176,10 +176,15 @@ async def refuse(send, detail: str) -> None:
 
 
 def create_app():
-    """Prefect's server app (API, UI, services in its lifespan) behind the guard."""
+    """Prefect's server app (API, UI, services in its lifespan) behind the guard, with the one
+    route of the project's own on Prefect's API app (flows/server_forms.py)."""
     from prefect.server.api.server import create_app as prefect_app
 
-    return ApiGuard(prefect_app(final=True))
+    from flows import server_forms
+
+    app = prefect_app(final=True)
+    server_forms.add_route(app.api_app)
+    return ApiGuard(app)
 
 
 def serve(host: str | None = None, port: int | None = None) -> None:

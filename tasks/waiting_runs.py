@@ -22,8 +22,7 @@ prefect/flow_runs.py, server/orchestration/core_policy.py, server/models/flow_ru
    no start time and its run count is 0 until a worker executes it.
 2. The form's JSON schema and description are saved under that keyset, as `RunInput.save`
    does: two calls per run, the only per-run calls left, for `RECTIFY_RUN_CREATE_CONCURRENCY`
-   runs at once once every batch is created (a SQLite server takes one write at a time; a
-   form saved during a bulk creation made the creation fail with "database is locked").
+   runs at once, batch after batch (see create_waiting_runs for the order).
 
 Was 4 calls per run (create RUNNING, propose Suspended, save schema, save description).
 
@@ -47,19 +46,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 from uuid import UUID
 
-import orjson
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentFlowRunCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRunPolicy, State
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.input.run_input import RunInput, keyset_from_paused_state, run_input_subclass_from_type
+from prefect.input.run_input import keyset_from_paused_state
 from prefect.states import Suspended, to_state_create
 
 from tasks import prefect_api as api
+from tasks.run_forms import FormValues, save_forms
 
 BULK = 100  # prefect/server/api/deployments.py BULK_CREATE_LIMIT (3.9.1)
 
@@ -72,28 +70,24 @@ def suspended_at(key: str) -> State:
     return state
 
 
-def _form(form: type[RunInput], description: str | None) -> type[RunInput]:
-    return run_input_subclass_from_type(  # type: ignore[return-value]  # a RunInput stays one
-        form.with_initial_data(description=description) if description is not None else form
-    )
-
-
 async def suspend_waiting(
-    client: PrefectClient,
-    flow_run_id: UUID,
-    key: str,
-    form: type[RunInput],
-    description: str | None,
-    state=None,
+    client: PrefectClient, flow_run_id: UUID, key: str, values: dict[str, str], state=None
 ) -> bool:
-    """Leave an existing run suspended at `key` with `form` (and `description`) registered.
+    """Leave an existing run suspended at `key` with its form (`values`: run_forms.form_values)
+    registered. Returns True when the run now waits at `key`, False when it is somewhere else
+    (see at_key). `state`: the run's state when the caller has just read it (saves a call)."""
+    keyset = await at_key(client, flow_run_id, key, state)
+    if keyset is None:
+        return False
+    await save_forms(client, [(flow_run_id, keyset, values)])
+    return True
 
-    Returns True when the run now waits at `key` (whether this call or an earlier one put it
-    there), False when it is somewhere else: executing, waiting at another key, resumed or
-    finished, which only a person or a worker could have caused, and which is left alone.
-    `state`: the run's state when the caller has just read it (saves a call).
-    """
-    form = _form(form, description)
+
+async def at_key(client: PrefectClient, flow_run_id: UUID, key: str, state=None) -> dict | None:
+    """The keyset of `key` when the run waits there (whether the intake or an earlier attempt put
+    it there), None when it is somewhere else: executing, waiting at another key, resumed or
+    finished, which only a person or a worker could have caused, and which is left alone. A
+    run found RUNNING (left by an older intake) is suspended at `key` through orchestration."""
     proposed = suspended_at(key)
     keyset = proposed.state_details.run_input_keyset
     assert keyset is not None
@@ -107,35 +101,10 @@ async def suspend_waiting(
         )
         if result.status != SetStateStatus.ACCEPT:
             # the key already fired on this run: it was resumed past this wait
-            return False
+            return None
     elif not (state is not None and state.is_paused() and state.state_details.pause_key == key):
-        return False
-    await _save_form(client, flow_run_id, keyset, form)
-    return True
-
-
-async def _save_form(client: PrefectClient, flow_run_id: UUID, keyset: dict, form: type[RunInput]) -> None:
-    """As RunInput.asave: the schema the UI builds the Resume form from, and its description."""
-    from prefect._internal.pydantic.v2_schema import create_v2_schema
-
-    values = {"schema": create_v2_schema(form.__name__, model_base=form)}
-    if isinstance(form._description, str):
-        values["description"] = form._description
-
-    async def save(part: str, value: Any) -> None:
-        try:
-            await api.call(
-                client.create_flow_run_input,
-                flow_run_id,
-                key=keyset[part],
-                value=orjson.dumps(value).decode(),
-                what="save form",
-            )
-        except Exception as exc:  # 409: saved by an earlier attempt, keep it
-            if getattr(getattr(exc, "response", None), "status_code", None) != 409:
-                raise
-
-    await asyncio.gather(*(save(part, value) for part, value in values.items()))
+        return None
+    return dict(keyset)
 
 
 def wait_request(wait) -> dict:
@@ -239,26 +208,32 @@ async def create_waiting_runs(
 
     A request: code, key (idempotency), name, tags, parameters, and `wait` = wait_request(…)
     (its `key` is always attempt 0: the key the run computes on its first execution);
-    `build_form(wait)` (flows.forms) gives the form class with its description. Runs are
-    created BULK to a call, one batch at a time; then the forms are saved, for
-    `RECTIFY_RUN_CREATE_CONCURRENCY` runs at once (two calls each). The
-    idempotency key makes a repeated call (a retry, an intake started again) return the run
-    created the first time.
+    `build_form(wait)` (flows.forms) gives the form class with its description. The idempotency
+    key makes a repeated call (a retry, an intake started again) return the run created the
+    first time.
+
+    BULK runs to a call, then that batch's forms (tasks/run_forms: one call on the guarded
+    server), then the next batch: each run is whole (waiting with its form) a second or two
+    after its batch, and nothing else of the intake writes while a batch is being created. On
+    a SQLite server a bulk creation reads before it writes, so a write committed in between
+    makes the whole batch fail with "database is locked" and be sent again: with every batch
+    first and the forms after, the server's own event persister (storing the previous batch's
+    100 state-change events) did that to 7 of the 10 batches of a 1,000-item intake
+    (docs/runs-at-scale.md); the forms of a batch give it the time to finish.
     """
-    made: list = []
+    runs: dict[str, str] = {}
     checked = checked_here(await api.call(client.read_deployment, deployment_id, what="read deployment"))
-    for i in range(0, len(requests), BULK):
-        # one batch at a time, and before any form: each is one long write on a SQLite server,
-        # and concurrent writes there only turn into "database is locked"
-        made += await _create_batch(client, deployment_id, requests[i : i + BULK], checked)
+    values_of = FormValues(build_form)
     gate = asyncio.Semaphore(api.create_concurrency())
 
-    async def finish(req: dict, run, run_id: UUID) -> None:
-        wait = req["wait"]
+    async def settle(req: dict, run, run_id: UUID) -> tuple | None:
         async with gate:
-            await suspend_waiting(
-                client, run_id, wait["key"], build_form(wait["wait"]), None, state=run.state
-            )
+            keyset = await at_key(client, run_id, req["wait"]["key"], run.state)
+        return None if keyset is None else (run_id, keyset, values_of(req["wait"]["wait"]))
 
-    await asyncio.gather(*(finish(*m) for m in made))
-    return {req["code"]: str(run_id) for req, _, run_id in made}
+    for i in range(0, len(requests), BULK):
+        made = await _create_batch(client, deployment_id, requests[i : i + BULK], checked)
+        waiting = await asyncio.gather(*(settle(*m) for m in made))
+        await save_forms(client, [w for w in waiting if w is not None])
+        runs.update({req["code"]: str(run_id) for req, _, run_id in made})
+    return runs

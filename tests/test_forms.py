@@ -121,3 +121,29 @@ def test_the_server_still_validates_what_the_ui_sends(all_waits):
     with pytest.raises(ValidationError):
         validate({"summary": "x" * 100_000, "submitter": "刘洋", "code": "1"}, submit, raise_on_error=True)
     validate({"summary": "完成", "submitter": "刘洋", "code": "1"}, submit, raise_on_error=True)
+
+
+def test_an_intakes_forms_are_the_forms_built_one_by_one(all_waits):
+    """tasks.waiting_runs.FormValues builds each schema once per shape of wait; what it stores
+    for every run is exactly what building that run's form on its own would store."""
+    from dataclasses import replace
+
+    from flows.forms import build_form
+    from tasks.run_forms import FormValues, form_values
+
+    built = []
+    values_of = FormValues(lambda wait: built.append(wait.step) or build_form(wait))
+    many = [
+        *all_waits.values(),
+        *(
+            replace(w, description=f"{w.description}\n\n另一项：{i}")
+            for i, w in enumerate(all_waits.values())
+        ),
+        replace(
+            all_waits["A-WORK"], fields=[replace(f, default="已整改") for f in all_waits["A-WORK"].fields]
+        ),
+    ]
+    for wait in many:
+        assert values_of(wait) == form_values(build_form(wait)), wait.step
+    # six shapes, then the same six with other descriptions, then one with other defaults
+    assert sorted(built) == sorted([*(w.step for w in all_waits.values()), "submit"])

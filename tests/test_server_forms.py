@@ -1,0 +1,154 @@
+"""The guarded server's route for the forms of many runs (flows/server_forms.py, issue #8).
+
+Through the real `rectify server` with basic auth (tests/e2e_helpers.py), runs are created
+waiting exactly as the intake creates them (tasks/waiting_runs.create_waiting_runs), and their
+forms arrive in one call: each run holds the schema and description that building its form on
+its own gives. A repeat keeps what is stored; a response key, a key Prefect would refuse, a
+call without the password or with too many inputs is refused and writes nothing; a run that
+is gone is reported. The one-input fallback (a plain Prefect server) runs in every flow test:
+the test harness is Prefect's own server, without the route.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+AUTH = ("rectify", "forms-not-a-real-secret")
+pytestmark = [pytest.mark.e2e, pytest.mark.flow]
+
+
+def _wait(i: int):
+    from rectify.waits import FormField, Wait
+
+    return Wait(
+        "submit",
+        "submit",
+        "销号申请",
+        [
+            FormField("summary", "整改情况", "说明", max_length=2000),
+            FormField("submitter", "申请人", "责任人", "choice", ("刘洋", "孙丽")),
+            FormField("code", "验证码", "邮件验证码", max_length=16),
+        ],
+        description=f"**事项 T-{i}**：<b>原样显示</b> 第{i}项",
+    )
+
+
+def _requests(n: int, prefix: str) -> list[dict]:
+    return [
+        {
+            "code": f"{prefix}-{i}",
+            "name": f"{prefix}-{i} 问题",
+            "key": f"{prefix}-{i}@forms",
+            "tags": ["部门:办公室"],
+            "parameters": {"code": f"{prefix}-{i}", "title": "问题"},
+            "wait": {"key": "submit-0", "wait": _wait(i), "tag": "待提交"},
+        }
+        for i in range(n)
+    ]
+
+
+def _stored(api: str, run_id) -> dict:
+    import httpx
+
+    got = httpx.post(
+        f"{api}/flow_runs/{run_id}/input/filter", auth=AUTH, json={"prefix": "suspended-", "limit": 50}
+    )
+    assert got.status_code == 200, got.text
+    return {i["key"]: i["value"] for i in got.json()}
+
+
+def test_the_forms_of_many_runs_arrive_in_one_call(tmp_path):
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from e2e_helpers import prefect_server
+
+    (tmp_path / "server").mkdir()
+    with (
+        prefect_server(tmp_path / "server", {"PREFECT_SERVER_API_AUTH_STRING": ":".join(AUTH)}) as (
+            _procs,
+            api,
+            _port,
+            _env,
+        ),
+        temporary_settings({PREFECT_API_URL: api, PREFECT_API_AUTH_STRING: ":".join(AUTH)}),
+    ):
+        try:
+            _check(api)
+        finally:  # as in test_api_guard: Prefect's per-process workers let go of this server
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            EventsWorker.drain_all(timeout=120)
+            APILogWorker.drain_all(timeout=120)
+
+
+def _check(api: str) -> None:
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from flows.forms import build_form
+    from flows.item import rectification_item
+    from flows.server_forms import NOT_A_FORM, TOO_MANY
+    from tasks.run_forms import LIMIT, RunsGone, form_values, save_forms
+    from tasks.waiting_runs import create_waiting_runs
+
+    route = f"{api}/rectify/run_forms"
+    deployment = rectification_item.to_deployment(name="rectification-item").apply()
+    requests = _requests(3, "T")
+
+    async def create(reqs):
+        async with get_client() as client:
+            return await create_waiting_runs(client, deployment, reqs, build_form)
+
+    runs = run_coro_as_sync(create(requests))
+    keys = ("suspended-submit-0-schema", "suspended-submit-0-description")
+    for req in requests:
+        values = form_values(build_form(req["wait"]["wait"]))
+        assert _stored(api, runs[req["code"]]) == dict(zip(keys, (values["schema"], values["description"])))
+    one = runs["T-0"]
+    before = _stored(api, one)
+
+    # a repeat (an intake started again) keeps what is stored
+    assert run_coro_as_sync(create(requests)) == runs
+    again = [{"flow_run_id": one, "key": keys[1], "value": json.dumps("另一段说明")}]
+    kept = httpx.post(route, auth=AUTH, json=again)
+    assert (kept.status_code, kept.json()) == (200, {"created": 0, "kept": 1, "missing": []})
+    assert _stored(api, one) == before
+
+    # refused whole, nothing written: a response key beside a form key, a key Prefect refuses,
+    # no password, too many inputs
+    answer = [
+        {"flow_run_id": one, "key": "suspended-submit-1-0-schema", "value": "{}"},
+        {"flow_run_id": one, "key": "suspended-submit-0-response", "value": json.dumps({"code": "1"})},
+    ]
+    refused = httpx.post(route, auth=AUTH, json=answer)
+    assert (refused.status_code, refused.json()["detail"]) == (403, NOT_A_FORM)
+    bad_key = [{"flow_run_id": one, "key": "suspended-submit 1-schema", "value": "{}"}]
+    assert httpx.post(route, auth=AUTH, json=bad_key).status_code == 422
+    assert httpx.post(route, json=answer[:1]).status_code == 401
+    many = [{"flow_run_id": one, "key": f"k-{i}-schema", "value": "{}"} for i in range(LIMIT + 1)]
+    too_many = httpx.post(route, auth=AUTH, json=many)
+    assert (too_many.status_code, too_many.json()["detail"]) == (400, TOO_MANY)
+    assert _stored(api, one) == before
+
+    # a run deleted before its forms: reported, the others saved
+    gone, other = uuid4(), runs["T-1"]
+    new = [(gone, {"schema": "suspended-x-0-schema"}, {"schema": "{}"})]
+    new.append((UUID(other), {"schema": "suspended-submit-1-0-schema"}, {"schema": "{}"}))
+
+    async def save():
+        async with get_client() as client:
+            await save_forms(client, new)
+
+    with pytest.raises(RunsGone) as reported:
+        run_coro_as_sync(save())
+    assert str(gone) in str(reported.value) and "\n" not in str(reported.value)
+    assert _stored(api, other)["suspended-submit-1-0-schema"] == "{}"
