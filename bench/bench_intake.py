@@ -179,14 +179,15 @@ def run(args, tmp: Path, intake_dep, item_dep, memory, cpu) -> dict[str, str]:
         cpu0 = cpu()
         t0 = time.monotonic()
         intake_run = client.create_flow_run_from_deployment(intake_dep, parameters={"paths": [str(register)]})
-        _confirm(client, intake_run.id, tmp / "outbox")  # started by API: 交办确认 (issue #9)
-        wait_for(lambda: count_paused(client, item_dep) >= n, 1800, every=1)
+        person = _confirm(client, intake_run.id, tmp / "outbox")  # started by API: 交办确认 (issue #9)
+        wait_for(lambda: count_paused(client, item_dep) >= n, 1800, every=0.5)
         # a run waits *with its form* once the intake's run creation has saved every form
-        formed = wait_for(lambda: _task_end(client, intake_run.id, "启动整改事项流程"), 1800, every=1)
+        formed = wait_for(lambda: _task_end(client, intake_run.id, "启动整改事项流程"), 1800, every=0.3)
         took = max(time.monotonic() - t0, (formed - intake_run.created).total_seconds())
         target = 600 if n > 1000 else 60
         out[f"导入 {n} 项至全部流程运行等待表单"] = (
-            f"{took:.1f} 秒（目标 ≤ {target} 秒，比值 {took / target:.2f}）"
+            f"{took:.1f} 秒（目标 ≤ {target} 秒，比值 {took / target:.2f}）；其中秘书的交办确认"
+            f"（本脚本代她读邮件、填表、恢复运行）{person:.1f} 秒"
         )
         out["其中"] = intake_breakdown(client, intake_run.id, item_dep)
         cpu1 = cpu()
@@ -295,8 +296,9 @@ def _baseline(client, args, tmp: Path, item_dep, out, took: float) -> None:
     )
 
 
-def _confirm(client, run_id, outbox: Path) -> None:
-    """The secretary's 交办确认 on the intake run, with the code of her email."""
+def _confirm(client, run_id, outbox: Path) -> float:
+    """The secretary's 交办确认 on the intake run, with the code of her email; returns the
+    seconds from seeing the run wait to her Resume (the person's part of the time)."""
     sys.path.insert(0, str(ROOT / "tests"))
     from mail_codes import latest_act
     from prefect.flow_runs import resume_flow_run
@@ -305,15 +307,17 @@ def _confirm(client, run_id, outbox: Path) -> None:
         state = client.read_flow_run(run_id).state
         return state.is_paused() and state.state_details.pause_key == "confirm-0"
 
-    wait_for(paused, 900, every=1)
-    code = wait_for(lambda: _try(lambda: latest_act(outbox, "chenjing@xxj.example.gov.cn", "交办确认")), 120)[
-        0
-    ]
+    wait_for(paused, 900, every=0.2)
+    seen = time.monotonic()
+    code = wait_for(
+        lambda: _try(lambda: latest_act(outbox, "chenjing@xxj.example.gov.cn", "交办确认")), 120, every=0.2
+    )[0]
     schema = client.read_flow_run_input(run_id, "suspended-confirm-0-schema")
     import json
 
     items = json.loads(schema)["properties"]["items"]["default"]
     resume_flow_run(run_id, run_input={"items": items, "secretary": "陈静", "code": code})
+    return time.monotonic() - seen
 
 
 def _try(check):

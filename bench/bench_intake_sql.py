@@ -104,7 +104,7 @@ def main() -> None:
         person = session.scalars(select(Person).where(Person.name == "陈静")).one()
         anchor = confirm.batch(session, item_codes)[0]
         session.execute(ActionCode.__table__.delete().where(ActionCode.person_id == person.id))
-        code = codes.issue(session, person, anchor, confirm.STEP)
+        code = codes.reveal_one(session, codes.issue(session, person, anchor, confirm.STEP))
     form = {"items": item_codes, "secretary": "陈静", "code": code}
     reason, refused = step(
         "交办确认（一次签署全部交办）", lambda: confirm.apply(url, item_codes, form, day, "bench:confirm-0")

@@ -36,6 +36,8 @@ import json
 import re
 from typing import Any
 
+from flows import sqlite_writes
+
 DELETE_INPUT = re.compile(r"/flow_runs/[^/]+/input(/|$)", re.IGNORECASE)
 CREATE_INPUT = re.compile(r"/flow_runs/[^/]+/input$", re.IGNORECASE)
 SET_STATE = re.compile(r"/flow_runs/[^/]+/set_state$", re.IGNORECASE)
@@ -128,6 +130,12 @@ class ApiGuard:
         method, path = scope.get("method", "").upper(), route_path(scope)
         if method == "DELETE" and DELETE_INPUT.search(path):
             return await refuse(send, NO_DELETE)
+        if method == "POST" and sqlite_writes.BULK_CREATE.search(path):
+            token = sqlite_writes.WRITE_FIRST.set(True)
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                sqlite_writes.WRITE_FIRST.reset(token)
         if method != "POST" or not (CREATE_INPUT.search(path) or SET_STATE.search(path)):
             return await self.app(scope, receive, send)
         body, messages = await _read_body(receive)
@@ -177,11 +185,13 @@ async def refuse(send, detail: str) -> None:
 
 def create_app():
     """Prefect's server app (API, UI, services in its lifespan) behind the guard, with the one
-    route of the project's own on Prefect's API app (flows/server_forms.py)."""
+    route of the project's own on Prefect's API app (flows/server_forms.py) and the bulk run
+    creation beginning with the write lock on SQLite (flows/sqlite_writes.py)."""
     from prefect.server.api.server import create_app as prefect_app
 
     from flows import server_forms
 
+    sqlite_writes.install()
     app = prefect_app(final=True)
     server_forms.add_route(app.api_app)
     return ApiGuard(app)

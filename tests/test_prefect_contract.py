@@ -144,3 +144,24 @@ def test_serve_builds_every_deployment_with_its_schedule():
     assert (watch.schedule.cron, watch.schedule.timezone) == ("30 8 * * *", "Asia/Shanghai")
     assert deployments["rectification-item"].flow_name == "rectification-item"
     assert not deployments["intake"].schedules
+
+
+def test_what_the_guarded_server_adds_to_prefect_s_app():
+    """flows/api_guard.create_app: the API app Prefect mounts at /api (its route added there,
+    behind Prefect's auth), the bulk creation route, and the SQLite transaction it begins."""
+    import inspect
+
+    from prefect.server.api import deployments
+    from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
+
+    from flows import sqlite_writes
+    from flows.api_guard import create_app
+
+    app = create_app().app
+    assert any(getattr(r, "path", None) == "/rectify/run_forms" for r in app.api_app.routes)
+    paths = {r.path for r in deployments.router.routes}
+    assert sqlite_writes.BULK_CREATE.search("/api/deployments/abc/create_flow_run/bulk")
+    assert "/deployments/{id:uuid}/create_flow_run/bulk" in paths
+    assert "with_for_update" in inspect.signature(AioSqliteConfiguration.begin_transaction).parameters
+    assert SQLITE_BEGIN_MODE.get() is None
+    assert AioSqliteConfiguration.begin_transaction.rectify_write_first  # installed once, kept

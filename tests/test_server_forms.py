@@ -7,6 +7,10 @@ its own gives. A repeat keeps what is stored; a response key, a key Prefect woul
 call without the password or with too many inputs is refused and writes nothing; a run that
 is gone is reported. The one-input fallback (a plain Prefect server) runs in every flow test:
 the test harness is Prefect's own server, without the route.
+
+And the server's bulk run creation begins with SQLite's write lock (flows/sqlite_writes.py): a
+write another connection holds while a batch is created, and commits meanwhile, makes the batch
+wait, not fail (Prefect's own route, DEFERRED, answers every run FAILED "database is locked").
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def test_the_forms_of_many_runs_arrive_in_one_call(tmp_path):
     ):
         try:
             _check(api)
+            _bulk_waits_for_the_lock(api, tmp_path / "server" / "prefect-home" / "prefect.db")
         finally:  # as in test_api_guard: Prefect's per-process workers let go of this server
             from prefect.events.worker import EventsWorker
             from prefect.logging.handlers import APILogWorker
@@ -152,3 +157,36 @@ def _check(api: str) -> None:
         run_coro_as_sync(save())
     assert str(gone) in str(reported.value) and "\n" not in str(reported.value)
     assert _stored(api, other)["suspended-submit-1-0-schema"] == "{}"
+
+
+def _bulk_waits_for_the_lock(api: str, database: Path) -> None:
+    import sqlite3
+    import threading
+    import time
+
+    import httpx
+
+    deployment = httpx.get(f"{api}/deployments/name/rectification-item/rectification-item", auth=AUTH).json()[
+        "id"
+    ]
+    other = sqlite3.connect(database, timeout=30, isolation_level=None)
+    other.execute("CREATE TABLE IF NOT EXISTS test_probe (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")  # another writer (as the event persister is) holds the lock
+    other.execute("INSERT INTO test_probe VALUES (1)")
+    answer: dict = {}
+    runs = [{"name": f"锁-{i}", "parameters": {"code": f"L-{i}", "title": "问题"}} for i in range(3)]
+
+    def create() -> None:
+        answer["response"] = httpx.post(
+            f"{api}/deployments/{deployment}/create_flow_run/bulk", auth=AUTH, json=runs, timeout=60
+        )
+
+    creating = threading.Thread(target=create)
+    creating.start()
+    time.sleep(1.5)  # the batch has begun: reading, or waiting for the lock
+    other.execute("COMMIT")  # a write committed while the batch is under way
+    creating.join(60)
+    other.close()
+    response = answer["response"]
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["CREATED"] * 3, response.text
