@@ -11,11 +11,15 @@ rows are Prefect's own (`schemas.core.FlowRunInput`, validated as Prefect's rout
 them, added as `models.flow_run_input.create_flow_run_input` adds them), so the runs are
 exactly what `RunInput.save` would have left.
 
-Rules, the same as the one-input route behind the guard (flows/api_guard.py) and stricter:
+Rules, those of the one-input route behind the guard (flows/api_guard.py) and stricter:
 only schema and description keys (`…-schema`, `…-description`) are accepted, never a response
-key (those only Prefect's own resume writes); an input whose key the run already has is kept
-as it is (the one-input route answers 409 to it, which the client ignores); an input for a
-run that does not exist is left out and reported. One transaction, begun IMMEDIATE on SQLite:
+key (those only Prefect's own resume writes: the call is refused, 403); an input whose key the
+run already has is kept as it is (the one-input route answers 409 to it, which the client
+ignores); an input for a run that does not exist is left out and reported (`missing`), and so
+is one for a run that does not wait at that key now (`elsewhere`: the run is not PAUSED with
+that key in its state's input keyset). So this route cannot put text on a form the run will
+show later, which the one-input route still can (a run saves its own form there before it
+suspends). One transaction, begun IMMEDIATE on SQLite:
 it takes the write lock first, so a write committed meanwhile (the server's event persister)
 makes it wait, never fail with "database is locked".
 
@@ -49,6 +53,7 @@ class RunFormsSaved(BaseModel):
     created: int
     kept: int
     missing: list[UUID]
+    elsewhere: list[UUID] = []
 
 
 async def save_run_forms(inputs: list[RunFormInput]) -> RunFormsSaved:
@@ -73,7 +78,8 @@ async def save_run_forms(inputs: list[RunFormInput]) -> RunFormsSaved:
     db = provide_database_interface()
     run_ids = {r.flow_run_id for r in rows}
     async with db.session_context(begin_transaction=True, with_for_update=True) as session:
-        found = set((await session.scalars(sa.select(db.FlowRun.id).where(db.FlowRun.id.in_(run_ids)))).all())
+        waits = await _waits(session, db, run_ids)
+        found = set(waits)
         have = set(
             (
                 await session.execute(
@@ -84,9 +90,12 @@ async def save_run_forms(inputs: list[RunFormInput]) -> RunFormsSaved:
                 )
             ).all()
         )
-        new, kept = [], 0
+        new, kept, elsewhere = [], 0, set()
         for row in rows:
             if row.flow_run_id not in found:
+                continue
+            if row.key not in waits[row.flow_run_id]:
+                elsewhere.add(row.flow_run_id)
                 continue
             if (row.flow_run_id, row.key) in have:
                 kept += 1
@@ -95,7 +104,27 @@ async def save_run_forms(inputs: list[RunFormInput]) -> RunFormsSaved:
             new.append(db.FlowRunInput(**row.model_dump()))
         session.add_all(new)
         await session.flush()
-    return RunFormsSaved(created=len(new), kept=kept, missing=sorted(run_ids - found))
+    return RunFormsSaved(
+        created=len(new), kept=kept, missing=sorted(run_ids - found), elsewhere=sorted(elsewhere)
+    )
+
+
+async def _waits(session, db, run_ids: set[UUID]) -> dict[UUID, set[str]]:
+    """Each existing run: the form keys it may be given now (its PAUSED state's schema and
+    description keys; none in any other state)."""
+    import sqlalchemy as sa
+    from prefect.server.schemas.states import StateType
+
+    rows = await session.execute(
+        sa.select(db.FlowRun.id, db.FlowRun.state_type, db.FlowRunState.state_details)
+        .outerjoin(db.FlowRunState, db.FlowRunState.id == db.FlowRun.state_id)
+        .where(db.FlowRun.id.in_(run_ids))
+    )
+    waits: dict[UUID, set[str]] = {}
+    for run_id, state_type, details in rows:
+        keyset = (getattr(details, "run_input_keyset", None) or {}) if state_type == StateType.PAUSED else {}
+        waits[run_id] = {keyset[p] for p in ("schema", "description") if p in keyset}
+    return waits
 
 
 def add_route(api_app) -> None:

@@ -10,7 +10,9 @@ runs in one call (`POST /api/rectify/run_forms`, flows/server_forms.py), one tra
 up to LIMIT inputs; a server without that route (a plain `prefect server start`: 404) gets one
 input per call, `RECTIFY_RUN_CREATE_CONCURRENCY` runs at once, as Prefect's own client sends
 them. Either way an input the run already has is kept as it is (a repeat after a retry or an
-intake started again) and transient errors are retried in tasks.prefect_api.
+intake started again) and transient errors are retried in tasks.prefect_api; the route also
+leaves out a form for a run that no longer waits at that key (a person acted meanwhile: there
+is nothing left to show) and reports runs that are gone (RunsGone).
 
 Why one call: on the embedded SQLite server an input request costs about 8 ms of the server's
 one core, mostly the request itself, and two per run were a third of a 1,000-item intake

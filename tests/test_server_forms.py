@@ -125,7 +125,7 @@ def _check(api: str) -> None:
     assert run_coro_as_sync(create(requests)) == runs
     again = [{"flow_run_id": one, "key": keys[1], "value": json.dumps("另一段说明")}]
     kept = httpx.post(route, auth=AUTH, json=again)
-    assert (kept.status_code, kept.json()) == (200, {"created": 0, "kept": 1, "missing": []})
+    assert (kept.status_code, kept.json()) == (200, {"created": 0, "kept": 1, "missing": [], "elsewhere": []})
     assert _stored(api, one) == before
 
     # refused whole, nothing written: a response key beside a form key, a key Prefect refuses,
@@ -144,10 +144,22 @@ def _check(api: str) -> None:
     assert (too_many.status_code, too_many.json()["detail"]) == (400, TOO_MANY)
     assert _stored(api, one) == before
 
-    # a run deleted before its forms: reported, the others saved
-    gone, other = uuid4(), runs["T-1"]
-    new = [(gone, {"schema": "suspended-x-0-schema"}, {"schema": "{}"})]
-    new.append((UUID(other), {"schema": "suspended-submit-1-0-schema"}, {"schema": "{}"}))
+    # a form for a wait the run is not at (a later one): left out, reported, nothing written
+    later = [
+        {"flow_run_id": one, "key": "suspended-submit-1-0-description", "value": json.dumps("将来的说明")}
+    ]
+    elsewhere = httpx.post(route, auth=AUTH, json=later)
+    assert (elsewhere.status_code, elsewhere.json()) == (
+        200,
+        {"created": 0, "kept": 0, "missing": [], "elsewhere": [one]},
+    )
+    assert _stored(api, one) == before
+
+    # a run deleted before its forms: reported; the others are saved (here: kept)
+    gone, other = uuid4(), runs["T-2"]
+    keyset = {"schema": keys[0], "description": keys[1]}
+    new = [(gone, keyset, {"schema": "{}"}), (UUID(other), keyset, {"schema": "{}"})]
+    stored = _stored(api, other)
 
     async def save():
         async with get_client() as client:
@@ -156,7 +168,7 @@ def _check(api: str) -> None:
     with pytest.raises(RunsGone) as reported:
         run_coro_as_sync(save())
     assert str(gone) in str(reported.value) and "\n" not in str(reported.value)
-    assert _stored(api, other)["suspended-submit-1-0-schema"] == "{}"
+    assert _stored(api, other) == stored
 
 
 def _bulk_waits_for_the_lock(api: str, database: Path) -> None:
