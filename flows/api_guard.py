@@ -130,7 +130,7 @@ class ApiGuard:
         method, path = scope.get("method", "").upper(), route_path(scope)
         if method == "DELETE" and DELETE_INPUT.search(path):
             return await refuse(send, NO_DELETE)
-        if method == "POST" and sqlite_writes.BULK_CREATE.search(path):
+        if method == "POST" and sqlite_writes.WRITE_FIRST_ROUTES.search(path):
             token = sqlite_writes.WRITE_FIRST.set(True)
             try:
                 return await self.app(scope, receive, send)
@@ -186,7 +186,7 @@ async def refuse(send, detail: str) -> None:
 def create_app():
     """Prefect's server app (API, UI, services in its lifespan) behind the guard, with the one
     route of the project's own on Prefect's API app (flows/server_forms.py) and the bulk run
-    creation beginning with the write lock on SQLite (flows/sqlite_writes.py)."""
+    creation and resume beginning with the write lock on SQLite (flows/sqlite_writes.py)."""
     from prefect.server.api.server import create_app as prefect_app
 
     from flows import server_forms

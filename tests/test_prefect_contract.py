@@ -151,7 +151,7 @@ def test_what_the_guarded_server_adds_to_prefect_s_app():
     behind Prefect's auth), the bulk creation route, and the SQLite transaction it begins."""
     import inspect
 
-    from prefect.server.api import deployments
+    from prefect.server.api import deployments, flow_runs
     from prefect.server.database.configurations import SQLITE_BEGIN_MODE, AioSqliteConfiguration
 
     from flows import sqlite_writes
@@ -160,8 +160,11 @@ def test_what_the_guarded_server_adds_to_prefect_s_app():
     app = create_app().app
     assert any(getattr(r, "path", None) == "/rectify/run_forms" for r in app.api_app.routes)
     paths = {r.path for r in deployments.router.routes}
-    assert sqlite_writes.BULK_CREATE.search("/api/deployments/abc/create_flow_run/bulk")
+    assert sqlite_writes.WRITE_FIRST_ROUTES.search("/api/deployments/abc/create_flow_run/bulk")
+    assert sqlite_writes.WRITE_FIRST_ROUTES.search("/api/flow_runs/abc/resume")
+    assert not sqlite_writes.WRITE_FIRST_ROUTES.search("/api/flow_runs/abc/set_state")
     assert "/deployments/{id:uuid}/create_flow_run/bulk" in paths
+    assert "/flow_runs/{id:uuid}/resume" in {r.path for r in flow_runs.router.routes}
     assert "with_for_update" in inspect.signature(AioSqliteConfiguration.begin_transaction).parameters
     assert SQLITE_BEGIN_MODE.get() is None
     assert AioSqliteConfiguration.begin_transaction.rectify_write_first  # installed once, kept

@@ -8,9 +8,10 @@ call without the password or with too many inputs is refused and writes nothing;
 is gone is reported. The one-input fallback (a plain Prefect server) runs in every flow test:
 the test harness is Prefect's own server, without the route.
 
-And the server's bulk run creation begins with SQLite's write lock (flows/sqlite_writes.py): a
-write another connection holds while a batch is created, and commits meanwhile, makes the batch
-wait, not fail (Prefect's own route, DEFERRED, answers every run FAILED "database is locked").
+And the server's bulk run creation and resume begin with SQLite's write lock
+(flows/sqlite_writes.py): a write another connection holds while a batch is created or a form
+resumed, and commits meanwhile, makes them wait, not fail (Prefect's own routes, DEFERRED,
+answer every run of the batch FAILED "database is locked", and the Resume 503).
 """
 
 from __future__ import annotations
@@ -172,33 +173,47 @@ def _check(api: str) -> None:
 
 
 def _bulk_waits_for_the_lock(api: str, database: Path) -> None:
+    import httpx
+
+    deployment = httpx.get(f"{api}/deployments/name/rectification-item/rectification-item", auth=AUTH).json()[
+        "id"
+    ]
+    runs = [{"name": f"锁-{i}", "parameters": {"code": f"L-{i}", "title": "问题"}} for i in range(3)]
+    created = _while_another_writes(database, f"{api}/deployments/{deployment}/create_flow_run/bulk", runs)
+    assert [r["status"] for r in created.json()["results"]] == ["CREATED"] * 3, created.text
+
+    # a person's Resume while another connection writes: accepted, not "database is locked"
+    waiting = httpx.post(
+        f"{api}/flow_runs/filter",
+        auth=AUTH,
+        json={"flow_runs": {"name": {"any_": ["T-1 问题"]}}, "limit": 1},
+    ).json()[0]["id"]
+    answer = {"summary": "已整改", "submitter": "刘洋", "code": "123456"}
+    resumed = _while_another_writes(database, f"{api}/flow_runs/{waiting}/resume", {"run_input": answer})
+    assert resumed.json()["status"] == "ACCEPT", resumed.text
+
+
+def _while_another_writes(database: Path, url: str, body):
+    """POST `body` to `url` while another connection holds SQLite's write lock, and commit a
+    write 1.5 s into the request (as the server's event persister does)."""
     import sqlite3
     import threading
     import time
 
     import httpx
 
-    deployment = httpx.get(f"{api}/deployments/name/rectification-item/rectification-item", auth=AUTH).json()[
-        "id"
-    ]
     other = sqlite3.connect(database, timeout=30, isolation_level=None)
     other.execute("CREATE TABLE IF NOT EXISTS test_probe (x INTEGER)")
-    other.execute("BEGIN IMMEDIATE")  # another writer (as the event persister is) holds the lock
+    other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO test_probe VALUES (1)")
     answer: dict = {}
-    runs = [{"name": f"锁-{i}", "parameters": {"code": f"L-{i}", "title": "问题"}} for i in range(3)]
-
-    def create() -> None:
-        answer["response"] = httpx.post(
-            f"{api}/deployments/{deployment}/create_flow_run/bulk", auth=AUTH, json=runs, timeout=60
-        )
-
-    creating = threading.Thread(target=create)
-    creating.start()
-    time.sleep(1.5)  # the batch has begun: reading, or waiting for the lock
-    other.execute("COMMIT")  # a write committed while the batch is under way
-    creating.join(60)
+    sending = threading.Thread(
+        target=lambda: answer.update(r=httpx.post(url, auth=AUTH, json=body, timeout=60))
+    )
+    sending.start()
+    time.sleep(1.5)  # the request has begun: reading, or waiting for the lock
+    other.execute("COMMIT")
+    sending.join(60)
     other.close()
-    response = answer["response"]
-    assert response.status_code == 200, response.text
-    assert [r["status"] for r in response.json()["results"]] == ["CREATED"] * 3, response.text
+    assert answer["r"].status_code in (200, 201), answer["r"].text
+    return answer["r"]
