@@ -21,10 +21,11 @@ prefect/flow_runs.py, server/orchestration/core_policy.py, server/models/flow_ru
    suspended itself). What differs is what the run never did: it was never RUNNING, so it has
    no start time and its run count is 0 until a worker executes it.
 2. The form's JSON schema and description are saved under that keyset, as `RunInput.save`
-   does: two calls per run, the only per-run calls left, for `RECTIFY_RUN_CREATE_CONCURRENCY`
-   runs at once, batch after batch (see create_waiting_runs for the order).
+   does (tasks/run_forms.py): on the guarded server the forms of a whole batch in one call,
+   batch after batch (see create_waiting_runs for the order).
 
-Was 4 calls per run (create RUNNING, propose Suspended, save schema, save description).
+Was 4 calls per run (create RUNNING, propose Suspended, save schema, save description); now 3
+calls per 100 runs (create, read back, save the forms).
 
 A person's Resume (the UI form, `POST /api/flow_runs/{id}/resume`, `rectify submit`) is then
 validated by the server against the schema and stored under the keyset; the run is rescheduled,
