@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_run_create.py [--items 500] [--server-checks] [--concurrency 8]
 
 Starts `rectify server` (Prefect's server behind the guard, SQLite, a temporary PREFECT_HOME), applies the item flow's
-deployment, then creates `--items` runs already waiting at a 销号申请 form exactly as the intake
-does (tasks/waiting_runs: bulk creation 100 to a call, then two form inputs per run) and prints,
+deployment, then creates `--items` runs already waiting at a 销号申请 form (tasks/waiting_runs:
+bulk creation 100 to a call; then all their forms through the guarded server's one-call route,
+tasks/run_forms; then as many again in the intake's own order, batch and forms) and prints,
 for each phase, the wall time and the server's CPU seconds (the server is single-core bound,
 so its CPU is the figure that does not move much with the machine's load). `--server-checks`:
 every run's parameters checked by the server (as before h9) instead of once here.
@@ -68,7 +69,7 @@ async def create(args, pid: int, cpu_seconds) -> None:
     from rectify.waits import FormField, Wait
     from tasks import prefect_api as api
     from tasks import waiting_runs as wr
-    from tasks.run_forms import form_values
+    from tasks.run_forms import LIMIT, form_values, save_forms
 
     wait = Wait(
         "submit",
@@ -111,17 +112,15 @@ async def create(args, pid: int, cpu_seconds) -> None:
                 f"（每个 {1000 * (c1 - c0) / n:.1f} 毫秒）（负载 {load_now()}）",
                 flush=True,
             )
-            gate, form = asyncio.Semaphore(api.create_concurrency()), form_values(build_form(wait))
-
-            async def finish(req, run, run_id):
-                async with gate:
-                    await wr.suspend_waiting(client, run_id, "submit-0", form, run.state)
-
-            await asyncio.gather(*(finish(*m) for m in made))
+            form, keyset = (
+                form_values(build_form(wait)),
+                dict(wr.suspended_at("submit-0").state_details.run_input_keyset),
+            )
+            await save_forms(client, [(run_id, keyset, form) for _, _, run_id in made])
             c2, t2 = cpu_seconds(pid), time.monotonic()
             print(
-                f"保存 {2 * n} 份表单输入：{t2 - t1:.1f} 秒，服务器 CPU {c2 - c1:.1f} 秒"
-                f"（每份 {1000 * (c2 - c1) / (2 * n):.1f} 毫秒）（负载 {load_now()}）",
+                f"保存 {n} 个运行的表单（{2 * n} 份输入，每次调用 {LIMIT} 份）：{t2 - t1:.1f} 秒，服务器 CPU {c2 - c1:.1f} 秒"
+                f"（每个运行 {1000 * (c2 - c1) / n:.1f} 毫秒）（负载 {load_now()}）",
                 flush=True,
             )
             # the same again, in the intake's order (create_waiting_runs: a batch, its forms, …)
