@@ -11,9 +11,10 @@ Prefect's own client also retries 429/502/503, up to 5 times 2, 4 … 32 s apart
 Inside `own_retries()` that is switched off so that this layer alone decides: shorter jittered
 pauses, one bound on the total time, and refused connections and timeouts included.
 
-Saving the forms of new runs is bounded by a semaphore (`RECTIFY_RUN_CREATE_CONCURRENCY`,
-default 8 runs, two calls each; measured in docs/runs-at-scale.md): the SQLite server
-serialises writes, and more calls in flight only turn into 503s.
+New runs' calls of their own (a run left RUNNING by an older intake suspended; forms saved one
+input at a time on a server without the guarded route, tasks/run_forms) are bounded by a
+semaphore (`RECTIFY_RUN_CREATE_CONCURRENCY`, default 8 runs; measured in docs/runs-at-scale.md):
+the SQLite server serialises writes, and more calls in flight only turn into 503s.
 """
 
 from __future__ import annotations

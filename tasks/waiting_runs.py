@@ -71,19 +71,6 @@ def suspended_at(key: str) -> State:
     return state
 
 
-async def suspend_waiting(
-    client: PrefectClient, flow_run_id: UUID, key: str, values: dict[str, str], state=None
-) -> bool:
-    """Leave an existing run suspended at `key` with its form (`values`: run_forms.form_values)
-    registered. Returns True when the run now waits at `key`, False when it is somewhere else
-    (see at_key). `state`: the run's state when the caller has just read it (saves a call)."""
-    keyset = await at_key(client, flow_run_id, key, state)
-    if keyset is None:
-        return False
-    await save_forms(client, [(flow_run_id, keyset, values)])
-    return True
-
-
 async def at_key(client: PrefectClient, flow_run_id: UUID, key: str, state=None) -> dict | None:
     """The keyset of `key` when the run waits there (whether the intake or an earlier attempt put
     it there), None when it is somewhere else: executing, waiting at another key, resumed or
@@ -215,12 +202,11 @@ async def create_waiting_runs(
 
     BULK runs to a call, then that batch's forms (tasks/run_forms: one call on the guarded
     server), then the next batch: each run is whole (waiting with its form) a second or two
-    after its batch, and nothing else of the intake writes while a batch is being created. On
-    a SQLite server a bulk creation reads before it writes, so a write committed in between
-    makes the whole batch fail with "database is locked" and be sent again: with every batch
-    first and the forms after, the server's own event persister (storing the previous batch's
-    100 state-change events) did that to 7 of the 10 batches of a 1,000-item intake
-    (docs/runs-at-scale.md); the forms of a batch give it the time to finish.
+    after its batch. A batch the server reports as not created is sent again (_create_batch):
+    on a plain Prefect server on SQLite that happens whenever another write commits while the
+    batch reads (its event persister storing the previous batch's events did it to 3 to 7 of
+    the 10 batches of a 1,000-item intake); the guarded server's batch waits for the write
+    lock instead (flows/sqlite_writes.py, docs/runs-at-scale.md).
     """
     runs: dict[str, str] = {}
     checked = checked_here(await api.call(client.read_deployment, deployment_id, what="read deployment"))
