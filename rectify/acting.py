@@ -307,6 +307,7 @@ def queue_review_requests(session: Session, item: Item, day: date, round_: int) 
         step, names = "review", reviewers(session, item)
         lead = f"事项 {item.code} 的销号申请等待秘书审核。"
     people = session.scalars(select(Person).where(Person.name.in_(names))).all()
+    submission = _submission(session, item)
     for person in people:
         queue_act(
             session,
@@ -316,7 +317,7 @@ def queue_review_requests(session: Session, item: Item, day: date, round_: int) 
             step=step,
             day=day,
             key=f"{step}:{item.code}:{round_}:{person.id}",
-            context={"lead": lead, "submission": _submission(session, item)},
+            context={"lead": lead, "submission": submission},
         )
 
 

@@ -71,8 +71,13 @@ def is_transient(exc: BaseException) -> bool:
         ),
     ):
         return True
+    return status_of(exc) in RETRY_STATUS
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status an error carries (Prefect's and httpx's status errors), else None."""
     response = getattr(exc, "response", None)
-    return isinstance(response, httpx.Response) and response.status_code in RETRY_STATUS
+    return response.status_code if isinstance(response, httpx.Response) else None
 
 
 def _delay(attempt: int) -> float:

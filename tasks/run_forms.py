@@ -84,7 +84,7 @@ async def save_forms(client: PrefectClient, forms: list[tuple[UUID, dict, dict[s
         try:
             response = await api.call(client.request, "POST", PATH, json=chunk, what="save forms")
         except Exception as exc:
-            if _status(exc) != 404:
+            if api.status_of(exc) != 404:
                 raise
             return await _one_by_one(client, inputs[start:])  # no such route: Prefect's own server
         if missing := response.json()["missing"]:
@@ -105,11 +105,7 @@ async def _one_by_one(client: PrefectClient, inputs: list[dict]) -> None:
                     what="save form",
                 )
             except Exception as exc:  # 409: saved by an earlier attempt, keep it
-                if _status(exc) != 409:
+                if api.status_of(exc) != 409:
                     raise
 
     await asyncio.gather(*(save(one) for one in inputs))
-
-
-def _status(exc: BaseException) -> int | None:
-    return getattr(getattr(exc, "response", None), "status_code", None)
